@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod eval;
+pub mod list;
+pub mod play;
+pub mod plot;
+pub mod train;

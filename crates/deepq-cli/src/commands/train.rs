@@ -1,0 +1,322 @@
+//! `deepq train`: one seed into a run directory, or several seeds in parallel with an
+//! aggregate summary.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use deepq::stats::Aggregate;
+use deepq::{DqnConfig, TrainSummary};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{TrainArgs, parse_seeds};
+use crate::error::{CliResult, Failure};
+use crate::fsutil::{write_atomic, write_json};
+use crate::observer::{RunObserver, progress_bar};
+use crate::plots::{self, Format};
+use crate::run_dir::RunDir;
+use crate::settings::{self, Sources};
+
+/// `summary.json` of one run (a contract: scripts read these keys).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Environment id.
+    pub env: String,
+    /// Preset the run started from.
+    pub preset: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// Configured step budget.
+    pub total_timesteps: u64,
+    /// Environment steps taken.
+    pub env_steps: u64,
+    /// Training episodes finished.
+    pub episodes: u64,
+    /// Gradient steps taken.
+    pub updates: u64,
+    /// Training wall time in seconds.
+    pub wall_s: f64,
+    /// Environment steps per second.
+    pub steps_per_s: f64,
+    /// Gradient steps per second.
+    pub updates_per_s: f64,
+    /// Episodes of the final greedy evaluation.
+    pub eval_episodes: usize,
+    /// Mean return of the final greedy evaluation.
+    pub eval_mean: f64,
+    /// Standard deviation of those returns.
+    pub eval_std: f64,
+    /// Lowest of those returns.
+    pub eval_min: f64,
+    /// Highest of those returns.
+    pub eval_max: f64,
+    /// The environment's reward threshold.
+    pub reward_threshold: f64,
+    /// Whether the final evaluation mean reached the threshold.
+    pub solved: bool,
+    /// Step of the first periodic evaluation that reached the threshold.
+    pub solved_at_step: Option<u64>,
+    /// Whether training was interrupted (Ctrl-C) before its budget.
+    pub interrupted: bool,
+    /// Version of deepq that trained it.
+    pub deepq_version: String,
+}
+
+impl RunSummary {
+    fn new(preset: &str, s: TrainSummary) -> Self {
+        RunSummary {
+            env: s.env,
+            preset: preset.to_string(),
+            seed: s.seed,
+            total_timesteps: s.total_timesteps,
+            env_steps: s.env_steps,
+            episodes: s.episodes,
+            updates: s.updates,
+            wall_s: s.wall_s,
+            steps_per_s: s.steps_per_s,
+            updates_per_s: s.updates_per_s,
+            eval_episodes: s.eval.episodes,
+            eval_mean: s.eval.mean,
+            eval_std: s.eval.std,
+            eval_min: s.eval.min,
+            eval_max: s.eval.max,
+            reward_threshold: s.reward_threshold,
+            solved: s.solved,
+            solved_at_step: s.solved_at_step,
+            interrupted: s.interrupted,
+            deepq_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// Aggregate `summary.json` of a multi-seed run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeedsSummary {
+    /// Environment id.
+    pub env: String,
+    /// Preset the runs started from.
+    pub preset: String,
+    /// The seeds, in order.
+    pub seeds: Vec<u64>,
+    /// Fraction of seeds whose final evaluation reached the threshold.
+    pub solve_rate: f64,
+    /// The final evaluation mean across seeds.
+    pub eval_mean: Aggregate,
+    /// Training wall time across seeds.
+    pub wall_s: Aggregate,
+    /// Steps of the first periodic evaluation at the threshold, over the seeds that got there.
+    pub solved_at_step: Option<Aggregate>,
+    /// Every seed's summary.
+    pub runs: Vec<RunSummary>,
+    /// Version of deepq that trained them.
+    pub deepq_version: String,
+}
+
+/// Runs `deepq train`.
+pub fn run(args: &TrainArgs) -> CliResult<()> {
+    let (preset, cfg) = settings::resolve(&Sources {
+        preset: args.preset.as_deref(),
+        config_file: args.config.as_deref(),
+        sets: &args.set,
+        env: args.env.as_deref(),
+        seed: args.seed,
+        total_timesteps: args.total_timesteps,
+    })?;
+    let seeds = args
+        .seeds
+        .as_deref()
+        .map(parse_seeds)
+        .transpose()
+        .map_err(Failure::Usage)?;
+    let stop = stop_on_ctrl_c();
+    match seeds {
+        None => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_dir(&cfg, &preset, &cfg.seed.to_string()));
+            let bar = (!args.quiet).then(|| progress_bar(cfg.total_timesteps));
+            let summary = train_one(&cfg, &preset, &out, bar, &stop)?;
+            print_summary(&summary, &out);
+            interrupted(&summary, &out)
+        }
+        Some(seeds) => {
+            let tag = format!("seeds{}-{}", seeds[0], seeds[seeds.len() - 1]);
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_dir(&cfg, &preset, &tag));
+            let jobs = args
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if jobs == 0 {
+                return Err(Failure::Usage(
+                    "invalid value 0 for '--jobs': must be at least 1".into(),
+                ));
+            }
+            let summary = train_seeds(&cfg, &preset, &seeds, jobs, &out, args.quiet, &stop)?;
+            print_seeds_summary(&summary, &out);
+            match summary.runs.iter().find(|r| r.interrupted) {
+                Some(r) => interrupted(r, &out),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// Trains one seed into `out`: config, CSV logs, model, summary.
+pub fn train_one(
+    cfg: &DqnConfig,
+    preset: &str,
+    out: &Path,
+    bar: Option<indicatif::ProgressBar>,
+    stop: &Arc<AtomicBool>,
+) -> CliResult<RunSummary> {
+    let run = RunDir::create(out)?;
+    write_atomic(&run.config(), cfg.to_toml().as_bytes())?;
+    let mut observer = RunObserver::new(&run, bar, Arc::clone(stop))?;
+    let outcome = deepq::train(cfg, &mut observer);
+    observer.finish()?;
+    let outcome = outcome?;
+    write_atomic(&run.model(), &outcome.network.to_safetensors())?;
+    let summary = RunSummary::new(preset, outcome.summary);
+    write_json(&run.summary(), &summary)?;
+    plots::draw_run(
+        &run,
+        Format::Png,
+        cfg.rolling_window,
+        Some(summary.reward_threshold),
+    )?;
+    Ok(summary)
+}
+
+fn train_seeds(
+    cfg: &DqnConfig,
+    preset: &str,
+    seeds: &[u64],
+    jobs: usize,
+    out: &Path,
+    quiet: bool,
+    stop: &Arc<AtomicBool>,
+) -> CliResult<SeedsSummary> {
+    std::fs::create_dir_all(out).map_err(|e| {
+        Failure::Runtime(format!(
+            "cannot create run directory '{}': {e}",
+            out.display()
+        ))
+    })?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start {jobs} worker threads: {e}")))?;
+    let bar = (!quiet).then(|| {
+        let bar = indicatif::ProgressBar::new(seeds.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {elapsed}  {msg}")
+                .expect("valid progress template"),
+        );
+        bar
+    });
+    let runs: Vec<RunSummary> = pool.install(|| {
+        seeds
+            .par_iter()
+            .map(|&seed| {
+                let cfg = DqnConfig {
+                    seed,
+                    ..cfg.clone()
+                };
+                let summary =
+                    train_one(&cfg, preset, &out.join(format!("seed-{seed}")), None, stop);
+                if let (Some(bar), Ok(s)) = (&bar, &summary) {
+                    bar.inc(1);
+                    bar.set_message(format!("last: seed {seed} eval {:.1}", s.eval_mean));
+                }
+                summary
+            })
+            .collect::<CliResult<_>>()
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let summary = aggregate(cfg, preset, seeds, runs);
+    write_json(&out.join("summary.json"), &summary)?;
+    Ok(summary)
+}
+
+fn aggregate(cfg: &DqnConfig, preset: &str, seeds: &[u64], runs: Vec<RunSummary>) -> SeedsSummary {
+    let solved_steps: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.solved_at_step.map(|s| s as f64))
+        .collect();
+    SeedsSummary {
+        env: cfg.env.clone(),
+        preset: preset.to_string(),
+        seeds: seeds.to_vec(),
+        solve_rate: runs.iter().filter(|r| r.solved).count() as f64 / runs.len() as f64,
+        eval_mean: Aggregate::of(&runs.iter().map(|r| r.eval_mean).collect::<Vec<_>>()),
+        wall_s: Aggregate::of(&runs.iter().map(|r| r.wall_s).collect::<Vec<_>>()),
+        solved_at_step: (!solved_steps.is_empty()).then(|| Aggregate::of(&solved_steps)),
+        runs,
+        deepq_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// `runs/<env>-<preset>-<tag>-<timestamp>`.
+fn default_dir(cfg: &DqnConfig, preset: &str, tag: &str) -> PathBuf {
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    PathBuf::from("runs").join(format!("{}-{preset}-{tag}-{stamp}", cfg.env))
+}
+
+/// A flag set by Ctrl-C; training polls it and stops after the current step.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // If a handler cannot be installed (e.g. one already is), Ctrl-C keeps its default effect.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    stop
+}
+
+fn interrupted(summary: &RunSummary, out: &Path) -> CliResult<()> {
+    if summary.interrupted {
+        return Err(Failure::Interrupted(format!(
+            "interrupted at step {}; the run so far is saved in {}",
+            summary.env_steps,
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+fn print_summary(s: &RunSummary, out: &Path) {
+    println!("{} · preset {} · seed {}", s.env, s.preset, s.seed);
+    println!(
+        "  trained {} steps, {} episodes, {} updates in {:.2} s ({:.0} steps/s, {:.0} updates/s)",
+        s.env_steps, s.episodes, s.updates, s.wall_s, s.steps_per_s, s.updates_per_s
+    );
+    let verdict = if s.solved { "solved" } else { "not solved" };
+    let first = s.solved_at_step.map_or(String::new(), |step| {
+        format!(", first reached at step {step}")
+    });
+    println!(
+        "  greedy eval over {} episodes: {:.2} ± {:.2} (threshold {}): {verdict}{first}",
+        s.eval_episodes, s.eval_mean, s.eval_std, s.reward_threshold
+    );
+    println!("  run directory: {}", out.display());
+}
+
+fn print_seeds_summary(s: &SeedsSummary, out: &Path) {
+    println!("{} · preset {} · {} seeds", s.env, s.preset, s.seeds.len());
+    let e = &s.eval_mean;
+    println!(
+        "  final eval mean: mean {:.2}, median {:.2}, IQM {:.2}, 95% CI [{:.2}, {:.2}]",
+        e.mean, e.median, e.iqm, e.ci95[0], e.ci95[1]
+    );
+    println!(
+        "  solve rate {:.0}% · wall time median {:.2} s, IQM {:.2} s",
+        s.solve_rate * 100.0,
+        s.wall_s.median,
+        s.wall_s.iqm
+    );
+    println!("  run directory: {}", out.display());
+}

@@ -1,0 +1,107 @@
+//! The training observer behind `deepq train`: CSV logs, the progress bar and a stop flag.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::{CliResult, Failure};
+use crate::run_dir::{CsvLog, EPISODES_HEADER, EVAL_HEADER, RunDir, TRAIN_HEADER};
+
+/// Writes a run's CSV logs as training goes and drives its progress bar.
+pub struct RunObserver {
+    episodes: CsvLog,
+    train: CsvLog,
+    eval: CsvLog,
+    progress: Option<ProgressBar>,
+    stop: Arc<AtomicBool>,
+    /// The first write error; callbacks cannot return it, so it is reported at the end.
+    error: Option<Failure>,
+}
+
+impl RunObserver {
+    /// Creates the CSV logs in `run`; `progress` shows a bar, `stop` ends training when set.
+    pub fn new(
+        run: &RunDir,
+        progress: Option<ProgressBar>,
+        stop: Arc<AtomicBool>,
+    ) -> CliResult<Self> {
+        Ok(RunObserver {
+            episodes: CsvLog::create(run.episodes_csv(), EPISODES_HEADER)?,
+            train: CsvLog::create(run.train_csv(), TRAIN_HEADER)?,
+            eval: CsvLog::create(run.eval_csv(), EVAL_HEADER)?,
+            progress,
+            stop,
+            error: None,
+        })
+    }
+
+    /// Closes the progress bar and returns the first write error, if any.
+    pub fn finish(self) -> CliResult<()> {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+        self.error.map_or(Ok(()), Err)
+    }
+
+    fn keep(&mut self, result: CliResult<()>) {
+        if let (Err(e), None) = (result, &self.error) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// A progress bar over the run's step budget.
+pub fn progress_bar(total_steps: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total_steps);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  {msg}")
+            .expect("valid progress template"),
+    );
+    bar
+}
+
+impl Observer for RunObserver {
+    fn on_episode(&mut self, r: &EpisodeRecord) {
+        let result = self.episodes.line(format_args!(
+            "{},{},{},{},{},{:.3}",
+            r.episode, r.step, r.ret, r.length, r.epsilon, r.wall_s
+        ));
+        self.keep(result);
+    }
+
+    fn on_update(&mut self, r: &UpdateRecord) {
+        let result = self.train.line(format_args!(
+            "{},{},{},{}",
+            r.step, r.loss, r.mean_q, r.learning_rate
+        ));
+        self.keep(result);
+    }
+
+    fn on_eval(&mut self, r: &EvalRecord) {
+        let s = &r.stats;
+        let result = self.eval.line(format_args!(
+            "{},{},{},{},{}",
+            r.step, s.mean, s.std, s.min, s.max
+        ));
+        self.keep(result);
+    }
+
+    fn on_progress(&mut self, p: &Progress) {
+        if let Some(bar) = &self.progress {
+            bar.set_position(p.step);
+            let mean = p
+                .mean_return_100
+                .map_or("-".to_string(), |m| format!("{m:.1}"));
+            bar.set_message(format!(
+                "return(100) {mean}  ε {:.3}  episodes {}",
+                p.epsilon, p.episodes
+            ));
+        }
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,456 @@
+//! Charts of a run (returns, ε, loss, evaluations) as PNG or SVG, drawn with plotters and an
+//! embedded font, so no system fonts are needed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::error::{CliResult, Failure};
+use crate::fsutil::write_atomic;
+use crate::run_dir::{RunDir, read_csv};
+
+/// Image format of the plots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Raster image.
+    Png,
+    /// Vector image.
+    Svg,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Svg => "svg",
+        }
+    }
+}
+
+/// One line of a chart.
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// X values.
+    pub xs: Vec<f64>,
+    /// Y values.
+    pub ys: Vec<f64>,
+    /// Line colour.
+    pub color: RGBColor,
+    /// Thin and faint (raw data behind a smoothed line).
+    pub faint: bool,
+}
+
+/// A shaded band between two curves (a confidence interval or ± one std).
+pub struct Band {
+    /// Legend label.
+    pub label: String,
+    /// X values.
+    pub xs: Vec<f64>,
+    /// Lower edge.
+    pub lo: Vec<f64>,
+    /// Upper edge.
+    pub hi: Vec<f64>,
+    /// Fill colour.
+    pub color: RGBColor,
+}
+
+/// A line chart.
+pub struct Chart {
+    /// Title above the plot.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// Shaded bands, drawn first.
+    pub bands: Vec<Band>,
+    /// Lines, drawn over the bands.
+    pub series: Vec<Series>,
+    /// A horizontal reference line (e.g. the reward threshold) and its label.
+    pub reference: Option<(f64, String)>,
+}
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 500;
+const FONT: &str = "sans-serif";
+
+fn register_embedded_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT)
+            .unwrap_or_else(|_| panic!("the embedded font is a valid TTF"));
+    });
+}
+
+/// Draws `chart` into `path` (written atomically) in `format`.
+pub fn render(chart: &Chart, path: &Path, format: Format) -> CliResult<()> {
+    register_embedded_font();
+    let fail = |e: String| Failure::Runtime(format!("cannot draw '{}': {e}", path.display()));
+    match format {
+        Format::Svg => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+                draw(&root, chart).map_err(fail)?;
+                root.present().map_err(|e| fail(e.to_string()))?;
+            }
+            write_atomic(path, svg.as_bytes())
+        }
+        Format::Png => {
+            let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+            {
+                let root =
+                    BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+                draw(&root, chart).map_err(fail)?;
+                root.present().map_err(|e| fail(e.to_string()))?;
+            }
+            write_atomic(path, &encode_png(&rgb, WIDTH, HEIGHT).map_err(fail)?)
+        }
+    }
+}
+
+/// Encodes an RGB8 image as PNG.
+pub fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(err)?;
+    let (x_range, y_range) = bounds(chart);
+    let mut ctx = ChartBuilder::on(root)
+        .caption(&chart.title, (FONT, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_range.clone(), y_range)
+        .map_err(err)?;
+    ctx.configure_mesh()
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .label_style((FONT, 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for band in &chart.bands {
+        let color = band.color;
+        let outline: Vec<(f64, f64)> = band
+            .xs
+            .iter()
+            .zip(&band.hi)
+            .map(|(&x, &y)| (x, y))
+            .chain(band.xs.iter().zip(&band.lo).rev().map(|(&x, &y)| (x, y)))
+            .collect();
+        ctx.draw_series(std::iter::once(Polygon::new(
+            outline,
+            color.mix(0.2).filled(),
+        )))
+        .map_err(err)?
+        .label(&band.label)
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.mix(0.2).filled())
+        });
+    }
+    for s in &chart.series {
+        let color = s.color;
+        let style = if s.faint {
+            color.mix(0.35).stroke_width(1)
+        } else {
+            color.stroke_width(2)
+        };
+        let points = s.xs.iter().zip(&s.ys).map(|(&x, &y)| (x, y));
+        ctx.draw_series(LineSeries::new(points, style))
+            .map_err(err)?
+            .label(&s.label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
+    }
+    if let Some((y, label)) = &chart.reference {
+        let style = BLACK.mix(0.6).stroke_width(1);
+        let line = PathElement::new([(x_range.start, *y), (x_range.end, *y)], style);
+        ctx.draw_series(std::iter::once(line))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
+    }
+    ctx.configure_series_labels()
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Axis ranges covering every finite point, padded so lines do not touch the frame.
+fn bounds(chart: &Chart) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    let xs = chart
+        .series
+        .iter()
+        .flat_map(|s| s.xs.iter())
+        .chain(chart.bands.iter().flat_map(|b| b.xs.iter()));
+    let ys = chart
+        .series
+        .iter()
+        .flat_map(|s| s.ys.iter())
+        .chain(chart.bands.iter().flat_map(|b| b.lo.iter().chain(&b.hi)))
+        .chain(chart.reference.iter().map(|(y, _)| y));
+    let span = |it: &mut dyn Iterator<Item = &f64>| {
+        let (lo, hi) = it
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if lo > hi {
+            (0.0, 1.0)
+        } else if lo == hi {
+            (lo - 1.0, hi + 1.0)
+        } else {
+            (lo, hi)
+        }
+    };
+    let (x0, x1) = span(&mut { xs });
+    let (y0, y1) = span(&mut { ys });
+    let pad = (y1 - y0) * 0.05;
+    (x0..x1, (y0 - pad)..(y1 + pad))
+}
+
+/// Trailing rolling mean over `window` values (shorter at the start).
+pub fn rolling_mean(values: &[f64], window: usize) -> Vec<f64> {
+    let window = window.max(1);
+    let mut sum = 0.0;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            sum += v;
+            if i >= window {
+                sum -= values[i - window];
+            }
+            sum / (i + 1).min(window) as f64
+        })
+        .collect()
+}
+
+const BLUE_: RGBColor = RGBColor(31, 119, 180);
+const ORANGE: RGBColor = RGBColor(255, 127, 14);
+const GREEN_: RGBColor = RGBColor(44, 160, 44);
+
+fn column<'a>(header: &[String], columns: &'a [Vec<f64>], name: &str) -> &'a [f64] {
+    header
+        .iter()
+        .position(|h| h == name)
+        .map_or(&[], |i| &columns[i])
+}
+
+/// Redraws every plot of a run into its `plots/` folder; returns the files written.
+pub fn draw_run(
+    run: &RunDir,
+    format: Format,
+    window: usize,
+    threshold: Option<f64>,
+) -> CliResult<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let mut save = |name: &str, chart: Chart| -> CliResult<()> {
+        let path = run.plots().join(format!("{name}.{}", format.extension()));
+        render(&chart, &path, format)?;
+        written.push(path);
+        Ok(())
+    };
+    std::fs::create_dir_all(run.plots())
+        .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", run.plots().display())))?;
+
+    let (h, c) = read_csv(&run.episodes_csv())?;
+    let steps = column(&h, &c, "step").to_vec();
+    let returns = column(&h, &c, "return");
+    save(
+        "returns",
+        Chart {
+            title: "Episode return".into(),
+            x_label: "environment step".into(),
+            y_label: "return".into(),
+            bands: vec![],
+            series: vec![
+                Series {
+                    label: "episode return".into(),
+                    xs: steps.clone(),
+                    ys: returns.to_vec(),
+                    color: BLUE_,
+                    faint: true,
+                },
+                Series {
+                    label: format!("rolling mean ({window} episodes)"),
+                    xs: steps.clone(),
+                    ys: rolling_mean(returns, window),
+                    color: BLUE_,
+                    faint: false,
+                },
+            ],
+            reference: threshold.map(|t| (t, format!("threshold {t}"))),
+        },
+    )?;
+    save(
+        "epsilon",
+        Chart {
+            title: "Exploration rate".into(),
+            x_label: "environment step".into(),
+            y_label: "ε".into(),
+            bands: vec![],
+            series: vec![Series {
+                label: "ε".into(),
+                xs: steps,
+                ys: column(&h, &c, "epsilon").to_vec(),
+                color: ORANGE,
+                faint: false,
+            }],
+            reference: None,
+        },
+    )?;
+
+    let (h, c) = read_csv(&run.train_csv())?;
+    let steps = column(&h, &c, "step");
+    let loss = column(&h, &c, "loss");
+    save(
+        "loss",
+        Chart {
+            title: "TD loss".into(),
+            x_label: "environment step".into(),
+            y_label: "loss".into(),
+            bands: vec![],
+            series: vec![
+                Series {
+                    label: "loss".into(),
+                    xs: steps.to_vec(),
+                    ys: loss.to_vec(),
+                    color: GREEN_,
+                    faint: true,
+                },
+                Series {
+                    label: "rolling mean (20)".into(),
+                    xs: steps.to_vec(),
+                    ys: rolling_mean(loss, 20),
+                    color: GREEN_,
+                    faint: false,
+                },
+            ],
+            reference: None,
+        },
+    )?;
+
+    let (h, c) = read_csv(&run.eval_csv())?;
+    let steps = column(&h, &c, "step");
+    let mean = column(&h, &c, "mean");
+    let std = column(&h, &c, "std");
+    let overall = if mean.is_empty() {
+        0.0
+    } else {
+        mean.iter().sum::<f64>() / mean.len() as f64
+    };
+    save(
+        "eval",
+        Chart {
+            title: "Greedy evaluation".into(),
+            x_label: "environment step".into(),
+            y_label: "mean return".into(),
+            bands: vec![Band {
+                label: "± 1 std".into(),
+                xs: steps.to_vec(),
+                lo: mean.iter().zip(std).map(|(m, s)| m - s).collect(),
+                hi: mean.iter().zip(std).map(|(m, s)| m + s).collect(),
+                color: BLUE_,
+            }],
+            series: vec![
+                Series {
+                    label: "eval mean".into(),
+                    xs: steps.to_vec(),
+                    ys: mean.to_vec(),
+                    color: BLUE_,
+                    faint: false,
+                },
+                Series {
+                    label: format!("mean of evaluations ({overall:.1})"),
+                    xs: vec![
+                        steps.first().copied().unwrap_or(0.0),
+                        steps.last().copied().unwrap_or(1.0),
+                    ],
+                    ys: vec![overall, overall],
+                    color: ORANGE,
+                    faint: false,
+                },
+            ],
+            reference: threshold.map(|t| (t, format!("threshold {t}"))),
+        },
+    )?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_mean_uses_a_trailing_window() {
+        assert_eq!(
+            rolling_mean(&[1.0, 2.0, 3.0, 4.0], 2),
+            vec![1.0, 1.5, 2.5, 3.5]
+        );
+        assert_eq!(rolling_mean(&[], 5), Vec::<f64>::new());
+    }
+
+    #[test]
+    fn renders_png_and_svg_with_the_embedded_font() {
+        let dir = tempfile::tempdir().unwrap();
+        let chart = Chart {
+            title: "Test chart".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            bands: vec![Band {
+                label: "band".into(),
+                xs: vec![0.0, 1.0, 2.0],
+                lo: vec![0.0; 3],
+                hi: vec![2.0; 3],
+                color: BLUE_,
+            }],
+            series: vec![Series {
+                label: "line".into(),
+                xs: vec![0.0, 1.0, 2.0],
+                ys: vec![0.5, 1.5, 1.0],
+                color: ORANGE,
+                faint: false,
+            }],
+            reference: Some((1.8, "threshold".into())),
+        };
+        let png_path = dir.path().join("c.png");
+        render(&chart, &png_path, Format::Png).unwrap();
+        let bytes = std::fs::read(&png_path).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
+        let pixels = &buf[..info.buffer_size()];
+        let distinct: std::collections::HashSet<&[u8]> = pixels.chunks(3).collect();
+        assert!(
+            distinct.len() > 20,
+            "a real picture has many colours (text antialiasing, lines)"
+        );
+        // Dark text pixels exist: the title and labels were drawn with the embedded font.
+        assert!(pixels.chunks(3).any(|p| p.iter().all(|&c| c < 60)));
+
+        let svg_path = dir.path().join("c.svg");
+        render(&chart, &svg_path, Format::Svg).unwrap();
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("Test chart"));
+    }
+}

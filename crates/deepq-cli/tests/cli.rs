@@ -1,0 +1,215 @@
+//! End-to-end tests of the `deepq` binary, run as a user would.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+
+fn deepq(args: &[&str], cwd: &Path) -> Output {
+    Command::cargo_bin("deepq")
+        .unwrap()
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A bad-input failure: non-zero exit, one line naming the problem, no panic.
+fn assert_clean_error(out: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "'{needle}' missing from: {err}");
+    }
+}
+
+#[test]
+fn train_writes_the_run_directory_contract_and_eval_plot_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--total-timesteps",
+            "3000",
+            "--set",
+            "eval_freq=1000",
+            "--set",
+            "final_eval_episodes=5",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("run directory: run"), "{stdout}");
+    let run = dir.path().join("run");
+    for file in [
+        "config.toml",
+        "episodes.csv",
+        "train.csv",
+        "eval.csv",
+        "model.safetensors",
+        "summary.json",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    for plot in ["returns", "epsilon", "loss", "eval"] {
+        assert!(
+            run.join("plots").join(format!("{plot}.png")).is_file(),
+            "{plot} plot missing"
+        );
+    }
+    let episodes = std::fs::read_to_string(run.join("episodes.csv")).unwrap();
+    assert!(episodes.starts_with("episode,step,return,length,epsilon,wall_s\n"));
+    assert!(episodes.lines().count() > 10);
+    assert!(
+        std::fs::read_to_string(run.join("train.csv"))
+            .unwrap()
+            .starts_with("step,loss,mean_q,learning_rate\n")
+    );
+    let eval_csv = std::fs::read_to_string(run.join("eval.csv")).unwrap();
+    assert!(eval_csv.starts_with("step,mean,std,min,max\n"));
+    assert_eq!(
+        eval_csv.lines().count(),
+        4,
+        "evaluations at 1000, 2000, 3000: {eval_csv}"
+    );
+
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "env",
+        "preset",
+        "seed",
+        "total_timesteps",
+        "env_steps",
+        "episodes",
+        "updates",
+        "wall_s",
+        "steps_per_s",
+        "updates_per_s",
+        "eval_episodes",
+        "eval_mean",
+        "eval_std",
+        "reward_threshold",
+        "solved",
+        "solved_at_step",
+        "deepq_version",
+    ] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    assert_eq!(summary["env"], "CartPole-v1");
+    assert_eq!(summary["preset"], "default");
+    assert_eq!(summary["env_steps"], 3000);
+    assert_eq!(summary["eval_episodes"], 5);
+
+    // The saved config reproduces the run exactly.
+    let again = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--config",
+            "run/config.toml",
+            "--out",
+            "again",
+        ],
+        dir.path(),
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read(run.join("model.safetensors")).unwrap(),
+        std::fs::read(dir.path().join("again/model.safetensors")).unwrap(),
+        "same config and seed must give bit-identical weights"
+    );
+
+    let eval = deepq(
+        &["eval", "--run", "run", "--episodes", "7", "--json"],
+        dir.path(),
+    );
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(json["episodes"], 7);
+    for key in ["mean", "std", "min", "max"] {
+        assert!(json[key].is_number(), "{key}");
+    }
+
+    std::fs::remove_dir_all(run.join("plots")).unwrap();
+    let plot = deepq(&["plot", "--run", "run", "--format", "svg"], dir.path());
+    assert!(plot.status.success(), "{}", stderr(&plot));
+    assert!(run.join("plots/returns.svg").is_file());
+}
+
+#[test]
+fn listings_name_every_env_and_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = deepq(&["envs"], dir.path());
+    let text = String::from_utf8_lossy(&envs.stdout);
+    for id in [
+        "CartPole-v0",
+        "CartPole-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+        "FrozenLake-v1",
+        "FrozenLake8x8-v1",
+    ] {
+        assert!(text.contains(id), "{id} missing from {text}");
+    }
+    assert!(text.contains("475") && text.contains("-110"));
+    let presets = deepq(&["presets"], dir.path());
+    assert!(String::from_utf8_lossy(&presets.stdout).contains("default"));
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_clean_error(
+        &deepq(&["train", "--env", "CartPole-v9"], d),
+        2,
+        &["CartPole-v9", "CartPole-v1"],
+    );
+    assert_clean_error(
+        &deepq(&["train", "--preset", "nope"], d),
+        2,
+        &["nope", "default"],
+    );
+    assert_clean_error(
+        &deepq(&["train", "--set", "lerning_rate=0.1"], d),
+        2,
+        &["did you mean 'learning_rate'"],
+    );
+    assert_clean_error(
+        &deepq(&["train", "--set", "batch_size=big"], d),
+        2,
+        &["batch_size", "big"],
+    );
+    assert_clean_error(
+        &deepq(&["train", "--set", "gamma=2"], d),
+        2,
+        &["gamma", "[0, 1]"],
+    );
+    assert_clean_error(&deepq(&["train", "--total-timesteps", "-5"], d), 2, &["-5"]);
+    assert_clean_error(
+        &deepq(&["train", "--config", "missing.toml"], d),
+        2,
+        &["missing.toml"],
+    );
+    assert_clean_error(
+        &deepq(&["eval", "--run", "nowhere"], d),
+        2,
+        &["nowhere", "does not exist"],
+    );
+    assert_clean_error(&deepq(&["frobnicate"], d), 2, &["frobnicate"]);
+}

@@ -1,0 +1,177 @@
+//! Observation and action spaces, after Gymnasium's `Discrete` and `Box`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The set of values an observation or an action can take.
+///
+/// Learners use it to size their networks ([`Space::flat_dim`]) and to check
+/// observations ([`Space::contains_flat`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Space {
+    /// The integers `0..n`.
+    Discrete {
+        /// Number of values.
+        n: usize,
+    },
+    /// A box of `f32` values, each between its bound in `low` and `high`
+    /// (inclusive; infinite bounds allowed). `low` and `high` hold one bound
+    /// per element in row-major order, so their length is the product of `shape`.
+    Box {
+        /// Lower bound of every element.
+        low: Vec<f32>,
+        /// Upper bound of every element.
+        high: Vec<f32>,
+        /// Dimensions of the box.
+        shape: Vec<usize>,
+    },
+}
+
+impl Space {
+    /// A one-dimensional box with the given per-element bounds.
+    ///
+    /// # Panics
+    /// If `low` and `high` differ in length or some `low[i] > high[i]`.
+    pub fn box_1d(low: Vec<f32>, high: Vec<f32>) -> Self {
+        assert_eq!(
+            low.len(),
+            high.len(),
+            "Box bounds must have the same length"
+        );
+        assert!(
+            low.iter().zip(&high).all(|(l, h)| l <= h),
+            "Box lower bounds must not exceed the upper bounds"
+        );
+        let shape = vec![low.len()];
+        Space::Box { low, high, shape }
+    }
+
+    /// Width of the flat `f32` vector an observation from this space is written
+    /// into: `n` for `Discrete` (one-hot encoding), the number of elements for `Box`.
+    pub fn flat_dim(&self) -> usize {
+        match self {
+            Space::Discrete { n } => *n,
+            Space::Box { shape, .. } => shape.iter().product(),
+        }
+    }
+
+    /// Number of values of a `Discrete` space, `None` for a `Box`.
+    pub fn n(&self) -> Option<usize> {
+        match self {
+            Space::Discrete { n } => Some(*n),
+            Space::Box { .. } => None,
+        }
+    }
+
+    /// Whether the integer `i` is a member of this `Discrete` space (always
+    /// false for a `Box`).
+    pub fn contains_index(&self, i: usize) -> bool {
+        self.n().is_some_and(|n| i < n)
+    }
+
+    /// Whether `x` is the flat encoding of a member of this space: a one-hot
+    /// vector of width `n` for `Discrete`, or `flat_dim` values within the
+    /// bounds (NaN is never inside) for `Box`.
+    pub fn contains_flat(&self, x: &[f32]) -> bool {
+        match self {
+            Space::Discrete { n } => {
+                x.len() == *n
+                    && x.iter().all(|&v| v == 0.0 || v == 1.0)
+                    && x.iter().filter(|&&v| v == 1.0).count() == 1
+            }
+            Space::Box { low, high, .. } => {
+                x.len() == self.flat_dim()
+                    && x.iter()
+                        .zip(low.iter().zip(high))
+                        .all(|(v, (l, h))| l <= v && v <= h)
+            }
+        }
+    }
+}
+
+/// Writes one bound: a single number when every element shares it, else a list.
+fn fmt_bound(f: &mut fmt::Formatter<'_>, values: &[f32]) -> fmt::Result {
+    match values.split_first() {
+        Some((first, rest)) if rest.iter().all(|v| v == first) => write!(f, "{first}"),
+        _ => {
+            f.write_str("[")?;
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{v}")?;
+            }
+            f.write_str("]")
+        }
+    }
+}
+
+/// `Discrete(2)`, `Box(-inf..inf, (4,))` or, with per-element bounds,
+/// `Box([-4.8, -inf]..[4.8, inf], (2,))`; the shape is written as a Python tuple
+/// like Gymnasium does.
+impl fmt::Display for Space {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Space::Discrete { n } => write!(f, "Discrete({n})"),
+            Space::Box { low, high, shape } => {
+                f.write_str("Box(")?;
+                fmt_bound(f, low)?;
+                f.write_str("..")?;
+                fmt_bound(f, high)?;
+                f.write_str(", (")?;
+                for (i, d) in shape.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{d}")?;
+                }
+                if shape.len() == 1 {
+                    f.write_str(",")?;
+                }
+                f.write_str("))")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_matches_the_documented_forms() {
+        assert_eq!(Space::Discrete { n: 2 }.to_string(), "Discrete(2)");
+        let inf = f32::INFINITY;
+        assert_eq!(
+            Space::box_1d(vec![-inf; 4], vec![inf; 4]).to_string(),
+            "Box(-inf..inf, (4,))"
+        );
+        assert_eq!(
+            Space::box_1d(vec![-4.8, -inf], vec![4.8, inf]).to_string(),
+            "Box([-4.8, -inf]..[4.8, inf], (2,))"
+        );
+        let square = Space::Box {
+            low: vec![0.0; 4],
+            high: vec![1.0; 4],
+            shape: vec![2, 2],
+        };
+        assert_eq!(square.to_string(), "Box(0..1, (2, 2))");
+        assert_eq!(square.flat_dim(), 4);
+    }
+
+    #[test]
+    fn contains_flat_checks_encoding_and_bounds() {
+        let d = Space::Discrete { n: 3 };
+        assert!(d.contains_flat(&[0.0, 1.0, 0.0]));
+        assert!(!d.contains_flat(&[0.0, 0.0, 0.0]));
+        assert!(!d.contains_flat(&[1.0, 1.0, 0.0]));
+        assert!(!d.contains_flat(&[0.0, 1.0]));
+        let b = Space::box_1d(vec![-1.0, 0.0], vec![1.0, 2.0]);
+        assert!(b.contains_flat(&[1.0, 0.0]));
+        assert!(!b.contains_flat(&[1.5, 0.0]));
+        assert!(!b.contains_flat(&[f32::NAN, 0.0]));
+        assert!(!b.contains_flat(&[0.0]));
+        assert!(d.contains_index(2) && !d.contains_index(3) && !b.contains_index(0));
+    }
+}

@@ -1,0 +1,3 @@
+//! Gymnasium's toy-text (tabular) environments.
+
+pub mod frozen_lake;

@@ -1,0 +1,155 @@
+//! Several copies of one environment stepped together, with automatic reset.
+//!
+//! # Auto-reset: "same step"
+//!
+//! [`VecEnv::step`] follows Stable-Baselines3's `VecEnv` and Gymnasium's
+//! `AutoresetMode.SAME_STEP`: when copy `i`'s episode ends on a step
+//! (`terminated[i] || truncated[i]`), the copy is reset at once with
+//! `reset(None)`, so
+//!
+//! - `obs[i]` is already the first observation of copy `i`'s next episode,
+//! - `final_obs[i]` is the last observation of the episode that just ended,
+//! - `rewards[i]`, `terminated[i]` and `truncated[i]` belong to the finishing step.
+//!
+//! A learner stores the transition `(prev_obs[i], action, rewards[i],
+//! final_obs[i], terminated[i])` and acts on `obs[i]` next. `final_obs[i]`
+//! holds the observation returned by the step for every copy, so where the
+//! episode did not end it equals `obs[i]`.
+//!
+//! # Seeding
+//!
+//! [`VecEnv::reset`] with `Some(seed)` reseeds copy `i` with `seed + i`
+//! (Gymnasium's vector convention), giving every copy its own stream; copy
+//! `i` then behaves exactly like a single environment reset with `seed + i`.
+//! Automatic resets continue each copy's stream. Copies that were never
+//! seeded all start from [`crate::DEFAULT_SEED`] and would repeat each other,
+//! so the first reset should carry a seed.
+//!
+//! # Cost
+//!
+//! Stepping allocates nothing and dispatches statically: results live in
+//! buffers owned by the `VecEnv` and are lent out until the next call.
+
+use crate::env::Env;
+
+/// `num_envs` copies of an environment stepped in lockstep, with same-step
+/// auto-reset (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct VecEnv<E: Env> {
+    envs: Vec<E>,
+    obs: Vec<E::Obs>,
+    final_obs: Vec<E::Obs>,
+    rewards: Vec<f64>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+}
+
+/// Results of one [`VecEnv::step`], one entry per copy, borrowed from the
+/// `VecEnv` until its next call.
+#[derive(Debug)]
+pub struct VecStep<'a, O> {
+    /// Observations to act on next: after an episode ended, the first
+    /// observation of the next one.
+    pub obs: &'a [O],
+    /// Rewards of this step.
+    pub rewards: &'a [f64],
+    /// Whether the step reached a terminal state.
+    pub terminated: &'a [bool],
+    /// Whether the episode was cut short on this step (e.g. time limit).
+    pub truncated: &'a [bool],
+    /// Observations the step itself returned, before any auto-reset: the last
+    /// observation of the episode where it ended, else equal to `obs`.
+    pub final_obs: &'a [O],
+}
+
+impl<E: Env> VecEnv<E> {
+    /// Bundles `envs`, which should be copies of one environment. Call
+    /// [`VecEnv::reset`] before the first step.
+    ///
+    /// # Panics
+    /// If `envs` is empty.
+    pub fn new(envs: Vec<E>) -> Self {
+        assert!(!envs.is_empty(), "a VecEnv needs at least one environment");
+        let n = envs.len();
+        Self {
+            envs,
+            obs: Vec::with_capacity(n),
+            final_obs: Vec::with_capacity(n),
+            rewards: vec![0.0; n],
+            terminated: vec![false; n],
+            truncated: vec![false; n],
+        }
+    }
+
+    /// Number of copies.
+    pub fn num_envs(&self) -> usize {
+        self.envs.len()
+    }
+
+    /// The copies, e.g. to render one of them.
+    pub fn envs(&self) -> &[E] {
+        &self.envs
+    }
+
+    /// Resets every copy and returns the first observations. `Some(seed)`
+    /// reseeds copy `i` with `seed + i` (wrapping), `None` continues each
+    /// copy's stream.
+    pub fn reset(&mut self, seed: Option<u64>) -> &[E::Obs] {
+        self.obs.clear();
+        for (i, env) in self.envs.iter_mut().enumerate() {
+            self.obs
+                .push(env.reset(seed.map(|s| s.wrapping_add(i as u64))));
+        }
+        self.final_obs.clone_from(&self.obs);
+        self.rewards.fill(0.0);
+        self.terminated.fill(false);
+        self.truncated.fill(false);
+        &self.obs
+    }
+
+    /// Steps copy `i` with `actions[i]`, auto-resetting the copies whose
+    /// episode ended.
+    ///
+    /// # Panics
+    /// If `actions.len() != num_envs()`, if [`VecEnv::reset`] was never
+    /// called, or if an action is invalid for its copy.
+    pub fn step(&mut self, actions: &[usize]) -> VecStep<'_, E::Obs> {
+        assert_eq!(
+            actions.len(),
+            self.envs.len(),
+            "VecEnv::step needs one action per environment"
+        );
+        assert!(
+            !self.obs.is_empty(),
+            "VecEnv::step called before VecEnv::reset"
+        );
+        let copies = self
+            .envs
+            .iter_mut()
+            .zip(actions)
+            .zip(&mut self.obs)
+            .zip(&mut self.final_obs)
+            .zip(&mut self.rewards)
+            .zip(&mut self.terminated)
+            .zip(&mut self.truncated);
+        for ((((((env, &action), obs), final_obs), reward), terminated), truncated) in copies {
+            let step = env.step(action);
+            *reward = step.reward;
+            *terminated = step.terminated;
+            *truncated = step.truncated;
+            if step.terminated || step.truncated {
+                *obs = env.reset(None);
+            } else {
+                obs.clone_from(&step.obs);
+            }
+            *final_obs = step.obs;
+        }
+        VecStep {
+            obs: &self.obs,
+            rewards: &self.rewards,
+            terminated: &self.terminated,
+            truncated: &self.truncated,
+            final_obs: &self.final_obs,
+        }
+    }
+}

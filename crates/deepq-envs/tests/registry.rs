@@ -1,0 +1,301 @@
+//! `make`, specs, keyword arguments and their errors.
+
+use deepq_envs::{
+    AnyEnv, Env, EnvError, EnvSpec, EnvVisitor, KwValue, Kwargs, Space, accepted_kwargs, env_ids,
+    make, spec,
+};
+
+fn kwargs<const N: usize>(pairs: [(&str, KwValue); N]) -> Kwargs {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn make_err(id: &str, kw: &Kwargs) -> String {
+    match make(id, kw) {
+        Ok(_) => panic!("{id} with {kw:?} should not make"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn every_id_makes_with_its_registered_spec() {
+    let expected = [
+        ("CartPole-v0", 200, 195.0, 4, 2),
+        ("CartPole-v1", 500, 475.0, 4, 2),
+        ("Acrobot-v1", 500, -100.0, 6, 3),
+        ("MountainCar-v0", 200, -110.0, 2, 3),
+        ("FrozenLake-v1", 100, 0.70, 16, 4),
+        ("FrozenLake8x8-v1", 200, 0.85, 64, 4),
+    ];
+    assert_eq!(env_ids(), expected.map(|e| e.0).to_vec());
+    for (id, steps, threshold, obs_dim, n_actions) in expected {
+        let env = make(id, &Kwargs::new()).unwrap();
+        let want = EnvSpec {
+            id: id.to_owned(),
+            max_episode_steps: steps,
+            reward_threshold: threshold,
+        };
+        assert_eq!(env.spec(), &want);
+        assert_eq!(spec(id).unwrap(), want);
+        assert_eq!(env.observation_space().flat_dim(), obs_dim, "{id}");
+        assert_eq!(env.action_space(), Space::Discrete { n: n_actions }, "{id}");
+        assert_eq!(env.n_actions(), n_actions, "{id}");
+    }
+}
+
+#[test]
+fn spaces_display_like_gymnasium() {
+    let show = |id| {
+        make(id, &Kwargs::new())
+            .unwrap()
+            .observation_space()
+            .to_string()
+    };
+    assert_eq!(
+        show("CartPole-v1"),
+        "Box([-4.8, -inf, -0.41887903, -inf]..[4.8, inf, 0.41887903, inf], (4,))"
+    );
+    assert_eq!(
+        show("MountainCar-v0"),
+        "Box([-1.2, -0.07]..[0.6, 0.07], (2,))"
+    );
+    assert_eq!(show("FrozenLake-v1"), "Discrete(16)");
+}
+
+/// Records what `visit` hands over.
+struct Describe;
+
+impl EnvVisitor for Describe {
+    type Output = (String, usize, &'static str);
+    fn visit<E: Env + Clone + 'static>(self, env: E, spec: EnvSpec) -> Self::Output {
+        (spec.id, env.n_actions(), std::any::type_name::<E>())
+    }
+}
+
+#[test]
+fn visit_passes_the_concrete_env_and_spec() {
+    let (id, n, ty) = make("Acrobot-v1", &Kwargs::new()).unwrap().visit(Describe);
+    assert_eq!((id.as_str(), n), ("Acrobot-v1", 3));
+    assert!(ty.contains("TimeLimit") && ty.contains("Acrobot"), "{ty}");
+}
+
+#[test]
+fn max_episode_steps_overrides_the_limit() {
+    for id in env_ids() {
+        let env = make(id, &kwargs([("max_episode_steps", KwValue::Int(1000))])).unwrap();
+        assert_eq!(env.spec().max_episode_steps, 1000, "{id}");
+        let limit = match &env {
+            AnyEnv::CartPole(e) => e.max_episode_steps(),
+            AnyEnv::Acrobot(e) => e.max_episode_steps(),
+            AnyEnv::MountainCar(e) => e.max_episode_steps(),
+            AnyEnv::FrozenLake(e) => e.max_episode_steps(),
+        };
+        assert_eq!(limit, 1000, "{id}");
+    }
+}
+
+fn lake(kw: &Kwargs) -> (EnvSpec, deepq_envs::TimeLimit<deepq_envs::FrozenLake>) {
+    let env = make("FrozenLake-v1", kw).unwrap();
+    let spec = env.spec().clone();
+    let AnyEnv::FrozenLake(lake) = env else {
+        panic!("not a FrozenLake")
+    };
+    (spec, lake)
+}
+
+#[test]
+fn frozen_lake_kwargs() {
+    let (spec, env) = lake(&kwargs([("is_slippery", KwValue::Bool(false))]));
+    assert!(!env.inner().is_slippery());
+    assert!(
+        env.inner()
+            .transitions()
+            .iter()
+            .flatten()
+            .all(|t| t.len() == 1)
+    );
+    assert_eq!((spec.max_episode_steps, spec.reward_threshold), (100, 0.70));
+
+    let (spec, env) = lake(&kwargs([("map_name", KwValue::from("8x8"))]));
+    assert_eq!(env.inner().n_states(), 64);
+    assert!(env.inner().is_slippery());
+    assert_eq!((spec.max_episode_steps, spec.reward_threshold), (200, 0.85));
+
+    let custom = kwargs([
+        ("desc", KwValue::from(vec!["SFH", "FFG"])),
+        ("success_rate", KwValue::Float(0.8)),
+    ]);
+    let (spec, env) = lake(&custom);
+    assert_eq!(env.inner().desc(), ["SFH", "FFG"]);
+    assert_eq!(env.inner().transitions()[0][2][1].prob, 0.8);
+    assert_eq!(env.inner().transitions()[0][2][0].prob, (1.0 - 0.8) / 2.0);
+    assert_eq!(spec.max_episode_steps, 100);
+
+    let small = make(
+        "FrozenLake8x8-v1",
+        &kwargs([("map_name", KwValue::from("4x4"))]),
+    )
+    .unwrap();
+    assert_eq!(small.observation_space(), Space::Discrete { n: 16 });
+    assert_eq!(small.spec().max_episode_steps, 100);
+}
+
+#[test]
+fn cartpole_and_mountain_car_kwargs() {
+    let AnyEnv::CartPole(mut env) = make(
+        "CartPole-v1",
+        &kwargs([("sutton_barto_reward", KwValue::Bool(true))]),
+    )
+    .unwrap() else {
+        panic!("not a CartPole")
+    };
+    env.reset(Some(0));
+    // Pushing right all the time topples the pole within a few dozen steps.
+    let mut rewards = Vec::new();
+    loop {
+        let step = env.step(1);
+        rewards.push(step.reward);
+        if step.terminated {
+            break;
+        }
+        assert!(!step.truncated);
+    }
+    assert_eq!(rewards.last(), Some(&-1.0), "-1 on termination");
+    assert!(rewards[..rewards.len() - 1].iter().all(|&r| r == 0.0));
+
+    let AnyEnv::MountainCar(env) = make(
+        "MountainCar-v0",
+        &kwargs([("goal_velocity", KwValue::Int(1))]),
+    )
+    .unwrap() else {
+        panic!("not a MountainCar")
+    };
+    assert_eq!(env.inner().goal_velocity(), 1.0);
+}
+
+#[test]
+fn unknown_id_lists_the_available_ids() {
+    let msg = make_err("CartPole-v9", &Kwargs::new());
+    assert_eq!(
+        msg,
+        "unknown environment id 'CartPole-v9'; available: CartPole-v0, CartPole-v1, \
+         Acrobot-v1, MountainCar-v0, FrozenLake-v1, FrozenLake8x8-v1"
+    );
+    assert!(matches!(spec("nope"), Err(EnvError::UnknownId { .. })));
+}
+
+#[test]
+fn unknown_kwarg_names_it_and_lists_accepted_ones() {
+    let msg = make_err("CartPole-v1", &kwargs([("map_name", KwValue::from("4x4"))]));
+    assert_eq!(
+        msg,
+        "CartPole-v1 has no kwarg 'map_name'; it accepts: max_episode_steps, sutton_barto_reward"
+    );
+    assert_eq!(
+        accepted_kwargs("Acrobot-v1").unwrap(),
+        ["max_episode_steps"]
+    );
+}
+
+#[test]
+fn bad_values_name_the_value_and_what_is_allowed() {
+    let cases = [
+        (
+            "CartPole-v1",
+            "max_episode_steps",
+            KwValue::Int(0),
+            "0",
+            "a positive integer",
+        ),
+        (
+            "CartPole-v1",
+            "max_episode_steps",
+            KwValue::Float(10.0),
+            "10.0",
+            "a positive integer",
+        ),
+        (
+            "CartPole-v1",
+            "sutton_barto_reward",
+            KwValue::from("yes"),
+            "\"yes\"",
+            "true or false",
+        ),
+        (
+            "MountainCar-v0",
+            "goal_velocity",
+            KwValue::Bool(true),
+            "true",
+            "a finite number",
+        ),
+        (
+            "FrozenLake-v1",
+            "map_name",
+            KwValue::from("9x9"),
+            "\"9x9\"",
+            "\"4x4\" or \"8x8\"",
+        ),
+        (
+            "FrozenLake-v1",
+            "is_slippery",
+            KwValue::Int(1),
+            "1",
+            "true or false",
+        ),
+        (
+            "FrozenLake-v1",
+            "success_rate",
+            KwValue::Float(1.5),
+            "1.5",
+            "a number in 0..=1",
+        ),
+        (
+            "FrozenLake-v1",
+            "desc",
+            KwValue::from("SFFG"),
+            "\"SFFG\"",
+            "a list of strings",
+        ),
+        (
+            "FrozenLake-v1",
+            "desc",
+            KwValue::from(vec!["SX"]),
+            "[\"SX\"]",
+            "cell (0, 1) is 'X'",
+        ),
+        (
+            "FrozenLake-v1",
+            "desc",
+            KwValue::from(vec!["FG"]),
+            "[\"FG\"]",
+            "no start cell",
+        ),
+    ];
+    for (id, key, value, shown, allowed) in cases {
+        let msg = make_err(id, &kwargs([(key, value)]));
+        assert!(
+            msg.contains(&format!("invalid value {shown} for kwarg '{key}'"))
+                && msg.contains(allowed),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+    let both = kwargs([
+        ("desc", KwValue::from(vec!["SG"])),
+        ("map_name", KwValue::from("4x4")),
+    ]);
+    assert!(make_err("FrozenLake-v1", &both).contains("no map_name when desc gives the map"));
+}
+
+#[test]
+fn kwargs_deserialize_from_json() {
+    let kw: Kwargs = serde_json::from_str(
+        r#"{"is_slippery": false, "max_episode_steps": 50, "success_rate": 0.5,
+            "desc": ["SF", "HG"], "map_name": "4x4"}"#,
+    )
+    .unwrap();
+    assert_eq!(kw["is_slippery"], KwValue::Bool(false));
+    assert_eq!(kw["max_episode_steps"], KwValue::Int(50));
+    assert_eq!(kw["success_rate"], KwValue::Float(0.5));
+    assert_eq!(kw["desc"], KwValue::from(vec!["SF", "HG"]));
+    assert_eq!(kw["map_name"], KwValue::from("4x4"));
+}

@@ -1,0 +1,290 @@
+//! Dot-product kernels: a linear layer applied to one input row at a time.
+//!
+//! Single-observation inference (greedy actions) and layers narrower than a SIMD register
+//! are too small for a packed matrix product: `matrixmultiply` took 2.0 µs for a
+//! 64 × 64 → 2 layer at batch 64, these kernels 0.2 µs. Every output is a dot product of a
+//! weight row (PyTorch's row-major layout) with the input, summed in one fixed order:
+//! lane `l` of 16 accumulates, with fused multiply-adds, the products at indices ≡ `l`
+//! (mod 16), then lanes are added pairwise (`l + 8`, `l + 4`, `l + 2`, `l + 1`). The portable
+//! and the AVX-512 kernels both follow it, and a fused multiply-add is exact on every CPU, so
+//! all of them produce the same bits.
+
+use crate::kernels::{activation, simd_dispatch};
+use crate::scalar::Scalar;
+
+/// Lanes per dot product: one 512-bit register of `f32`.
+const LANES: usize = 16;
+
+/// Layers with fewer outputs than this run batches through [`dense_rows`] rather than a
+/// matrix product (whose tiles are at least this wide).
+pub(crate) const NARROW: usize = LANES;
+
+/// A linear layer applied row by row: for each `n_in`-long row `x` of `xs`, the matching row
+/// of `zs` gets `W x + bias`, then ReLU if `relu`. `w` is `bias.len() × n_in`, row-major.
+///
+/// # Panics
+/// If the slice lengths do not fit these shapes.
+pub(crate) fn dense_rows<T: Scalar>(
+    w: &[T],
+    bias: &[T],
+    n_in: usize,
+    xs: &[T],
+    zs: &mut [T],
+    relu: bool,
+) {
+    let n_out = bias.len();
+    assert!(n_in > 0 && w.len() == n_out * n_in, "weight shape");
+    assert!(
+        xs.len().is_multiple_of(n_in) && zs.len() == xs.len() / n_in * n_out,
+        "row counts of input and output differ"
+    );
+    T::dense_rows(w, bias, n_in, xs, zs, relu);
+}
+
+/// The dot product in this module's summation order.
+#[inline(always)]
+pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..LANES {
+            acc[l] = x[l].mul_add(y[l], acc[l]);
+        }
+    }
+    for (s, (&x, &y)) in acc
+        .iter_mut()
+        .zip(ca.remainder().iter().zip(cb.remainder()))
+    {
+        *s = x.mul_add(y, *s);
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] = acc[l] + acc[l + width];
+        }
+    }
+    acc[0]
+}
+
+simd_dispatch! {
+    /// [`dense_rows`] for any element type and CPU (shapes already checked).
+    pub(crate) fn dense_rows_portable<T: Scalar>(
+        w: &[T],
+        bias: &[T],
+        n_in: usize,
+        xs: &[T],
+        zs: &mut [T],
+        relu: bool,
+    ) {
+        for (x, z) in xs.chunks_exact(n_in).zip(zs.chunks_exact_mut(bias.len())) {
+            for ((z, row), &b) in z.iter_mut().zip(w.chunks_exact(n_in)).zip(bias) {
+                *z = activation(dot(row, x) + b, relu);
+            }
+        }
+    }
+}
+
+/// [`dense_rows`] for `f32` (shapes already checked): the AVX-512 kernel where the CPU has
+/// it (measured 3× faster than the portable one for a 4-64-64-2 greedy action), else the
+/// portable one.
+pub(crate) fn dense_rows_f32(
+    w: &[f32],
+    bias: &[f32],
+    n_in: usize,
+    xs: &[f32],
+    zs: &mut [f32],
+    relu: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; the caller checked the shapes.
+        unsafe { avx512::dense_rows(w, bias, n_in, xs, zs, relu) };
+        return;
+    }
+    dense_rows_portable(w, bias, n_in, xs, zs, relu);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::LANES;
+
+    /// Lane selectors for the four steps of [`reduce16`]: step `s` adds lane pairs `l`,
+    /// `l + 8 >> s` within blocks of `16 >> s` lanes, for two registers at once, packing the
+    /// first register's results into the low 8 lanes and the second's into the high 8.
+    const fn selectors(step: u32, high: bool) -> [i32; 16] {
+        let block = 16 >> step;
+        let half = block / 2;
+        let mut idx = [0; 16];
+        let mut m = 0;
+        while m < 16 {
+            let (source, within) = (m / 8, m % 8);
+            let (j, l) = (within / half, within % half);
+            let lane = j * block + l + if high { half } else { 0 };
+            idx[m] = (source * 16 + lane) as i32;
+            m += 1;
+        }
+        idx
+    }
+
+    const SELECT: [[[i32; 16]; 2]; 4] = {
+        let mut s = [[[0; 16]; 2]; 4];
+        let mut step = 0;
+        while step < 4 {
+            s[step][0] = selectors(step as u32, false);
+            s[step][1] = selectors(step as u32, true);
+            step += 1;
+        }
+        s
+    };
+
+    /// Sums the lanes of each of 16 registers: lane `r` of the result is the sum of
+    /// `acc[r]`, added in the module's pairwise order; 15 additions and 30 permutes in all
+    /// instead of 16 separate 4-step reductions.
+    #[target_feature(enable = "avx512f")]
+    fn reduce16(mut acc: [__m512; 16]) -> __m512 {
+        let mut count = 16;
+        for select in &SELECT {
+            // SAFETY: reading 16 i32 from a 16-element array.
+            let (lo, hi) = unsafe {
+                (
+                    _mm512_loadu_si512(select[0].as_ptr().cast()),
+                    _mm512_loadu_si512(select[1].as_ptr().cast()),
+                )
+            };
+            for k in 0..count / 2 {
+                let (a, b) = (acc[2 * k], acc[2 * k + 1]);
+                acc[k] = _mm512_add_ps(
+                    _mm512_permutex2var_ps(a, lo, b),
+                    _mm512_permutex2var_ps(a, hi, b),
+                );
+            }
+            count /= 2;
+        }
+        acc[0]
+    }
+
+    /// Sum of the lanes of `v` in the module's pairwise order.
+    #[target_feature(enable = "avx512f")]
+    fn reduce1(v: __m512) -> f32 {
+        let v = _mm512_castps_pd(v);
+        let lo8 = _mm256_castpd_ps(_mm512_castpd512_pd256(v));
+        let hi8 = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(v));
+        let s8 = _mm256_add_ps(lo8, hi8);
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)))
+    }
+
+    /// ReLU that lets NaN through and keeps −0, like the portable `activation`.
+    #[target_feature(enable = "avx512f")]
+    fn relu(v: __m512) -> __m512 {
+        // `max` returns its second operand when either is NaN or both are zero.
+        _mm512_max_ps(_mm512_setzero_ps(), v)
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F, `w.len() == bias.len() * n_in`, `n_in > 0`, and `xs` and
+    /// `zs` must hold the same number of rows of `n_in` and `bias.len()` elements.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dense_rows(
+        w: &[f32],
+        bias: &[f32],
+        n_in: usize,
+        xs: &[f32],
+        zs: &mut [f32],
+        relu_on: bool,
+    ) {
+        let n_out = bias.len();
+        let chunks = n_in.div_ceil(LANES);
+        // Masked loads read nothing past the row and give zeros, which add nothing.
+        let tail: __mmask16 = match n_in % LANES {
+            0 => !0,
+            r => (1 << r) - 1,
+        };
+        let mask = |c: usize| if c + 1 == chunks { tail } else { !0 };
+        let w = w.as_ptr();
+        for (x, z) in xs.chunks_exact(n_in).zip(zs.chunks_exact_mut(n_out)) {
+            let x = x.as_ptr();
+            let mut o = 0;
+            while o + LANES <= n_out {
+                let mut acc = [_mm512_setzero_ps(); 16];
+                for c in 0..chunks {
+                    // SAFETY: lanes enabled by `mask(c)` lie within row `o + r` of `w`
+                    // (o + r < n_out) and within `x`.
+                    unsafe {
+                        let xv = _mm512_maskz_loadu_ps(mask(c), x.add(c * LANES));
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            let row = w.add((o + r) * n_in + c * LANES);
+                            *acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask(c), row), xv, *acc);
+                        }
+                    }
+                }
+                // SAFETY: `o + 16 <= n_out` elements of `bias` and of `z`.
+                unsafe {
+                    let v = _mm512_add_ps(reduce16(acc), _mm512_loadu_ps(bias.as_ptr().add(o)));
+                    let v = if relu_on { relu(v) } else { v };
+                    _mm512_storeu_ps(z.as_mut_ptr().add(o), v);
+                }
+                o += LANES;
+            }
+            for (z, &b) in z[o..].iter_mut().zip(&bias[o..]) {
+                let mut acc = _mm512_setzero_ps();
+                for c in 0..chunks {
+                    // SAFETY: as above, for row `o` of `w`.
+                    unsafe {
+                        let xv = _mm512_maskz_loadu_ps(mask(c), x.add(c * LANES));
+                        let wv = _mm512_maskz_loadu_ps(mask(c), w.add(o * n_in + c * LANES));
+                        acc = _mm512_fmadd_ps(wv, xv, acc);
+                    }
+                }
+                *z = super::activation(reduce1(acc) + b, relu_on);
+                o += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The AVX-512 kernel (where available) and the portable one agree bit for bit, on
+    /// shapes covering full and partial chunks and 16-row blocks with remainders.
+    #[test]
+    fn kernels_agree_bitwise() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for n_in in [1, 3, 4, 15, 16, 17, 33, 64] {
+            for n_out in [1, 2, 15, 16, 17, 40] {
+                let mut v = |n: usize| -> Vec<f32> {
+                    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+                };
+                let (w, b, xs) = (v(n_out * n_in), v(n_out), v(3 * n_in));
+                let mut fast = vec![0.0; 3 * n_out];
+                let mut portable = vec![0.0; 3 * n_out];
+                dense_rows(&w, &b, n_in, &xs, &mut fast, true);
+                dense_rows_portable(&w, &b, n_in, &xs, &mut portable, true);
+                assert_eq!(fast, portable, "{n_in} → {n_out}");
+                let reference: Vec<f32> = xs
+                    .chunks(n_in)
+                    .flat_map(|x| {
+                        w.chunks(n_in)
+                            .zip(&b)
+                            .map(|(row, &b)| {
+                                let s: f64 =
+                                    row.iter().zip(x).map(|(&a, &c)| a as f64 * c as f64).sum();
+                                (s + b as f64).max(0.0) as f32
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                for (f, r) in fast.iter().zip(&reference) {
+                    assert!((f - r).abs() < 1e-5, "{f} vs {r}");
+                }
+            }
+        }
+    }
+}

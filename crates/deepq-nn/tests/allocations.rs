@@ -1,0 +1,119 @@
+//! The per-step operations of training and acting do not allocate.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use deepq_nn::{
+    Loss, Mlp, Optimizer, OptimizerConfig, Workspace, clip_grad_norm, max_per_row, polyak_update,
+    q_loss,
+};
+use rand::SeedableRng;
+
+/// Counts allocations made by the current thread (the test harness's threads do not
+/// disturb the count).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a const-initialised
+// thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_in(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn training_and_acting_steps_do_not_allocate() {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
+    let batch = 64;
+    let mut online = Mlp::<f32>::new(&[4, 64, 64, 2], &mut rng);
+    let mut target = online.clone();
+    let mut ws = Workspace::new(&online, batch);
+    let mut grads = vec![0.0; online.n_params()];
+    let mut grad_q = vec![0.0; batch * 2];
+    let mut td = vec![0.0; batch];
+    let mut next_max = vec![0.0; batch];
+    let obs = vec![0.3f32; batch * 4];
+    let actions = vec![1u32; batch];
+    let targets = vec![0.5f32; batch];
+    let weights = vec![1.5f32; batch];
+    let configs = [
+        OptimizerConfig::adam(1e-3),
+        OptimizerConfig::adamw(1e-3),
+        OptimizerConfig::nadam(1e-3),
+        OptimizerConfig::RmsProp {
+            lr: 1e-3,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            momentum: 0.9,
+            centered: true,
+        },
+        OptimizerConfig::Sgd {
+            lr: 1e-3,
+            momentum: 0.9,
+            dampening: 0.1,
+            weight_decay: 0.1,
+            nesterov: false,
+        },
+    ];
+    let mut optimizers: Vec<_> = configs
+        .into_iter()
+        .map(|c| Optimizer::new(c, online.n_params()))
+        .collect();
+    let q = online.forward(&obs, batch, &mut ws).to_vec();
+    online.backward(&mut ws, &grad_q, &mut grads);
+
+    let mut out = [0.0f32; 2];
+    let count = allocations_in(|| {
+        for _ in 0..3 {
+            online.argmax_action(&obs[..4], &mut ws);
+            online.predict_one(&obs[..4], &mut ws, &mut out);
+            max_per_row(&q, 2, &mut next_max);
+            q_loss(
+                Loss::Huber,
+                &q,
+                2,
+                &actions,
+                &targets,
+                Some(&weights),
+                &mut grad_q,
+                Some(&mut td),
+            );
+            clip_grad_norm(&mut grads, 1.0);
+            for opt in &mut optimizers {
+                opt.step(online.params_mut(), &grads);
+            }
+            polyak_update(target.params_mut(), online.params(), 0.01);
+            target.copy_params_from(&online);
+        }
+    });
+    assert_eq!(count, 0);
+
+    // Forward and backward allocate nothing themselves; `matrixmultiply` allocates (and
+    // frees) one packing buffer inside each product it computes, at most two per layer.
+    let count = allocations_in(|| {
+        online.forward(&obs, batch, &mut ws);
+        online.backward(&mut ws, &grad_q, &mut grads);
+    });
+    assert!(count <= 2 * 3, "{count} allocations");
+}

@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests: a naive reference implementation of the
+//! network and random data.
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use deepq_nn::{Mlp, Scalar};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+pub fn rng(seed: u64) -> Pcg64 {
+    Pcg64::seed_from_u64(seed)
+}
+
+pub fn uniform<T: Scalar>(rng: &mut Pcg64, n: usize, bound: f64) -> Vec<T> {
+    (0..n)
+        .map(|_| T::from_f64(rng.random_range(-bound..bound)))
+        .collect()
+}
+
+/// Textbook triple-loop forward pass in f64, straight from PyTorch's definition
+/// (`y = x Wᵀ + b`, ReLU between layers). Returns every layer's pre-activation
+/// (`batch × width`), the last one being the network output.
+pub fn naive_forward<T: Scalar>(mlp: &Mlp<T>, input: &[T], batch: usize) -> Vec<Vec<f64>> {
+    let sizes = mlp.sizes();
+    let params: Vec<f64> = mlp.params().iter().map(|p| p.to_f64()).collect();
+    let mut x: Vec<f64> = input.iter().map(|v| v.to_f64()).collect();
+    let mut pre = Vec::new();
+    let mut offset = 0;
+    for l in 0..sizes.len() - 1 {
+        let (n_in, n_out) = (sizes[l], sizes[l + 1]);
+        let w = &params[offset..offset + n_out * n_in];
+        let b = &params[offset + n_out * n_in..offset + n_out * n_in + n_out];
+        offset += n_out * n_in + n_out;
+        let mut z = vec![0.0; batch * n_out];
+        for r in 0..batch {
+            for o in 0..n_out {
+                let mut s = b[o];
+                for i in 0..n_in {
+                    s += x[r * n_in + i] * w[o * n_in + i];
+                }
+                z[r * n_out + o] = s;
+            }
+        }
+        x = if l + 2 < sizes.len() {
+            z.iter().map(|&v| v.max(0.0)).collect()
+        } else {
+            z.clone()
+        };
+        pre.push(z);
+    }
+    pre
+}

@@ -1,0 +1,175 @@
+//! Forward pass and single-observation inference against a naive reference.
+
+mod common;
+
+use common::{naive_forward, rng, uniform};
+use deepq_nn::{Mlp, Scalar, Workspace, argmax};
+use rand::Rng;
+
+const ARCHITECTURES: [&[usize]; 6] = [
+    &[1, 1],
+    &[4, 2],
+    &[4, 64, 64, 2],
+    &[8, 33, 17, 5],
+    &[3, 40, 20, 10, 4],
+    &[17, 128, 3],
+];
+
+/// Compares `forward` with the f64 reference on random networks and batch sizes, to
+/// `rtol` relative to the magnitude of the products summed (so cancellation cannot make
+/// a correct result look wrong).
+fn check_forward<T: Scalar>(rtol: f64) {
+    let mut r = rng(11);
+    for sizes in ARCHITECTURES {
+        let mlp = Mlp::<T>::new(sizes, &mut r);
+        let mut ws = Workspace::new(&mlp, 70);
+        for batch in [0, 1, 3, 64, 70] {
+            let input: Vec<T> = uniform(&mut r, batch * sizes[0], 1.5);
+            let got = mlp.forward(&input, batch, &mut ws).to_vec();
+            let want = naive_forward(&mlp, &input, batch).pop().unwrap();
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g.to_f64() - w).abs() <= rtol * (1.0 + w.abs()),
+                    "{sizes:?} batch {batch}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
+/// f64: only summation order differs from the reference (a few ε per layer).
+#[test]
+fn forward_matches_reference_f64() {
+    check_forward::<f64>(1e-12);
+}
+
+/// f32: rounding of inputs, weights and every partial sum (~1e-7 each, sums of ≤ 128
+/// terms of size ≤ 1).
+#[test]
+fn forward_matches_reference_f32() {
+    check_forward::<f32>(2e-5);
+}
+
+fn check_single<T: Scalar>(rtol: f64) {
+    let mut r = rng(12);
+    for sizes in ARCHITECTURES {
+        let mlp = Mlp::<T>::new(sizes, &mut r);
+        let mut ws = Workspace::new(&mlp, 1);
+        let mut out = vec![T::ZERO; mlp.n_outputs()];
+        for _ in 0..20 {
+            let obs: Vec<T> = uniform(&mut r, sizes[0], 2.0);
+            let batched = mlp.forward(&obs, 1, &mut ws).to_vec();
+            mlp.predict_one(&obs, &mut ws, &mut out);
+            for (a, b) in out.iter().zip(&batched) {
+                assert!((a.to_f64() - b.to_f64()).abs() <= rtol * (1.0 + b.to_f64().abs()));
+            }
+            let action = mlp.argmax_action(&obs, &mut ws);
+            assert_eq!(action, argmax(&out));
+            // The batched pass sums in another order, so only a near-tie may pick differently.
+            let best = batched[argmax(&batched)].to_f64();
+            assert!(best - batched[action].to_f64() <= rtol * (1.0 + best.abs()));
+        }
+    }
+}
+
+#[test]
+fn predict_one_and_argmax_agree_with_forward_f64() {
+    check_single::<f64>(1e-12);
+}
+
+#[test]
+fn predict_one_and_argmax_agree_with_forward_f32() {
+    check_single::<f32>(2e-5);
+}
+
+#[test]
+fn argmax_takes_first_of_ties() {
+    assert_eq!(argmax(&[1.0f32, 3.0, 3.0, 2.0]), 1);
+    assert_eq!(argmax(&[5.0f64, 5.0]), 0);
+    assert_eq!(argmax(&[-1.0f32]), 0);
+}
+
+#[test]
+fn argmax_action_on_a_hand_built_network() {
+    // One linear layer: Q = [x0 - x1, x1 - x0 + 0.5].
+    let mut mlp = Mlp::<f32>::zeros(&[2, 2]);
+    mlp.params_mut()
+        .copy_from_slice(&[1.0, -1.0, -1.0, 1.0, 0.0, 0.5]);
+    let mut ws = Workspace::new(&mlp, 1);
+    assert_eq!(mlp.argmax_action(&[1.0, 0.0], &mut ws), 0);
+    assert_eq!(mlp.argmax_action(&[0.0, 0.0], &mut ws), 1);
+    assert_eq!(mlp.argmax_action(&[0.25, 0.0], &mut ws), 0); // tie: 0.25 vs 0.25
+}
+
+#[test]
+fn accessors_describe_the_layout() {
+    let mlp = Mlp::<f32>::new(&[4, 64, 64, 2], &mut rng(0));
+    assert_eq!(mlp.sizes(), &[4, 64, 64, 2]);
+    assert_eq!(mlp.n_inputs(), 4);
+    assert_eq!(mlp.n_outputs(), 2);
+    assert_eq!(mlp.n_params(), 4 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2);
+    assert_eq!(mlp.params().len(), mlp.n_params());
+}
+
+#[test]
+fn copy_params_from_makes_identical_networks() {
+    let mut r = rng(5);
+    let a = Mlp::<f64>::new(&[3, 5, 2], &mut r);
+    let mut b = Mlp::<f64>::new(&[3, 5, 2], &mut r);
+    assert_ne!(a.params(), b.params());
+    b.copy_params_from(&a);
+    assert_eq!(a.params(), b.params());
+}
+
+#[test]
+fn serde_round_trip_and_validation() {
+    let mlp = Mlp::<f32>::new(&[3, 4, 2], &mut rng(1));
+    let json = serde_json::to_string(&mlp).unwrap();
+    let back: Mlp<f32> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.sizes(), mlp.sizes());
+    assert_eq!(back.params(), mlp.params());
+    let bad = r#"{"sizes":[3,4,2],"params":[1.0,2.0]}"#;
+    assert!(serde_json::from_str::<Mlp<f32>>(bad).is_err());
+    let bad = r#"{"sizes":[3],"params":[]}"#;
+    assert!(serde_json::from_str::<Mlp<f32>>(bad).is_err());
+}
+
+#[test]
+#[should_panic(expected = "max_batch")]
+fn forward_rejects_oversized_batch() {
+    let mlp = Mlp::<f32>::new(&[2, 3, 1], &mut rng(0));
+    let mut ws = Workspace::new(&mlp, 2);
+    mlp.forward(&[0.0; 6], 3, &mut ws);
+}
+
+#[test]
+#[should_panic(expected = "different sizes")]
+fn workspace_of_another_shape_is_rejected() {
+    let mut r = rng(0);
+    let a = Mlp::<f32>::new(&[2, 3, 1], &mut r);
+    let b = Mlp::<f32>::new(&[2, 4, 1], &mut r);
+    let mut ws = Workspace::new(&a, 1);
+    b.argmax_action(&[0.0, 0.0], &mut ws);
+}
+
+#[test]
+#[should_panic(expected = "forward pass")]
+fn backward_before_forward_panics() {
+    let mlp = Mlp::<f32>::new(&[2, 3, 1], &mut rng(0));
+    let mut ws = Workspace::new(&mlp, 1);
+    let mut grads = vec![0.0; mlp.n_params()];
+    mlp.backward(&mut ws, &[1.0], &mut grads);
+}
+
+#[test]
+fn random_observation_batches_reuse_one_workspace() {
+    let mut r = rng(3);
+    let mlp = Mlp::<f32>::new(&[4, 32, 2], &mut r);
+    let mut ws = Workspace::new(&mlp, 16);
+    for _ in 0..50 {
+        let batch = r.random_range(1..=16);
+        let input: Vec<f32> = uniform(&mut r, batch * 4, 1.0);
+        assert_eq!(mlp.forward(&input, batch, &mut ws).len(), batch * 2);
+    }
+}

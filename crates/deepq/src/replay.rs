@@ -1,0 +1,304 @@
+//! The experience replay buffer: a fixed-capacity ring of transitions stored as
+//! structure-of-arrays, sampled uniformly into preallocated batches.
+
+use deepq_nn::Scalar;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// A ring buffer of `(obs, action, reward, next_obs, terminated, truncated)` transitions.
+///
+/// Storage grows on demand up to `capacity` transitions and never beyond, so a large
+/// capacity costs memory only once it is used. Observations are stored flat in f32.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplayBuffer {
+    capacity: usize,
+    obs_dim: usize,
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    actions: Vec<u32>,
+    rewards: Vec<f64>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    /// Index the next transition is written to once the buffer is full.
+    next: usize,
+}
+
+/// A sampled minibatch, in the network's scalar type, reused from one update to the next.
+#[derive(Clone, Debug)]
+pub struct Batch<T> {
+    /// Observations, `len × obs_dim` row-major.
+    pub obs: Vec<T>,
+    /// Next observations (the final observation where the episode ended).
+    pub next_obs: Vec<T>,
+    /// Actions taken.
+    pub actions: Vec<u32>,
+    /// Rewards received.
+    pub rewards: Vec<T>,
+    /// Whether the transition ended its episode by termination.
+    pub terminated: Vec<bool>,
+    /// Whether the transition ended its episode by a time limit.
+    pub truncated: Vec<bool>,
+}
+
+impl<T: Scalar> Batch<T> {
+    /// An empty batch with room for `batch_size` transitions.
+    pub fn with_capacity(batch_size: usize, obs_dim: usize) -> Self {
+        Batch {
+            obs: Vec::with_capacity(batch_size * obs_dim),
+            next_obs: Vec::with_capacity(batch_size * obs_dim),
+            actions: Vec::with_capacity(batch_size),
+            rewards: Vec::with_capacity(batch_size),
+            terminated: Vec::with_capacity(batch_size),
+            truncated: Vec::with_capacity(batch_size),
+        }
+    }
+
+    /// Number of transitions in the batch.
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// Whether the batch holds no transition.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+impl ReplayBuffer {
+    /// An empty buffer for up to `capacity` transitions of `obs_dim`-wide observations.
+    pub fn new(capacity: usize, obs_dim: usize) -> Self {
+        assert!(capacity > 0, "replay capacity must be positive");
+        ReplayBuffer {
+            capacity,
+            obs_dim,
+            obs: Vec::new(),
+            next_obs: Vec::new(),
+            actions: Vec::new(),
+            rewards: Vec::new(),
+            terminated: Vec::new(),
+            truncated: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Maximum number of transitions held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Number of transitions held.
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// Whether no transition is held yet.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Width of the stored observations.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// Stores one transition, overwriting the oldest once the buffer is full.
+    pub fn push(
+        &mut self,
+        obs: &[f32],
+        action: u32,
+        reward: f64,
+        next_obs: &[f32],
+        terminated: bool,
+        truncated: bool,
+    ) {
+        debug_assert_eq!(obs.len(), self.obs_dim);
+        debug_assert_eq!(next_obs.len(), self.obs_dim);
+        if self.len() < self.capacity {
+            self.reserve_one();
+            self.obs.extend_from_slice(obs);
+            self.next_obs.extend_from_slice(next_obs);
+            self.actions.push(action);
+            self.rewards.push(reward);
+            self.terminated.push(terminated);
+            self.truncated.push(truncated);
+        } else {
+            let i = self.next;
+            let row = i * self.obs_dim..(i + 1) * self.obs_dim;
+            self.obs[row.clone()].copy_from_slice(obs);
+            self.next_obs[row].copy_from_slice(next_obs);
+            self.actions[i] = action;
+            self.rewards[i] = reward;
+            self.terminated[i] = terminated;
+            self.truncated[i] = truncated;
+        }
+        self.next = (self.next + 1) % self.capacity;
+    }
+
+    /// Grows storage geometrically but never past `capacity`, so memory stays bounded by it.
+    fn reserve_one(&mut self) {
+        let len = self.len();
+        if len < self.actions.capacity() {
+            return;
+        }
+        let extra = len.max(1024).min(self.capacity - len);
+        self.obs.reserve_exact(extra * self.obs_dim);
+        self.next_obs.reserve_exact(extra * self.obs_dim);
+        self.actions.reserve_exact(extra);
+        self.rewards.reserve_exact(extra);
+        self.terminated.reserve_exact(extra);
+        self.truncated.reserve_exact(extra);
+    }
+
+    /// Fills `out` with `batch_size` indices drawn uniformly, with replacement (as SB3 samples)
+    /// or without (as the PyTorch tutorial's `random.sample` does).
+    ///
+    /// Panics if the buffer is empty, or holds fewer than `batch_size` transitions when
+    /// sampling without replacement.
+    pub fn sample_indices(
+        &self,
+        rng: &mut impl Rng,
+        batch_size: usize,
+        with_replacement: bool,
+        out: &mut Vec<usize>,
+    ) {
+        let len = self.len();
+        assert!(len > 0, "cannot sample from an empty replay buffer");
+        out.clear();
+        if with_replacement {
+            out.extend((0..batch_size).map(|_| rng.random_range(0..len)));
+        } else {
+            assert!(batch_size <= len, "batch larger than the buffer");
+            // Floyd's algorithm: exactly batch_size draws, no allocation.
+            for j in len - batch_size..len {
+                let t = rng.random_range(0..=j);
+                out.push(if out.contains(&t) { j } else { t });
+            }
+        }
+    }
+
+    /// Indices of the `count` most recently stored transitions, oldest first.
+    pub fn latest_indices(&self, count: usize, out: &mut Vec<usize>) {
+        let count = count.min(self.len());
+        out.clear();
+        out.extend((0..count).map(|k| (self.next + self.capacity - count + k) % self.capacity));
+    }
+
+    /// Copies the transitions at `indices` into `batch`, converting to the network's scalar type.
+    pub fn gather<T: Scalar>(&self, indices: &[usize], batch: &mut Batch<T>) {
+        batch.obs.clear();
+        batch.next_obs.clear();
+        batch.actions.clear();
+        batch.rewards.clear();
+        batch.terminated.clear();
+        batch.truncated.clear();
+        let d = self.obs_dim;
+        for &i in indices {
+            let row = i * d..(i + 1) * d;
+            batch.obs.extend(
+                self.obs[row.clone()]
+                    .iter()
+                    .map(|&x| T::from_f64(f64::from(x))),
+            );
+            batch.next_obs.extend(
+                self.next_obs[row]
+                    .iter()
+                    .map(|&x| T::from_f64(f64::from(x))),
+            );
+            batch.actions.push(self.actions[i]);
+            batch.rewards.push(T::from_f64(self.rewards[i]));
+            batch.terminated.push(self.terminated[i]);
+            batch.truncated.push(self.truncated[i]);
+        }
+    }
+
+    /// Bytes of transition storage currently allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        (self.obs.capacity() + self.next_obs.capacity()) * 4
+            + self.actions.capacity() * 4
+            + self.rewards.capacity() * 8
+            + self.terminated.capacity()
+            + self.truncated.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    fn filled(capacity: usize, n: usize) -> ReplayBuffer {
+        let mut buf = ReplayBuffer::new(capacity, 2);
+        for k in 0..n {
+            let x = k as f32;
+            buf.push(
+                &[x, -x],
+                k as u32,
+                k as f64,
+                &[x + 0.5, 0.0],
+                k % 7 == 0,
+                k % 11 == 0,
+            );
+        }
+        buf
+    }
+
+    #[test]
+    fn ring_overwrites_the_oldest() {
+        let buf = filled(5, 8);
+        assert_eq!(buf.len(), 5);
+        let mut idx = Vec::new();
+        buf.latest_indices(5, &mut idx);
+        let mut batch = Batch::<f32>::with_capacity(5, 2);
+        buf.gather(&idx, &mut batch);
+        assert_eq!(batch.actions, vec![3, 4, 5, 6, 7]);
+        assert_eq!(batch.obs[..4], [3.0, -3.0, 4.0, -4.0]);
+        assert_eq!(batch.next_obs[..2], [3.5, 0.0]);
+        assert_eq!(batch.rewards, vec![3.0, 4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(batch.terminated, vec![false, false, false, false, true]);
+    }
+
+    #[test]
+    fn storage_never_exceeds_capacity() {
+        let buf = filled(3000, 10_000);
+        assert_eq!(buf.len(), 3000);
+        assert!(buf.actions.capacity() <= 3000);
+        assert!(buf.obs.capacity() <= 3000 * 2);
+    }
+
+    #[test]
+    fn sampling_without_replacement_is_distinct_and_uniform() {
+        let buf = filled(10, 10);
+        let mut rng = Pcg64::seed_from_u64(1);
+        let mut idx = Vec::new();
+        let mut counts = [0usize; 10];
+        for _ in 0..20_000 {
+            buf.sample_indices(&mut rng, 4, false, &mut idx);
+            let mut sorted = idx.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), 4);
+            for &i in &idx {
+                counts[i] += 1;
+            }
+        }
+        // Each index is drawn with probability 0.4: expected 8,000, sd ~ 69.
+        for c in counts {
+            assert!((c as f64 - 8000.0).abs() < 400.0, "{counts:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sampled_indices_are_in_range(cap in 1usize..50, n in 1usize..120, batch in 1usize..40, seed: u64, repl: bool) {
+            let buf = filled(cap, n);
+            let batch = if repl { batch } else { batch.min(buf.len()) };
+            let mut rng = Pcg64::seed_from_u64(seed);
+            let mut idx = Vec::new();
+            buf.sample_indices(&mut rng, batch, repl, &mut idx);
+            prop_assert_eq!(idx.len(), batch);
+            prop_assert!(idx.iter().all(|&i| i < buf.len()));
+        }
+    }
+}

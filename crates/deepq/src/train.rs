@@ -1,0 +1,598 @@
+//! The DQN training loop, and the observer interface through which it reports progress.
+//!
+//! [`Trainer::run`] reads top to bottom like the algorithm: act, step, store, sample,
+//! update, sync the target network, evaluate.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use deepq_envs::{Env, EnvError, EnvSpec, EnvVisitor, Observation, VecEnv};
+use deepq_nn::{Mlp, NnError, Scalar};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+
+use crate::agent::DqnAgent;
+use crate::config::{ConfigError, DqnConfig, Dtype, TrainFreqUnit};
+use crate::eval::{EvalStats, evaluate};
+use crate::replay::{Batch, ReplayBuffer};
+use crate::schedule::ExplorationSchedule;
+
+/// One finished training episode.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EpisodeRecord {
+    /// 1-based episode number.
+    pub episode: u64,
+    /// Environment steps taken when it ended.
+    pub step: u64,
+    /// Undiscounted return.
+    pub ret: f64,
+    /// Length in steps.
+    pub length: u64,
+    /// ε when it ended.
+    pub epsilon: f64,
+    /// Seconds since training started.
+    pub wall_s: f64,
+}
+
+/// A sampled record of the learner's state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UpdateRecord {
+    /// Environment steps taken.
+    pub step: u64,
+    /// Gradient steps taken.
+    pub updates: u64,
+    /// Loss of the latest update.
+    pub loss: f64,
+    /// Mean Q(s, a) of the latest batch.
+    pub mean_q: f64,
+    /// Current learning rate.
+    pub learning_rate: f64,
+}
+
+/// One periodic greedy evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalRecord {
+    /// Environment steps taken.
+    pub step: u64,
+    /// The evaluation's returns.
+    pub stats: EvalStats,
+}
+
+/// A periodic progress report, for progress bars.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Progress {
+    /// Environment steps taken.
+    pub step: u64,
+    /// The step budget.
+    pub total_timesteps: u64,
+    /// Finished episodes.
+    pub episodes: u64,
+    /// The episode budget, if any.
+    pub max_episodes: Option<u64>,
+    /// Current ε.
+    pub epsilon: f64,
+    /// Mean return of the last 100 episodes, once one has finished.
+    pub mean_return_100: Option<f64>,
+    /// Seconds since training started.
+    pub wall_s: f64,
+}
+
+/// Receives what the training loop reports; the CLI writes CSVs, progress bars and
+/// TensorBoard files through it. Every method has a do-nothing default.
+pub trait Observer {
+    /// Called when a training episode ends.
+    fn on_episode(&mut self, _record: &EpisodeRecord) {}
+    /// Called every `log_interval` gradient steps.
+    fn on_update(&mut self, _record: &UpdateRecord) {}
+    /// Called after each periodic evaluation.
+    fn on_eval(&mut self, _record: &EvalRecord) {}
+    /// Called every few hundred environment steps.
+    fn on_progress(&mut self, _progress: &Progress) {}
+    /// Polled once per environment step; returning true ends training early.
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything.
+impl Observer for () {}
+
+/// What a training run achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Environment id.
+    pub env: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// The configured step budget.
+    pub total_timesteps: u64,
+    /// Environment steps taken.
+    pub env_steps: u64,
+    /// Finished training episodes.
+    pub episodes: u64,
+    /// Gradient steps taken.
+    pub updates: u64,
+    /// Wall-clock seconds of training (the final evaluation excluded).
+    pub wall_s: f64,
+    /// Environment steps per second.
+    pub steps_per_s: f64,
+    /// Gradient steps per second.
+    pub updates_per_s: f64,
+    /// The final greedy evaluation.
+    pub eval: EvalStats,
+    /// The environment's reward threshold.
+    pub reward_threshold: f64,
+    /// Whether the final evaluation's mean reached the threshold.
+    pub solved: bool,
+    /// Step of the first periodic evaluation whose mean reached the threshold.
+    pub solved_at_step: Option<u64>,
+    /// Whether training was stopped early by the observer.
+    pub interrupted: bool,
+}
+
+/// A trained Q-network in the precision it was trained in.
+#[derive(Clone, Debug)]
+pub enum QNetwork {
+    /// A float32 network.
+    F32(Mlp<f32>),
+    /// A float64 network.
+    F64(Mlp<f64>),
+}
+
+impl QNetwork {
+    /// The network as safetensors bytes (`0.weight`, `0.bias`, `2.weight`, ...).
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        match self {
+            QNetwork::F32(m) => deepq_nn::to_safetensors(m),
+            QNetwork::F64(m) => deepq_nn::to_safetensors(m),
+        }
+    }
+
+    /// Reads a network saved by [`QNetwork::to_safetensors`] (or by PyTorch), in either precision.
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self, NnError> {
+        deepq_nn::from_safetensors::<f32>(bytes)
+            .map(QNetwork::F32)
+            .or_else(|e32| {
+                deepq_nn::from_safetensors::<f64>(bytes)
+                    .map(QNetwork::F64)
+                    .map_err(|_| e32)
+            })
+    }
+
+    /// Layer sizes, input first.
+    pub fn sizes(&self) -> &[usize] {
+        match self {
+            QNetwork::F32(m) => m.sizes(),
+            QNetwork::F64(m) => m.sizes(),
+        }
+    }
+
+    /// A greedy policy over flat observations.
+    pub fn greedy_policy(&self) -> impl FnMut(&[f32]) -> usize + '_ {
+        let mut scratch32 = (Vec::new(), None);
+        let mut scratch64 = (Vec::new(), None);
+        move |obs| match self {
+            QNetwork::F32(m) => greedy(m, obs, &mut scratch32),
+            QNetwork::F64(m) => greedy(m, obs, &mut scratch64),
+        }
+    }
+}
+
+fn greedy<T: Scalar>(
+    net: &Mlp<T>,
+    obs: &[f32],
+    (input, ws): &mut (Vec<T>, Option<deepq_nn::Workspace<T>>),
+) -> usize {
+    input.clear();
+    input.extend(obs.iter().map(|&x| T::from_f64(f64::from(x))));
+    let ws = ws.get_or_insert_with(|| deepq_nn::Workspace::new(net, 1));
+    net.argmax_action(input, ws)
+}
+
+/// The result of [`train`]: the summary and the trained network.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// What the run achieved.
+    pub summary: TrainSummary,
+    /// The trained online network.
+    pub network: QNetwork,
+}
+
+/// Why training could not run or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The environment could not be made.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The loss or a Q-value became NaN or infinite.
+    #[error(
+        "training diverged at step {step}: the loss became {loss} (try a lower learning_rate or max_grad_norm)"
+    )]
+    Diverged {
+        /// Environment step of the diverging update.
+        step: u64,
+        /// The non-finite loss.
+        loss: f64,
+    },
+}
+
+/// Validates `cfg`, makes its environment and trains a DQN agent on it.
+pub fn train(cfg: &DqnConfig, observer: &mut dyn Observer) -> Result<TrainOutcome, TrainError> {
+    cfg.validate()?;
+    let env = deepq_envs::make(&cfg.env, &cfg.env_kwargs)?;
+    env.visit(TrainVisitor { cfg, observer })
+}
+
+struct TrainVisitor<'a> {
+    cfg: &'a DqnConfig,
+    observer: &'a mut dyn Observer,
+}
+
+impl EnvVisitor for TrainVisitor<'_> {
+    type Output = Result<TrainOutcome, TrainError>;
+
+    fn visit<E: Env + Clone + 'static>(self, env: E, spec: EnvSpec) -> Self::Output {
+        match self.cfg.dtype {
+            Dtype::F32 => {
+                let mut trainer = Trainer::<E, f32>::new(self.cfg.clone(), env, spec);
+                let summary = trainer.run(self.observer)?;
+                Ok(TrainOutcome {
+                    summary,
+                    network: QNetwork::F32(trainer.agent.network().clone()),
+                })
+            }
+            Dtype::F64 => {
+                let mut trainer = Trainer::<E, f64>::new(self.cfg.clone(), env, spec);
+                let summary = trainer.run(self.observer)?;
+                Ok(TrainOutcome {
+                    summary,
+                    network: QNetwork::F64(trainer.agent.network().clone()),
+                })
+            }
+        }
+    }
+}
+
+/// Independent random streams derived from the run's one seed.
+#[derive(Clone, Copy)]
+enum Stream {
+    Init = 1,
+    Explore = 2,
+    Replay = 3,
+}
+
+fn stream_rng(seed: u64, stream: Stream) -> Pcg64 {
+    // SplitMix64 finalizer: nearby seeds and streams give unrelated PCG seeds.
+    let mut z = seed ^ (stream as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    Pcg64::seed_from_u64(z ^ (z >> 31))
+}
+
+/// The evaluation env is reset with this offset from the run's seed, so it never replays
+/// the training envs' episodes (those use `seed + i`).
+const EVAL_SEED_OFFSET: u64 = 1_000_000_007;
+
+/// How often, in environment steps, [`Observer::on_progress`] is called.
+const PROGRESS_INTERVAL: u64 = 500;
+
+/// Episodes in the rolling mean return reported with progress.
+const ROLLING_EPISODES: usize = 100;
+
+/// All state of one training run on environment type `E` with a network of scalar `T`.
+pub struct Trainer<E: Env, T: Scalar> {
+    cfg: DqnConfig,
+    spec: EnvSpec,
+    schedule: ExplorationSchedule,
+    envs: VecEnv<E>,
+    eval_env: E,
+    agent: DqnAgent<T>,
+    buffer: ReplayBuffer,
+    explore_rng: Pcg64,
+    replay_rng: Pcg64,
+    obs_dim: usize,
+    /// The observation each copy acts on next, flat, `n_envs × obs_dim`.
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    actions: Vec<usize>,
+    batch: Batch<T>,
+    indices: Vec<usize>,
+    episode_returns: Vec<f64>,
+    episode_lengths: Vec<u64>,
+    recent_returns: VecDeque<f64>,
+    steps: u64,
+    episodes: u64,
+    updates: u64,
+    vector_steps: u64,
+    vector_steps_since_train: u64,
+    episodes_since_train: u64,
+    next_eval_step: u64,
+    solved_at_step: Option<u64>,
+}
+
+impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
+    /// Sets up a run: `n_envs` copies of `env` reset with the seed, a separately seeded
+    /// evaluation copy, a freshly initialised agent and an empty replay buffer.
+    ///
+    /// `cfg` must have passed [`DqnConfig::validate`].
+    pub fn new(cfg: DqnConfig, env: E, spec: EnvSpec) -> Self {
+        let obs_dim = env.observation_space().flat_dim();
+        let n_actions = env.n_actions();
+        let n = cfg.n_envs;
+        let agent = DqnAgent::new(
+            obs_dim,
+            n_actions,
+            &cfg,
+            &mut stream_rng(cfg.seed, Stream::Init),
+        );
+        let capacity = if cfg.replay { cfg.buffer_size } else { n };
+        let mut envs = VecEnv::new(vec![env.clone(); n]);
+        let mut obs = vec![0.0; n * obs_dim];
+        for (o, row) in envs
+            .reset(Some(cfg.seed))
+            .iter()
+            .zip(obs.chunks_exact_mut(obs_dim))
+        {
+            o.write_flat(row);
+        }
+        Trainer {
+            schedule: cfg.exploration(),
+            envs,
+            eval_env: env,
+            agent,
+            buffer: ReplayBuffer::new(capacity, obs_dim),
+            explore_rng: stream_rng(cfg.seed, Stream::Explore),
+            replay_rng: stream_rng(cfg.seed, Stream::Replay),
+            obs_dim,
+            obs,
+            next_obs: vec![0.0; n * obs_dim],
+            actions: vec![0; n],
+            batch: Batch::with_capacity(cfg.batch_size.max(n), obs_dim),
+            indices: Vec::with_capacity(cfg.batch_size.max(n)),
+            episode_returns: vec![0.0; n],
+            episode_lengths: vec![0; n],
+            recent_returns: VecDeque::with_capacity(ROLLING_EPISODES),
+            steps: 0,
+            episodes: 0,
+            updates: 0,
+            vector_steps: 0,
+            vector_steps_since_train: 0,
+            episodes_since_train: 0,
+            next_eval_step: cfg.eval_freq,
+            solved_at_step: None,
+            spec,
+            cfg,
+        }
+    }
+
+    /// The agent being trained.
+    pub fn agent(&self) -> &DqnAgent<T> {
+        &self.agent
+    }
+
+    /// Trains until the step or episode budget is spent (or the observer stops it), then
+    /// evaluates the greedy policy.
+    pub fn run(&mut self, observer: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
+        let start = Instant::now();
+        let n = self.cfg.n_envs;
+        let d = self.obs_dim;
+        let mut interrupted = false;
+        while !self.budget_spent() && !(self.cfg.stop_on_solve && self.solved_at_step.is_some()) {
+            if observer.should_stop() {
+                interrupted = true;
+                break;
+            }
+
+            // 1. Act: uniformly at random while warming up, ε-greedy afterwards.
+            let epsilon = self.epsilon();
+            for (i, obs) in self.obs.chunks_exact(d).enumerate() {
+                self.actions[i] = if self.steps < self.cfg.learning_starts {
+                    self.explore_rng.random_range(0..self.agent.n_actions())
+                } else {
+                    self.agent.act(obs, epsilon, &mut self.explore_rng)
+                };
+            }
+
+            // 2. Step every copy; a copy whose episode ended has already reset itself.
+            let step = self.envs.step(&self.actions);
+
+            // 3. Store the transitions. Where an episode ended, the next observation is its
+            //    final one (kept by the vector env), not the first of the next episode.
+            for i in 0..n {
+                let row = i * d..(i + 1) * d;
+                let ended = step.terminated[i] || step.truncated[i];
+                let next = if ended {
+                    &step.final_obs[i]
+                } else {
+                    &step.obs[i]
+                };
+                next.write_flat(&mut self.next_obs[row.clone()]);
+                self.buffer.push(
+                    &self.obs[row.clone()],
+                    self.actions[i] as u32,
+                    step.rewards[i],
+                    &self.next_obs[row.clone()],
+                    step.terminated[i],
+                    step.truncated[i],
+                );
+                step.obs[i].write_flat(&mut self.obs[row]);
+
+                self.episode_returns[i] += step.rewards[i];
+                self.episode_lengths[i] += 1;
+                if ended {
+                    self.episodes += 1;
+                    self.episodes_since_train += 1;
+                    let record = EpisodeRecord {
+                        episode: self.episodes,
+                        step: self.steps + (i as u64 + 1),
+                        ret: self.episode_returns[i],
+                        length: self.episode_lengths[i],
+                        epsilon,
+                        wall_s: start.elapsed().as_secs_f64(),
+                    };
+                    if self.recent_returns.len() == ROLLING_EPISODES {
+                        self.recent_returns.pop_front();
+                    }
+                    self.recent_returns.push_back(record.ret);
+                    observer.on_episode(&record);
+                    self.episode_returns[i] = 0.0;
+                    self.episode_lengths[i] = 0;
+                }
+            }
+            self.steps += n as u64;
+            self.vector_steps += 1;
+            self.vector_steps_since_train += 1;
+
+            // 4. Train: sample minibatches from replay and take gradient steps.
+            if self.train_due() {
+                let collected = self.vector_steps_since_train * n as u64;
+                self.vector_steps_since_train = 0;
+                self.episodes_since_train = 0;
+                if self.steps > self.cfg.learning_starts {
+                    let gradient_steps = match self.cfg.gradient_steps {
+                        -1 => collected,
+                        g => g as u64,
+                    };
+                    for _ in 0..gradient_steps {
+                        if !self.gradient_step(observer)? {
+                            break;
+                        }
+                    }
+                }
+            }
+
+            // 5. Move the target network towards the online one (SB3 counts vector steps).
+            let interval = (self.cfg.target_update_interval / n as u64).max(1);
+            if self.vector_steps % interval == 0 {
+                self.agent.update_target(self.cfg.tau);
+            }
+
+            // 6. Evaluate the greedy policy now and then.
+            if self.cfg.eval_freq > 0 && self.steps >= self.next_eval_step {
+                while self.next_eval_step <= self.steps {
+                    self.next_eval_step += self.cfg.eval_freq;
+                }
+                let stats = self.evaluate(self.cfg.eval_episodes);
+                if self.solved_at_step.is_none() && stats.mean >= self.spec.reward_threshold {
+                    self.solved_at_step = Some(self.steps);
+                }
+                observer.on_eval(&EvalRecord {
+                    step: self.steps,
+                    stats,
+                });
+            }
+
+            if self.vector_steps % PROGRESS_INTERVAL.div_ceil(n as u64) == 0 {
+                observer.on_progress(&self.progress(start));
+            }
+        }
+        observer.on_progress(&self.progress(start));
+        let wall_s = start.elapsed().as_secs_f64();
+
+        let eval = self.evaluate(self.cfg.final_eval_episodes);
+        Ok(TrainSummary {
+            env: self.spec.id.clone(),
+            seed: self.cfg.seed,
+            total_timesteps: self.cfg.total_timesteps,
+            env_steps: self.steps,
+            episodes: self.episodes,
+            updates: self.updates,
+            wall_s,
+            steps_per_s: self.steps as f64 / wall_s.max(1e-9),
+            updates_per_s: self.updates as f64 / wall_s.max(1e-9),
+            solved: eval.mean >= self.spec.reward_threshold,
+            eval,
+            reward_threshold: self.spec.reward_threshold,
+            solved_at_step: self.solved_at_step,
+            interrupted,
+        })
+    }
+
+    /// One gradient step on a sampled batch; returns false when replay cannot yet fill a batch.
+    fn gradient_step(&mut self, observer: &mut dyn Observer) -> Result<bool, TrainError> {
+        if self.cfg.replay {
+            let without_replacement = !self.cfg.replay_with_replacement;
+            if without_replacement && self.buffer.len() < self.cfg.batch_size {
+                return Ok(false);
+            }
+            self.buffer.sample_indices(
+                &mut self.replay_rng,
+                self.cfg.batch_size,
+                self.cfg.replay_with_replacement,
+                &mut self.indices,
+            );
+        } else {
+            self.buffer
+                .latest_indices(self.cfg.n_envs, &mut self.indices);
+        }
+        self.buffer.gather(&self.indices, &mut self.batch);
+        let stats = self.agent.update(&self.batch);
+        self.updates += 1;
+        if !stats.loss.is_finite() || !stats.mean_q.is_finite() {
+            let loss = if stats.loss.is_finite() {
+                stats.mean_q
+            } else {
+                stats.loss
+            };
+            return Err(TrainError::Diverged {
+                step: self.steps,
+                loss,
+            });
+        }
+        if self.updates % self.cfg.log_interval == 0 {
+            observer.on_update(&UpdateRecord {
+                step: self.steps,
+                updates: self.updates,
+                loss: stats.loss,
+                mean_q: stats.mean_q,
+                learning_rate: self.agent.optimizer().lr(),
+            });
+        }
+        Ok(true)
+    }
+
+    fn budget_spent(&self) -> bool {
+        self.steps >= self.cfg.total_timesteps
+            || self.cfg.episodes.is_some_and(|max| self.episodes >= max)
+    }
+
+    fn epsilon(&self) -> f64 {
+        self.schedule.epsilon(self.steps, self.episodes)
+    }
+
+    /// SB3's `train_freq`: counted in vector steps, or in episodes finished by any copy.
+    fn train_due(&self) -> bool {
+        match self.cfg.train_freq.unit {
+            TrainFreqUnit::Step => self.vector_steps_since_train >= self.cfg.train_freq.n,
+            TrainFreqUnit::Episode => self.episodes_since_train >= self.cfg.train_freq.n,
+        }
+    }
+
+    /// Greedy episodes on the evaluation env, always from the same seed so that
+    /// evaluations over a run are comparable.
+    fn evaluate(&mut self, episodes: usize) -> EvalStats {
+        let seed = self.cfg.seed.wrapping_add(EVAL_SEED_OFFSET);
+        let agent = &mut self.agent;
+        evaluate(&mut self.eval_env, episodes, Some(seed), |obs| {
+            agent.greedy_action(obs)
+        })
+    }
+
+    fn progress(&self, start: Instant) -> Progress {
+        let recent = &self.recent_returns;
+        Progress {
+            step: self.steps,
+            total_timesteps: self.cfg.total_timesteps,
+            episodes: self.episodes,
+            max_episodes: self.cfg.episodes,
+            epsilon: self.epsilon(),
+            mean_return_100: (!recent.is_empty())
+                .then(|| recent.iter().sum::<f64>() / recent.len() as f64),
+            wall_s: start.elapsed().as_secs_f64(),
+        }
+    }
+}
