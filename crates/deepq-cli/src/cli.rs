@@ -66,6 +66,9 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Also write TensorBoard event files to <run>/tensorboard/.
+    #[arg(long)]
+    pub tensorboard: bool,
 }
 
 /// Options of `deepq eval`.

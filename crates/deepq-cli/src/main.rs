@@ -8,6 +8,7 @@ mod observer;
 mod plots;
 mod run_dir;
 mod settings;
+mod tensorboard;
 
 use std::process::ExitCode;
 

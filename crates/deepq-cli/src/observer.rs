@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{CliResult, Failure};
 use crate::run_dir::{CsvLog, EPISODES_HEADER, EVAL_HEADER, RunDir, TRAIN_HEADER};
+use crate::tensorboard::EventWriter;
 
 /// Writes a run's CSV logs as training goes and drives its progress bar.
 pub struct RunObserver {
@@ -15,16 +16,19 @@ pub struct RunObserver {
     train: CsvLog,
     eval: CsvLog,
     progress: Option<ProgressBar>,
+    tensorboard: Option<EventWriter>,
     stop: Arc<AtomicBool>,
     /// The first write error; callbacks cannot return it, so it is reported at the end.
     error: Option<Failure>,
 }
 
 impl RunObserver {
-    /// Creates the CSV logs in `run`; `progress` shows a bar, `stop` ends training when set.
+    /// Creates the CSV logs in `run` (and TensorBoard events in `run/tensorboard/` when
+    /// asked); `progress` shows a bar, `stop` ends training when set.
     pub fn new(
         run: &RunDir,
         progress: Option<ProgressBar>,
+        tensorboard: bool,
         stop: Arc<AtomicBool>,
     ) -> CliResult<Self> {
         Ok(RunObserver {
@@ -32,17 +36,34 @@ impl RunObserver {
             train: CsvLog::create(run.train_csv(), TRAIN_HEADER)?,
             eval: CsvLog::create(run.eval_csv(), EVAL_HEADER)?,
             progress,
+            tensorboard: tensorboard
+                .then(|| EventWriter::create(&run.tensorboard()))
+                .transpose()?,
             stop,
             error: None,
         })
     }
 
-    /// Closes the progress bar and returns the first write error, if any.
-    pub fn finish(self) -> CliResult<()> {
+    /// Closes the progress bar, flushes TensorBoard and returns the first write error, if any.
+    pub fn finish(mut self) -> CliResult<()> {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
+        if let Some(tb) = &mut self.tensorboard {
+            let flushed = tb.flush();
+            self.keep(flushed);
+        }
         self.error.map_or(Ok(()), Err)
+    }
+
+    /// Writes scalars to TensorBoard, if enabled.
+    fn scalars(&mut self, step: u64, values: &[(&str, f64)]) {
+        if let Some(tb) = &mut self.tensorboard {
+            let result = values
+                .iter()
+                .try_for_each(|&(tag, v)| tb.scalar(tag, step, v));
+            self.keep(result);
+        }
     }
 
     fn keep(&mut self, result: CliResult<()>) {
@@ -69,6 +90,14 @@ impl Observer for RunObserver {
             r.episode, r.step, r.ret, r.length, r.epsilon, r.wall_s
         ));
         self.keep(result);
+        self.scalars(
+            r.step,
+            &[
+                ("episode/return", r.ret),
+                ("episode/length", r.length as f64),
+                ("episode/epsilon", r.epsilon),
+            ],
+        );
     }
 
     fn on_update(&mut self, r: &UpdateRecord) {
@@ -77,6 +106,10 @@ impl Observer for RunObserver {
             r.step, r.loss, r.mean_q, r.learning_rate
         ));
         self.keep(result);
+        self.scalars(
+            r.step,
+            &[("train/loss", r.loss), ("train/mean_q", r.mean_q)],
+        );
     }
 
     fn on_eval(&mut self, r: &EvalRecord) {
@@ -86,9 +119,14 @@ impl Observer for RunObserver {
             r.step, s.mean, s.std, s.min, s.max
         ));
         self.keep(result);
+        self.scalars(r.step, &[("eval/mean", s.mean)]);
     }
 
     fn on_progress(&mut self, p: &Progress) {
+        self.scalars(
+            p.step,
+            &[("time/steps_per_s", p.step as f64 / p.wall_s.max(1e-9))],
+        );
         if let Some(bar) = &self.progress {
             bar.set_position(p.step);
             let mean = p

@@ -400,6 +400,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn aggregate_curve_averages_runs_on_a_shared_grid() {
+        let a = (vec![10.0, 20.0], vec![1.0, 3.0]);
+        let b = (vec![5.0, 20.0], vec![5.0, 5.0]);
+        let (xs, mean, lo, hi) = aggregate_curve(&[a, b], 1);
+        assert_eq!(
+            xs.len(),
+            GRID_POINTS - 24,
+            "grid points before any episode are skipped"
+        );
+        assert_eq!(*xs.last().unwrap(), 20.0);
+        assert_eq!(*mean.last().unwrap(), 4.0);
+        assert!(
+            lo.iter()
+                .zip(&mean)
+                .zip(&hi)
+                .all(|((l, m), h)| l <= m && m <= h)
+        );
+        // At step 6 only run b has finished an episode.
+        assert_eq!(mean[0], 5.0);
+    }
+
+    #[test]
     fn rolling_mean_uses_a_trailing_window() {
         assert_eq!(
             rolling_mean(&[1.0, 2.0, 3.0, 4.0], 2),
@@ -453,4 +475,88 @@ mod tests {
         let svg = std::fs::read_to_string(&svg_path).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("Test chart"));
     }
+}
+
+/// Points on the step axis of an aggregate curve.
+const GRID_POINTS: usize = 100;
+
+/// The rolling-mean return of several runs on a shared step grid: their mean and a 95%
+/// bootstrap confidence band. Each run's value at a step is its rolling mean after the last
+/// episode finished by then; a run counts from its first finished episode on.
+pub fn aggregate_curve(
+    runs: &[(Vec<f64>, Vec<f64>)],
+    window: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let max_step = runs
+        .iter()
+        .filter_map(|(steps, _)| steps.last().copied())
+        .fold(0.0, f64::max);
+    let smoothed: Vec<(&[f64], Vec<f64>)> = runs
+        .iter()
+        .map(|(steps, returns)| (steps.as_slice(), rolling_mean(returns, window)))
+        .collect();
+    let (mut xs, mut mean, mut lo, mut hi) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for k in 1..=GRID_POINTS {
+        let x = max_step * k as f64 / GRID_POINTS as f64;
+        let values: Vec<f64> = smoothed
+            .iter()
+            .filter_map(|(steps, curve)| {
+                let finished = steps.partition_point(|&s| s <= x);
+                finished.checked_sub(1).map(|i| curve[i])
+            })
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let agg = deepq::stats::Aggregate::of(&values);
+        xs.push(x);
+        mean.push(agg.mean);
+        lo.push(agg.ci95[0]);
+        hi.push(agg.ci95[1]);
+    }
+    (xs, mean, lo, hi)
+}
+
+/// Draws the aggregate returns plot of a multi-seed run into `out/plots/`.
+pub fn draw_seeds(
+    out: &Path,
+    runs: &[RunDir],
+    window: usize,
+    threshold: f64,
+) -> CliResult<PathBuf> {
+    let mut curves = Vec::new();
+    for run in runs {
+        let (h, c) = read_csv(&run.episodes_csv())?;
+        curves.push((
+            column(&h, &c, "step").to_vec(),
+            column(&h, &c, "return").to_vec(),
+        ));
+    }
+    let (xs, mean, lo, hi) = aggregate_curve(&curves, window);
+    let dir = out.join("plots");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", dir.display())))?;
+    let path = dir.join("returns.png");
+    let chart = Chart {
+        title: format!("Episode return over {} seeds", runs.len()),
+        x_label: "environment step".into(),
+        y_label: format!("rolling mean return ({window} episodes)"),
+        bands: vec![Band {
+            label: "95% bootstrap CI".into(),
+            xs: xs.clone(),
+            lo,
+            hi,
+            color: BLUE_,
+        }],
+        series: vec![Series {
+            label: "mean over seeds".into(),
+            xs,
+            ys: mean,
+            color: BLUE_,
+            faint: false,
+        }],
+        reference: Some((threshold, format!("threshold {threshold}"))),
+    };
+    render(&chart, &path, Format::Png)?;
+    Ok(path)
 }

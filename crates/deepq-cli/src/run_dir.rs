@@ -37,6 +37,13 @@ impl RunDir {
         })
     }
 
+    /// Names a run directory without checking it (one this process just wrote).
+    pub fn at(root: &Path) -> Self {
+        RunDir {
+            root: root.to_path_buf(),
+        }
+    }
+
     /// Opens an existing run; the error says whether the directory is missing or not a run.
     pub fn open(root: &Path) -> CliResult<Self> {
         if !root.is_dir() {
@@ -85,6 +92,11 @@ impl RunDir {
     /// The run summary.
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")
+    }
+
+    /// TensorBoard event files (with `--tensorboard`).
+    pub fn tensorboard(&self) -> PathBuf {
+        self.root.join("tensorboard")
     }
 
     /// The plots folder.

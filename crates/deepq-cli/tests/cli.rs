@@ -213,3 +213,155 @@ fn bad_input_is_one_clear_line() {
     );
     assert_clean_error(&deepq(&["frobnicate"], d), 2, &["frobnicate"]);
 }
+
+#[test]
+fn every_preset_parses_and_trains_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let listing = deepq(&["presets"], dir.path());
+    let names: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(names.len() >= 9, "{names:?}");
+    for name in &names {
+        let out = deepq(
+            &[
+                "train",
+                "--quiet",
+                "--preset",
+                name,
+                "--total-timesteps",
+                "1500",
+                "--set",
+                "learning_starts=200",
+                "--set",
+                "final_eval_episodes=2",
+                "--out",
+                name,
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(name).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(summary["preset"], name.as_str());
+        assert!(
+            summary["updates"].as_u64().unwrap() > 0,
+            "{name} never trained"
+        );
+    }
+}
+
+#[test]
+fn tensorboard_events_are_written_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--tensorboard",
+            "--total-timesteps",
+            "1500",
+            "--set",
+            "final_eval_episodes=2",
+            "--out",
+            "tb",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events: Vec<_> = std::fs::read_dir(dir.path().join("tb/tensorboard"))
+        .unwrap()
+        .collect();
+    assert_eq!(events.len(), 1);
+    let bytes = std::fs::read(events[0].as_ref().unwrap().path()).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    for tag in [
+        "episode/return",
+        "episode/length",
+        "episode/epsilon",
+        "train/loss",
+        "train/mean_q",
+        "eval/mean",
+        "time/steps_per_s",
+    ] {
+        assert!(text.contains(tag), "no {tag} scalar");
+    }
+}
+
+#[test]
+fn multi_seed_training_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--seeds",
+            "0..3",
+            "--jobs",
+            "2",
+            "--total-timesteps",
+            "1500",
+            "--set",
+            "final_eval_episodes=3",
+            "--out",
+            "many",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = dir.path().join("many");
+    for seed in 0..3 {
+        assert!(root.join(format!("seed-{seed}/summary.json")).is_file());
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["runs"].as_array().unwrap().len(), 3);
+    for key in ["mean", "median", "iqm", "ci95"] {
+        assert!(!summary["eval_mean"][key].is_null(), "{key}");
+    }
+    assert!(summary["solve_rate"].is_number());
+    assert!(
+        root.join("plots/returns.png").is_file(),
+        "aggregate plot missing"
+    );
+}
+
+#[test]
+fn play_writes_a_gif_and_says_how_the_episode_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--total-timesteps",
+            "1500",
+            "--set",
+            "final_eval_episodes=2",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let play = deepq(
+        &["play", "--run", "run", "--render", "gif=ep.gif"],
+        dir.path(),
+    );
+    assert!(play.status.success(), "{}", stderr(&play));
+    let text = String::from_utf8_lossy(&play.stdout);
+    assert!(
+        text.contains("terminated") || text.contains("truncated"),
+        "{text}"
+    );
+    let gif = std::fs::read(dir.path().join("ep.gif")).unwrap();
+    assert!(gif.starts_with(b"GIF89a"));
+    let term = deepq(&["play", "--run", "run", "--fps", "1000"], dir.path());
+    assert!(term.status.success(), "{}", stderr(&term));
+    assert!(
+        String::from_utf8_lossy(&term.stdout).contains("\x1b["),
+        "terminal mode redraws in place"
+    );
+}

@@ -51,20 +51,23 @@ pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
             acc[l] = x[l].mul_add(y[l], acc[l]);
         }
     }
-    for (s, (&x, &y)) in acc
-        .iter_mut()
-        .zip(ca.remainder().iter().zip(cb.remainder()))
-    {
-        *s = x.mul_add(y, *s);
-    }
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for l in 0..width {
-            acc[l] = acc[l] + acc[l + width];
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    if !ra.is_empty() {
+        // A zero-padded chunk rather than a loop over the remainder: writing lanes by a
+        // run-time index forces the accumulators through memory (measured 1.6× slower).
+        let pad = |r: &[T]| -> [T; LANES] {
+            std::array::from_fn(|l| if l < r.len() { r[l] } else { T::ZERO })
+        };
+        let (x, y) = (pad(ra), pad(rb));
+        for l in 0..LANES {
+            acc[l] = x[l].mul_add(y[l], acc[l]);
         }
     }
-    acc[0]
+    // Fresh arrays per step rather than halving in place, which the compiler spilled.
+    let s8: [T; 8] = std::array::from_fn(|l| acc[l] + acc[l + 8]);
+    let s4: [T; 4] = std::array::from_fn(|l| s8[l] + s8[l + 4]);
+    let s2: [T; 2] = std::array::from_fn(|l| s4[l] + s4[l + 2]);
+    s2[0] + s2[1]
 }
 
 simd_dispatch! {
@@ -86,8 +89,8 @@ simd_dispatch! {
 }
 
 /// [`dense_rows`] for `f32` (shapes already checked): the AVX-512 kernel where the CPU has
-/// it (measured 3× faster than the portable one for a 4-64-64-2 greedy action), else the
-/// portable one.
+/// it (a 4-64-64-2 greedy action took 0.18 µs with it, 0.65 µs with the portable one),
+/// else the portable one.
 pub(crate) fn dense_rows_f32(
     w: &[f32],
     bias: &[f32],

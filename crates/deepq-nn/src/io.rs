@@ -154,7 +154,6 @@ fn parse_name(name: &str) -> Option<(usize, usize)> {
         "bias" => 1,
         _ => return None,
     };
-    let index: usize = index.parse().ok()?;
-    (index.to_string() == name.split_once('.')?.0 && index.is_multiple_of(2))
-        .then_some((index / 2, slot))
+    let parsed: usize = index.parse().ok()?;
+    (parsed.to_string() == index && parsed.is_multiple_of(2)).then_some((parsed / 2, slot))
 }

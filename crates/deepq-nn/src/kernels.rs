@@ -4,8 +4,10 @@
 //! The loops are compiled once per SIMD level and chosen at run time by `multiversion`,
 //! because the default x86-64 target only has SSE2. Rust never contracts `a * b + c` into a
 //! fused multiply-add on its own; where a kernel wants one it says so with `mul_add`, which
-//! is exactly rounded on every CPU. So every SIMD level computes the same bits, and
-//! reductions, which use a fixed order, are deterministic too.
+//! is exactly rounded on every CPU. So every SIMD level of these loops computes the same
+//! bits, and reductions, which use a fixed order, are deterministic too. `matrixmultiply`
+//! picks its own kernel per CPU (FMA or not), so its products repeat exactly on one machine
+//! but may differ in the last bits between machines.
 
 use crate::dense;
 use crate::scalar::Scalar;

@@ -526,6 +526,7 @@ fn penalised<T: Scalar>(g: T, p: T, penalty: Option<T>) -> T {
     }
 }
 
+/// One step's constants for [`adam`], rounded to `T` as PyTorch rounds Python scalars.
 #[derive(Clone, Copy)]
 struct AdamCoefs<T> {
     penalty: Option<T>,
@@ -539,6 +540,7 @@ struct AdamCoefs<T> {
 }
 
 simd_dispatch! {
+    /// Adam/AdamW over all parameters, operation by operation as `_single_tensor_adam`.
     fn adam<T: Scalar>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], c: AdamCoefs<T>) {
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
             if let Some(shrink) = c.shrink {
@@ -553,6 +555,7 @@ simd_dispatch! {
     }
 }
 
+/// One step's constants for [`nadam`], rounded to `T`.
 #[derive(Clone, Copy)]
 struct NAdamCoefs<T> {
     penalty: Option<T>,
@@ -566,6 +569,7 @@ struct NAdamCoefs<T> {
 }
 
 simd_dispatch! {
+    /// NAdam over all parameters, as `_single_tensor_nadam`.
     fn nadam<T: Scalar>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], c: NAdamCoefs<T>) {
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
             let g = penalised(g, *p, c.penalty);
@@ -578,6 +582,7 @@ simd_dispatch! {
     }
 }
 
+/// One step's constants for [`rmsprop`], rounded to `T`.
 #[derive(Clone, Copy)]
 struct RmsPropCoefs<T> {
     penalty: Option<T>,
@@ -591,8 +596,8 @@ struct RmsPropCoefs<T> {
 }
 
 simd_dispatch! {
-    /// `grad_avg` and `buf` are empty when centering or momentum is off; they are indexed only
-    /// when on.
+    /// RMSprop over all parameters, as `_single_tensor_rmsprop`. `grad_avg` and `buf` are
+    /// empty when centering or momentum is off, and indexed only when on.
     fn rmsprop<T: Scalar>(
         p: &mut [T],
         g: &[T],
@@ -625,6 +630,7 @@ simd_dispatch! {
     }
 }
 
+/// SGD's momentum settings.
 #[derive(Clone, Copy)]
 struct Momentum<T> {
     momentum: T,
@@ -634,6 +640,7 @@ struct Momentum<T> {
     nesterov: bool,
 }
 
+/// One step's constants for [`sgd`], rounded to `T`.
 #[derive(Clone, Copy)]
 struct SgdCoefs<T> {
     penalty: Option<T>,
@@ -642,7 +649,8 @@ struct SgdCoefs<T> {
 }
 
 simd_dispatch! {
-    /// `buf` is empty without momentum and indexed only with it.
+    /// SGD over all parameters, as `_single_tensor_sgd`. `buf` is empty without momentum
+    /// and indexed only with it.
     fn sgd<T: Scalar>(p: &mut [T], g: &[T], buf: &mut [T], c: SgdCoefs<T>) {
         for (i, (p, &g)) in p.iter_mut().zip(g).enumerate() {
             let mut g = penalised(g, *p, c.penalty);

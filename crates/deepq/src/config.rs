@@ -23,51 +23,74 @@ impl ConfigError {
     }
 }
 
-/// How often the learner trains: every `n` steps or every `n` episodes (SB3's `train_freq`).
+/// A number of environment steps or of finished episodes (SB3's `train_freq` form).
 ///
-/// In TOML it is either an integer (`train_freq = 4`, in steps) or SB3's tuple form
-/// (`train_freq = [1, "episode"]`).
+/// In TOML it is either an integer, counting steps (`train_freq = 4`), or SB3's tuple form
+/// (`train_freq = [1, "episode"]`, `eval_freq = [100, "episode"]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TrainFreq {
-    /// How many units pass between two training phases.
+pub struct Count {
+    /// How many units.
     pub n: u64,
     /// Whether `n` counts environment steps or finished episodes.
-    pub unit: TrainFreqUnit,
+    pub unit: Unit,
 }
 
-/// The unit of [`TrainFreq`].
+/// The unit of a [`Count`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TrainFreqUnit {
-    /// Count environment steps (each copy of a vector env counts).
+pub enum Unit {
+    /// Environment steps (each copy of a vector env counts).
     Step,
-    /// Count finished episodes.
+    /// Finished episodes.
     Episode,
 }
 
-impl Serialize for TrainFreq {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl Count {
+    /// `n` environment steps.
+    pub const fn steps(n: u64) -> Self {
+        Count {
+            n,
+            unit: Unit::Step,
+        }
+    }
+
+    /// `n` finished episodes.
+    pub const fn episodes(n: u64) -> Self {
+        Count {
+            n,
+            unit: Unit::Episode,
+        }
+    }
+
+    /// The value of a (steps, episodes) pair in this count's unit.
+    pub fn of(&self, steps: u64, episodes: u64) -> u64 {
         match self.unit {
-            TrainFreqUnit::Step => s.serialize_u64(self.n),
-            TrainFreqUnit::Episode => (self.n, TrainFreqUnit::Episode).serialize(s),
+            Unit::Step => steps,
+            Unit::Episode => episodes,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for TrainFreq {
+impl Serialize for Count {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.unit {
+            Unit::Step => s.serialize_u64(self.n),
+            Unit::Episode => (self.n, Unit::Episode).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Repr {
             Steps(u64),
-            Tuple(u64, TrainFreqUnit),
+            Tuple(u64, Unit),
         }
         match Repr::deserialize(d) {
-            Ok(Repr::Steps(n)) => Ok(TrainFreq {
-                n,
-                unit: TrainFreqUnit::Step,
-            }),
-            Ok(Repr::Tuple(n, unit)) => Ok(TrainFreq { n, unit }),
+            Ok(Repr::Steps(n)) => Ok(Count::steps(n)),
+            Ok(Repr::Tuple(n, unit)) => Ok(Count { n, unit }),
             Err(_) => Err(serde::de::Error::custom(
                 "expected a step count such as 4, or [n, \"step\"|\"episode\"]",
             )),
@@ -148,12 +171,17 @@ pub struct DqnConfig {
     pub replay: bool,
     /// Sample replay batches with replacement (SB3) or without (the PyTorch tutorials).
     pub replay_with_replacement: bool,
+    /// Sample whole vector steps (all `n_envs` transitions stored together) instead of single
+    /// transitions; `batch_size` must then be a multiple of `n_envs`.
+    pub sample_vector_steps: bool,
     /// Transitions per gradient step.
     pub batch_size: usize,
-    /// Environment steps of uniformly random actions before learning starts.
-    pub learning_starts: u64,
-    /// How often to train.
-    pub train_freq: TrainFreq,
+    /// Steps (or `[n, "episode"]`) collected before the first gradient step.
+    pub learning_starts: Count,
+    /// Act uniformly at random until learning starts (SB3); `false` acts ε-greedily throughout.
+    pub random_warmup: bool,
+    /// How often to train: every `n` steps, or `[n, "episode"]`.
+    pub train_freq: Count,
     /// Gradient steps per training phase; -1 means as many as environment steps collected.
     pub gradient_steps: i64,
     /// Discount factor.
@@ -184,8 +212,8 @@ pub struct DqnConfig {
     /// Episodes over which the episode-linear schedule falls by 1.
     pub exploration_decay_episodes: f64,
 
-    /// Environment steps between periodic greedy evaluations; 0 disables them.
-    pub eval_freq: u64,
+    /// Steps (or `[n, "episode"]`) between periodic greedy evaluations; 0 disables them.
+    pub eval_freq: Count,
     /// Episodes per periodic evaluation.
     pub eval_episodes: usize,
     /// Episodes of the final greedy evaluation.
@@ -222,12 +250,11 @@ impl Default for DqnConfig {
             buffer_size: 1_000_000,
             replay: true,
             replay_with_replacement: true,
+            sample_vector_steps: false,
             batch_size: 32,
-            learning_starts: 100,
-            train_freq: TrainFreq {
-                n: 4,
-                unit: TrainFreqUnit::Step,
-            },
+            learning_starts: Count::steps(100),
+            random_warmup: true,
+            train_freq: Count::steps(4),
             gradient_steps: 1,
             gamma: 0.99,
             target_network: true,
@@ -241,7 +268,7 @@ impl Default for DqnConfig {
             exploration_fraction: 0.1,
             exploration_decay_steps: 1000.0,
             exploration_decay_episodes: 500.0,
-            eval_freq: 10_000,
+            eval_freq: Count::steps(10_000),
             eval_episodes: 10,
             final_eval_episodes: 100,
             stop_on_solve: false,
@@ -357,14 +384,23 @@ impl DqnConfig {
         if self.episodes == Some(0) {
             return Err(ConfigError::invalid("episodes", 0, "must be at least 1"));
         }
-        if self.learning_starts > self.total_timesteps {
+        if self.learning_starts.unit == Unit::Step && self.learning_starts.n > self.total_timesteps
+        {
             return Err(ConfigError(format!(
                 "invalid value {} for 'learning_starts': must not exceed total_timesteps ({})",
-                self.learning_starts, self.total_timesteps
+                self.learning_starts.n, self.total_timesteps
             )));
         }
         if self.train_freq.n == 0 {
             return Err(ConfigError::invalid("train_freq", 0, "must be at least 1"));
+        }
+        if self.sample_vector_steps
+            && (self.batch_size % self.n_envs != 0 || self.buffer_size % self.n_envs != 0)
+        {
+            return Err(ConfigError(format!(
+                "invalid value true for 'sample_vector_steps': batch_size ({}) and buffer_size ({}) must be multiples of n_envs ({})",
+                self.batch_size, self.buffer_size, self.n_envs
+            )));
         }
         if self.gradient_steps == 0 || self.gradient_steps < -1 {
             return Err(ConfigError::invalid(
@@ -440,12 +476,12 @@ impl DqnConfig {
                 "must be at least 1",
             ));
         }
-        if self.stop_on_solve && self.eval_freq == 0 {
+        if self.stop_on_solve && self.eval_freq.n == 0 {
             return Err(ConfigError(
                 "invalid value true for 'stop_on_solve': needs periodic evaluations (eval_freq > 0)".into(),
             ));
         }
-        if self.eval_freq > 0 && self.eval_episodes == 0 {
+        if self.eval_freq.n > 0 && self.eval_episodes == 0 {
             return Err(ConfigError::invalid(
                 "eval_episodes",
                 0,
@@ -611,13 +647,7 @@ mod tests {
         assert_eq!(cfg.learning_rate, 1e-3);
         assert_eq!(cfg.net_arch, vec![128, 64]);
         assert!(cfg.double_q);
-        assert_eq!(
-            cfg.train_freq,
-            TrainFreq {
-                n: 2,
-                unit: TrainFreqUnit::Episode
-            }
-        );
+        assert_eq!(cfg.train_freq, Count::episodes(2));
         assert_eq!(cfg.loss, Loss::Mse);
         assert_eq!(cfg.optimizer, OptimizerKind::NAdam);
         assert!(cfg.to_toml().contains("train_freq = [2, \"episode\"]"));

@@ -23,7 +23,17 @@ macro_rules! presets {
     };
 }
 
-presets!["default"];
+presets![
+    "default",
+    "cartpole-soft-update",
+    "cartpole-nadam-episodic",
+    "cartpole-fixed-epsilon",
+    "cartpole-vectorized",
+    "cartpole-zoo",
+    "cartpole-cleanrl",
+    "acrobot",
+    "mountaincar",
+];
 
 impl Preset {
     /// Looks a preset up by name; the error lists the names that exist.

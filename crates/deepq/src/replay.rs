@@ -152,26 +152,42 @@ impl ReplayBuffer {
     /// Fills `out` with `batch_size` indices drawn uniformly, with replacement (as SB3 samples)
     /// or without (as the PyTorch tutorial's `random.sample` does).
     ///
-    /// Panics if the buffer is empty, or holds fewer than `batch_size` transitions when
-    /// sampling without replacement.
+    /// With `block > 1` it draws whole aligned blocks of `block` consecutive transitions
+    /// (`batch_size / block` of them): a vector env stores its `n_envs` transitions of one
+    /// step together, so a block is one vector step. The capacity must be a multiple of `block`.
+    ///
+    /// Panics if there is no complete block, or fewer blocks than needed when sampling
+    /// without replacement.
     pub fn sample_indices(
         &self,
         rng: &mut impl Rng,
         batch_size: usize,
         with_replacement: bool,
+        block: usize,
         out: &mut Vec<usize>,
     ) {
-        let len = self.len();
-        assert!(len > 0, "cannot sample from an empty replay buffer");
+        let blocks = self.len() / block;
+        let draws = batch_size / block;
+        assert!(blocks > 0, "cannot sample from an empty replay buffer");
         out.clear();
+        let push_block =
+            |out: &mut Vec<usize>, b: usize| out.extend(b * block..(b + 1) * block);
         if with_replacement {
-            out.extend((0..batch_size).map(|_| rng.random_range(0..len)));
+            for _ in 0..draws {
+                push_block(out, rng.random_range(0..blocks));
+            }
         } else {
-            assert!(batch_size <= len, "batch larger than the buffer");
-            // Floyd's algorithm: exactly batch_size draws, no allocation.
-            for j in len - batch_size..len {
+            assert!(draws <= blocks, "batch larger than the buffer");
+            // Floyd's algorithm: exactly `draws` draws, no allocation; checking membership
+            // through each block's first index keeps it allocation-free for blocks too.
+            for j in blocks - draws..blocks {
                 let t = rng.random_range(0..=j);
-                out.push(if out.contains(&t) { j } else { t });
+                let b = if out.iter().step_by(block).any(|&i| i == t * block) {
+                    j
+                } else {
+                    t
+                };
+                push_block(out, b);
             }
         }
     }
@@ -274,7 +290,7 @@ mod tests {
         let mut idx = Vec::new();
         let mut counts = [0usize; 10];
         for _ in 0..20_000 {
-            buf.sample_indices(&mut rng, 4, false, &mut idx);
+            buf.sample_indices(&mut rng, 4, false, 1, &mut idx);
             let mut sorted = idx.clone();
             sorted.sort();
             sorted.dedup();
@@ -289,6 +305,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn block_sampling_returns_whole_vector_steps() {
+        let buf = filled(12, 30); // 3 envs: blocks {0,1,2}, {3,4,5}, ...
+        let mut rng = Pcg64::seed_from_u64(7);
+        let mut idx = Vec::new();
+        for repl in [true, false] {
+            for _ in 0..100 {
+                buf.sample_indices(&mut rng, 6, repl, 3, &mut idx);
+                assert_eq!(idx.len(), 6);
+                for chunk in idx.chunks(3) {
+                    assert_eq!(chunk[0] % 3, 0);
+                    assert_eq!(chunk, [chunk[0], chunk[0] + 1, chunk[0] + 2]);
+                }
+                if !repl {
+                    assert_ne!(idx[0], idx[3]);
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn sampled_indices_are_in_range(cap in 1usize..50, n in 1usize..120, batch in 1usize..40, seed: u64, repl: bool) {
@@ -296,7 +332,7 @@ mod tests {
             let batch = if repl { batch } else { batch.min(buf.len()) };
             let mut rng = Pcg64::seed_from_u64(seed);
             let mut idx = Vec::new();
-            buf.sample_indices(&mut rng, batch, repl, &mut idx);
+            buf.sample_indices(&mut rng, batch, repl, 1, &mut idx);
             prop_assert_eq!(idx.len(), batch);
             prop_assert!(idx.iter().all(|&i| i < buf.len()));
         }

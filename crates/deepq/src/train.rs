@@ -13,7 +13,7 @@ use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::DqnAgent;
-use crate::config::{ConfigError, DqnConfig, Dtype, TrainFreqUnit};
+use crate::config::{ConfigError, DqnConfig, Dtype, Unit};
 use crate::eval::{EvalStats, evaluate};
 use crate::replay::{Batch, ReplayBuffer};
 use crate::schedule::ExplorationSchedule;
@@ -310,7 +310,8 @@ pub struct Trainer<E: Env, T: Scalar> {
     vector_steps: u64,
     vector_steps_since_train: u64,
     episodes_since_train: u64,
-    next_eval_step: u64,
+    /// Next periodic evaluation, in `eval_freq`'s unit.
+    next_eval: u64,
     solved_at_step: Option<u64>,
 }
 
@@ -362,7 +363,7 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             vector_steps: 0,
             vector_steps_since_train: 0,
             episodes_since_train: 0,
-            next_eval_step: cfg.eval_freq,
+            next_eval: cfg.eval_freq.n,
             solved_at_step: None,
             spec,
             cfg,
@@ -387,10 +388,11 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
                 break;
             }
 
-            // 1. Act: uniformly at random while warming up, ε-greedy afterwards.
+            // 1. Act: uniformly at random while warming up (as SB3), ε-greedy afterwards.
             let epsilon = self.epsilon();
+            let random = self.cfg.random_warmup && self.warming_up();
             for (i, obs) in self.obs.chunks_exact(d).enumerate() {
-                self.actions[i] = if self.steps < self.cfg.learning_starts {
+                self.actions[i] = if random {
                     self.explore_rng.random_range(0..self.agent.n_actions())
                 } else {
                     self.agent.act(obs, epsilon, &mut self.explore_rng)
@@ -452,7 +454,7 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
                 let collected = self.vector_steps_since_train * n as u64;
                 self.vector_steps_since_train = 0;
                 self.episodes_since_train = 0;
-                if self.steps > self.cfg.learning_starts {
+                if self.learning_started() {
                     let gradient_steps = match self.cfg.gradient_steps {
                         -1 => collected,
                         g => g as u64,
@@ -472,9 +474,11 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             }
 
             // 6. Evaluate the greedy policy now and then.
-            if self.cfg.eval_freq > 0 && self.steps >= self.next_eval_step {
-                while self.next_eval_step <= self.steps {
-                    self.next_eval_step += self.cfg.eval_freq;
+            let eval_freq = self.cfg.eval_freq;
+            let progress = eval_freq.of(self.steps, self.episodes);
+            if eval_freq.n > 0 && progress >= self.next_eval {
+                while self.next_eval <= progress {
+                    self.next_eval += eval_freq.n;
                 }
                 let stats = self.evaluate(self.cfg.eval_episodes);
                 if self.solved_at_step.is_none() && stats.mean >= self.spec.reward_threshold {
@@ -519,10 +523,16 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             if without_replacement && self.buffer.len() < self.cfg.batch_size {
                 return Ok(false);
             }
+            let block = if self.cfg.sample_vector_steps {
+                self.cfg.n_envs
+            } else {
+                1
+            };
             self.buffer.sample_indices(
                 &mut self.replay_rng,
                 self.cfg.batch_size,
                 self.cfg.replay_with_replacement,
+                block,
                 &mut self.indices,
             );
         } else {
@@ -566,9 +576,24 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
 
     /// SB3's `train_freq`: counted in vector steps, or in episodes finished by any copy.
     fn train_due(&self) -> bool {
-        match self.cfg.train_freq.unit {
-            TrainFreqUnit::Step => self.vector_steps_since_train >= self.cfg.train_freq.n,
-            TrainFreqUnit::Episode => self.episodes_since_train >= self.cfg.train_freq.n,
+        let since = self
+            .cfg
+            .train_freq
+            .of(self.vector_steps_since_train, self.episodes_since_train);
+        since >= self.cfg.train_freq.n
+    }
+
+    /// Before `learning_starts`: SB3 acts randomly while `steps < learning_starts`…
+    fn warming_up(&self) -> bool {
+        self.cfg.learning_starts.of(self.steps, self.episodes) < self.cfg.learning_starts.n
+    }
+
+    /// …and trains once `steps > learning_starts` (or that many episodes have finished).
+    fn learning_started(&self) -> bool {
+        let ls = self.cfg.learning_starts;
+        match ls.unit {
+            Unit::Step => self.steps > ls.n,
+            Unit::Episode => self.episodes >= ls.n,
         }
     }
 

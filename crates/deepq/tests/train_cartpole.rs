@@ -49,7 +49,7 @@ fn default_preset_solves_cartpole_v1() {
 fn same_seed_same_weights_different_seed_different_weights() {
     let mut cfg = Preset::find("default").unwrap().config().unwrap();
     cfg.total_timesteps = 3_000;
-    cfg.learning_starts = 500;
+    cfg.learning_starts = deepq::config::Count::steps(500);
     cfg.final_eval_episodes = 2;
     let params = |cfg: &deepq::DqnConfig| match train(cfg, &mut ()).unwrap().network {
         QNetwork::F32(m) => m.params().to_vec(),

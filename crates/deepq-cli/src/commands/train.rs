@@ -137,7 +137,7 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
                 .clone()
                 .unwrap_or_else(|| default_dir(&cfg, &preset, &cfg.seed.to_string()));
             let bar = (!args.quiet).then(|| progress_bar(cfg.total_timesteps));
-            let summary = train_one(&cfg, &preset, &out, bar, &stop)?;
+            let summary = train_one(&cfg, &preset, &out, bar, args.tensorboard, &stop)?;
             print_summary(&summary, &out);
             interrupted(&summary, &out)
         }
@@ -155,7 +155,7 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
                     "invalid value 0 for '--jobs': must be at least 1".into(),
                 ));
             }
-            let summary = train_seeds(&cfg, &preset, &seeds, jobs, &out, args.quiet, &stop)?;
+            let summary = train_seeds(&cfg, &preset, &seeds, jobs, &out, args, &stop)?;
             print_seeds_summary(&summary, &out);
             match summary.runs.iter().find(|r| r.interrupted) {
                 Some(r) => interrupted(r, &out),
@@ -171,11 +171,12 @@ pub fn train_one(
     preset: &str,
     out: &Path,
     bar: Option<indicatif::ProgressBar>,
+    tensorboard: bool,
     stop: &Arc<AtomicBool>,
 ) -> CliResult<RunSummary> {
     let run = RunDir::create(out)?;
     write_atomic(&run.config(), cfg.to_toml().as_bytes())?;
-    let mut observer = RunObserver::new(&run, bar, Arc::clone(stop))?;
+    let mut observer = RunObserver::new(&run, bar, tensorboard, Arc::clone(stop))?;
     let outcome = deepq::train(cfg, &mut observer);
     observer.finish()?;
     let outcome = outcome?;
@@ -197,7 +198,7 @@ fn train_seeds(
     seeds: &[u64],
     jobs: usize,
     out: &Path,
-    quiet: bool,
+    args: &TrainArgs,
     stop: &Arc<AtomicBool>,
 ) -> CliResult<SeedsSummary> {
     std::fs::create_dir_all(out).map_err(|e| {
@@ -210,7 +211,7 @@ fn train_seeds(
         .num_threads(jobs)
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start {jobs} worker threads: {e}")))?;
-    let bar = (!quiet).then(|| {
+    let bar = (!args.quiet).then(|| {
         let bar = indicatif::ProgressBar::new(seeds.len() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {elapsed}  {msg}")
@@ -226,8 +227,8 @@ fn train_seeds(
                     seed,
                     ..cfg.clone()
                 };
-                let summary =
-                    train_one(&cfg, preset, &out.join(format!("seed-{seed}")), None, stop);
+                let dir = out.join(format!("seed-{seed}"));
+                let summary = train_one(&cfg, preset, &dir, None, args.tensorboard, stop);
                 if let (Some(bar), Ok(s)) = (&bar, &summary) {
                     bar.inc(1);
                     bar.set_message(format!("last: seed {seed} eval {:.1}", s.eval_mean));
@@ -241,6 +242,12 @@ fn train_seeds(
     }
     let summary = aggregate(cfg, preset, seeds, runs);
     write_json(&out.join("summary.json"), &summary)?;
+    let dirs: Vec<RunDir> = seeds
+        .iter()
+        .map(|s| RunDir::at(&out.join(format!("seed-{s}"))))
+        .collect();
+    let threshold = summary.runs[0].reward_threshold;
+    plots::draw_seeds(out, &dirs, cfg.rolling_window, threshold)?;
     Ok(summary)
 }
 
