@@ -395,88 +395,6 @@ pub fn draw_run(
     Ok(written)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aggregate_curve_averages_runs_on_a_shared_grid() {
-        let a = (vec![10.0, 20.0], vec![1.0, 3.0]);
-        let b = (vec![5.0, 20.0], vec![5.0, 5.0]);
-        let (xs, mean, lo, hi) = aggregate_curve(&[a, b], 1);
-        assert_eq!(
-            xs.len(),
-            GRID_POINTS - 24,
-            "grid points before any episode are skipped"
-        );
-        assert_eq!(*xs.last().unwrap(), 20.0);
-        assert_eq!(*mean.last().unwrap(), 4.0);
-        assert!(
-            lo.iter()
-                .zip(&mean)
-                .zip(&hi)
-                .all(|((l, m), h)| l <= m && m <= h)
-        );
-        // At step 6 only run b has finished an episode.
-        assert_eq!(mean[0], 5.0);
-    }
-
-    #[test]
-    fn rolling_mean_uses_a_trailing_window() {
-        assert_eq!(
-            rolling_mean(&[1.0, 2.0, 3.0, 4.0], 2),
-            vec![1.0, 1.5, 2.5, 3.5]
-        );
-        assert_eq!(rolling_mean(&[], 5), Vec::<f64>::new());
-    }
-
-    #[test]
-    fn renders_png_and_svg_with_the_embedded_font() {
-        let dir = tempfile::tempdir().unwrap();
-        let chart = Chart {
-            title: "Test chart".into(),
-            x_label: "x".into(),
-            y_label: "y".into(),
-            bands: vec![Band {
-                label: "band".into(),
-                xs: vec![0.0, 1.0, 2.0],
-                lo: vec![0.0; 3],
-                hi: vec![2.0; 3],
-                color: BLUE_,
-            }],
-            series: vec![Series {
-                label: "line".into(),
-                xs: vec![0.0, 1.0, 2.0],
-                ys: vec![0.5, 1.5, 1.0],
-                color: ORANGE,
-                faint: false,
-            }],
-            reference: Some((1.8, "threshold".into())),
-        };
-        let png_path = dir.path().join("c.png");
-        render(&chart, &png_path, Format::Png).unwrap();
-        let bytes = std::fs::read(&png_path).unwrap();
-        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-        let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
-        let pixels = &buf[..info.buffer_size()];
-        let distinct: std::collections::HashSet<&[u8]> = pixels.chunks(3).collect();
-        assert!(
-            distinct.len() > 20,
-            "a real picture has many colours (text antialiasing, lines)"
-        );
-        // Dark text pixels exist: the title and labels were drawn with the embedded font.
-        assert!(pixels.chunks(3).any(|p| p.iter().all(|&c| c < 60)));
-
-        let svg_path = dir.path().join("c.svg");
-        render(&chart, &svg_path, Format::Svg).unwrap();
-        let svg = std::fs::read_to_string(&svg_path).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("Test chart"));
-    }
-}
-
 /// Points on the step axis of an aggregate curve.
 const GRID_POINTS: usize = 100;
 
@@ -559,4 +477,86 @@ pub fn draw_seeds(
     };
     render(&chart, &path, Format::Png)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregate_curve_averages_runs_on_a_shared_grid() {
+        let a = (vec![10.0, 20.0], vec![1.0, 3.0]);
+        let b = (vec![5.0, 20.0], vec![5.0, 5.0]);
+        let (xs, mean, lo, hi) = aggregate_curve(&[a, b], 1);
+        assert_eq!(
+            xs.len(),
+            GRID_POINTS - 24,
+            "grid points before any episode are skipped"
+        );
+        assert_eq!(*xs.last().unwrap(), 20.0);
+        assert_eq!(*mean.last().unwrap(), 4.0);
+        assert!(
+            lo.iter()
+                .zip(&mean)
+                .zip(&hi)
+                .all(|((l, m), h)| l <= m && m <= h)
+        );
+        // At step 6 only run b has finished an episode.
+        assert_eq!(mean[0], 5.0);
+    }
+
+    #[test]
+    fn rolling_mean_uses_a_trailing_window() {
+        assert_eq!(
+            rolling_mean(&[1.0, 2.0, 3.0, 4.0], 2),
+            vec![1.0, 1.5, 2.5, 3.5]
+        );
+        assert_eq!(rolling_mean(&[], 5), Vec::<f64>::new());
+    }
+
+    #[test]
+    fn renders_png_and_svg_with_the_embedded_font() {
+        let dir = tempfile::tempdir().unwrap();
+        let chart = Chart {
+            title: "Test chart".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            bands: vec![Band {
+                label: "band".into(),
+                xs: vec![0.0, 1.0, 2.0],
+                lo: vec![0.0; 3],
+                hi: vec![2.0; 3],
+                color: BLUE_,
+            }],
+            series: vec![Series {
+                label: "line".into(),
+                xs: vec![0.0, 1.0, 2.0],
+                ys: vec![0.5, 1.5, 1.0],
+                color: ORANGE,
+                faint: false,
+            }],
+            reference: Some((1.8, "threshold".into())),
+        };
+        let png_path = dir.path().join("c.png");
+        render(&chart, &png_path, Format::Png).unwrap();
+        let bytes = std::fs::read(&png_path).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
+        let pixels = &buf[..info.buffer_size()];
+        let distinct: std::collections::HashSet<&[u8]> = pixels.chunks(3).collect();
+        assert!(
+            distinct.len() > 20,
+            "a real picture has many colours (text antialiasing, lines)"
+        );
+        // Dark text pixels exist: the title and labels were drawn with the embedded font.
+        assert!(pixels.chunks(3).any(|p| p.iter().all(|&c| c < 60)));
+
+        let svg_path = dir.path().join("c.svg");
+        render(&chart, &svg_path, Format::Svg).unwrap();
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("Test chart"));
+    }
 }

@@ -1,7 +1,10 @@
 //! The DQN agent: an online Q-network, an optional target network and the optimizer, with
 //! ε-greedy acting and the TD update.
 
-use deepq_nn::{Loss, Mlp, Optimizer, Scalar, Workspace, clip_grad_norm, polyak_update, q_loss};
+use deepq_nn::{
+    Loss, Mlp, Optimizer, Scalar, Workspace, argmax_per_row, clip_grad_norm, gather, max_per_row,
+    polyak_update, q_loss,
+};
 use rand::Rng;
 
 use crate::config::DqnConfig;
@@ -63,7 +66,9 @@ pub struct DqnAgent<T: Scalar> {
     /// The evaluator's Q(s', ·) rows, kept while the online network chooses a' (double DQN).
     next_q: Vec<T>,
     next_values: Vec<T>,
-    next_choice: Vec<usize>,
+    next_choice: Vec<u32>,
+    /// Q(s, a) of the taken actions, for the mean-Q statistic.
+    q_taken: Vec<T>,
     targets: Vec<T>,
     grad_q: Vec<T>,
     grads: Vec<T>,
@@ -94,6 +99,7 @@ impl<T: Scalar> DqnAgent<T> {
             next_q: vec![T::default(); batch * online.n_outputs()],
             next_values: vec![T::default(); batch],
             next_choice: vec![0; batch],
+            q_taken: vec![T::default(); batch],
             targets: vec![T::default(); batch],
             grad_q: vec![T::default(); batch * online.n_outputs()],
             grads: vec![T::default(); n_params],
@@ -153,20 +159,15 @@ impl<T: Scalar> DqnAgent<T> {
             // Double DQN: keep the evaluator's rows, let the online network choose a'.
             self.next_q[..b * n_actions].copy_from_slice(q_next);
             let q_choice = self.online.forward(&batch.next_obs, b, &mut self.ws_next);
-            for (i, row) in q_choice.chunks_exact(n_actions).enumerate() {
-                self.next_choice[i] = argmax(row);
-            }
-            for i in 0..b {
-                self.next_values[i] = self.next_q[i * n_actions + self.next_choice[i]];
-            }
+            argmax_per_row(q_choice, n_actions, &mut self.next_choice[..b]);
+            gather(
+                &self.next_q[..b * n_actions],
+                n_actions,
+                &self.next_choice[..b],
+                &mut self.next_values[..b],
+            );
         } else {
-            for (v, row) in self
-                .next_values
-                .iter_mut()
-                .zip(q_next.chunks_exact(n_actions))
-            {
-                *v = row[argmax(row)];
-            }
+            max_per_row(q_next, n_actions, &mut self.next_values[..b]);
         }
 
         let gamma = T::from_f64(rule.gamma);
@@ -179,10 +180,8 @@ impl<T: Scalar> DqnAgent<T> {
         }
 
         let q = self.online.forward(&batch.obs, b, &mut self.ws_train);
-        let mean_q = (0..b)
-            .map(|i| q[i * n_actions + batch.actions[i] as usize].to_f64())
-            .sum::<f64>()
-            / b as f64;
+        gather(q, n_actions, &batch.actions, &mut self.q_taken[..b]);
+        let mean_q = self.q_taken[..b].iter().map(|v| v.to_f64()).sum::<f64>() / b as f64;
         let loss = q_loss(
             rule.loss,
             q,
@@ -218,15 +217,4 @@ impl<T: Scalar> DqnAgent<T> {
             }
         }
     }
-}
-
-/// Index of the largest value, the first one on ties (as torch.argmax).
-pub(crate) fn argmax<T: Scalar>(row: &[T]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate().skip(1) {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
 }

@@ -395,7 +395,8 @@ impl DqnConfig {
             return Err(ConfigError::invalid("train_freq", 0, "must be at least 1"));
         }
         if self.sample_vector_steps
-            && (self.batch_size % self.n_envs != 0 || self.buffer_size % self.n_envs != 0)
+            && !(self.batch_size.is_multiple_of(self.n_envs)
+                && self.buffer_size.is_multiple_of(self.n_envs))
         {
             return Err(ConfigError(format!(
                 "invalid value true for 'sample_vector_steps': batch_size ({}) and buffer_size ({}) must be multiples of n_envs ({})",
@@ -416,7 +417,7 @@ impl DqnConfig {
                 "must be at least 1",
             ));
         }
-        if !(self.max_grad_norm > 0.0) {
+        if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
             return Err(ConfigError::invalid(
                 "max_grad_norm",
                 self.max_grad_norm,
@@ -446,23 +447,23 @@ impl DqnConfig {
         if let Some(eps) = self.optimizer_eps {
             positive("optimizer_eps", eps)?;
         }
-        if let Some([b1, b2]) = self.optimizer_betas {
-            if !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2)) {
-                return Err(ConfigError::invalid(
-                    "optimizer_betas",
-                    format!("[{b1}, {b2}]"),
-                    "both must be in [0, 1)",
-                ));
-            }
+        if let Some([b1, b2]) = self.optimizer_betas
+            && !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2))
+        {
+            return Err(ConfigError::invalid(
+                "optimizer_betas",
+                format!("[{b1}, {b2}]"),
+                "both must be in [0, 1)",
+            ));
         }
-        if self.weight_decay.is_some_and(|w| !(w >= 0.0)) {
+        if self.weight_decay.is_some_and(|w| w.is_nan() || w < 0.0) {
             return Err(ConfigError::invalid(
                 "weight_decay",
                 self.weight_decay.unwrap_or_default(),
                 "must be >= 0",
             ));
         }
-        if !(self.momentum >= 0.0) {
+        if self.momentum.is_nan() || self.momentum < 0.0 {
             return Err(ConfigError::invalid(
                 "momentum",
                 self.momentum,

@@ -170,8 +170,7 @@ impl ReplayBuffer {
         let draws = batch_size / block;
         assert!(blocks > 0, "cannot sample from an empty replay buffer");
         out.clear();
-        let push_block =
-            |out: &mut Vec<usize>, b: usize| out.extend(b * block..(b + 1) * block);
+        let push_block = |out: &mut Vec<usize>, b: usize| out.extend(b * block..(b + 1) * block);
         if with_replacement {
             for _ in 0..draws {
                 push_block(out, rng.random_range(0..blocks));

@@ -382,7 +382,7 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
         let n = self.cfg.n_envs;
         let d = self.obs_dim;
         let mut interrupted = false;
-        while !self.budget_spent() && !(self.cfg.stop_on_solve && self.solved_at_step.is_some()) {
+        while !self.finished() {
             if observer.should_stop() {
                 interrupted = true;
                 break;
@@ -469,7 +469,7 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
 
             // 5. Move the target network towards the online one (SB3 counts vector steps).
             let interval = (self.cfg.target_update_interval / n as u64).max(1);
-            if self.vector_steps % interval == 0 {
+            if self.vector_steps.is_multiple_of(interval) {
                 self.agent.update_target(self.cfg.tau);
             }
 
@@ -490,7 +490,10 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
                 });
             }
 
-            if self.vector_steps % PROGRESS_INTERVAL.div_ceil(n as u64) == 0 {
+            if self
+                .vector_steps
+                .is_multiple_of(PROGRESS_INTERVAL.div_ceil(n as u64))
+            {
                 observer.on_progress(&self.progress(start));
             }
         }
@@ -553,7 +556,7 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
                 loss,
             });
         }
-        if self.updates % self.cfg.log_interval == 0 {
+        if self.updates.is_multiple_of(self.cfg.log_interval) {
             observer.on_update(&UpdateRecord {
                 step: self.steps,
                 updates: self.updates,
@@ -565,9 +568,12 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
         Ok(true)
     }
 
-    fn budget_spent(&self) -> bool {
+    /// The step or episode budget is spent, or a periodic evaluation solved the env and the
+    /// config asks to stop there.
+    fn finished(&self) -> bool {
         self.steps >= self.cfg.total_timesteps
             || self.cfg.episodes.is_some_and(|max| self.episodes >= max)
+            || (self.cfg.stop_on_solve && self.solved_at_step.is_some())
     }
 
     fn epsilon(&self) -> f64 {
