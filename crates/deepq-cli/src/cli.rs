@@ -25,6 +25,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Replay one greedy episode, animated in the terminal or written as a GIF.
     Play(PlayArgs),
+    /// Measure speed: gradient updates, action latency, env steps, time to solve.
+    Bench(BenchArgs),
     /// Redraw the plots of a run.
     Plot(PlotArgs),
     /// List the presets with one-line descriptions.
@@ -103,6 +105,140 @@ pub struct PlayArgs {
     /// Frames per second of the animation.
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub fps: u32,
+}
+
+/// `deepq bench` and its measurements.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Single-thread DQN gradient updates per second (forward, target max, loss, backward, Adam, Polyak).
+    Updates(BenchUpdatesArgs),
+    /// Greedy action latency for one observation.
+    Act(BenchActArgs),
+    /// Environment steps per second, vectorized with auto-reset.
+    Envs(BenchEnvsArgs),
+    /// Time to solve a preset over several seeds, trained in parallel.
+    Solve(BenchSolveArgs),
+}
+
+/// Options of `deepq bench updates`.
+#[derive(Debug, Args)]
+pub struct BenchUpdatesArgs {
+    /// Hidden layer widths.
+    #[arg(long, default_value = "64,64", value_name = "W,W")]
+    pub net: String,
+    /// Batch size.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub batch: usize,
+    /// Observation width.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub obs_dim: usize,
+    /// Number of actions.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub actions: usize,
+    /// TD loss.
+    #[arg(long, value_enum, default_value_t = LossArg::Mse)]
+    pub loss: LossArg,
+    /// Total measuring time, split over the repeats.
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub seconds: f64,
+    /// Number of timed repeats (the median is reported).
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub repeats: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `deepq bench act`.
+#[derive(Debug, Args)]
+pub struct BenchActArgs {
+    /// Hidden layer widths.
+    #[arg(long, default_value = "64,64", value_name = "W,W")]
+    pub net: String,
+    /// Observation width.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub obs_dim: usize,
+    /// Number of actions.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub actions: usize,
+    /// Total measuring time, split over the repeats.
+    #[arg(long, default_value_t = 3.0, value_name = "S")]
+    pub seconds: f64,
+    /// Number of timed repeats (the median is reported).
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub repeats: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `deepq bench envs`.
+#[derive(Debug, Args)]
+pub struct BenchEnvsArgs {
+    /// Environment id.
+    #[arg(long, default_value = "CartPole-v1", value_name = "ID")]
+    pub env: String,
+    /// Vectorized copies.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub n_envs: usize,
+    /// Total measuring time, split over the repeats.
+    #[arg(long, default_value_t = 3.0, value_name = "S")]
+    pub seconds: f64,
+    /// Number of timed repeats (the median is reported).
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub repeats: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `deepq bench solve`.
+#[derive(Debug, Args)]
+pub struct BenchSolveArgs {
+    /// Preset to time.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub preset: String,
+    /// Seeds: a range A..B (B excluded) or a list.
+    #[arg(long, default_value = "0..10", value_name = "A..B|LIST")]
+    pub seeds: String,
+    /// Parallel jobs (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Config overrides, as for train.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Keep the runs in this directory (default: a temporary one).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The TD loss, as a flag value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LossArg {
+    /// Mean squared error.
+    Mse,
+    /// Huber (smooth L1).
+    Huber,
+}
+
+impl From<LossArg> for deepq::nn::Loss {
+    fn from(l: LossArg) -> Self {
+        match l {
+            LossArg::Mse => deepq::nn::Loss::Mse,
+            LossArg::Huber => deepq::nn::Loss::Huber,
+        }
+    }
 }
 
 /// Options of `deepq plot`.

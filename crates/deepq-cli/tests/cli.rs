@@ -365,3 +365,65 @@ fn play_writes_a_gif_and_says_how_the_episode_ended() {
         "terminal mode redraws in place"
     );
 }
+
+#[test]
+fn bench_commands_report_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = deepq(args, dir.path());
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let updates = json(&[
+        "bench",
+        "updates",
+        "--seconds",
+        "0.2",
+        "--repeats",
+        "2",
+        "--json",
+    ]);
+    for key in ["updates_per_s", "min", "max", "net", "batch", "repeats"] {
+        assert!(!updates[key].is_null(), "{key}");
+    }
+    assert_eq!(updates["net"], serde_json::json!([4, 64, 64, 2]));
+    assert!(updates["min"].as_f64() <= updates["updates_per_s"].as_f64());
+    let act = json(&[
+        "bench",
+        "act",
+        "--seconds",
+        "0.2",
+        "--repeats",
+        "2",
+        "--json",
+    ]);
+    assert!(act["us_per_action"].as_f64().unwrap() > 0.0);
+    let envs = json(&[
+        "bench",
+        "envs",
+        "--n-envs",
+        "8",
+        "--seconds",
+        "0.2",
+        "--repeats",
+        "2",
+        "--json",
+    ]);
+    assert!(envs["steps_per_s"].as_f64().unwrap() > 0.0);
+    let solve = deepq(
+        &[
+            "bench",
+            "solve",
+            "--quiet",
+            "--seeds",
+            "0..2",
+            "--set",
+            "total_timesteps=1500",
+            "--set",
+            "final_eval_episodes=2",
+        ],
+        dir.path(),
+    );
+    assert!(solve.status.success(), "{}", stderr(&solve));
+    assert!(String::from_utf8_lossy(&solve.stdout).contains("solved"));
+}

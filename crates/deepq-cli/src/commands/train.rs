@@ -115,54 +115,64 @@ pub struct SeedsSummary {
 
 /// Runs `deepq train`.
 pub fn run(args: &TrainArgs) -> CliResult<()> {
-    let (preset, cfg) = settings::resolve(&Sources {
+    if args.seeds.is_some() {
+        let (summary, out) = run_seeds(args)?;
+        print_seeds_summary(&summary, &out);
+        return match summary.runs.iter().find(|r| r.interrupted) {
+            Some(r) => interrupted(r, &out),
+            None => Ok(()),
+        };
+    }
+    let (preset, cfg) = resolve(args)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir(&cfg, &preset, &cfg.seed.to_string()));
+    let bar = (!args.quiet).then(|| progress_bar(cfg.total_timesteps));
+    let summary = train_one(
+        &cfg,
+        &preset,
+        &out,
+        bar,
+        args.tensorboard,
+        &stop_on_ctrl_c(),
+    )?;
+    print_summary(&summary, &out);
+    interrupted(&summary, &out)
+}
+
+fn resolve(args: &TrainArgs) -> CliResult<(String, DqnConfig)> {
+    settings::resolve(&Sources {
         preset: args.preset.as_deref(),
         config_file: args.config.as_deref(),
         sets: &args.set,
         env: args.env.as_deref(),
         seed: args.seed,
         total_timesteps: args.total_timesteps,
-    })?;
-    let seeds = args
-        .seeds
-        .as_deref()
-        .map(parse_seeds)
-        .transpose()
-        .map_err(Failure::Usage)?;
-    let stop = stop_on_ctrl_c();
-    match seeds {
-        None => {
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| default_dir(&cfg, &preset, &cfg.seed.to_string()));
-            let bar = (!args.quiet).then(|| progress_bar(cfg.total_timesteps));
-            let summary = train_one(&cfg, &preset, &out, bar, args.tensorboard, &stop)?;
-            print_summary(&summary, &out);
-            interrupted(&summary, &out)
-        }
-        Some(seeds) => {
-            let tag = format!("seeds{}-{}", seeds[0], seeds[seeds.len() - 1]);
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| default_dir(&cfg, &preset, &tag));
-            let jobs = args
-                .jobs
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            if jobs == 0 {
-                return Err(Failure::Usage(
-                    "invalid value 0 for '--jobs': must be at least 1".into(),
-                ));
-            }
-            let summary = train_seeds(&cfg, &preset, &seeds, jobs, &out, args, &stop)?;
-            print_seeds_summary(&summary, &out);
-            match summary.runs.iter().find(|r| r.interrupted) {
-                Some(r) => interrupted(r, &out),
-                None => Ok(()),
-            }
-        }
+    })
+}
+
+/// Trains every seed of `--seeds` in parallel into `DIR/seed-<n>/` and writes the aggregate
+/// summary and plot; returns the summary and `DIR`.
+pub fn run_seeds(args: &TrainArgs) -> CliResult<(SeedsSummary, PathBuf)> {
+    let (preset, cfg) = resolve(args)?;
+    let spec = args.seeds.as_deref().unwrap_or("0");
+    let seeds = parse_seeds(spec).map_err(Failure::Usage)?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        return Err(Failure::Usage(
+            "invalid value 0 for '--jobs': must be at least 1".into(),
+        ));
     }
+    let tag = format!("seeds{}-{}", seeds[0], seeds[seeds.len() - 1]);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir(&cfg, &preset, &tag));
+    let summary = train_seeds(&cfg, &preset, &seeds, jobs, &out, args, &stop_on_ctrl_c())?;
+    Ok((summary, out))
 }
 
 /// Trains one seed into `out`: config, CSV logs, model, summary.

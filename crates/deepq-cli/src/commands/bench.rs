@@ -1,0 +1,413 @@
+//! `deepq bench`: throughput of the pieces that decide training speed, measured on one
+//! thread and reported as the median of several repeats (shared machines are noisy).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use deepq::DqnConfig;
+use deepq::agent::DqnAgent;
+use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs, VecEnv};
+use deepq::nn::Loss;
+use deepq::replay::Batch;
+use deepq::stats::quantile;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use serde::Serialize;
+
+use crate::cli::{
+    BenchActArgs, BenchArgs, BenchCommand, BenchEnvsArgs, BenchSolveArgs, BenchUpdatesArgs,
+    TrainArgs,
+};
+use crate::error::{CliResult, Failure};
+
+/// Runs `deepq bench`.
+pub fn run(args: &BenchArgs) -> CliResult<()> {
+    match &args.command {
+        BenchCommand::Updates(a) => updates(a),
+        BenchCommand::Act(a) => act(a),
+        BenchCommand::Envs(a) => envs(a),
+        BenchCommand::Solve(a) => solve(a),
+    }
+}
+
+/// Median, min and max of per-repeat rates.
+#[derive(Serialize)]
+struct Rates {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+/// Calls `work(n)` (which performs n operations) for `repeats` windows of `seconds/repeats`
+/// each, after a warm-up window, and returns operations per second per window.
+fn measure(seconds: f64, repeats: usize, mut work: impl FnMut(u64)) -> CliResult<Rates> {
+    if seconds.is_nan() || seconds <= 0.0 || repeats == 0 {
+        return Err(Failure::Usage(format!(
+            "invalid benchmark length: --seconds must be > 0 and --repeats >= 1 (got {seconds}, {repeats})"
+        )));
+    }
+    let window = Duration::from_secs_f64(seconds / repeats as f64);
+    // Calibrate a batch size so that the clock is read rarely.
+    let mut batch = 1u64;
+    loop {
+        let start = Instant::now();
+        work(batch);
+        if start.elapsed() > Duration::from_millis(10) || batch > 1 << 40 {
+            break;
+        }
+        batch *= 2;
+    }
+    let run_window = |work: &mut dyn FnMut(u64)| {
+        let start = Instant::now();
+        let mut done = 0;
+        while start.elapsed() < window {
+            work(batch);
+            done += batch;
+        }
+        done as f64 / start.elapsed().as_secs_f64()
+    };
+    run_window(&mut work); // warm-up: caches, branch predictors, CPU frequency
+    let mut rates: Vec<f64> = (0..repeats).map(|_| run_window(&mut work)).collect();
+    rates.sort_by(f64::total_cmp);
+    Ok(Rates {
+        median: quantile(&rates, 0.5),
+        min: rates[0],
+        max: rates[rates.len() - 1],
+    })
+}
+
+fn parse_net(spec: &str) -> CliResult<Vec<usize>> {
+    let widths: Result<Vec<usize>, _> =
+        spec.split(',').map(|w| w.trim().parse::<usize>()).collect();
+    match widths {
+        Ok(w) if !w.is_empty() && !w.contains(&0) => Ok(w),
+        _ => Err(Failure::Usage(format!(
+            "invalid value '{spec}' for '--net': expected hidden widths like 64,64"
+        ))),
+    }
+}
+
+/// FLOPs of one DQN update: online forward, target forward, and the backward pass (weight
+/// gradients everywhere, input gradients for every layer but the first).
+pub fn update_flops(sizes: &[usize], batch: usize) -> f64 {
+    let macs: usize = sizes.windows(2).map(|w| w[0] * w[1]).sum();
+    let first = sizes[0] * sizes[1];
+    2.0 * batch as f64 * (3 * macs + (macs - first)) as f64
+}
+
+#[derive(Serialize)]
+struct UpdatesReport {
+    updates_per_s: f64,
+    min: f64,
+    max: f64,
+    net: Vec<usize>,
+    batch: usize,
+    repeats: usize,
+    loss: Loss,
+    mflop_per_update: f64,
+    gflop_per_s: f64,
+}
+
+fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
+    let hidden = parse_net(&a.net)?;
+    if a.batch == 0 || a.obs_dim == 0 || a.actions == 0 {
+        return Err(Failure::Usage(
+            "--batch, --obs-dim and --actions must be at least 1".into(),
+        ));
+    }
+    let cfg = DqnConfig {
+        net_arch: hidden.clone(),
+        batch_size: a.batch,
+        learning_rate: 1e-3,
+        loss: a.loss.into(),
+        max_grad_norm: f64::INFINITY,
+        ..DqnConfig::default()
+    };
+    let mut rng = Pcg64::seed_from_u64(0);
+    let mut agent = DqnAgent::<f32>::new(a.obs_dim, a.actions, &cfg, &mut rng);
+    let batch = random_batch(&mut rng, a.batch, a.obs_dim, a.actions);
+    let rates = measure(a.seconds, a.repeats, |n| {
+        for _ in 0..n {
+            black_box(agent.update(&batch));
+            agent.update_target(0.005);
+        }
+    })?;
+    let mut sizes = vec![a.obs_dim];
+    sizes.extend(&hidden);
+    sizes.push(a.actions);
+    let flops = update_flops(&sizes, a.batch);
+    let report = UpdatesReport {
+        updates_per_s: rates.median,
+        min: rates.min,
+        max: rates.max,
+        net: sizes.clone(),
+        batch: a.batch,
+        repeats: a.repeats,
+        loss: a.loss.into(),
+        mflop_per_update: flops / 1e6,
+        gflop_per_s: rates.median * flops / 1e9,
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+    } else {
+        let net: Vec<String> = sizes.iter().map(usize::to_string).collect();
+        println!(
+            "DQN updates, {} MLP, batch {}, {:?} loss, Adam + Polyak, one thread:",
+            net.join("-"),
+            a.batch,
+            a.loss
+        );
+        println!(
+            "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update, {:.2} MFLOP/update, {:.1} GFLOP/s",
+            report.updates_per_s,
+            a.repeats,
+            report.min,
+            report.max,
+            1e6 / report.updates_per_s,
+            report.mflop_per_update,
+            report.gflop_per_s
+        );
+    }
+    Ok(())
+}
+
+fn random_batch(rng: &mut Pcg64, size: usize, obs_dim: usize, actions: usize) -> Batch<f32> {
+    let mut batch = Batch::with_capacity(size, obs_dim);
+    batch
+        .obs
+        .extend((0..size * obs_dim).map(|_| rng.random_range(-1.0..1.0)));
+    batch
+        .next_obs
+        .extend((0..size * obs_dim).map(|_| rng.random_range(-1.0..1.0)));
+    batch
+        .actions
+        .extend((0..size).map(|_| rng.random_range(0..actions as u32)));
+    batch
+        .rewards
+        .extend((0..size).map(|_| rng.random_range(-1.0..1.0)));
+    batch
+        .terminated
+        .extend((0..size).map(|_| rng.random_bool(0.05)));
+    batch.truncated.extend((0..size).map(|_| false));
+    batch
+}
+
+#[derive(Serialize)]
+struct ActReport {
+    us_per_action: f64,
+    min: f64,
+    max: f64,
+    net: Vec<usize>,
+    repeats: usize,
+}
+
+fn act(a: &BenchActArgs) -> CliResult<()> {
+    let hidden = parse_net(&a.net)?;
+    let cfg = DqnConfig {
+        net_arch: hidden.clone(),
+        ..DqnConfig::default()
+    };
+    let mut rng = Pcg64::seed_from_u64(0);
+    let mut agent = DqnAgent::<f32>::new(a.obs_dim, a.actions, &cfg, &mut rng);
+    // Cycle through varied observations so no result can be hoisted out of the loop.
+    let table: Vec<f32> = (0..256 * a.obs_dim)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let mut k = 0;
+    let rates = measure(a.seconds, a.repeats, |n| {
+        for _ in 0..n {
+            let obs = &table[k * a.obs_dim..(k + 1) * a.obs_dim];
+            black_box(agent.greedy_action(black_box(obs)));
+            k = (k + 1) % 256;
+        }
+    })?;
+    let mut sizes = vec![a.obs_dim];
+    sizes.extend(&hidden);
+    sizes.push(a.actions);
+    let report = ActReport {
+        us_per_action: 1e6 / rates.median,
+        min: 1e6 / rates.max,
+        max: 1e6 / rates.min,
+        net: sizes,
+        repeats: a.repeats,
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+    } else {
+        println!(
+            "greedy action: {:.3} µs (median of {}; min {:.3}, max {:.3})",
+            report.us_per_action, a.repeats, report.min, report.max
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct EnvsReport {
+    env: String,
+    n_envs: usize,
+    steps_per_s: f64,
+    min: f64,
+    max: f64,
+    repeats: usize,
+}
+
+fn envs(a: &BenchEnvsArgs) -> CliResult<()> {
+    if a.n_envs == 0 {
+        return Err(Failure::Usage(
+            "invalid value 0 for '--n-envs': must be at least 1".into(),
+        ));
+    }
+    let env = deepq::envs::make(&a.env, &Kwargs::new())?;
+    let rates = env.visit(StepEnvs {
+        n_envs: a.n_envs,
+        seconds: a.seconds,
+        repeats: a.repeats,
+    })?;
+    let report = EnvsReport {
+        env: a.env.clone(),
+        n_envs: a.n_envs,
+        steps_per_s: rates.median,
+        min: rates.min,
+        max: rates.max,
+        repeats: a.repeats,
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+    } else {
+        println!(
+            "{} × {}: {:.2} M steps/s (median of {}; min {:.2} M, max {:.2} M), auto-reset included",
+            a.env,
+            a.n_envs,
+            report.steps_per_s / 1e6,
+            a.repeats,
+            report.min / 1e6,
+            report.max / 1e6
+        );
+    }
+    Ok(())
+}
+
+struct StepEnvs {
+    n_envs: usize,
+    seconds: f64,
+    repeats: usize,
+}
+
+impl EnvVisitor for StepEnvs {
+    type Output = CliResult<Rates>;
+
+    fn visit<E: Env + Clone + 'static>(self, env: E, _spec: EnvSpec) -> CliResult<Rates> {
+        let n_actions = env.n_actions();
+        let mut vec_env = VecEnv::new(vec![env; self.n_envs]);
+        vec_env.reset(Some(0));
+        // A fixed pseudo-random action table: cheap to read, not foldable by the compiler.
+        let mut rng = Pcg64::seed_from_u64(1);
+        let table: Vec<usize> = (0..1024 * self.n_envs)
+            .map(|_| rng.random_range(0..n_actions))
+            .collect();
+        let mut k = 0;
+        let n = self.n_envs;
+        let rates = measure(self.seconds, self.repeats, |vector_steps| {
+            for _ in 0..vector_steps {
+                black_box(vec_env.step(&table[k * n..(k + 1) * n]));
+                k = (k + 1) % 1024;
+            }
+        })?;
+        Ok(Rates {
+            median: rates.median * n as f64,
+            min: rates.min * n as f64,
+            max: rates.max * n as f64,
+        })
+    }
+}
+
+fn solve(a: &BenchSolveArgs) -> CliResult<()> {
+    let scratch;
+    let out = match &a.out {
+        Some(dir) => dir.clone(),
+        None => {
+            scratch = tempfile::tempdir().map_err(|e| {
+                Failure::Runtime(format!("cannot create a temporary directory: {e}"))
+            })?;
+            scratch.path().join("bench-solve")
+        }
+    };
+    let train = TrainArgs {
+        env: None,
+        preset: Some(a.preset.clone()),
+        config: None,
+        set: a.set.clone(),
+        seed: None,
+        seeds: Some(a.seeds.clone()),
+        jobs: a.jobs,
+        total_timesteps: None,
+        out: Some(out),
+        quiet: a.quiet,
+        tensorboard: false,
+    };
+    let (summary, _) = crate::commands::train::run_seeds(&train)?;
+    println!(
+        "{:>6} {:>7} {:>10} {:>10} {:>9} {:>10}",
+        "seed", "solved", "eval mean", "env steps", "wall s", "solved at"
+    );
+    for r in &summary.runs {
+        println!(
+            "{:>6} {:>7} {:>10.1} {:>10} {:>9.2} {:>10}",
+            r.seed,
+            r.solved,
+            r.eval_mean,
+            r.env_steps,
+            r.wall_s,
+            r.solved_at_step.map_or("-".into(), |s| s.to_string())
+        );
+    }
+    let w = &summary.wall_s;
+    println!(
+        "{} on {}: solved {}/{} · wall time median {:.2} s, IQM {:.2} s, 95% CI of mean [{:.2}, {:.2}] s",
+        summary.preset,
+        summary.env,
+        summary.runs.iter().filter(|r| r.solved).count(),
+        summary.runs.len(),
+        w.median,
+        w.iqm,
+        w.ci95[0],
+        w.ci95[1]
+    );
+    if let Some(steps) = &summary.solved_at_step {
+        println!(
+            "  env steps to solve (seeds that solved): median {:.0}, IQM {:.0}",
+            steps.median, steps.iqm
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flop_count_matches_the_hand_count() {
+        // 4-64-64-2 at batch 64: 2.26 MFLOP (online + target forward 2×573k, backward 573k + 540k).
+        let f = update_flops(&[4, 64, 64, 2], 64);
+        assert_eq!(f, 2.0 * 64.0 * (3.0 * 4480.0 + (4480.0 - 256.0)));
+        assert!((f / 1e6 - 2.26).abs() < 0.01);
+    }
+
+    #[test]
+    fn net_spec_parses() {
+        assert_eq!(parse_net("64,64").unwrap(), vec![64, 64]);
+        assert!(parse_net("64,0").is_err());
+        assert!(parse_net("x").is_err());
+    }
+}
