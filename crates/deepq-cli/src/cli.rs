@@ -71,6 +71,9 @@ pub struct TrainArgs {
     /// Also write TensorBoard event files to <run>/tensorboard/.
     #[arg(long)]
     pub tensorboard: bool,
+    /// Continue an interrupted run from DIR/checkpoint/ to its configured end.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["env", "preset", "config", "set", "seed", "seeds", "total_timesteps", "out"])]
+    pub resume: Option<PathBuf>,
 }
 
 /// Options of `deepq eval`.

@@ -1,5 +1,6 @@
 //! The training observer behind `deepq train`: CSV logs, the progress bar and a stop flag.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -7,6 +8,7 @@ use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{CliResult, Failure};
+use crate::fsutil::write_atomic;
 use crate::run_dir::{CsvLog, EPISODES_HEADER, EVAL_HEADER, RunDir, TRAIN_HEADER};
 use crate::tensorboard::EventWriter;
 
@@ -18,23 +20,39 @@ pub struct RunObserver {
     progress: Option<ProgressBar>,
     tensorboard: Option<EventWriter>,
     stop: Arc<AtomicBool>,
+    checkpoint: PathBuf,
+    last_checkpoint: Option<u64>,
     /// The first write error; callbacks cannot return it, so it is reported at the end.
     error: Option<Failure>,
 }
 
 impl RunObserver {
     /// Creates the CSV logs in `run` (and TensorBoard events in `run/tensorboard/` when
-    /// asked); `progress` shows a bar, `stop` ends training when set.
+    /// asked), or continues them from `resume_step`; `progress` shows a bar, `stop` ends
+    /// training when set.
     pub fn new(
         run: &RunDir,
         progress: Option<ProgressBar>,
         tensorboard: bool,
+        resume_step: Option<u64>,
         stop: Arc<AtomicBool>,
     ) -> CliResult<Self> {
+        let log = |path, header| match resume_step {
+            None => CsvLog::create(path, header),
+            Some(step) => CsvLog::resume(path, header, step),
+        };
+        let checkpoint = run.checkpoint();
+        let dir = checkpoint
+            .parent()
+            .expect("the checkpoint lives in a folder");
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", dir.display())))?;
         Ok(RunObserver {
-            episodes: CsvLog::create(run.episodes_csv(), EPISODES_HEADER)?,
-            train: CsvLog::create(run.train_csv(), TRAIN_HEADER)?,
-            eval: CsvLog::create(run.eval_csv(), EVAL_HEADER)?,
+            episodes: log(run.episodes_csv(), EPISODES_HEADER)?,
+            train: log(run.train_csv(), TRAIN_HEADER)?,
+            eval: log(run.eval_csv(), EVAL_HEADER)?,
+            checkpoint,
+            last_checkpoint: None,
             progress,
             tensorboard: tensorboard
                 .then(|| EventWriter::create(&run.tensorboard()))
@@ -54,6 +72,11 @@ impl RunObserver {
             self.keep(flushed);
         }
         self.error.map_or(Ok(()), Err)
+    }
+
+    /// Step of the last checkpoint written in this session.
+    pub fn last_checkpoint(&self) -> Option<u64> {
+        self.last_checkpoint
     }
 
     /// Writes scalars to TensorBoard, if enabled.
@@ -137,6 +160,14 @@ impl Observer for RunObserver {
                 p.epsilon, p.episodes
             ));
         }
+    }
+
+    fn on_checkpoint(&mut self, checkpoint: &[u8], step: u64) {
+        let result = write_atomic(&self.checkpoint, checkpoint);
+        if result.is_ok() {
+            self.last_checkpoint = Some(step);
+        }
+        self.keep(result);
     }
 
     fn should_stop(&mut self) -> bool {

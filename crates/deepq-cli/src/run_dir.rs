@@ -94,6 +94,11 @@ impl RunDir {
         self.root.join("summary.json")
     }
 
+    /// The latest checkpoint, from which `deepq train --resume` continues.
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint").join("trainer.ckpt")
+    }
+
     /// TensorBoard event files (with `--tensorboard`).
     pub fn tensorboard(&self) -> PathBuf {
         self.root.join("tensorboard")
@@ -114,6 +119,33 @@ pub struct CsvLog {
 impl CsvLog {
     /// Creates (or truncates) `path` and writes the header.
     pub fn create(path: PathBuf, header: &str) -> CliResult<Self> {
+        Self::open(path, header, None)
+    }
+
+    /// Opens the log of a run resuming at `step`: rows logged after that step (by a session
+    /// that died after its last checkpoint) are dropped, since the resumed run logs them again.
+    pub fn resume(path: PathBuf, header: &str, step: u64) -> CliResult<Self> {
+        Self::open(path, header, Some(step))
+    }
+
+    fn open(path: PathBuf, header: &str, keep_until: Option<u64>) -> CliResult<Self> {
+        // The step is the first column, except in episodes.csv where it follows `episode`.
+        let step_column = usize::from(header.starts_with("episode,"));
+        let columns = header.split(',').count();
+        let kept: Vec<String> = match keep_until {
+            None => Vec::new(),
+            Some(step) => std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .filter(|line| {
+                    let cells: Vec<&str> = line.split(',').collect();
+                    cells.len() == columns
+                        && cells[step_column].parse::<u64>().is_ok_and(|s| s <= step)
+                })
+                .map(str::to_string)
+                .collect(),
+        };
         let file = File::create(&path)
             .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", path.display())))?;
         let mut log = CsvLog {
@@ -121,6 +153,9 @@ impl CsvLog {
             path,
         };
         log.line(format_args!("{header}"))?;
+        for row in &kept {
+            log.line(format_args!("{row}"))?;
+        }
         Ok(log)
     }
 

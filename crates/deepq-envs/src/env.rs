@@ -134,6 +134,10 @@ pub trait Env: Send {
     /// If `state` has the wrong length or an impossible value.
     fn reset_to_state(&mut self, state: &[f64]) -> Self::Obs;
 
+    /// The observation of the current state: what the last `reset` or `step`
+    /// returned. Lets a learner restored from a checkpoint carry on without a reset.
+    fn observation(&self) -> Self::Obs;
+
     /// The internal state as `f64` values, in the layout of the golden files'
     /// `state_layout` (FrozenLake: `[cell index]`).
     fn state(&self) -> Vec<f64>;

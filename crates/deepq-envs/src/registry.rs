@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::classic::{Acrobot, CartPole, MountainCar};
@@ -91,7 +92,7 @@ impl<T: Into<KwValue>> From<Vec<T>> for KwValue {
 pub type Kwargs = BTreeMap<String, KwValue>;
 
 /// What an environment made by [`make`] was registered as.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnvSpec {
     /// The id it was made from, e.g. `"CartPole-v1"`.
     pub id: String,
@@ -481,7 +482,9 @@ pub trait EnvVisitor {
     /// What the visit produces.
     type Output;
     /// Called with the concrete environment and its spec.
-    fn visit<E: Env + Clone + 'static>(self, env: E, spec: EnvSpec) -> Self::Output;
+    fn visit<E>(self, env: E, spec: EnvSpec) -> Self::Output
+    where
+        E: Env + Clone + Serialize + DeserializeOwned + 'static;
 }
 
 /// Evaluates `$body` with `$env` bound to the wrapped `TimeLimit<_>` of any variant.

@@ -1,6 +1,8 @@
 //! Episode time limit, after Gymnasium's `TimeLimit` wrapper.
 
 use crate::env::{Env, RgbFrame, Step};
+use serde::{Deserialize, Serialize};
+
 use crate::registry::EnvSpec;
 use crate::space::Space;
 
@@ -15,7 +17,7 @@ use crate::space::Space;
 /// allowed step also terminates, Gymnasium reports both flags, this wrapper
 /// only `terminated`. `terminated` and `truncated` are therefore never both
 /// true, which keeps "bootstrap from the next state?" unambiguous for learners.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TimeLimit<E> {
     env: E,
     max_episode_steps: usize,
@@ -108,6 +110,10 @@ impl<E: Env> Env for TimeLimit<E> {
     fn reset_to_state(&mut self, state: &[f64]) -> E::Obs {
         self.elapsed_steps = 0;
         self.env.reset_to_state(state)
+    }
+
+    fn observation(&self) -> E::Obs {
+        self.env.observation()
     }
 
     fn state(&self) -> Vec<f64> {

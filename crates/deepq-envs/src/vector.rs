@@ -30,6 +30,8 @@
 //! Stepping allocates nothing and dispatches statically: results live in
 //! buffers owned by the `VecEnv` and are lent out until the next call.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::env::Env;
 
 /// `num_envs` copies of an environment stepped in lockstep, with same-step
@@ -42,6 +44,26 @@ pub struct VecEnv<E: Env> {
     rewards: Vec<f64>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
+}
+
+/// A vector env is saved as its copies: their states and RNGs are all there is to it.
+impl<E: Env + Serialize> Serialize for VecEnv<E> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.envs.serialize(serializer)
+    }
+}
+
+/// Restores the copies mid-episode, as [`VecEnv::resume`] does.
+impl<'de, E: Env + Deserialize<'de>> Deserialize<'de> for VecEnv<E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let envs = Vec::<E>::deserialize(deserializer)?;
+        if envs.is_empty() {
+            return Err(serde::de::Error::custom(
+                "a VecEnv needs at least one environment",
+            ));
+        }
+        Ok(Self::resume(envs))
+    }
 }
 
 /// Results of one [`VecEnv::step`], one entry per copy, borrowed from the
@@ -82,6 +104,26 @@ impl<E: Env> VecEnv<E> {
     }
 
     /// Number of copies.
+    /// Continues copies that are mid-episode (e.g. restored from a checkpoint):
+    /// unlike [`VecEnv::new`] it needs no reset before the first step, because
+    /// every copy reports its current observation.
+    pub fn resume(envs: Vec<E>) -> Self {
+        let mut vec_env = Self::new(envs);
+        vec_env.obs = vec_env.envs.iter().map(Env::observation).collect();
+        vec_env.final_obs.clone_from(&vec_env.obs);
+        vec_env
+    }
+
+    /// The observation each copy acts on next (after `reset`, `resume` or `step`).
+    pub fn observations(&self) -> &[E::Obs] {
+        &self.obs
+    }
+
+    /// The copies, for saving their state.
+    pub fn into_envs(self) -> Vec<E> {
+        self.envs
+    }
+
     pub fn num_envs(&self) -> usize {
         self.envs.len()
     }

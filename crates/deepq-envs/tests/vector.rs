@@ -126,3 +126,33 @@ fn wrong_number_of_actions_panics() {
 fn empty_vec_env_panics() {
     VecEnv::<CartPole>::new(vec![]);
 }
+
+/// A vector env saved mid-episode and restored continues exactly as the original: same
+/// observations, rewards, flags and auto-resets (RNG streams included).
+#[test]
+fn saved_and_restored_vector_env_continues_identically() {
+    let mut original = VecEnv::new(vec![TimeLimit::new(CartPole::new(), 500); 3]);
+    original.reset(Some(11));
+    let actions: Vec<usize> = (0..3000).map(|k| (k * 7 + k / 3) % 2).collect();
+    for chunk in actions[..300].chunks(3) {
+        original.step(chunk);
+    }
+    let saved = serde_json::to_string(&original).unwrap();
+    let mut restored: VecEnv<TimeLimit<CartPole>> = serde_json::from_str(&saved).unwrap();
+    for chunk in actions[300..].chunks(3) {
+        let a = original.step(chunk);
+        let (obs, rewards, term, trunc, fin) = (
+            a.obs.to_vec(),
+            a.rewards.to_vec(),
+            a.terminated.to_vec(),
+            a.truncated.to_vec(),
+            a.final_obs.to_vec(),
+        );
+        let b = restored.step(chunk);
+        assert_eq!((obs.as_slice(), rewards.as_slice()), (b.obs, b.rewards));
+        assert_eq!(
+            (term.as_slice(), trunc.as_slice(), fin.as_slice()),
+            (b.terminated, b.truncated, b.final_obs)
+        );
+    }
+}

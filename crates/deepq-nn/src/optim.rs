@@ -245,12 +245,43 @@ impl OptimizerConfig {
 /// An optimizer with its state (moment estimates, momentum buffers, step count), for one
 /// flat parameter buffer. Serialisable, so checkpoints can resume training exactly.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound = "")]
+#[serde(bound = "", try_from = "UncheckedOptimizer<T>")]
 pub struct Optimizer<T: Scalar> {
     config: OptimizerConfig,
     steps: u64,
     n_params: usize,
     state: State<T>,
+}
+
+/// An optimizer as decoded, before [`Optimizer::check`] has vetted it: a corrupt
+/// checkpoint must give an error, not a panic in the next `step`.
+#[derive(Deserialize)]
+#[serde(bound = "")]
+struct UncheckedOptimizer<T: Scalar> {
+    config: OptimizerConfig,
+    steps: u64,
+    n_params: usize,
+    state: State<T>,
+}
+
+impl<T: Scalar> TryFrom<UncheckedOptimizer<T>> for Optimizer<T> {
+    type Error = String;
+
+    fn try_from(u: UncheckedOptimizer<T>) -> Result<Self, String> {
+        let opt = Optimizer {
+            config: u.config,
+            steps: u.steps,
+            n_params: u.n_params,
+            state: u.state,
+        };
+        opt.config.validate()?;
+        // The state must have exactly the buffers a fresh optimizer of this config has.
+        let fresh = Optimizer::<T>::new(opt.config.clone(), opt.n_params);
+        if fresh.buffer_lens() != opt.buffer_lens() {
+            return Err("optimizer state does not match its configuration".into());
+        }
+        Ok(opt)
+    }
 }
 
 /// Per-parameter state, named as in PyTorch's `state_dict`. Buffers an option does not use
@@ -312,6 +343,35 @@ impl<T: Scalar> Optimizer<T> {
             steps: 0,
             n_params,
             state,
+        }
+    }
+
+    /// Number of parameters this optimizer updates.
+    pub fn n_params(&self) -> usize {
+        self.n_params
+    }
+
+    /// Variant and lengths of the state buffers, to compare shapes.
+    fn buffer_lens(&self) -> (u8, Vec<usize>) {
+        match &self.state {
+            State::Adam {
+                exp_avg,
+                exp_avg_sq,
+            } => (0, vec![exp_avg.len(), exp_avg_sq.len()]),
+            State::NAdam {
+                exp_avg,
+                exp_avg_sq,
+                ..
+            } => (1, vec![exp_avg.len(), exp_avg_sq.len()]),
+            State::RmsProp {
+                square_avg,
+                grad_avg,
+                momentum_buffer,
+            } => (
+                2,
+                vec![square_avg.len(), grad_avg.len(), momentum_buffer.len()],
+            ),
+            State::Sgd { momentum_buffer } => (3, vec![momentum_buffer.len()]),
         }
     }
 

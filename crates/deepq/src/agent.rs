@@ -6,6 +6,7 @@ use deepq_nn::{
     polyak_update, q_loss,
 };
 use rand::Rng;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::config::DqnConfig;
 use crate::replay::Batch;
@@ -20,7 +21,7 @@ pub struct UpdateStats {
 }
 
 /// How the TD target is formed and the gradient applied.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UpdateRule {
     /// Discount factor.
     pub gamma: f64,
@@ -57,6 +58,8 @@ pub struct DqnAgent<T: Scalar> {
     target: Option<Mlp<T>>,
     optimizer: Optimizer<T>,
     rule: UpdateRule,
+    /// Largest batch the scratch buffers hold.
+    max_batch: usize,
     /// Activations of the online forward pass on `obs`, kept for the backward pass.
     ws_train: Workspace<T>,
     /// Activations of forward passes on `next_obs`.
@@ -87,21 +90,42 @@ impl<T: Scalar> DqnAgent<T> {
 
     /// An agent around an existing network (e.g. loaded weights), with fresh optimizer state.
     pub fn from_network(online: Mlp<T>, cfg: &DqnConfig) -> Self {
-        let batch = cfg.batch_size.max(cfg.n_envs);
+        let optimizer = Optimizer::new(cfg.optimizer_config(), online.n_params());
+        let target = cfg.target_network.then(|| online.clone());
+        let max_batch = cfg.batch_size.max(cfg.n_envs);
+        Self::assemble(
+            online,
+            target,
+            optimizer,
+            UpdateRule::from_config(cfg),
+            max_batch,
+        )
+    }
+
+    /// Builds the agent around its learned state, allocating every scratch buffer once.
+    fn assemble(
+        online: Mlp<T>,
+        target: Option<Mlp<T>>,
+        optimizer: Optimizer<T>,
+        rule: UpdateRule,
+        max_batch: usize,
+    ) -> Self {
         let n_params = online.n_params();
+        let (batch, n_out) = (max_batch, online.n_outputs());
         DqnAgent {
-            target: cfg.target_network.then(|| online.clone()),
-            optimizer: Optimizer::new(cfg.optimizer_config(), n_params),
-            rule: UpdateRule::from_config(cfg),
+            target,
+            optimizer,
+            rule,
+            max_batch,
             ws_train: Workspace::new(&online, batch),
             ws_next: Workspace::new(&online, batch),
             ws_act: Workspace::new(&online, 1),
-            next_q: vec![T::default(); batch * online.n_outputs()],
+            next_q: vec![T::default(); batch * n_out],
             next_values: vec![T::default(); batch],
             next_choice: vec![0; batch],
             q_taken: vec![T::default(); batch],
             targets: vec![T::default(); batch],
-            grad_q: vec![T::default(); batch * online.n_outputs()],
+            grad_q: vec![T::default(); batch * n_out],
             grads: vec![T::default(); n_params],
             obs_scalar: vec![T::default(); online.n_inputs()],
             online,
@@ -216,5 +240,40 @@ impl<T: Scalar> DqnAgent<T> {
                 polyak_update(target.params_mut(), self.online.params(), T::from_f64(tau));
             }
         }
+    }
+}
+
+/// An agent is saved as what it has learned (networks, optimizer state, update rule); the
+/// scratch buffers are rebuilt on loading.
+impl<T: Scalar> Serialize for DqnAgent<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (
+            &self.online,
+            &self.target,
+            &self.optimizer,
+            &self.rule,
+            self.max_batch,
+        )
+            .serialize(serializer)
+    }
+}
+
+impl<'de, T: Scalar> Deserialize<'de> for DqnAgent<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (online, target, optimizer, rule, max_batch): (
+            Mlp<T>,
+            Option<Mlp<T>>,
+            Optimizer<T>,
+            UpdateRule,
+            usize,
+        ) = Deserialize::deserialize(deserializer)?;
+        let consistent = target.as_ref().is_none_or(|t| t.sizes() == online.sizes())
+            && optimizer.n_params() == online.n_params();
+        if !consistent {
+            return Err(serde::de::Error::custom(
+                "agent networks and optimizer state do not fit together",
+            ));
+        }
+        Ok(Self::assemble(online, target, optimizer, rule, max_batch))
     }
 }

@@ -218,6 +218,9 @@ pub struct DqnConfig {
     pub eval_episodes: usize,
     /// Episodes of the final greedy evaluation.
     pub final_eval_episodes: usize,
+    /// Steps (or `[n, "episode"]`) between checkpoints; 0 writes one only when training
+    /// stops (at its end or on Ctrl-C).
+    pub checkpoint_freq: Count,
     /// End training at the first periodic evaluation whose mean reaches the environment's
     /// reward threshold (SB3's `StopTrainingOnRewardThreshold`).
     pub stop_on_solve: bool,
@@ -271,6 +274,7 @@ impl Default for DqnConfig {
             eval_freq: Count::steps(10_000),
             eval_episodes: 10,
             final_eval_episodes: 100,
+            checkpoint_freq: Count::steps(50_000),
             stop_on_solve: false,
             log_interval: 100,
             rolling_window: 100,

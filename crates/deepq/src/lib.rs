@@ -7,7 +7,7 @@
 //! let mut cfg = deepq::DqnConfig::default();
 //! cfg.total_timesteps = 20_000;
 //! let outcome = deepq::train(&cfg, &mut ()).expect("valid config");
-//! println!("greedy mean return {}", outcome.summary.eval.mean);
+//! println!("solved: {}", outcome.summary.solved);
 //! ```
 //!
 //! Modules, in the order the algorithm uses them: [`schedule`] (ε), [`replay`] (the buffer),
@@ -15,6 +15,7 @@
 //! evaluation). The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
 
 pub mod agent;
+pub mod checkpoint;
 pub mod config;
 pub mod eval;
 pub mod presets;

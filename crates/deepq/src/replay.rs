@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Storage grows on demand up to `capacity` transitions and never beyond, so a large
 /// capacity costs memory only once it is used. Observations are stored flat in f32.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedReplayBuffer")]
 pub struct ReplayBuffer {
     capacity: usize,
     obs_dim: usize,
@@ -23,8 +24,50 @@ pub struct ReplayBuffer {
     next: usize,
 }
 
+/// A buffer as decoded from a checkpoint, before its columns are checked to agree.
+#[derive(Deserialize)]
+struct UncheckedReplayBuffer {
+    capacity: usize,
+    obs_dim: usize,
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    actions: Vec<u32>,
+    rewards: Vec<f64>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    next: usize,
+}
+
+impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
+    type Error = &'static str;
+
+    fn try_from(u: UncheckedReplayBuffer) -> Result<Self, Self::Error> {
+        let len = u.actions.len();
+        let consistent = u.capacity > 0
+            && len <= u.capacity
+            && u.next < u.capacity
+            && u.obs.len() == len * u.obs_dim
+            && u.next_obs.len() == len * u.obs_dim
+            && [u.rewards.len(), u.terminated.len(), u.truncated.len()] == [len; 3];
+        if !consistent {
+            return Err("replay buffer columns do not agree");
+        }
+        Ok(ReplayBuffer {
+            capacity: u.capacity,
+            obs_dim: u.obs_dim,
+            obs: u.obs,
+            next_obs: u.next_obs,
+            actions: u.actions,
+            rewards: u.rewards,
+            terminated: u.terminated,
+            truncated: u.truncated,
+            next: u.next,
+        })
+    }
+}
+
 /// A sampled minibatch, in the network's scalar type, reused from one update to the next.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Batch<T> {
     /// Observations, `len × obs_dim` row-major.
     pub obs: Vec<T>,

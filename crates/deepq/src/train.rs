@@ -10,13 +10,14 @@ use deepq_envs::{Env, EnvError, EnvSpec, EnvVisitor, Observation, VecEnv};
 use deepq_nn::{Mlp, NnError, Scalar};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::DqnAgent;
+use crate::checkpoint::{self, CheckpointError, CheckpointHeader};
 use crate::config::{ConfigError, DqnConfig, Dtype, Unit};
 use crate::eval::{EvalStats, evaluate};
 use crate::replay::{Batch, ReplayBuffer};
-use crate::schedule::ExplorationSchedule;
 
 /// One finished training episode.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -89,10 +90,14 @@ pub trait Observer {
     fn on_eval(&mut self, _record: &EvalRecord) {}
     /// Called every few hundred environment steps.
     fn on_progress(&mut self, _progress: &Progress) {}
-    /// Polled once per environment step; returning true ends training early.
+    /// Polled once per environment step; returning true ends training early (a
+    /// checkpoint is written first).
     fn should_stop(&mut self) -> bool {
         false
     }
+    /// Receives an encoded checkpoint every `checkpoint_freq`, when training stops early, and
+    /// at the end of training; [`resume`] continues from it bit for bit.
+    fn on_checkpoint(&mut self, _checkpoint: &[u8], _step: u64) {}
 }
 
 /// An observer that ignores everything.
@@ -113,17 +118,18 @@ pub struct TrainSummary {
     pub episodes: u64,
     /// Gradient steps taken.
     pub updates: u64,
-    /// Wall-clock seconds of training (the final evaluation excluded).
+    /// Wall-clock seconds of training, over every session of a resumed run (the final
+    /// evaluation excluded).
     pub wall_s: f64,
     /// Environment steps per second.
     pub steps_per_s: f64,
     /// Gradient steps per second.
     pub updates_per_s: f64,
-    /// The final greedy evaluation.
-    pub eval: EvalStats,
+    /// The final greedy evaluation; none when training was interrupted.
+    pub eval: Option<EvalStats>,
     /// The environment's reward threshold.
     pub reward_threshold: f64,
-    /// Whether the final evaluation's mean reached the threshold.
+    /// Whether the final evaluation's mean reached the threshold (false when interrupted).
     pub solved: bool,
     /// Step of the first periodic evaluation whose mean reached the threshold.
     pub solved_at_step: Option<u64>,
@@ -208,6 +214,9 @@ pub enum TrainError {
     /// The environment could not be made.
     #[error(transparent)]
     Env(#[from] EnvError),
+    /// A checkpoint could not be read, or does not belong to this kind of run.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// The loss or a Q-value became NaN or infinite.
     #[error(
         "training diverged at step {step}: the loss became {loss} (try a lower learning_rate or max_grad_norm)"
@@ -224,36 +233,70 @@ pub enum TrainError {
 pub fn train(cfg: &DqnConfig, observer: &mut dyn Observer) -> Result<TrainOutcome, TrainError> {
     cfg.validate()?;
     let env = deepq_envs::make(&cfg.env, &cfg.env_kwargs)?;
-    env.visit(TrainVisitor { cfg, observer })
+    env.visit(TrainVisitor {
+        cfg,
+        checkpoint: None,
+        observer,
+    })
+}
+
+/// Continues a run from a checkpoint (see [`Observer::on_checkpoint`]) to its configured end.
+/// The result is bit-identical to a run that was never interrupted.
+pub fn resume(checkpoint: &[u8], observer: &mut dyn Observer) -> Result<TrainOutcome, TrainError> {
+    let (header, _) = checkpoint::read_header(checkpoint)?;
+    let cfg = header.config;
+    cfg.validate()?;
+    let env = deepq_envs::make(&cfg.env, &cfg.env_kwargs)?;
+    env.visit(TrainVisitor {
+        cfg: &cfg,
+        checkpoint: Some(checkpoint),
+        observer,
+    })
 }
 
 struct TrainVisitor<'a> {
     cfg: &'a DqnConfig,
+    checkpoint: Option<&'a [u8]>,
     observer: &'a mut dyn Observer,
+}
+
+impl TrainVisitor<'_> {
+    fn run<E, T: Scalar>(self, env: E, spec: EnvSpec) -> Result<(TrainSummary, Mlp<T>), TrainError>
+    where
+        E: Env + Clone + Serialize + DeserializeOwned,
+    {
+        let mut trainer = match self.checkpoint {
+            None => Trainer::<E, T>::new(self.cfg.clone(), env, spec),
+            Some(bytes) => Trainer::<E, T>::restore(bytes, &env)?,
+        };
+        let summary = trainer.run(self.observer)?;
+        Ok((summary, trainer.agent.network().clone()))
+    }
 }
 
 impl EnvVisitor for TrainVisitor<'_> {
     type Output = Result<TrainOutcome, TrainError>;
 
-    fn visit<E: Env + Clone + 'static>(self, env: E, spec: EnvSpec) -> Self::Output {
-        match self.cfg.dtype {
+    fn visit<E>(self, env: E, spec: EnvSpec) -> Self::Output
+    where
+        E: Env + Clone + Serialize + DeserializeOwned + 'static,
+    {
+        Ok(match self.cfg.dtype {
             Dtype::F32 => {
-                let mut trainer = Trainer::<E, f32>::new(self.cfg.clone(), env, spec);
-                let summary = trainer.run(self.observer)?;
-                Ok(TrainOutcome {
+                let (summary, net) = self.run::<E, f32>(env, spec)?;
+                TrainOutcome {
                     summary,
-                    network: QNetwork::F32(trainer.agent.network().clone()),
-                })
+                    network: QNetwork::F32(net),
+                }
             }
             Dtype::F64 => {
-                let mut trainer = Trainer::<E, f64>::new(self.cfg.clone(), env, spec);
-                let summary = trainer.run(self.observer)?;
-                Ok(TrainOutcome {
+                let (summary, net) = self.run::<E, f64>(env, spec)?;
+                TrainOutcome {
                     summary,
-                    network: QNetwork::F64(trainer.agent.network().clone()),
-                })
+                    network: QNetwork::F64(net),
+                }
             }
-        }
+        })
     }
 }
 
@@ -284,23 +327,23 @@ const PROGRESS_INTERVAL: u64 = 500;
 const ROLLING_EPISODES: usize = 100;
 
 /// All state of one training run on environment type `E` with a network of scalar `T`.
+///
+/// Serializing a trainer is checkpointing it: everything that shapes the rest of the run is
+/// saved (networks, optimizer, replay, every RNG, the envs mid-episode, the counters); the
+/// per-step scratch buffers are skipped and rebuilt.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "E: Serialize", deserialize = "E: DeserializeOwned"))]
 pub struct Trainer<E: Env, T: Scalar> {
+    /// Travels in the checkpoint header.
+    #[serde(skip)]
     cfg: DqnConfig,
     spec: EnvSpec,
-    schedule: ExplorationSchedule,
     envs: VecEnv<E>,
     eval_env: E,
     agent: DqnAgent<T>,
     buffer: ReplayBuffer,
     explore_rng: Pcg64,
     replay_rng: Pcg64,
-    obs_dim: usize,
-    /// The observation each copy acts on next, flat, `n_envs × obs_dim`.
-    obs: Vec<f32>,
-    next_obs: Vec<f32>,
-    actions: Vec<usize>,
-    batch: Batch<T>,
-    indices: Vec<usize>,
     episode_returns: Vec<f64>,
     episode_lengths: Vec<u64>,
     recent_returns: VecDeque<f64>,
@@ -312,48 +355,78 @@ pub struct Trainer<E: Env, T: Scalar> {
     episodes_since_train: u64,
     /// Next periodic evaluation, in `eval_freq`'s unit.
     next_eval: u64,
+    /// Next periodic checkpoint, in `checkpoint_freq`'s unit.
+    next_checkpoint: u64,
     solved_at_step: Option<u64>,
+    /// Training seconds of earlier sessions of this run.
+    wall_before: f64,
+    #[serde(skip)]
+    scratch: Scratch<T>,
 }
 
-impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
+/// Per-step buffers, rebuilt rather than saved.
+#[derive(Default)]
+struct Scratch<T> {
+    obs_dim: usize,
+    /// The observation each copy acts on next, flat, `n_envs × obs_dim`.
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    actions: Vec<usize>,
+    batch: Batch<T>,
+    indices: Vec<usize>,
+}
+
+impl<T: Scalar> Scratch<T> {
+    fn new<E: Env>(envs: &VecEnv<E>, obs_dim: usize, batch_size: usize) -> Self {
+        let n = envs.num_envs();
+        let mut obs = vec![0.0; n * obs_dim];
+        for (o, row) in envs
+            .observations()
+            .iter()
+            .zip(obs.chunks_exact_mut(obs_dim))
+        {
+            o.write_flat(row);
+        }
+        Scratch {
+            obs_dim,
+            obs,
+            next_obs: vec![0.0; n * obs_dim],
+            actions: vec![0; n],
+            batch: Batch::with_capacity(batch_size.max(n), obs_dim),
+            indices: Vec::with_capacity(batch_size.max(n)),
+        }
+    }
+}
+
+impl<E, T> Trainer<E, T>
+where
+    E: Env + Clone + Serialize + DeserializeOwned,
+    T: Scalar,
+{
     /// Sets up a run: `n_envs` copies of `env` reset with the seed, a separately seeded
     /// evaluation copy, a freshly initialised agent and an empty replay buffer.
     ///
     /// `cfg` must have passed [`DqnConfig::validate`].
     pub fn new(cfg: DqnConfig, env: E, spec: EnvSpec) -> Self {
         let obs_dim = env.observation_space().flat_dim();
-        let n_actions = env.n_actions();
         let n = cfg.n_envs;
         let agent = DqnAgent::new(
             obs_dim,
-            n_actions,
+            env.n_actions(),
             &cfg,
             &mut stream_rng(cfg.seed, Stream::Init),
         );
         let capacity = if cfg.replay { cfg.buffer_size } else { n };
         let mut envs = VecEnv::new(vec![env.clone(); n]);
-        let mut obs = vec![0.0; n * obs_dim];
-        for (o, row) in envs
-            .reset(Some(cfg.seed))
-            .iter()
-            .zip(obs.chunks_exact_mut(obs_dim))
-        {
-            o.write_flat(row);
-        }
+        envs.reset(Some(cfg.seed));
         Trainer {
-            schedule: cfg.exploration(),
+            scratch: Scratch::new(&envs, obs_dim, cfg.batch_size),
             envs,
             eval_env: env,
             agent,
             buffer: ReplayBuffer::new(capacity, obs_dim),
             explore_rng: stream_rng(cfg.seed, Stream::Explore),
             replay_rng: stream_rng(cfg.seed, Stream::Replay),
-            obs_dim,
-            obs,
-            next_obs: vec![0.0; n * obs_dim],
-            actions: vec![0; n],
-            batch: Batch::with_capacity(cfg.batch_size.max(n), obs_dim),
-            indices: Vec::with_capacity(cfg.batch_size.max(n)),
             episode_returns: vec![0.0; n],
             episode_lengths: vec![0; n],
             recent_returns: VecDeque::with_capacity(ROLLING_EPISODES),
@@ -364,10 +437,38 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             vector_steps_since_train: 0,
             episodes_since_train: 0,
             next_eval: cfg.eval_freq.n,
+            next_checkpoint: cfg.checkpoint_freq.n,
             solved_at_step: None,
+            wall_before: 0.0,
             spec,
             cfg,
         }
+    }
+
+    /// A trainer restored from checkpoint bytes; `env` is a fresh instance of the run's
+    /// environment, used to check that the checkpoint fits it.
+    pub fn restore(bytes: &[u8], env: &E) -> Result<Self, CheckpointError> {
+        let (header, state) = checkpoint::read_header(bytes)?;
+        let mut trainer: Self = checkpoint::decode_state(state)?;
+        let obs_dim = env.observation_space().flat_dim();
+        let cfg = header.config;
+        let net = trainer.agent.network();
+        let fits = net.n_inputs() == obs_dim
+            && net.n_outputs() == env.n_actions()
+            && trainer.buffer.obs_dim() == obs_dim
+            && trainer.envs.num_envs() == cfg.n_envs
+            && trainer.episode_returns.len() == cfg.n_envs
+            && trainer.episode_lengths.len() == cfg.n_envs
+            && trainer.steps == header.steps;
+        if !fits {
+            return Err(CheckpointError::Decode(format!(
+                "its networks, replay buffer or counters do not fit {} with this config",
+                cfg.env
+            )));
+        }
+        trainer.scratch = Scratch::new(&trainer.envs, obs_dim, cfg.batch_size);
+        trainer.cfg = cfg;
+        Ok(trainer)
     }
 
     /// The agent being trained.
@@ -375,12 +476,23 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
         &self.agent
     }
 
+    /// The run as checkpoint bytes.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let header = CheckpointHeader {
+            deepq_version: env!("CARGO_PKG_VERSION").to_string(),
+            config: self.cfg.clone(),
+            steps: self.steps,
+            episodes: self.episodes,
+        };
+        checkpoint::encode(&header, self)
+    }
+
     /// Trains until the step or episode budget is spent (or the observer stops it), then
     /// evaluates the greedy policy.
     pub fn run(&mut self, observer: &mut dyn Observer) -> Result<TrainSummary, TrainError> {
         let start = Instant::now();
         let n = self.cfg.n_envs;
-        let d = self.obs_dim;
+        let d = self.scratch.obs_dim;
         let mut interrupted = false;
         while !self.finished() {
             if observer.should_stop() {
@@ -391,8 +503,8 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             // 1. Act: uniformly at random while warming up (as SB3), ε-greedy afterwards.
             let epsilon = self.epsilon();
             let random = self.cfg.random_warmup && self.warming_up();
-            for (i, obs) in self.obs.chunks_exact(d).enumerate() {
-                self.actions[i] = if random {
+            for (i, obs) in self.scratch.obs.chunks_exact(d).enumerate() {
+                self.scratch.actions[i] = if random {
                     self.explore_rng.random_range(0..self.agent.n_actions())
                 } else {
                     self.agent.act(obs, epsilon, &mut self.explore_rng)
@@ -400,7 +512,7 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             }
 
             // 2. Step every copy; a copy whose episode ended has already reset itself.
-            let step = self.envs.step(&self.actions);
+            let step = self.envs.step(&self.scratch.actions);
 
             // 3. Store the transitions. Where an episode ended, the next observation is its
             //    final one (kept by the vector env), not the first of the next episode.
@@ -412,16 +524,16 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
                 } else {
                     &step.obs[i]
                 };
-                next.write_flat(&mut self.next_obs[row.clone()]);
+                next.write_flat(&mut self.scratch.next_obs[row.clone()]);
                 self.buffer.push(
-                    &self.obs[row.clone()],
-                    self.actions[i] as u32,
+                    &self.scratch.obs[row.clone()],
+                    self.scratch.actions[i] as u32,
                     step.rewards[i],
-                    &self.next_obs[row.clone()],
+                    &self.scratch.next_obs[row.clone()],
                     step.terminated[i],
                     step.truncated[i],
                 );
-                step.obs[i].write_flat(&mut self.obs[row]);
+                step.obs[i].write_flat(&mut self.scratch.obs[row]);
 
                 self.episode_returns[i] += step.rewards[i];
                 self.episode_lengths[i] += 1;
@@ -434,7 +546,7 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
                         ret: self.episode_returns[i],
                         length: self.episode_lengths[i],
                         epsilon,
-                        wall_s: start.elapsed().as_secs_f64(),
+                        wall_s: self.wall_before + start.elapsed().as_secs_f64(),
                     };
                     if self.recent_returns.len() == ROLLING_EPISODES {
                         self.recent_returns.pop_front();
@@ -474,12 +586,12 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             }
 
             // 6. Evaluate the greedy policy now and then.
-            let eval_freq = self.cfg.eval_freq;
-            let progress = eval_freq.of(self.steps, self.episodes);
-            if eval_freq.n > 0 && progress >= self.next_eval {
-                while self.next_eval <= progress {
-                    self.next_eval += eval_freq.n;
-                }
+            if due(
+                self.cfg.eval_freq,
+                self.steps,
+                self.episodes,
+                &mut self.next_eval,
+            ) {
                 let stats = self.evaluate(self.cfg.eval_episodes);
                 if self.solved_at_step.is_none() && stats.mean >= self.spec.reward_threshold {
                     self.solved_at_step = Some(self.steps);
@@ -490,6 +602,16 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
                 });
             }
 
+            // 7. Save a checkpoint now and then.
+            if due(
+                self.cfg.checkpoint_freq,
+                self.steps,
+                self.episodes,
+                &mut self.next_checkpoint,
+            ) {
+                self.save(observer, start.elapsed().as_secs_f64());
+            }
+
             if self
                 .vector_steps
                 .is_multiple_of(PROGRESS_INTERVAL.div_ceil(n as u64))
@@ -498,9 +620,11 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             }
         }
         observer.on_progress(&self.progress(start));
-        let wall_s = start.elapsed().as_secs_f64();
+        let session_s = start.elapsed().as_secs_f64();
+        self.save(observer, session_s);
+        let wall_s = self.wall_before + session_s;
 
-        let eval = self.evaluate(self.cfg.final_eval_episodes);
+        let eval = (!interrupted).then(|| self.evaluate(self.cfg.final_eval_episodes));
         Ok(TrainSummary {
             env: self.spec.id.clone(),
             seed: self.cfg.seed,
@@ -511,12 +635,22 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             wall_s,
             steps_per_s: self.steps as f64 / wall_s.max(1e-9),
             updates_per_s: self.updates as f64 / wall_s.max(1e-9),
-            solved: eval.mean >= self.spec.reward_threshold,
+            solved: eval
+                .as_ref()
+                .is_some_and(|e| e.mean >= self.spec.reward_threshold),
             eval,
             reward_threshold: self.spec.reward_threshold,
             solved_at_step: self.solved_at_step,
             interrupted,
         })
+    }
+
+    /// Hands the observer a checkpoint, with this session's training time folded in.
+    fn save(&mut self, observer: &mut dyn Observer, session_s: f64) {
+        let before = self.wall_before;
+        self.wall_before += session_s;
+        observer.on_checkpoint(&self.checkpoint(), self.steps);
+        self.wall_before = before;
     }
 
     /// One gradient step on a sampled batch; returns false when replay cannot yet fill a batch.
@@ -536,14 +670,15 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
                 self.cfg.batch_size,
                 self.cfg.replay_with_replacement,
                 block,
-                &mut self.indices,
+                &mut self.scratch.indices,
             );
         } else {
             self.buffer
-                .latest_indices(self.cfg.n_envs, &mut self.indices);
+                .latest_indices(self.cfg.n_envs, &mut self.scratch.indices);
         }
-        self.buffer.gather(&self.indices, &mut self.batch);
-        let stats = self.agent.update(&self.batch);
+        self.buffer
+            .gather(&self.scratch.indices, &mut self.scratch.batch);
+        let stats = self.agent.update(&self.scratch.batch);
         self.updates += 1;
         if !stats.loss.is_finite() || !stats.mean_q.is_finite() {
             let loss = if stats.loss.is_finite() {
@@ -577,7 +712,7 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
     }
 
     fn epsilon(&self) -> f64 {
-        self.schedule.epsilon(self.steps, self.episodes)
+        self.cfg.exploration().epsilon(self.steps, self.episodes)
     }
 
     /// SB3's `train_freq`: counted in vector steps, or in episodes finished by any copy.
@@ -623,7 +758,20 @@ impl<E: Env + Clone, T: Scalar> Trainer<E, T> {
             epsilon: self.epsilon(),
             mean_return_100: (!recent.is_empty())
                 .then(|| recent.iter().sum::<f64>() / recent.len() as f64),
-            wall_s: start.elapsed().as_secs_f64(),
+            wall_s: self.wall_before + start.elapsed().as_secs_f64(),
         }
     }
+}
+
+/// Whether a periodic event counted by `every` is due at (`steps`, `episodes`); if so,
+/// advances `next` past the current count. `every.n == 0` never fires.
+fn due(every: crate::config::Count, steps: u64, episodes: u64, next: &mut u64) -> bool {
+    let now = every.of(steps, episodes);
+    if every.n == 0 || now < *next {
+        return false;
+    }
+    while *next <= now {
+        *next += every.n;
+    }
+    true
 }

@@ -354,6 +354,7 @@ fn solve(a: &BenchSolveArgs) -> CliResult<()> {
         out: Some(out),
         quiet: a.quiet,
         tensorboard: false,
+        resume: None,
     };
     let (summary, _) = crate::commands::train::run_seeds(&train)?;
     println!(
@@ -365,7 +366,7 @@ fn solve(a: &BenchSolveArgs) -> CliResult<()> {
             "{:>6} {:>7} {:>10.1} {:>10} {:>9.2} {:>10}",
             r.seed,
             r.solved,
-            r.eval_mean,
+            r.eval_mean.unwrap_or(f64::NAN),
             r.env_steps,
             r.wall_s,
             r.solved_at_step.map_or("-".into(), |s| s.to_string())

@@ -41,16 +41,16 @@ pub struct RunSummary {
     pub steps_per_s: f64,
     /// Gradient steps per second.
     pub updates_per_s: f64,
-    /// Episodes of the final greedy evaluation.
+    /// Episodes of the final greedy evaluation (0 when interrupted).
     pub eval_episodes: usize,
-    /// Mean return of the final greedy evaluation.
-    pub eval_mean: f64,
+    /// Mean return of the final greedy evaluation (null when interrupted).
+    pub eval_mean: Option<f64>,
     /// Standard deviation of those returns.
-    pub eval_std: f64,
+    pub eval_std: Option<f64>,
     /// Lowest of those returns.
-    pub eval_min: f64,
+    pub eval_min: Option<f64>,
     /// Highest of those returns.
-    pub eval_max: f64,
+    pub eval_max: Option<f64>,
     /// The environment's reward threshold.
     pub reward_threshold: f64,
     /// Whether the final evaluation mean reached the threshold.
@@ -76,11 +76,11 @@ impl RunSummary {
             wall_s: s.wall_s,
             steps_per_s: s.steps_per_s,
             updates_per_s: s.updates_per_s,
-            eval_episodes: s.eval.episodes,
-            eval_mean: s.eval.mean,
-            eval_std: s.eval.std,
-            eval_min: s.eval.min,
-            eval_max: s.eval.max,
+            eval_episodes: s.eval.as_ref().map_or(0, |e| e.episodes),
+            eval_mean: s.eval.as_ref().map(|e| e.mean),
+            eval_std: s.eval.as_ref().map(|e| e.std),
+            eval_min: s.eval.as_ref().map(|e| e.min),
+            eval_max: s.eval.as_ref().map(|e| e.max),
             reward_threshold: s.reward_threshold,
             solved: s.solved,
             solved_at_step: s.solved_at_step,
@@ -101,8 +101,8 @@ pub struct SeedsSummary {
     pub seeds: Vec<u64>,
     /// Fraction of seeds whose final evaluation reached the threshold.
     pub solve_rate: f64,
-    /// The final evaluation mean across seeds.
-    pub eval_mean: Aggregate,
+    /// The final evaluation mean across seeds (null if every seed was interrupted).
+    pub eval_mean: Option<Aggregate>,
     /// Training wall time across seeds.
     pub wall_s: Aggregate,
     /// Steps of the first periodic evaluation at the threshold, over the seeds that got there.
@@ -115,6 +115,9 @@ pub struct SeedsSummary {
 
 /// Runs `deepq train`.
 pub fn run(args: &TrainArgs) -> CliResult<()> {
+    if let Some(dir) = &args.resume {
+        return resume(dir, args);
+    }
     if args.seeds.is_some() {
         let (summary, out) = run_seeds(args)?;
         print_seeds_summary(&summary, &out);
@@ -175,7 +178,7 @@ pub fn run_seeds(args: &TrainArgs) -> CliResult<(SeedsSummary, PathBuf)> {
     Ok((summary, out))
 }
 
-/// Trains one seed into `out`: config, CSV logs, model, summary.
+/// Trains one seed into `out`: config, CSV logs, checkpoints, model, summary, plots.
 pub fn train_one(
     cfg: &DqnConfig,
     preset: &str,
@@ -185,16 +188,81 @@ pub fn train_one(
     stop: &Arc<AtomicBool>,
 ) -> CliResult<RunSummary> {
     let run = RunDir::create(out)?;
-    write_atomic(&run.config(), cfg.to_toml().as_bytes())?;
-    let mut observer = RunObserver::new(&run, bar, tensorboard, Arc::clone(stop))?;
-    let outcome = deepq::train(cfg, &mut observer);
+    write_atomic(&run.config(), config_file(cfg, preset).as_bytes())?;
+    let observer = RunObserver::new(&run, bar, tensorboard, None, Arc::clone(stop))?;
+    finish_run(&run, cfg, preset, observer, |obs| deepq::train(cfg, obs))
+}
+
+/// `deepq train --resume DIR`: continues a run from `DIR/checkpoint/` to its configured end,
+/// appending to its logs.
+fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
+    let run = RunDir::open(dir).map_err(|e| match e {
+        Failure::Usage(m) => Failure::Usage(format!("cannot resume: {m}")),
+        other => other,
+    })?;
+    let bytes = std::fs::read(run.checkpoint()).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot resume '{}': no readable checkpoint at '{}' ({e})",
+            dir.display(),
+            run.checkpoint().display()
+        ))
+    })?;
+    let (header, _) = deepq::checkpoint::read_header(&bytes).map_err(|e| {
+        Failure::Runtime(format!(
+            "cannot resume from '{}': {e}",
+            run.checkpoint().display()
+        ))
+    })?;
+    let cfg = header.config;
+    let preset = preset_of(&run);
+    let bar = (!args.quiet).then(|| {
+        let bar = progress_bar(cfg.total_timesteps);
+        bar.set_position(header.steps);
+        bar
+    });
+    let observer = RunObserver::new(
+        &run,
+        bar,
+        args.tensorboard,
+        Some(header.steps),
+        stop_on_ctrl_c(),
+    )?;
+    let summary = finish_run(&run, &cfg, &preset, observer, |obs| {
+        deepq::train::resume(&bytes, obs)
+    })?;
+    print_summary(&summary, dir);
+    interrupted(&summary, dir)
+}
+
+/// Runs training through `observer`, then saves the model, summary and plots.
+fn finish_run(
+    run: &RunDir,
+    cfg: &DqnConfig,
+    preset: &str,
+    mut observer: RunObserver,
+    train: impl FnOnce(&mut RunObserver) -> Result<deepq::TrainOutcome, deepq::TrainError>,
+) -> CliResult<RunSummary> {
+    let outcome = train(&mut observer);
+    let last_checkpoint = observer.last_checkpoint();
     observer.finish()?;
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| match e {
+        deepq::TrainError::Diverged { .. } => {
+            let kept = match last_checkpoint {
+                Some(step) => format!(
+                    "the last good checkpoint (step {step}) is kept in '{}'",
+                    run.checkpoint().display()
+                ),
+                None => "no checkpoint had been written yet".to_string(),
+            };
+            Failure::Runtime(format!("{e}; {kept}"))
+        }
+        other => other.into(),
+    })?;
     write_atomic(&run.model(), &outcome.network.to_safetensors())?;
     let summary = RunSummary::new(preset, outcome.summary);
     write_json(&run.summary(), &summary)?;
     plots::draw_run(
-        &run,
+        run,
         Format::Png,
         cfg.rolling_window,
         Some(summary.reward_threshold),
@@ -241,7 +309,8 @@ fn train_seeds(
                 let summary = train_one(&cfg, preset, &dir, None, args.tensorboard, stop);
                 if let (Some(bar), Ok(s)) = (&bar, &summary) {
                     bar.inc(1);
-                    bar.set_message(format!("last: seed {seed} eval {:.1}", s.eval_mean));
+                    let eval = s.eval_mean.map_or("-".into(), |m| format!("{m:.1}"));
+                    bar.set_message(format!("last: seed {seed} eval {eval}"));
                 }
                 summary
             })
@@ -271,12 +340,37 @@ fn aggregate(cfg: &DqnConfig, preset: &str, seeds: &[u64], runs: Vec<RunSummary>
         preset: preset.to_string(),
         seeds: seeds.to_vec(),
         solve_rate: runs.iter().filter(|r| r.solved).count() as f64 / runs.len() as f64,
-        eval_mean: Aggregate::of(&runs.iter().map(|r| r.eval_mean).collect::<Vec<_>>()),
+        eval_mean: aggregate_of(runs.iter().filter_map(|r| r.eval_mean)),
         wall_s: Aggregate::of(&runs.iter().map(|r| r.wall_s).collect::<Vec<_>>()),
         solved_at_step: (!solved_steps.is_empty()).then(|| Aggregate::of(&solved_steps)),
         runs,
         deepq_version: env!("CARGO_PKG_VERSION").to_string(),
     }
+}
+
+/// The config file of a run: the resolved config, headed by the preset it started from.
+fn config_file(cfg: &DqnConfig, preset: &str) -> String {
+    format!("{PRESET_COMMENT}{preset}\n{}", cfg.to_toml())
+}
+
+const PRESET_COMMENT: &str = "# preset: ";
+
+/// The preset a run started from, as its config file records it.
+fn preset_of(run: &RunDir) -> String {
+    std::fs::read_to_string(run.config())
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .next()?
+                .strip_prefix(PRESET_COMMENT)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "custom".into())
+}
+
+fn aggregate_of(values: impl Iterator<Item = f64>) -> Option<Aggregate> {
+    let values: Vec<f64> = values.collect();
+    (!values.is_empty()).then(|| Aggregate::of(&values))
 }
 
 /// `runs/<env>-<preset>-<tag>-<timestamp>`.
@@ -315,20 +409,23 @@ fn print_summary(s: &RunSummary, out: &Path) {
     let first = s.solved_at_step.map_or(String::new(), |step| {
         format!(", first reached at step {step}")
     });
-    println!(
-        "  greedy eval over {} episodes: {:.2} ± {:.2} (threshold {}): {verdict}{first}",
-        s.eval_episodes, s.eval_mean, s.eval_std, s.reward_threshold
-    );
+    if let (Some(mean), Some(std)) = (s.eval_mean, s.eval_std) {
+        println!(
+            "  greedy eval over {} episodes: {mean:.2} ± {std:.2} (threshold {}): {verdict}{first}",
+            s.eval_episodes, s.reward_threshold
+        );
+    }
     println!("  run directory: {}", out.display());
 }
 
 fn print_seeds_summary(s: &SeedsSummary, out: &Path) {
     println!("{} · preset {} · {} seeds", s.env, s.preset, s.seeds.len());
-    let e = &s.eval_mean;
-    println!(
-        "  final eval mean: mean {:.2}, median {:.2}, IQM {:.2}, 95% CI [{:.2}, {:.2}]",
-        e.mean, e.median, e.iqm, e.ci95[0], e.ci95[1]
-    );
+    if let Some(e) = &s.eval_mean {
+        println!(
+            "  final eval mean: mean {:.2}, median {:.2}, IQM {:.2}, 95% CI [{:.2}, {:.2}]",
+            e.mean, e.median, e.iqm, e.ci95[0], e.ci95[1]
+        );
+    }
     println!(
         "  solve rate {:.0}% · wall time median {:.2} s, IQM {:.2} s",
         s.solve_rate * 100.0,

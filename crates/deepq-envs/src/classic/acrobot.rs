@@ -4,6 +4,7 @@
 use std::f64::consts::PI;
 
 use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
 
 use crate::env::{self, Env, RgbFrame, Step};
 use crate::math::pow2;
@@ -42,7 +43,7 @@ const RESET_BOUND: f64 = 0.1;
 /// Gymnasium. Gymnasium then computes the reset observation with f32 `cos`/`sin`,
 /// this port with f64 ones cast to f32: the two can differ by 1 f32 ulp on a
 /// small fraction of resets (never after a step).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Acrobot {
     state: [f64; 4],
     rng: Pcg64,
@@ -122,19 +123,6 @@ impl Acrobot {
         }
     }
 
-    fn obs(&self) -> [f32; 6] {
-        let [theta1, theta2, dtheta1, dtheta2] = self.state;
-        [
-            theta1.cos(),
-            theta1.sin(),
-            theta2.cos(),
-            theta2.sin(),
-            dtheta1,
-            dtheta2,
-        ]
-        .map(|v| v as f32)
-    }
-
     /// Whether the free end is above the goal line.
     fn is_terminal(&self) -> bool {
         let [theta1, theta2, ..] = self.state;
@@ -175,7 +163,7 @@ impl Env for Acrobot {
             // Gymnasium holds the reset state as float32.
             *v = env::uniform(&mut self.rng, -RESET_BOUND, RESET_BOUND) as f32 as f64;
         }
-        self.obs()
+        self.observation()
     }
 
     fn step(&mut self, action: usize) -> Step<[f32; 6]> {
@@ -189,7 +177,7 @@ impl Env for Acrobot {
         ];
         let terminated = self.is_terminal();
         Step {
-            obs: self.obs(),
+            obs: self.observation(),
             reward: if terminated { 0.0 } else { -1.0 },
             terminated,
             truncated: false,
@@ -199,7 +187,20 @@ impl Env for Acrobot {
     fn reset_to_state(&mut self, state: &[f64]) -> [f32; 6] {
         env::check_state_len("Acrobot", state, 4);
         self.state.copy_from_slice(state);
-        self.obs()
+        self.observation()
+    }
+
+    fn observation(&self) -> [f32; 6] {
+        let [theta1, theta2, dtheta1, dtheta2] = self.state;
+        [
+            theta1.cos(),
+            theta1.sin(),
+            theta2.cos(),
+            theta2.sin(),
+            dtheta1,
+            dtheta2,
+        ]
+        .map(|v| v as f32)
     }
 
     fn state(&self) -> Vec<f64> {

@@ -2,6 +2,7 @@
 //! Gymnasium's `CartPole-v1`, bit for bit.
 
 use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
 
 use crate::env::{self, Env, RgbFrame, Step};
 use crate::render::{BLACK, Canvas, TextGrid, WHITE, rotate};
@@ -30,7 +31,7 @@ const RESET_BOUND: f64 = 0.05;
 /// `|x| > 2.4` or `|theta| > 12°`; the reward is 1 per step, the terminating
 /// step included. With the Sutton–Barto reward it is 0 per step and -1 on
 /// termination, as Gymnasium's `sutton_barto_reward=True`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CartPole {
     state: [f64; 4],
     rng: Pcg64,
@@ -67,10 +68,6 @@ impl CartPole {
             already_terminated: false,
         }
     }
-
-    fn obs(&self) -> [f32; 4] {
-        self.state.map(|v| v as f32)
-    }
 }
 
 impl Env for CartPole {
@@ -100,7 +97,7 @@ impl Env for CartPole {
             *v = env::uniform(&mut self.rng, -RESET_BOUND, RESET_BOUND);
         }
         self.already_terminated = false;
-        self.obs()
+        self.observation()
     }
 
     #[inline]
@@ -138,7 +135,7 @@ impl Env for CartPole {
         };
         self.already_terminated |= terminated;
         Step {
-            obs: self.obs(),
+            obs: self.observation(),
             reward,
             terminated,
             truncated: false,
@@ -149,7 +146,11 @@ impl Env for CartPole {
         env::check_state_len("CartPole", state, 4);
         self.state.copy_from_slice(state);
         self.already_terminated = false;
-        self.obs()
+        self.observation()
+    }
+
+    fn observation(&self) -> [f32; 4] {
+        self.state.map(|v| v as f32)
     }
 
     fn state(&self) -> Vec<f64> {

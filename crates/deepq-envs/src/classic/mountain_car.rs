@@ -2,6 +2,7 @@
 //! Gymnasium's `MountainCar-v0`, bit for bit.
 
 use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
 
 use crate::env::{self, Env, RgbFrame, Step};
 use crate::render::{BLACK, Canvas, TextGrid, WHITE, rotate};
@@ -28,7 +29,7 @@ fn height(position: f64) -> f64 {
 /// Actions accelerate left (0), not at all (1) or right (2). The episode
 /// terminates when `position >= 0.5` and `velocity >= goal_velocity`; the
 /// reward is -1 per step.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MountainCar {
     state: [f64; 2],
     goal_velocity: f64,
@@ -66,10 +67,6 @@ impl MountainCar {
     pub fn goal_velocity(&self) -> f64 {
         self.goal_velocity
     }
-
-    fn obs(&self) -> [f32; 2] {
-        self.state.map(|v| v as f32)
-    }
 }
 
 impl Env for MountainCar {
@@ -93,7 +90,7 @@ impl Env for MountainCar {
     fn reset(&mut self, seed: Option<u64>) -> [f32; 2] {
         env::reseed(&mut self.rng, seed);
         self.state = [env::uniform(&mut self.rng, RESET_LOW, RESET_HIGH), 0.0];
-        self.obs()
+        self.observation()
     }
 
     fn step(&mut self, action: usize) -> Step<[f32; 2]> {
@@ -112,7 +109,7 @@ impl Env for MountainCar {
         self.state = [position, velocity];
         let terminated = position >= GOAL_POSITION && velocity >= self.goal_velocity;
         Step {
-            obs: self.obs(),
+            obs: self.observation(),
             reward: -1.0,
             terminated,
             truncated: false,
@@ -122,7 +119,11 @@ impl Env for MountainCar {
     fn reset_to_state(&mut self, state: &[f64]) -> [f32; 2] {
         env::check_state_len("MountainCar", state, 2);
         self.state.copy_from_slice(state);
-        self.obs()
+        self.observation()
+    }
+
+    fn observation(&self) -> [f32; 2] {
+        self.state.map(|v| v as f32)
     }
 
     fn state(&self) -> Vec<f64> {

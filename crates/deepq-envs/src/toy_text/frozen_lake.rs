@@ -3,7 +3,7 @@
 
 use rand::Rng;
 use rand_pcg::Pcg64;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::env::{self, Env, RgbFrame, Step};
 use crate::render::{Canvas, Rgb};
@@ -36,7 +36,7 @@ pub const DEFAULT_SUCCESS_RATE: f64 = 1.0 / 3.0;
 const CELL_PX: u32 = 64;
 
 /// One possible outcome of an action: an entry of Gymnasium's `P[s][a]`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
     /// Probability of this outcome.
     pub prob: f64,
@@ -94,7 +94,7 @@ pub enum MapError {
 /// The transition table is built exactly like Gymnasium's `P` (same outcome
 /// order, duplicates not merged), so tabular methods can use
 /// [`FrozenLake::transitions`] directly.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FrozenLake {
     desc: Vec<String>,
     ncol: usize,
@@ -334,6 +334,10 @@ impl Env for FrozenLake {
         );
         self.state = cell as usize;
         self.last_action = None;
+        self.state
+    }
+
+    fn observation(&self) -> usize {
         self.state
     }
 

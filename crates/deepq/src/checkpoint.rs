@@ -1,0 +1,175 @@
+//! Checkpoints: everything a run needs to continue bit for bit, in one self-checking blob.
+//!
+//! Layout: the magic bytes `DEEPQCK1`, the CRC-32C of the payload (4 bytes, little endian),
+//! then the payload: a postcard-encoded [`CheckpointHeader`] followed by the trainer's state.
+//! A truncated or altered file fails the checksum before anything is decoded.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::DqnConfig;
+
+/// First bytes of every checkpoint.
+pub const MAGIC: &[u8; 8] = b"DEEPQCK1";
+
+/// What a checkpoint says about itself, readable without knowing the env or network type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointHeader {
+    /// Version of deepq that wrote it.
+    pub deepq_version: String,
+    /// The run's full configuration.
+    pub config: DqnConfig,
+    /// Environment steps taken when it was written.
+    pub steps: u64,
+    /// Episodes finished when it was written.
+    pub episodes: u64,
+}
+
+/// The header as stored: postcard cannot decode TOML-style untagged values, so the
+/// config travels as its TOML text.
+#[derive(Serialize, Deserialize)]
+struct StoredHeader {
+    deepq_version: String,
+    config_toml: String,
+    steps: u64,
+    episodes: u64,
+}
+
+/// Why a checkpoint could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CheckpointError {
+    /// The bytes do not start with [`MAGIC`].
+    #[error("not a deepq checkpoint (missing the DEEPQCK1 header)")]
+    NotACheckpoint,
+    /// The checksum does not match: the file was truncated or altered.
+    #[error("checkpoint is corrupt or truncated (checksum mismatch)")]
+    Corrupt,
+    /// The checksum matched but the content does not decode (e.g. another version's format).
+    #[error("checkpoint cannot be decoded: {0}")]
+    Decode(String),
+}
+
+/// Encodes a header and a state into checkpoint bytes.
+pub fn encode<S: Serialize>(header: &CheckpointHeader, state: &S) -> Vec<u8> {
+    let stored = StoredHeader {
+        deepq_version: header.deepq_version.clone(),
+        config_toml: header.config.to_toml(),
+        steps: header.steps,
+        episodes: header.episodes,
+    };
+    let mut payload = postcard::to_stdvec(&stored).expect("checkpoint headers serialize");
+    postcard::to_io(state, &mut payload).expect("trainer state serializes into memory");
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + payload.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+/// Checks the magic and checksum and decodes the header; returns it with the encoded state.
+pub fn read_header(bytes: &[u8]) -> Result<(CheckpointHeader, &[u8]), CheckpointError> {
+    let rest = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or(CheckpointError::NotACheckpoint)?;
+    if rest.len() < 4 {
+        return Err(CheckpointError::Corrupt);
+    }
+    let (crc, payload) = rest.split_at(4);
+    if u32::from_le_bytes(crc.try_into().expect("4 bytes")) != crc32c::crc32c(payload) {
+        return Err(CheckpointError::Corrupt);
+    }
+    let (stored, state): (StoredHeader, &[u8]) =
+        postcard::take_from_bytes(payload).map_err(|e| CheckpointError::Decode(e.to_string()))?;
+    let table: toml::Table = stored
+        .config_toml
+        .parse()
+        .map_err(|e: toml::de::Error| CheckpointError::Decode(e.message().to_string()))?;
+    let mut config = DqnConfig::default();
+    config
+        .apply_toml(&table)
+        .map_err(|e| CheckpointError::Decode(e.to_string()))?;
+    let header = CheckpointHeader {
+        deepq_version: stored.deepq_version,
+        config,
+        steps: stored.steps,
+        episodes: stored.episodes,
+    };
+    Ok((header, state))
+}
+
+/// Decodes the state part returned by [`read_header`].
+pub fn decode_state<S: DeserializeOwned>(state: &[u8]) -> Result<S, CheckpointError> {
+    postcard::from_bytes(state).map_err(|e| CheckpointError::Decode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Vec<u8> {
+        let header = CheckpointHeader {
+            deepq_version: "0.1.0".into(),
+            config: DqnConfig {
+                seed: 7,
+                ..DqnConfig::default()
+            },
+            steps: 123,
+            episodes: 4,
+        };
+        encode(&header, &(vec![1.5f32, -2.0], 99u64))
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = sample();
+        let (header, state) = read_header(&bytes).unwrap();
+        assert_eq!(
+            (header.config.seed, header.steps, header.episodes),
+            (7, 123, 4)
+        );
+        let decoded: (Vec<f32>, u64) = decode_state(state).unwrap();
+        assert_eq!(decoded, (vec![1.5, -2.0], 99));
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let bytes = sample();
+        assert_eq!(
+            read_header(b"hello").unwrap_err(),
+            CheckpointError::NotACheckpoint
+        );
+        for cut in [8, 10, bytes.len() - 1] {
+            assert_eq!(
+                read_header(&bytes[..cut]).unwrap_err(),
+                CheckpointError::Corrupt,
+                "cut at {cut}"
+            );
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(read_header(&flipped).unwrap_err(), CheckpointError::Corrupt);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..512), with_magic: bool) {
+            let mut bytes = if with_magic { MAGIC.to_vec() } else { Vec::new() };
+            bytes.extend(&tail);
+            if let Ok((_, state)) = read_header(&bytes) {
+                let _ = decode_state::<(Vec<f32>, u64)>(state);
+            }
+        }
+
+        #[test]
+        fn valid_checksum_over_garbage_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend(crc32c::crc32c(&payload).to_le_bytes());
+            bytes.extend(&payload);
+            if let Ok((_, state)) = read_header(&bytes) {
+                let _ = decode_state::<(Vec<f32>, u64)>(state);
+            }
+        }
+    }
+}
