@@ -467,6 +467,15 @@ impl DqnConfig {
                 "must be >= 0",
             ));
         }
+        if let Some(alpha) = self.rmsprop_alpha
+            && !(0.0..=1.0).contains(&alpha)
+        {
+            return Err(ConfigError::invalid(
+                "rmsprop_alpha",
+                alpha,
+                "must be in [0, 1]",
+            ));
+        }
         if self.momentum.is_nan() || self.momentum < 0.0 {
             return Err(ConfigError::invalid(
                 "momentum",
@@ -507,6 +516,12 @@ impl DqnConfig {
                 "must be at least 1",
             ));
         }
+        self.optimizer_config().validate().map_err(|e| {
+            ConfigError(format!(
+                "invalid optimizer settings for '{:?}': {e}",
+                self.optimizer
+            ))
+        })?;
         Ok(())
     }
 
@@ -628,6 +643,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy;
 
     fn table(s: &str) -> toml::Table {
         s.parse().unwrap()
@@ -705,6 +721,10 @@ mod tests {
             ),
             ("gradient_steps = -2", "gradient_steps"),
             ("max_grad_norm = 0.0", "max_grad_norm"),
+            (
+                "optimizer = \"rmsprop\"\nrmsprop_alpha = 5.0",
+                "rmsprop_alpha",
+            ),
         ];
         for (src, key) in cases {
             let mut cfg = DqnConfig::default();
@@ -716,6 +736,42 @@ mod tests {
             .apply_toml(&table("total_timesteps = -5"))
             .unwrap_err();
         assert!(err.0.contains("'total_timesteps'"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// The config loader never panics: arbitrary text either fails to parse as TOML or
+        /// yields a config that is applied and validated, or refused with an error.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            if let Ok(table) = text.parse::<toml::Table>() {
+                let mut cfg = DqnConfig::default();
+                if cfg.apply_toml(&table).is_ok() {
+                    let _ = cfg.validate();
+                }
+            }
+        }
+
+        /// Known keys with values of any TOML type and range.
+        #[test]
+        fn any_value_for_any_key_never_panics(
+            key in proptest::sample::select(config_keys()),
+            value in proptest::prop_oneof![
+                proptest::num::i64::ANY.prop_map(|v| v.to_string()),
+                proptest::num::f64::ANY.prop_map(|v| format!("{v:?}")),
+                proptest::bool::ANY.prop_map(|v| v.to_string()),
+                "\\PC{0,20}".prop_map(|v| format!("{v:?}")),
+                proptest::collection::vec(-5i64..5000, 0..4).prop_map(|v| format!("{v:?}")),
+                (0u64..100, proptest::sample::select(vec!["step", "episode", "year"]))
+                    .prop_map(|(n, u)| format!("[{n}, \"{u}\"]")),
+            ],
+        ) {
+            if let Ok(table) = format!("{key} = {value}").parse::<toml::Table>() {
+                let mut cfg = DqnConfig::default();
+                if cfg.apply_toml(&table).is_ok() && cfg.validate().is_ok() {
+                    deepq_nn::Optimizer::<f32>::new(cfg.optimizer_config(), 10);
+                }
+            }
+        }
     }
 
     #[test]
