@@ -150,14 +150,11 @@ def main():
     framework = f"pytorch {torch.__version__}"
     if args.act:
         us = sorted(1e6 / r for r in rates)
-        result = {"act_us": statistics.median(us), "min": us[0], "max": us[-1]}
+        result = {"act_us": statistics.median(us), "min": us[0], "max": us[-1], "net": net}
     else:
-        result = {"updates_per_s": statistics.median(rates), "min": min(rates), "max": max(rates)}
-    result.update(net=net, batch=args.batch, repeats=args.repeats, framework=framework)
-    if args.act:
-        del result["batch"]
-    else:
-        result["loss"] = args.loss
+        result = {"updates_per_s": statistics.median(rates), "min": min(rates), "max": max(rates),
+                  "net": net, "batch": args.batch, "loss": args.loss}
+    result.update(repeats=args.repeats, framework=framework)
 
     if args.json:
         print(json.dumps(result))
