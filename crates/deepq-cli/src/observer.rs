@@ -162,6 +162,10 @@ impl Observer for RunObserver {
         }
     }
 
+    fn wants_checkpoints(&self) -> bool {
+        true
+    }
+
     fn on_checkpoint(&mut self, checkpoint: &[u8], step: u64) {
         let result = write_atomic(&self.checkpoint, checkpoint);
         if result.is_ok() {

@@ -12,7 +12,14 @@ fn full_buffer() -> ReplayBuffer {
     let mut buf = ReplayBuffer::new(100_000, 4);
     for k in 0..100_000 {
         let x = k as f32 * 1e-5;
-        buf.push(&[x, -x, x, 0.5], (k % 2) as u32, 1.0, &[x, x, -x, 0.25], k % 97 == 0, false);
+        buf.push(
+            &[x, -x, x, 0.5],
+            (k % 2) as u32,
+            1.0,
+            &[x, x, -x, 0.25],
+            k % 97 == 0,
+            false,
+        );
     }
     buf
 }
@@ -23,16 +30,28 @@ fn bench(c: &mut Criterion) {
     let mut idx = Vec::with_capacity(64);
     let mut batch = Batch::<f32>::with_capacity(64, 4);
     c.bench_function("replay push (4-dim obs)", |b| {
-        b.iter(|| buf.push(black_box(&[0.1, 0.2, 0.3, 0.4]), 1, 1.0, &[0.2, 0.3, 0.4, 0.5], false, false))
+        b.iter(|| {
+            buf.push(
+                black_box(&[0.1, 0.2, 0.3, 0.4]),
+                1,
+                1.0,
+                &[0.2, 0.3, 0.4, 0.5],
+                false,
+                false,
+            )
+        })
     });
     for (name, with_replacement) in [("with", true), ("without", false)] {
-        c.bench_function(&format!("replay sample+gather 64 {name} replacement"), |b| {
-            b.iter(|| {
-                buf.sample_indices(&mut rng, 64, with_replacement, 1, &mut idx);
-                buf.gather(&idx, &mut batch);
-                black_box(&batch);
-            })
-        });
+        c.bench_function(
+            &format!("replay sample+gather 64 {name} replacement"),
+            |b| {
+                b.iter(|| {
+                    buf.sample_indices(&mut rng, 64, with_replacement, 1, &mut idx);
+                    buf.gather(&idx, &mut batch);
+                    black_box(&batch);
+                })
+            },
+        );
     }
 }
 

@@ -95,8 +95,14 @@ pub trait Observer {
     fn should_stop(&mut self) -> bool {
         false
     }
+    /// Whether to encode checkpoints for [`Observer::on_checkpoint`] at all; encoding a large
+    /// replay buffer takes time, so observers that do not save them say no.
+    fn wants_checkpoints(&self) -> bool {
+        false
+    }
     /// Receives an encoded checkpoint every `checkpoint_freq`, when training stops early, and
-    /// at the end of training; [`resume`] continues from it bit for bit.
+    /// at the end of training (if [`Observer::wants_checkpoints`]); [`resume`] continues from
+    /// it bit for bit.
     fn on_checkpoint(&mut self, _checkpoint: &[u8], _step: u64) {}
 }
 
@@ -240,6 +246,27 @@ pub fn train(cfg: &DqnConfig, observer: &mut dyn Observer) -> Result<TrainOutcom
     })
 }
 
+/// Trains on an environment that is not in the registry (e.g. one implemented by an embedding
+/// application); `spec` gives its name, step limit and reward threshold, and `cfg.env` and
+/// `cfg.env_kwargs` are not used. Checkpoints need `E`'s serde implementations to succeed.
+pub fn train_env<E>(
+    cfg: &DqnConfig,
+    env: E,
+    spec: EnvSpec,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError>
+where
+    E: Env + Clone + Serialize + DeserializeOwned,
+{
+    cfg.validate()?;
+    TrainVisitor {
+        cfg,
+        checkpoint: None,
+        observer,
+    }
+    .dispatch(env, spec)
+}
+
 /// Continues a run from a checkpoint (see [`Observer::on_checkpoint`]) to its configured end.
 /// The result is bit-identical to a run that was never interrupted.
 pub fn resume(checkpoint: &[u8], observer: &mut dyn Observer) -> Result<TrainOutcome, TrainError> {
@@ -261,6 +288,29 @@ struct TrainVisitor<'a> {
 }
 
 impl TrainVisitor<'_> {
+    /// Trains in the precision the config asks for.
+    fn dispatch<E>(self, env: E, spec: EnvSpec) -> Result<TrainOutcome, TrainError>
+    where
+        E: Env + Clone + Serialize + DeserializeOwned,
+    {
+        Ok(match self.cfg.dtype {
+            Dtype::F32 => {
+                let (summary, net) = self.run::<E, f32>(env, spec)?;
+                TrainOutcome {
+                    summary,
+                    network: QNetwork::F32(net),
+                }
+            }
+            Dtype::F64 => {
+                let (summary, net) = self.run::<E, f64>(env, spec)?;
+                TrainOutcome {
+                    summary,
+                    network: QNetwork::F64(net),
+                }
+            }
+        })
+    }
+
     fn run<E, T: Scalar>(self, env: E, spec: EnvSpec) -> Result<(TrainSummary, Mlp<T>), TrainError>
     where
         E: Env + Clone + Serialize + DeserializeOwned,
@@ -281,22 +331,7 @@ impl EnvVisitor for TrainVisitor<'_> {
     where
         E: Env + Clone + Serialize + DeserializeOwned + 'static,
     {
-        Ok(match self.cfg.dtype {
-            Dtype::F32 => {
-                let (summary, net) = self.run::<E, f32>(env, spec)?;
-                TrainOutcome {
-                    summary,
-                    network: QNetwork::F32(net),
-                }
-            }
-            Dtype::F64 => {
-                let (summary, net) = self.run::<E, f64>(env, spec)?;
-                TrainOutcome {
-                    summary,
-                    network: QNetwork::F64(net),
-                }
-            }
-        })
+        self.dispatch(env, spec)
     }
 }
 
@@ -647,6 +682,9 @@ where
 
     /// Hands the observer a checkpoint, with this session's training time folded in.
     fn save(&mut self, observer: &mut dyn Observer, session_s: f64) {
+        if !observer.wants_checkpoints() {
+            return;
+        }
         let before = self.wall_before;
         self.wall_before += session_s;
         observer.on_checkpoint(&self.checkpoint(), self.steps);

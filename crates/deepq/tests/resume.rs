@@ -28,6 +28,9 @@ impl Observer for Recorder {
         self.polls += 1;
         self.stop_after_polls.is_some_and(|k| self.polls > k)
     }
+    fn wants_checkpoints(&self) -> bool {
+        true
+    }
     fn on_checkpoint(&mut self, bytes: &[u8], step: u64) {
         self.checkpoints.push((step, bytes.to_vec()));
     }
