@@ -25,6 +25,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Replay one greedy episode, animated in the terminal or written as a GIF.
     Play(PlayArgs),
+    /// Switch off one ingredient of a preset at a time and compare the variants over seeds.
+    Ablate(AblateArgs),
     /// Measure speed: gradient updates, action latency, env steps, time to solve.
     Bench(BenchArgs),
     /// Redraw the plots of a run.
@@ -108,6 +110,29 @@ pub struct PlayArgs {
     /// Frames per second of the animation.
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub fps: u32,
+}
+
+/// Options of `deepq ablate`.
+#[derive(Debug, Args)]
+pub struct AblateArgs {
+    /// Preset to ablate.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub preset: String,
+    /// Seeds: a range A..B (B excluded) or a list.
+    #[arg(long, default_value = "0..10", value_name = "A..B|LIST")]
+    pub seeds: String,
+    /// Parallel jobs (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Config overrides applied to every variant.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Output directory (default: runs/ablate-<preset>-<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `deepq bench` and its measurements.

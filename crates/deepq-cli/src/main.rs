@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Play(args) => commands::play::run(&args),
+        Command::Ablate(args) => commands::ablate::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Plot(args) => commands::plot::run(&args),
         Command::Presets => commands::list::presets(),

@@ -435,44 +435,62 @@ pub fn aggregate_curve(
     (xs, mean, lo, hi)
 }
 
-/// Draws the aggregate returns plot of a multi-seed run into `out/plots/`.
+/// Draws mean return curves with 95% confidence bands, one per group of runs (seeds of one
+/// configuration), into `out/plots/returns.png`.
 pub fn draw_seeds(
     out: &Path,
-    runs: &[RunDir],
+    groups: &[(&str, &[RunDir])],
     window: usize,
     threshold: f64,
 ) -> CliResult<PathBuf> {
-    let mut curves = Vec::new();
-    for run in runs {
-        let (h, c) = read_csv(&run.episodes_csv())?;
-        curves.push((
-            column(&h, &c, "step").to_vec(),
-            column(&h, &c, "return").to_vec(),
-        ));
+    const PALETTE: [RGBColor; 8] = [
+        BLUE_,
+        ORANGE,
+        GREEN_,
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    let (mut bands, mut series) = (Vec::new(), Vec::new());
+    for (k, (label, runs)) in groups.iter().enumerate() {
+        let mut curves = Vec::new();
+        for run in runs.iter() {
+            let (h, c) = read_csv(&run.episodes_csv())?;
+            curves.push((
+                column(&h, &c, "step").to_vec(),
+                column(&h, &c, "return").to_vec(),
+            ));
+        }
+        let (xs, mean, lo, hi) = aggregate_curve(&curves, window);
+        let color = PALETTE[k % PALETTE.len()];
+        bands.push(Band {
+            label: format!("{label}: 95% CI"),
+            xs: xs.clone(),
+            lo,
+            hi,
+            color,
+        });
+        series.push(Series {
+            label: label.to_string(),
+            xs,
+            ys: mean,
+            color,
+            faint: false,
+        });
     }
-    let (xs, mean, lo, hi) = aggregate_curve(&curves, window);
     let dir = out.join("plots");
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", dir.display())))?;
     let path = dir.join("returns.png");
+    let seeds = groups.first().map_or(0, |(_, runs)| runs.len());
     let chart = Chart {
-        title: format!("Episode return over {} seeds", runs.len()),
+        title: format!("Episode return, mean over {seeds} seeds"),
         x_label: "environment step".into(),
         y_label: format!("rolling mean return ({window} episodes)"),
-        bands: vec![Band {
-            label: "95% bootstrap CI".into(),
-            xs: xs.clone(),
-            lo,
-            hi,
-            color: BLUE_,
-        }],
-        series: vec![Series {
-            label: "mean over seeds".into(),
-            xs,
-            ys: mean,
-            color: BLUE_,
-            faint: false,
-        }],
+        bands,
+        series,
         reference: Some((threshold, format!("threshold {threshold}"))),
     };
     render(&chart, &path, Format::Png)?;

@@ -49,6 +49,22 @@ impl<const N: usize> Observation for [f32; N] {
     }
 }
 
+/// A two-dimensional box observation (`shape = [R, C]`) is flattened row by
+/// row, numpy's C order, so element `[r][c]` lands at `r * C + c`.
+impl<const R: usize, const C: usize> Observation for [[f32; C]; R] {
+    fn write_flat(&self, out: &mut [f32]) {
+        assert_eq!(
+            out.len(),
+            R * C,
+            "a {R}x{C} observation needs a flat vector of width {}",
+            R * C
+        );
+        for (row, chunk) in self.iter().zip(out.chunks_exact_mut(C)) {
+            chunk.copy_from_slice(row);
+        }
+    }
+}
+
 /// A discrete observation is encoded one-hot.
 impl Observation for usize {
     fn write_flat(&self, out: &mut [f32]) {

@@ -3,8 +3,10 @@
 //! The classic-control environments ([`CartPole`], [`Acrobot`],
 //! [`MountainCar`]) match Gymnasium bit for bit from a given state: the tests
 //! replay trajectories recorded from Gymnasium 1.4 and compare every
-//! observation, state, reward and flag exactly. [`FrozenLake`] reproduces
-//! Gymnasium's transition table entry for entry. What cannot match is the
+//! observation, state, reward and flag exactly. [`FrozenLake`], [`Taxi`] and
+//! [`CliffWalking`] reproduce Gymnasium's transition tables entry for entry.
+//! [`LunarLander`] runs on the same C++ Box2D 2.3.2 as Gymnasium's and matches
+//! it bit for bit from the same random draws (see [`box2d`]). What cannot match is the
 //! random stream: environments draw from their own `rand_pcg::Pcg64`, not
 //! numpy's generator, so the same seed gives other (equally distributed)
 //! initial states than in Python.
@@ -36,6 +38,7 @@
 //! assert!(env.visit(RandomReturn) >= 1.0);
 //! ```
 
+pub mod box2d;
 pub mod classic;
 pub mod env;
 mod math;
@@ -46,6 +49,7 @@ pub mod time_limit;
 pub mod toy_text;
 pub mod vector;
 
+pub use box2d::lunar_lander::LunarLander;
 pub use classic::{Acrobot, CartPole, MountainCar};
 pub use env::{DEFAULT_SEED, Env, Observation, RgbFrame, Step};
 pub use registry::{
@@ -53,5 +57,7 @@ pub use registry::{
 };
 pub use space::Space;
 pub use time_limit::TimeLimit;
+pub use toy_text::cliff_walking::CliffWalking;
 pub use toy_text::frozen_lake::{FrozenLake, Transition};
+pub use toy_text::taxi::Taxi;
 pub use vector::{VecEnv, VecStep};

@@ -7,11 +7,14 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::box2d::lunar_lander::{self, LunarLander};
 use crate::classic::{Acrobot, CartPole, MountainCar};
 use crate::env::Env;
 use crate::space::Space;
 use crate::time_limit::TimeLimit;
+use crate::toy_text::cliff_walking::CliffWalking;
 use crate::toy_text::frozen_lake::{self, FrozenLake};
+use crate::toy_text::taxi::{self, Taxi};
 
 /// A keyword-argument value for [`make`], as it comes from JSON, TOML or a
 /// command line.
@@ -145,6 +148,10 @@ enum Family {
     MountainCar,
     /// FrozenLake with the given default map.
     FrozenLake(MapName),
+    Taxi,
+    /// CliffWalking with the given default `is_slippery`.
+    CliffWalking(bool),
+    LunarLander,
 }
 
 /// Gymnasium's built-in FrozenLake maps.
@@ -191,7 +198,7 @@ impl Registration {
     }
 }
 
-const REGISTRY: [Registration; 6] = [
+const REGISTRY: [Registration; 10] = [
     Registration {
         id: "CartPole-v0",
         family: Family::CartPole,
@@ -228,7 +235,43 @@ const REGISTRY: [Registration; 6] = [
         max_episode_steps: 200,
         reward_threshold: 0.85,
     },
+    Registration {
+        id: "Taxi-v4",
+        family: Family::Taxi,
+        max_episode_steps: 200,
+        reward_threshold: 8.0,
+    },
+    // Gymnasium registers both CliffWalking ids with neither a time limit nor
+    // a reward threshold. Every spec here has both (learners evaluate greedy
+    // policies, and one that walks into a wall forever would never finish an
+    // episode), so these are this crate's choices: 200 steps like Taxi, the
+    // other shortest-path grid task, far above the 13 steps of the optimal
+    // path; the threshold is the optimal return, -13, which a greedy
+    // evaluation of the non-slippery cliff reaches exactly.
+    Registration {
+        id: "CliffWalking-v1",
+        family: Family::CliffWalking(false),
+        max_episode_steps: CLIFF_WALKING_STEPS,
+        reward_threshold: CLIFF_WALKING_THRESHOLD,
+    },
+    Registration {
+        id: "CliffWalkingSlippery-v1",
+        family: Family::CliffWalking(true),
+        max_episode_steps: CLIFF_WALKING_STEPS,
+        reward_threshold: CLIFF_WALKING_THRESHOLD,
+    },
+    Registration {
+        id: "LunarLander-v3",
+        family: Family::LunarLander,
+        max_episode_steps: 1000,
+        reward_threshold: 200.0,
+    },
 ];
+
+/// CliffWalking's time limit (Gymnasium has none; see the registration).
+const CLIFF_WALKING_STEPS: usize = 200;
+/// CliffWalking's reward threshold (Gymnasium has none): the optimal return.
+const CLIFF_WALKING_THRESHOLD: f64 = -13.0;
 
 const MAX_EPISODE_STEPS: &str = "max_episode_steps";
 
@@ -245,6 +288,22 @@ impl Family {
                 "map_name",
                 MAX_EPISODE_STEPS,
                 "success_rate",
+            ],
+            Family::Taxi => &[
+                "fickle_passenger",
+                "fickle_probability",
+                "is_rainy",
+                MAX_EPISODE_STEPS,
+                "rainy_probability",
+            ],
+            Family::CliffWalking(_) => &["is_slippery", MAX_EPISODE_STEPS],
+            Family::LunarLander => &[
+                "continuous",
+                "enable_wind",
+                "gravity",
+                MAX_EPISODE_STEPS,
+                "turbulence_power",
+                "wind_power",
             ],
         }
     }
@@ -382,6 +441,20 @@ impl KwargReader<'_> {
 ///   `is_slippery` (bool, default true), `success_rate` (number in 0..=1,
 ///   default 1/3).
 ///
+/// - `Taxi-v4`: `is_rainy` (bool, default false), `rainy_probability`
+///   (number in 0..=1, default 0.8), `fickle_passenger` (bool, default
+///   false), `fickle_probability` (number in 0..=1, default 0.3);
+/// - `CliffWalking-v1`, `CliffWalkingSlippery-v1`: `is_slippery` (bool;
+///   default false and true respectively).
+///
+/// - `LunarLander-v3`: `gravity` (number, -12 < gravity < 0, default -10),
+///   `enable_wind` (bool, default false), `wind_power` (number, default 15),
+///   `turbulence_power` (number, default 1.5), `continuous` (only `false`:
+///   the continuous-action version is not implemented).
+///
+/// CliffWalking has no time limit or reward threshold in Gymnasium; here it
+/// has 200 steps and -13 (the optimal return), see the registry's comments.
+///
 /// FrozenLake's time limit and reward threshold follow the built-in map in use
 /// (4x4: 100 steps and 0.70, 8x8: 200 and 0.85), so `FrozenLake-v1` with
 /// `map_name="8x8"` behaves like `FrozenLake8x8-v1`; Gymnasium would keep
@@ -457,6 +530,61 @@ pub fn make(id: &str, kwargs: &Kwargs) -> Result<AnyEnv, EnvError> {
             };
             AnyEnv::FrozenLake(TimeLimit::with_spec(lake, spec(limits)))
         }
+        Family::Taxi => {
+            let is_rainy = kw.bool("is_rainy")?.unwrap_or(false);
+            let rainy_probability = kw
+                .probability("rainy_probability")?
+                .unwrap_or(taxi::DEFAULT_RAINY_PROBABILITY);
+            let fickle_passenger = kw.bool("fickle_passenger")?.unwrap_or(false);
+            let fickle_probability = kw
+                .probability("fickle_probability")?
+                .unwrap_or(taxi::DEFAULT_FICKLE_PROBABILITY);
+            let env = Taxi::with_options(
+                is_rainy,
+                rainy_probability,
+                fickle_passenger,
+                fickle_probability,
+            )
+            .expect("probabilities were checked");
+            AnyEnv::Taxi(TimeLimit::with_spec(env, spec(None)))
+        }
+        Family::CliffWalking(default_slippery) => {
+            let is_slippery = kw.bool("is_slippery")?.unwrap_or(default_slippery);
+            let env = CliffWalking::new(is_slippery);
+            AnyEnv::CliffWalking(TimeLimit::with_spec(env, spec(None)))
+        }
+        Family::LunarLander => {
+            if kw.bool("continuous")? == Some(true) {
+                return Err(kw.invalid(
+                    "continuous",
+                    &kwargs["continuous"],
+                    "false (the continuous-action LunarLander is not implemented; \
+                     deepq's learners take discrete actions)",
+                ));
+            }
+            let gravity = kw
+                .float("gravity")?
+                .unwrap_or(lunar_lander::DEFAULT_GRAVITY);
+            let enable_wind = kw.bool("enable_wind")?.unwrap_or(false);
+            let wind_power = kw
+                .float("wind_power")?
+                .unwrap_or(lunar_lander::DEFAULT_WIND_POWER);
+            let turbulence_power = kw
+                .float("turbulence_power")?
+                .unwrap_or(lunar_lander::DEFAULT_TURBULENCE_POWER);
+            let env = LunarLander::with_options(gravity, enable_wind, wind_power, turbulence_power)
+                .map_err(|e| match e {
+                    lunar_lander::LanderError::Gravity(_) => kw.invalid(
+                        "gravity",
+                        &kwargs["gravity"],
+                        "a number between -12 and 0 (exclusive)",
+                    ),
+                    lunar_lander::LanderError::NotFinite { name, .. } => {
+                        kw.invalid(name, &kwargs[name], "a finite number")
+                    }
+                })?;
+            AnyEnv::LunarLander(TimeLimit::with_spec(env, spec(None)))
+        }
     })
 }
 
@@ -474,6 +602,12 @@ pub enum AnyEnv {
     MountainCar(TimeLimit<MountainCar>),
     /// `FrozenLake-v1`, `FrozenLake8x8-v1`.
     FrozenLake(TimeLimit<FrozenLake>),
+    /// `Taxi-v4`.
+    Taxi(TimeLimit<Taxi>),
+    /// `CliffWalking-v1`, `CliffWalkingSlippery-v1`.
+    CliffWalking(TimeLimit<CliffWalking>),
+    /// `LunarLander-v3`.
+    LunarLander(TimeLimit<LunarLander>),
 }
 
 /// Lets generic code run once per concrete env type (no per-step dynamic
@@ -495,6 +629,9 @@ macro_rules! with_env {
             AnyEnv::Acrobot($env) => $body,
             AnyEnv::MountainCar($env) => $body,
             AnyEnv::FrozenLake($env) => $body,
+            AnyEnv::Taxi($env) => $body,
+            AnyEnv::CliffWalking($env) => $body,
+            AnyEnv::LunarLander($env) => $body,
         }
     };
 }

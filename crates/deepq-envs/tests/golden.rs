@@ -2,18 +2,30 @@
 //!
 //! Reads every `*.json` file in `$DEEPQ_GOLDEN_DIR` (default: the nearest
 //! `shared/golden` above this crate, normally `/work/shared/golden`; see its
-//! README for the format). Relies only on the format, not on file names or
-//! top-level keys:
+//! README for the format) and in this crate's own `golden/` folder (Taxi,
+//! CliffWalking and LunarLander, recorded by `golden/gen_golden.py`). Relies
+//! only on the format, not on file names or top-level keys:
 //! - a trajectory is any object with `env_id` and `actions` inside a top-level
 //!   array; it is replayed from its recorded initial state and every step's
-//!   observation, state, reward and flags must match exactly;
-//! - every object with `map` and `P` under a top-level `tables` map is a
-//!   FrozenLake transition table, compared entry by entry;
-//! - every entry of a top-level `specs` map must match the registry.
+//!   observation, state, reward and flags must match exactly. A `dispersion`
+//!   column (LunarLander's engine noise) is fed to the environment instead of
+//!   its own draws; an `info_action_mask` column (Taxi) must match
+//!   `taxi::action_mask` of each observation;
+//! - every object with `P` under a top-level `tables` map is a transition
+//!   table, compared entry by entry: with `map` it is FrozenLake's (the key
+//!   ends in `/slippery` or `/not_slippery`), with `env_id` (and
+//!   `make_kwargs`) it is the table of the environment `make` builds from
+//!   them, and its `initial_state_distrib`, if recorded, must match too;
+//! - every entry of a top-level `specs` map must match the registry; entries
+//!   of a `registration` map must match where they hold a number (`null`
+//!   means Gymnasium registers none, and this crate chose its own value).
 
 use std::path::{Path, PathBuf};
 
-use deepq_envs::{AnyEnv, Env, EnvSpec, EnvVisitor, KwValue, Kwargs, Observation, make};
+use deepq_envs::toy_text::taxi;
+use deepq_envs::{
+    AnyEnv, Env, EnvSpec, EnvVisitor, KwValue, Kwargs, Observation, Transition, make,
+};
 use serde_json::Value;
 
 /// The golden directory: `$DEEPQ_GOLDEN_DIR`, else the first `shared/golden`
@@ -31,14 +43,36 @@ fn golden_dir() -> PathBuf {
         .unwrap_or_else(|| manifest.join("../../../shared/golden"))
 }
 
+/// This crate's own recordings.
+fn crate_golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")
+}
+
+/// Every golden directory, without repeats.
+fn golden_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![golden_dir()];
+    let own = crate_golden_dir();
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if !same(&dirs[0], &own) {
+        dirs.push(own);
+    }
+    dirs
+}
+
 fn golden_files() -> Vec<(String, Value)> {
-    let dir = golden_dir();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read golden dir {}: {e}", dir.display()))
-        .map(|entry| entry.expect("readable dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for dir in golden_dirs() {
+        let mut in_dir: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read golden dir {}: {e}", dir.display()))
+            .map(|entry| entry.expect("readable dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        in_dir.sort();
+        paths.extend(in_dir);
+    }
     paths
         .into_iter()
         .map(|p| {
@@ -46,7 +80,7 @@ fn golden_files() -> Vec<(String, Value)> {
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
             let json = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", p.display()));
-            (p.file_name().unwrap().to_string_lossy().into_owned(), json)
+            (p.display().to_string(), json)
         })
         .collect()
 }
@@ -234,8 +268,8 @@ fn kwargs_of(traj: &Value, label: &str) -> Kwargs {
     kwargs
 }
 
-/// Compares one recorded FrozenLake table with the one `make` builds.
-fn check_table(label: &str, key: &str, table: &Value) -> usize {
+/// The FrozenLake table `make` builds for a recorded `map` and key.
+fn frozen_lake_table(label: &str, key: &str, table: &Value) -> Vec<Vec<Vec<Transition>>> {
     let slippery = match key.rsplit('/').next() {
         Some("slippery") => true,
         Some("not_slippery") => false,
@@ -254,7 +288,39 @@ fn check_table(label: &str, key: &str, table: &Value) -> usize {
     let AnyEnv::FrozenLake(env) = make("FrozenLake-v1", &kwargs).unwrap() else {
         panic!("FrozenLake-v1 made another environment");
     };
-    let ours = env.inner().transitions();
+    env.inner().transitions().to_vec()
+}
+
+/// The table and start distribution of the environment a recorded table
+/// names with `env_id` and `make_kwargs`.
+fn env_table(label: &str, table: &Value) -> (Vec<Vec<Vec<Transition>>>, Vec<f64>) {
+    let env_id = table["env_id"].as_str().expect("env_id is a string");
+    let env = make(env_id, &kwargs_of(table, label))
+        .unwrap_or_else(|e| panic!("{label}: make failed: {e}"));
+    match env {
+        AnyEnv::Taxi(env) => (
+            env.inner().transitions().to_vec(),
+            deepq_envs::Taxi::initial_state_distribution(),
+        ),
+        AnyEnv::CliffWalking(env) => {
+            let mut start = vec![0.0; env.inner().transitions().len()];
+            start[deepq_envs::toy_text::cliff_walking::START] = 1.0;
+            (env.inner().transitions().to_vec(), start)
+        }
+        AnyEnv::FrozenLake(env) => {
+            let n = env.inner().n_states();
+            let start: Vec<f64> = (0..n)
+                .map(|s| if env.inner().cell(s) == 'S' { 1.0 } else { 0.0 })
+                .collect();
+            (env.inner().transitions().to_vec(), start)
+        }
+        _ => panic!("{label}: {env_id} has no transition table"),
+    }
+}
+
+/// Compares one recorded table (`P[s][a]` = list of `[prob, next_state,
+/// reward, terminated]`) with ours, entry by entry; returns the number of entries.
+fn compare_table(label: &str, ours: &[Vec<Vec<Transition>>], table: &Value) -> usize {
     let theirs = table["P"].as_array().expect("P is a list of states");
     assert_eq!(ours.len(), theirs.len(), "{label}: number of states");
     let mut entries = 0;
@@ -291,10 +357,73 @@ fn check_table(label: &str, key: &str, table: &Value) -> usize {
     entries
 }
 
+/// Checks one recorded table of either kind; returns the number of entries.
+fn check_table(label: &str, key: &str, table: &Value) -> usize {
+    if table.get("env_id").is_some() {
+        let (ours, start) = env_table(label, table);
+        if let Some(expected) = table.get("initial_state_distrib") {
+            assert!(
+                f64s(expected, "initial_state_distrib") == start,
+                "{label}: initial state distribution differs"
+            );
+        }
+        compare_table(label, &ours, table)
+    } else {
+        compare_table(label, &frozen_lake_table(label, key, table), table)
+    }
+}
+
+/// Checks a recorded `info_action_mask` column (Taxi) against
+/// `taxi::action_mask` of the observations; returns the number of masks.
+fn check_action_masks(label: &str, traj: &Value) -> usize {
+    let Some(masks) = traj.get("info_action_mask").and_then(Value::as_array) else {
+        return 0;
+    };
+    let as_mask = |v: &Value| -> Vec<bool> {
+        v.as_array()
+            .expect("a mask is a list")
+            .iter()
+            .map(|m| m.as_u64() == Some(1))
+            .collect()
+    };
+    let mut pairs = vec![(&traj["initial_obs"], &traj["initial_action_mask"])];
+    pairs.extend(traj["obs"].as_array().expect("obs").iter().zip(masks));
+    for (t, (obs, mask)) in pairs.iter().enumerate() {
+        let state = obs.as_u64().expect("integer obs") as usize;
+        assert_eq!(
+            taxi::action_mask(state).to_vec(),
+            as_mask(mask),
+            "{label}: action mask of state {state} (entry {t})"
+        );
+    }
+    pairs.len()
+}
+
+/// Feeds a recorded `dispersion` column to a LunarLander before its replay.
+fn script_randomness(env: &mut AnyEnv, traj: &Value, label: &str) {
+    let Some(draws) = traj.get("dispersion") else {
+        return;
+    };
+    let draws: Vec<[f64; 2]> = draws
+        .as_array()
+        .expect("dispersion is a list")
+        .iter()
+        .map(|d| {
+            let d = f64s(d, "dispersion");
+            [d[0], d[1]]
+        })
+        .collect();
+    match env {
+        AnyEnv::LunarLander(env) => env.inner_mut().script_dispersion(draws),
+        _ => panic!("{label}: only LunarLander takes a dispersion column"),
+    }
+}
+
 #[test]
 fn golden_conformance() {
     let files = golden_files();
     let (mut n_traj, mut n_steps, mut n_tables, mut n_entries, mut n_specs) = (0, 0, 0, 0, 0);
+    let mut n_masks = 0;
     for (file, json) in &files {
         for (i, traj) in trajectories(json).into_iter().enumerate() {
             let env_id = traj["env_id"].as_str().expect("env_id is a string");
@@ -302,8 +431,10 @@ fn golden_conformance() {
                 "{file}: trajectory {i} ({env_id}, seed {})",
                 traj["reset_seed"]
             );
-            let env = make(env_id, &kwargs_of(traj, &label))
+            let mut env = make(env_id, &kwargs_of(traj, &label))
                 .unwrap_or_else(|e| panic!("{label}: make failed: {e}"));
+            script_randomness(&mut env, traj, &label);
+            n_masks += check_action_masks(&label, traj);
             n_steps += env.visit(Replay {
                 traj,
                 label: label.clone(),
@@ -312,7 +443,7 @@ fn golden_conformance() {
         }
         if let Some(tables) = json.get("tables").and_then(Value::as_object) {
             for (key, table) in tables {
-                if table.get("map").is_some() && table.get("P").is_some() {
+                if table.get("P").is_some() {
                     n_entries += check_table(&format!("{file}: table {key}"), key, table);
                     n_tables += 1;
                 }
@@ -334,12 +465,24 @@ fn golden_conformance() {
                 n_specs += 1;
             }
         }
+        if let Some(registrations) = json.get("registration").and_then(Value::as_object) {
+            for (id, expected) in registrations {
+                let ours = deepq_envs::spec(id).unwrap_or_else(|e| panic!("{file}: {e}"));
+                if let Some(steps) = expected["max_episode_steps"].as_u64() {
+                    assert_eq!(ours.max_episode_steps as u64, steps, "{file}: {id} steps");
+                }
+                if let Some(threshold) = expected["reward_threshold"].as_f64() {
+                    assert_eq!(ours.reward_threshold, threshold, "{file}: {id} threshold");
+                }
+                n_specs += 1;
+            }
+        }
     }
     println!(
-        "golden: {n_traj} trajectories ({n_steps} steps), {n_tables} FrozenLake tables \
-         ({n_entries} transitions), {n_specs} specs, from {} files in {}",
+        "golden: {n_traj} trajectories ({n_steps} steps, {n_masks} action masks), {n_tables} \
+         tables ({n_entries} transitions), {n_specs} specs, from {} files in {:?}",
         files.len(),
-        golden_dir().display()
+        golden_dirs()
     );
     assert!(
         n_traj > 0,

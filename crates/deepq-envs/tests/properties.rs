@@ -35,7 +35,19 @@ fn reset_bounds(id: &str) -> Vec<(f64, f64)> {
         id if id.starts_with("CartPole") => vec![(-0.05, 0.05); 4],
         "Acrobot-v1" => vec![acro; 4],
         "MountainCar-v0" => vec![(-0.6, -0.4), (0.0, 0.0)],
-        _ => vec![(0.0, 0.0)],
+        "Taxi-v4" => vec![(0.0, 499.0)],
+        id if id.starts_with("CliffWalking") => vec![(36.0, 36.0)],
+        id if id.starts_with("FrozenLake") => vec![(0.0, 0.0)],
+        // The episode's random start: 12 terrain heights in [0, H/2], the
+        // push, the wind phases (0 without wind) and the reset step's noise.
+        "LunarLander-v3" => {
+            let mut b = vec![(0.0, 400.0 / 30.0 / 2.0); 12];
+            b.extend([(-1000.0, 1000.0); 2]);
+            b.extend([(0.0, 0.0); 2]);
+            b.extend([(-1.0, 1.0); 2]);
+            b
+        }
+        _ => panic!("no reset bounds for {id}"),
     }
 }
 

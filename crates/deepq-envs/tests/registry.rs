@@ -25,6 +25,10 @@ fn every_id_makes_with_its_registered_spec() {
         ("MountainCar-v0", 200, -110.0, 2, 3),
         ("FrozenLake-v1", 100, 0.70, 16, 4),
         ("FrozenLake8x8-v1", 200, 0.85, 64, 4),
+        ("Taxi-v4", 200, 8.0, 500, 6),
+        ("CliffWalking-v1", 200, -13.0, 48, 4),
+        ("CliffWalkingSlippery-v1", 200, -13.0, 48, 4),
+        ("LunarLander-v3", 1000, 200.0, 8, 4),
     ];
     assert_eq!(env_ids(), expected.map(|e| e.0).to_vec());
     for (id, steps, threshold, obs_dim, n_actions) in expected {
@@ -59,6 +63,13 @@ fn spaces_display_like_gymnasium() {
         "Box([-1.2, -0.07]..[0.6, 0.07], (2,))"
     );
     assert_eq!(show("FrozenLake-v1"), "Discrete(16)");
+    assert_eq!(show("Taxi-v4"), "Discrete(500)");
+    assert_eq!(show("CliffWalking-v1"), "Discrete(48)");
+    assert_eq!(
+        show("LunarLander-v3"),
+        "Box([-2.5, -2.5, -10, -10, -6.2831855, -10, -0, -0]..\
+         [2.5, 2.5, 10, 10, 6.2831855, 10, 1, 1], (8,))"
+    );
 }
 
 /// Records what `visit` hands over.
@@ -88,6 +99,9 @@ fn max_episode_steps_overrides_the_limit() {
             AnyEnv::Acrobot(e) => e.max_episode_steps(),
             AnyEnv::MountainCar(e) => e.max_episode_steps(),
             AnyEnv::FrozenLake(e) => e.max_episode_steps(),
+            AnyEnv::Taxi(e) => e.max_episode_steps(),
+            AnyEnv::CliffWalking(e) => e.max_episode_steps(),
+            AnyEnv::LunarLander(e) => e.max_episode_steps(),
         };
         assert_eq!(limit, 1000, "{id}");
     }
@@ -173,12 +187,83 @@ fn cartpole_and_mountain_car_kwargs() {
 }
 
 #[test]
+fn taxi_kwargs() {
+    let AnyEnv::Taxi(env) = make("Taxi-v4", &Kwargs::new()).unwrap() else {
+        panic!("not a Taxi")
+    };
+    assert!(!env.inner().is_rainy() && !env.inner().fickle_passenger());
+    assert!(
+        env.inner()
+            .transitions()
+            .iter()
+            .flatten()
+            .all(|t| t.len() == 1)
+    );
+    let AnyEnv::Taxi(env) = make(
+        "Taxi-v4",
+        &kwargs([
+            ("is_rainy", KwValue::Bool(true)),
+            ("rainy_probability", KwValue::Float(0.6)),
+            ("fickle_passenger", KwValue::Bool(true)),
+            ("fickle_probability", KwValue::Int(1)),
+        ]),
+    )
+    .unwrap() else {
+        panic!("not a Taxi")
+    };
+    let taxi = env.inner();
+    assert!(taxi.is_rainy() && taxi.fickle_passenger());
+    assert_eq!(
+        (taxi.rainy_probability(), taxi.fickle_probability()),
+        (0.6, 1.0)
+    );
+    // A move from the middle of the grid: intended 0.6, each side 0.2.
+    let middle = deepq_envs::toy_text::taxi::encode(2, 2, 0, 1);
+    let probs: Vec<f64> = taxi.transitions()[middle][0]
+        .iter()
+        .map(|t| t.prob)
+        .collect();
+    assert_eq!(probs, [0.6, (1.0 - 0.6) / 2.0, (1.0 - 0.6) / 2.0]);
+    assert_eq!(
+        accepted_kwargs("Taxi-v4").unwrap(),
+        [
+            "fickle_passenger",
+            "fickle_probability",
+            "is_rainy",
+            "max_episode_steps",
+            "rainy_probability"
+        ]
+    );
+}
+
+#[test]
+fn cliff_walking_kwargs() {
+    let slippery = |id: &str, kw: &Kwargs| {
+        let AnyEnv::CliffWalking(env) = make(id, kw).unwrap() else {
+            panic!("not a CliffWalking")
+        };
+        env.inner().is_slippery()
+    };
+    assert!(!slippery("CliffWalking-v1", &Kwargs::new()));
+    assert!(slippery("CliffWalkingSlippery-v1", &Kwargs::new()));
+    let on = kwargs([("is_slippery", KwValue::Bool(true))]);
+    assert!(slippery("CliffWalking-v1", &on));
+    let off = kwargs([("is_slippery", KwValue::Bool(false))]);
+    assert!(!slippery("CliffWalkingSlippery-v1", &off));
+    assert_eq!(
+        accepted_kwargs("CliffWalking-v1").unwrap(),
+        ["is_slippery", "max_episode_steps"]
+    );
+}
+
+#[test]
 fn unknown_id_lists_the_available_ids() {
     let msg = make_err("CartPole-v9", &Kwargs::new());
     assert_eq!(
         msg,
         "unknown environment id 'CartPole-v9'; available: CartPole-v0, CartPole-v1, \
-         Acrobot-v1, MountainCar-v0, FrozenLake-v1, FrozenLake8x8-v1"
+         Acrobot-v1, MountainCar-v0, FrozenLake-v1, FrozenLake8x8-v1, Taxi-v4, \
+         CliffWalking-v1, CliffWalkingSlippery-v1, LunarLander-v3"
     );
     assert!(matches!(spec("nope"), Err(EnvError::UnknownId { .. })));
 }
@@ -261,6 +346,27 @@ fn bad_values_name_the_value_and_what_is_allowed() {
             KwValue::from(vec!["SX"]),
             "[\"SX\"]",
             "cell (0, 1) is 'X'",
+        ),
+        (
+            "Taxi-v4",
+            "rainy_probability",
+            KwValue::Float(-0.5),
+            "-0.5",
+            "a number in 0..=1",
+        ),
+        (
+            "Taxi-v4",
+            "fickle_passenger",
+            KwValue::from("no"),
+            "\"no\"",
+            "true or false",
+        ),
+        (
+            "CliffWalking-v1",
+            "is_slippery",
+            KwValue::Int(0),
+            "0",
+            "true or false",
         ),
         (
             "FrozenLake-v1",

@@ -61,6 +61,10 @@ fn rgb_frames_have_gymnasium_sizes_and_content() {
         ("MountainCar-v0", 600, 400),
         ("FrozenLake-v1", 256, 256),
         ("FrozenLake8x8-v1", 512, 512),
+        ("Taxi-v4", 536, 456),
+        ("CliffWalking-v1", 768, 256),
+        ("CliffWalkingSlippery-v1", 768, 256),
+        ("LunarLander-v3", 600, 400),
     ];
     for (id, width, height) in sizes {
         let (spec, _, rgbs) = make(id, &Kwargs::new())

@@ -33,6 +33,8 @@ pub struct UpdateRule {
     pub max_grad_norm: f64,
     /// Whether truncated transitions bootstrap (only termination stops the bootstrap).
     pub bootstrap_on_truncation: bool,
+    /// Regress max_a Q(s, a) rather than the taken action's value (the naive learner).
+    pub regress_max_q: bool,
 }
 
 impl UpdateRule {
@@ -44,6 +46,7 @@ impl UpdateRule {
             loss: cfg.loss,
             max_grad_norm: cfg.max_grad_norm,
             bootstrap_on_truncation: cfg.bootstrap_on_truncation,
+            regress_max_q: cfg.regress_max_q,
         }
     }
 }
@@ -70,8 +73,10 @@ pub struct DqnAgent<T: Scalar> {
     next_q: Vec<T>,
     next_values: Vec<T>,
     next_choice: Vec<u32>,
-    /// Q(s, a) of the taken actions, for the mean-Q statistic.
+    /// Q(s, a) of the regressed actions, for the mean-Q statistic.
     q_taken: Vec<T>,
+    /// Greedy actions of the batch, for `regress_max_q`.
+    max_actions: Vec<u32>,
     targets: Vec<T>,
     grad_q: Vec<T>,
     grads: Vec<T>,
@@ -124,6 +129,7 @@ impl<T: Scalar> DqnAgent<T> {
             next_values: vec![T::default(); batch],
             next_choice: vec![0; batch],
             q_taken: vec![T::default(); batch],
+            max_actions: vec![0; batch],
             targets: vec![T::default(); batch],
             grad_q: vec![T::default(); batch * n_out],
             grads: vec![T::default(); n_params],
@@ -204,13 +210,19 @@ impl<T: Scalar> DqnAgent<T> {
         }
 
         let q = self.online.forward(&batch.obs, b, &mut self.ws_train);
-        gather(q, n_actions, &batch.actions, &mut self.q_taken[..b]);
+        let actions = if rule.regress_max_q {
+            argmax_per_row(q, n_actions, &mut self.max_actions[..b]);
+            &self.max_actions[..b]
+        } else {
+            &batch.actions[..]
+        };
+        gather(q, n_actions, actions, &mut self.q_taken[..b]);
         let mean_q = self.q_taken[..b].iter().map(|v| v.to_f64()).sum::<f64>() / b as f64;
         let loss = q_loss(
             rule.loss,
             q,
             n_actions,
-            &batch.actions,
+            actions,
             &self.targets[..b],
             None,
             &mut self.grad_q[..b * n_actions],

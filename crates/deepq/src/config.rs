@@ -125,10 +125,23 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// The learning algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Deep Q-learning with an MLP (every env).
+    Dqn,
+    /// One-step Q-learning on a table (discrete observation spaces only).
+    Tabular,
+}
+
 /// Every option of a DQN run. Field names are the config keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DqnConfig {
+    /// `"dqn"`, or `"tabular"` Q-learning (which uses `learning_rate` as α, `gamma`, the ε
+    /// schedule, the budget and the evaluation keys).
+    pub algorithm: Algorithm,
     /// Gymnasium id of the environment, e.g. `"CartPole-v1"`.
     pub env: String,
     /// Keyword arguments for `make`, e.g. `{ is_slippery = false }`.
@@ -195,6 +208,9 @@ pub struct DqnConfig {
     pub tau: f64,
     /// Double DQN: the online network chooses the next action, the target network values it.
     pub double_q: bool,
+    /// Regress max_a Q(s, a) instead of Q(s, a_taken): the naive learner's mistake, kept to
+    /// demonstrate it.
+    pub regress_max_q: bool,
     /// Bootstrap from the next state when an episode is truncated by a time limit. `false`
     /// treats truncation like termination, as set-ups built on the old `done` flag did.
     pub bootstrap_on_truncation: bool,
@@ -233,6 +249,7 @@ pub struct DqnConfig {
 impl Default for DqnConfig {
     fn default() -> Self {
         DqnConfig {
+            algorithm: Algorithm::Dqn,
             env: "CartPole-v1".into(),
             env_kwargs: Kwargs::new(),
             n_envs: 1,
@@ -264,6 +281,7 @@ impl Default for DqnConfig {
             target_update_interval: 10_000,
             tau: 1.0,
             double_q: false,
+            regress_max_q: false,
             bootstrap_on_truncation: true,
             exploration_schedule: ExplorationKind::Linear,
             exploration_initial_eps: 1.0,

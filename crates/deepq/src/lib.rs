@@ -22,6 +22,7 @@ pub mod presets;
 pub mod replay;
 pub mod schedule;
 pub mod stats;
+pub mod tabular;
 pub mod train;
 
 pub use agent::DqnAgent;

@@ -33,6 +33,9 @@ presets![
     "cartpole-cleanrl",
     "acrobot",
     "mountaincar",
+    "cartpole-naive",
+    "frozenlake-tabular",
+    "frozenlake8x8-tabular",
 ];
 
 impl Preset {

@@ -1,25 +1,64 @@
 //! `deepq eval`: greedy evaluation of a saved agent.
 
 use deepq::envs::{Env, EnvSpec, EnvVisitor};
+use deepq::tabular::QTable;
 use deepq::{DqnConfig, EvalStats, QNetwork, evaluate};
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
+use crate::commands::train::optimum;
 use crate::error::{CliResult, Failure};
 use crate::fsutil::read;
 use crate::run_dir::RunDir;
 use crate::settings::read_config_file;
 
+/// A trained policy: a DQN network or a tabular Q-table.
+pub enum Policy {
+    /// A Q-network.
+    Network(QNetwork),
+    /// A Q-table.
+    Table(QTable),
+}
+
+impl Policy {
+    /// Reads `model.safetensors` of either kind.
+    fn from_safetensors(bytes: &[u8]) -> Result<Self, String> {
+        QNetwork::from_safetensors(bytes)
+            .map(Policy::Network)
+            .or_else(|e| {
+                QTable::from_safetensors(bytes)
+                    .map(Policy::Table)
+                    .map_err(|_| e.to_string())
+            })
+    }
+
+    /// (inputs, outputs) the policy expects.
+    fn shape(&self) -> (usize, usize) {
+        match self {
+            Policy::Network(n) => (n.sizes()[0], n.sizes()[n.sizes().len() - 1]),
+            Policy::Table(t) => (t.n_states(), t.n_actions()),
+        }
+    }
+
+    /// The greedy policy over flat observations.
+    pub fn greedy(&self) -> Box<dyn FnMut(&[f32]) -> usize + '_> {
+        match self {
+            Policy::Network(n) => Box::new(n.greedy_policy()),
+            Policy::Table(t) => Box::new(t.greedy_policy()),
+        }
+    }
+}
+
 /// A trained agent loaded from a run directory, checked against its environment.
 pub struct LoadedRun {
     /// The run's resolved config.
     pub config: DqnConfig,
-    /// The trained network.
-    pub network: QNetwork,
+    /// The trained policy.
+    pub policy: Policy,
 }
 
 impl LoadedRun {
-    /// Reads `config.toml` and `model.safetensors`; corrupt files and networks whose shapes
+    /// Reads `config.toml` and `model.safetensors`; corrupt files and models whose shapes
     /// do not fit the environment are one-line errors.
     pub fn open(run: &RunDir) -> CliResult<Self> {
         let mut config = DqnConfig::default();
@@ -31,27 +70,26 @@ impl LoadedRun {
                     run.config().display()
                 ))
             })?;
-        let bytes = read(&run.model())?;
-        let network = QNetwork::from_safetensors(&bytes).map_err(|e| {
-            Failure::Runtime(format!(
-                "cannot load model '{}': {e}",
-                run.model().display()
-            ))
+        let model = run.model();
+        let policy = Policy::from_safetensors(&read(&model)?).map_err(|e| {
+            Failure::Runtime(format!("cannot load model '{}': {e}", model.display()))
         })?;
         let env = deepq::envs::make(&config.env, &config.env_kwargs)?;
-        let (inputs, outputs) = (
+        let needs = (
             env.observation_space().flat_dim(),
             env.action_space().flat_dim(),
         );
-        let sizes = network.sizes();
-        if sizes.first() != Some(&inputs) || sizes.last() != Some(&outputs) {
+        let (inputs, outputs) = policy.shape();
+        if (inputs, outputs) != needs {
             return Err(Failure::Runtime(format!(
-                "model '{}' has layer sizes {sizes:?}, but {} needs {inputs} inputs and {outputs} outputs",
-                run.model().display(),
-                config.env
+                "model '{}' has layer sizes {inputs} in, {outputs} out, but {} needs {} inputs and {} outputs",
+                model.display(),
+                config.env,
+                needs.0,
+                needs.1
             )));
         }
-        Ok(LoadedRun { config, network })
+        Ok(LoadedRun { config, policy })
     }
 }
 
@@ -65,6 +103,7 @@ struct EvalJson {
     mean_length: f64,
     env: String,
     reward_threshold: f64,
+    optimal_return: Option<f64>,
     returns: Vec<f64>,
 }
 
@@ -80,7 +119,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
     let env = deepq::envs::make(&loaded.config.env, &loaded.config.env_kwargs)?;
     let spec = env.spec().clone();
     let stats = env.visit(Evaluate {
-        network: &loaded.network,
+        policy: &loaded.policy,
         episodes: args.episodes,
         seed: args.seed,
     });
@@ -94,6 +133,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
             mean_length: stats.mean_length,
             env: spec.id.clone(),
             reward_threshold: spec.reward_threshold,
+            optimal_return: optimum(&loaded.config),
             returns: stats.returns,
         };
         println!(
@@ -117,12 +157,15 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
             stats.mean_length,
             spec.reward_threshold
         );
+        if let Some(best) = optimum(&loaded.config) {
+            println!("optimum (value iteration within the step limit): {best:.4}");
+        }
     }
     Ok(())
 }
 
 struct Evaluate<'a> {
-    network: &'a QNetwork,
+    policy: &'a Policy,
     episodes: usize,
     seed: u64,
 }
@@ -135,7 +178,7 @@ impl EnvVisitor for Evaluate<'_> {
             &mut env,
             self.episodes,
             Some(self.seed),
-            self.network.greedy_policy(),
+            self.policy.greedy(),
         )
     }
 }

@@ -85,7 +85,7 @@ impl EnvVisitor for Play<'_> {
     type Output = CliResult<Played>;
 
     fn visit<E: Env + Clone + 'static>(self, mut env: E, spec: EnvSpec) -> CliResult<Played> {
-        let mut policy = self.loaded.network.greedy_policy();
+        let mut policy = self.loaded.policy.greedy();
         let delay = Duration::from_secs_f64(1.0 / f64::from(self.fps));
         let (ret, length, end, frames) = match self.render {
             Render::Terminal => {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use deepq::config::Algorithm;
 use deepq::stats::Aggregate;
 use deepq::{DqnConfig, TrainSummary};
 use rayon::prelude::*;
@@ -55,6 +56,9 @@ pub struct RunSummary {
     pub reward_threshold: f64,
     /// Whether the final evaluation mean reached the threshold.
     pub solved: bool,
+    /// The best expected return any policy can reach within the step limit, where the env's
+    /// transition table is known (FrozenLake): value iteration's benchmark.
+    pub optimal_return: Option<f64>,
     /// Step of the first periodic evaluation that reached the threshold.
     pub solved_at_step: Option<u64>,
     /// Whether training was interrupted (Ctrl-C) before its budget.
@@ -83,6 +87,7 @@ impl RunSummary {
             eval_max: s.eval.as_ref().map(|e| e.max),
             reward_threshold: s.reward_threshold,
             solved: s.solved,
+            optimal_return: None,
             solved_at_step: s.solved_at_step,
             interrupted: s.interrupted,
             deepq_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -190,7 +195,12 @@ pub fn train_one(
     let run = RunDir::create(out)?;
     write_atomic(&run.config(), config_file(cfg, preset).as_bytes())?;
     let observer = RunObserver::new(&run, bar, tensorboard, None, Arc::clone(stop))?;
-    finish_run(&run, cfg, preset, observer, |obs| deepq::train(cfg, obs))
+    finish_run(&run, cfg, preset, observer, |obs| match cfg.algorithm {
+        Algorithm::Dqn => deepq::train(cfg, obs).map(|o| (o.summary, o.network.to_safetensors())),
+        Algorithm::Tabular => {
+            deepq::tabular::train_tabular(cfg, obs).map(|o| (o.summary, o.table.to_safetensors()))
+        }
+    })
 }
 
 /// `deepq train --resume DIR`: continues a run from `DIR/checkpoint/` to its configured end,
@@ -228,7 +238,7 @@ fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
         stop_on_ctrl_c(),
     )?;
     let summary = finish_run(&run, &cfg, &preset, observer, |obs| {
-        deepq::train::resume(&bytes, obs)
+        deepq::train::resume(&bytes, obs).map(|o| (o.summary, o.network.to_safetensors()))
     })?;
     print_summary(&summary, dir);
     interrupted(&summary, dir)
@@ -240,7 +250,7 @@ fn finish_run(
     cfg: &DqnConfig,
     preset: &str,
     mut observer: RunObserver,
-    train: impl FnOnce(&mut RunObserver) -> Result<deepq::TrainOutcome, deepq::TrainError>,
+    train: impl FnOnce(&mut RunObserver) -> Result<(TrainSummary, Vec<u8>), deepq::TrainError>,
 ) -> CliResult<RunSummary> {
     let outcome = train(&mut observer);
     let last_checkpoint = observer.last_checkpoint();
@@ -258,8 +268,10 @@ fn finish_run(
         }
         other => other.into(),
     })?;
-    write_atomic(&run.model(), &outcome.network.to_safetensors())?;
-    let summary = RunSummary::new(preset, outcome.summary);
+    let (trained, model) = outcome;
+    write_atomic(&run.model(), &model)?;
+    let mut summary = RunSummary::new(preset, trained);
+    summary.optimal_return = optimum(cfg);
     write_json(&run.summary(), &summary)?;
     plots::draw_run(
         run,
@@ -279,58 +291,80 @@ fn train_seeds(
     args: &TrainArgs,
     stop: &Arc<AtomicBool>,
 ) -> CliResult<SeedsSummary> {
-    std::fs::create_dir_all(out).map_err(|e| {
-        Failure::Runtime(format!(
-            "cannot create run directory '{}': {e}",
-            out.display()
-        ))
-    })?;
+    let runs: Vec<(DqnConfig, PathBuf)> = seeds
+        .iter()
+        .map(|&seed| {
+            (
+                DqnConfig {
+                    seed,
+                    ..cfg.clone()
+                },
+                out.join(format!("seed-{seed}")),
+            )
+        })
+        .collect();
+    let summaries = train_parallel(&runs, preset, jobs, args.quiet, args.tensorboard, stop)?;
+    let summary = aggregate(cfg, preset, seeds, summaries);
+    write_json(&out.join("summary.json"), &summary)?;
+    let dirs: Vec<RunDir> = runs.iter().map(|(_, dir)| RunDir::at(dir)).collect();
+    let threshold = summary.runs[0].reward_threshold;
+    plots::draw_seeds(
+        out,
+        &[("mean over seeds", dirs.as_slice())],
+        cfg.rolling_window,
+        threshold,
+    )?;
+    Ok(summary)
+}
+
+/// Trains every `(config, directory)` pair on a pool of `jobs` threads, with a progress bar
+/// over runs unless `quiet`; returns the summaries in the order given.
+pub fn train_parallel(
+    runs: &[(DqnConfig, PathBuf)],
+    preset: &str,
+    jobs: usize,
+    quiet: bool,
+    tensorboard: bool,
+    stop: &Arc<AtomicBool>,
+) -> CliResult<Vec<RunSummary>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start {jobs} worker threads: {e}")))?;
-    let bar = (!args.quiet).then(|| {
-        let bar = indicatif::ProgressBar::new(seeds.len() as u64);
+    let bar = (!quiet).then(|| {
+        let bar = indicatif::ProgressBar::new(runs.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {elapsed}  {msg}")
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {elapsed}  {msg}")
                 .expect("valid progress template"),
         );
         bar
     });
-    let runs: Vec<RunSummary> = pool.install(|| {
-        seeds
-            .par_iter()
-            .map(|&seed| {
-                let cfg = DqnConfig {
-                    seed,
-                    ..cfg.clone()
-                };
-                let dir = out.join(format!("seed-{seed}"));
-                let summary = train_one(&cfg, preset, &dir, None, args.tensorboard, stop);
+    let summaries = pool.install(|| {
+        runs.par_iter()
+            .map(|(cfg, dir)| {
+                let summary = train_one(cfg, preset, dir, None, tensorboard, stop);
                 if let (Some(bar), Ok(s)) = (&bar, &summary) {
                     bar.inc(1);
                     let eval = s.eval_mean.map_or("-".into(), |m| format!("{m:.1}"));
-                    bar.set_message(format!("last: seed {seed} eval {eval}"));
+                    bar.set_message(format!("last: {} eval {eval}", dir.display()));
                 }
                 summary
             })
-            .collect::<CliResult<_>>()
-    })?;
+            .collect::<CliResult<Vec<_>>>()
+    });
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let summary = aggregate(cfg, preset, seeds, runs);
-    write_json(&out.join("summary.json"), &summary)?;
-    let dirs: Vec<RunDir> = seeds
-        .iter()
-        .map(|s| RunDir::at(&out.join(format!("seed-{s}"))))
-        .collect();
-    let threshold = summary.runs[0].reward_threshold;
-    plots::draw_seeds(out, &dirs, cfg.rolling_window, threshold)?;
-    Ok(summary)
+    summaries
 }
 
-fn aggregate(cfg: &DqnConfig, preset: &str, seeds: &[u64], runs: Vec<RunSummary>) -> SeedsSummary {
+/// Aggregates the summaries of one configuration's seeds.
+pub fn aggregate(
+    cfg: &DqnConfig,
+    preset: &str,
+    seeds: &[u64],
+    runs: Vec<RunSummary>,
+) -> SeedsSummary {
     let solved_steps: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.solved_at_step.map(|s| s as f64))
@@ -346,6 +380,12 @@ fn aggregate(cfg: &DqnConfig, preset: &str, seeds: &[u64], runs: Vec<RunSummary>
         runs,
         deepq_version: env!("CARGO_PKG_VERSION").to_string(),
     }
+}
+
+/// Value iteration's optimum for the run's env, when its dynamics are known.
+pub fn optimum(cfg: &DqnConfig) -> Option<f64> {
+    let env = deepq::envs::make(&cfg.env, &cfg.env_kwargs).ok()?;
+    deepq::tabular::env_optimum(&env)
 }
 
 /// The config file of a run: the resolved config, headed by the preset it started from.
@@ -380,7 +420,7 @@ fn default_dir(cfg: &DqnConfig, preset: &str, tag: &str) -> PathBuf {
 }
 
 /// A flag set by Ctrl-C; training polls it and stops after the current step.
-fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // If a handler cannot be installed (e.g. one already is), Ctrl-C keeps its default effect.
@@ -414,6 +454,9 @@ fn print_summary(s: &RunSummary, out: &Path) {
             "  greedy eval over {} episodes: {mean:.2} ± {std:.2} (threshold {}): {verdict}{first}",
             s.eval_episodes, s.reward_threshold
         );
+    }
+    if let Some(best) = s.optimal_return {
+        println!("  optimum (value iteration within the step limit): {best:.4}");
     }
     println!("  run directory: {}", out.display());
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::env::{self, Env, RgbFrame, Step};
 use crate::render::{Canvas, Rgb};
 use crate::space::Space;
+use crate::toy_text::categorical_sample;
 
 /// Action that moves one cell left.
 pub const LEFT: usize = 0;
@@ -105,20 +106,6 @@ pub struct FrozenLake {
     state: usize,
     last_action: Option<usize>,
     rng: Pcg64,
-}
-
-/// Index of the first cumulative probability that exceeds `u`, or 0 if none
-/// does (numpy's `argmax` of an all-false array), as Gymnasium's
-/// `categorical_sample`.
-fn categorical_sample(probs: impl IntoIterator<Item = f64>, u: f64) -> usize {
-    let mut cumulative = 0.0;
-    for (i, p) in probs.into_iter().enumerate() {
-        cumulative += p;
-        if cumulative > u {
-            return i;
-        }
-    }
-    0
 }
 
 impl FrozenLake {

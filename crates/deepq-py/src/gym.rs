@@ -1,0 +1,564 @@
+//! Gymnasium environments stepped from Rust: [`GymEnv`] describes a Python environment (its
+//! spaces, as the Python layer read them), and [`PyEnv`] implements [`deepq_envs::Env`] on it,
+//! so deepq's training loop and evaluation run on any Gymnasium `Env` with a `Discrete` action
+//! space and a `Box` or `Discrete` observation space.
+//!
+//! Each call into the environment attaches to the interpreter only for that call. The `Env`
+//! trait cannot return errors, so an exception raised by the environment (or an observation
+//! that does not fit its space) is kept in a [`Failure`] shared by every copy of the env and
+//! the training observer: from then on the env reports terminated episodes without calling
+//! Python again, the observer stops training at the next step, and the exception is raised.
+
+use std::sync::{Arc, Mutex};
+
+use deepq_envs::{Env, EnvSpec, Observation, RgbFrame, Space, Step};
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::convert::{repr, type_name};
+use crate::errors::{Error, Result};
+
+/// A Python env's observation, flattened (a `Box`) or one-hot encoded (a `Discrete`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlatObs(pub Vec<f32>);
+
+impl Observation for FlatObs {
+    fn write_flat(&self, out: &mut [f32]) {
+        out.copy_from_slice(&self.0);
+    }
+}
+
+/// How a Gymnasium observation becomes the network's flat input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ObsLayout {
+    /// `Box`: the values in row-major order, as float32.
+    Box {
+        /// The space's shape.
+        shape: Vec<usize>,
+        /// Lower bound of every element.
+        low: Vec<f32>,
+        /// Upper bound of every element.
+        high: Vec<f32>,
+    },
+    /// `Discrete(n, start)`: one-hot of `obs - start`.
+    Discrete {
+        /// Number of values.
+        n: usize,
+        /// The smallest value.
+        start: i64,
+    },
+}
+
+/// What deepq needs to know about a Gymnasium environment.
+#[derive(Debug)]
+pub struct Layout {
+    /// The observation encoding.
+    pub obs: ObsLayout,
+    /// Number of discrete actions.
+    pub n_actions: usize,
+    /// The action space's `start`: deepq's action `a` is `a + action_start` in Python.
+    pub action_start: i64,
+    /// Id, step limit and reward threshold (infinite when the env has none).
+    pub spec: EnvSpec,
+    /// `numpy.asarray`, to convert observations that are not float32 buffers.
+    as_array: Py<PyAny>,
+}
+
+impl Layout {
+    /// The observation space in deepq's terms.
+    pub fn space(&self) -> Space {
+        match &self.obs {
+            ObsLayout::Box { shape, low, high } => Space::Box {
+                low: low.clone(),
+                high: high.clone(),
+                shape: shape.clone(),
+            },
+            ObsLayout::Discrete { n, .. } => Space::Discrete { n: *n },
+        }
+    }
+
+    /// Width of the flat observation.
+    pub fn flat_dim(&self) -> usize {
+        self.space().flat_dim()
+    }
+
+    /// Writes the flat encoding of `obs` into `out`; `what` names the call that produced it.
+    fn encode(
+        &self,
+        py: Python<'_>,
+        obs: &Bound<'_, PyAny>,
+        out: &mut [f32],
+        what: &str,
+    ) -> PyResult<()> {
+        match &self.obs {
+            ObsLayout::Box { shape, .. } => {
+                let buffer = match PyBuffer::<f32>::get(obs) {
+                    Ok(b) => b,
+                    Err(_) => {
+                        let array = self.as_array.bind(py).call1((obs, "float32")).map_err(
+                            |e| {
+                                PyTypeError::new_err(format!(
+                                    "{what} returned an observation that is not numeric ({}): {e}",
+                                    type_name(obs)
+                                ))
+                            },
+                        )?;
+                        PyBuffer::<f32>::get(&array)?
+                    }
+                };
+                if buffer.item_count() != out.len() {
+                    return Err(PyValueError::new_err(format!(
+                        "{what} returned an observation with {} values, but the observation space has shape {} ({} values)",
+                        buffer.item_count(),
+                        python_shape(shape),
+                        out.len()
+                    )));
+                }
+                buffer.copy_to_slice(py, out)
+            }
+            ObsLayout::Discrete { n, start } => {
+                let value: i64 = obs.extract().map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "{what} returned observation {} for a Discrete observation space; expected an integer",
+                        repr(obs)
+                    ))
+                })?;
+                let index = value
+                    .checked_sub(*start)
+                    .and_then(|i| usize::try_from(i).ok())
+                    .filter(|&i| i < *n)
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "{what} returned observation {value}, outside the observation space Discrete({n}, start={start})"
+                        ))
+                    })?;
+                out.fill(0.0);
+                out[index] = 1.0;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A shape written as Python writes tuples: `(4,)`, `(2, 3)`, `()`.
+fn python_shape(shape: &[usize]) -> String {
+    match shape {
+        [d] => format!("({d},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
+}
+
+/// A Gymnasium environment with its spaces described for deepq (built by the Python layer,
+/// which reads the spaces).
+#[pyclass(name = "GymEnv", module = "deepq._native", frozen)]
+pub struct GymEnv {
+    /// The Python environment.
+    pub env: Py<PyAny>,
+    /// Its description.
+    pub layout: Arc<Layout>,
+}
+
+#[pymethods]
+impl GymEnv {
+    /// Describes `env`: a `Box` observation space by `obs_shape`, `obs_low` and `obs_high`,
+    /// or a `Discrete` one by `obs_n` and `obs_start`; `n_actions` discrete actions from
+    /// `action_start`; `id`, `max_episode_steps` and `reward_threshold` from its spec.
+    #[new]
+    #[pyo3(signature = (
+        env, *, n_actions, id, action_start=0, obs_shape=None, obs_low=None, obs_high=None,
+        obs_n=None, obs_start=0, max_episode_steps=0, reward_threshold=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        env: Py<PyAny>,
+        n_actions: usize,
+        id: String,
+        action_start: i64,
+        obs_shape: Option<Vec<usize>>,
+        obs_low: Option<Vec<f32>>,
+        obs_high: Option<Vec<f32>>,
+        obs_n: Option<usize>,
+        obs_start: i64,
+        max_episode_steps: usize,
+        reward_threshold: Option<f64>,
+    ) -> Result<Self> {
+        if n_actions == 0 {
+            return Err(Error::usage(
+                "the action space must have at least one action",
+            ));
+        }
+        let obs = match (obs_shape, obs_n) {
+            (Some(shape), None) => {
+                let dim: usize = shape.iter().product();
+                let low = obs_low.unwrap_or_else(|| vec![f32::NEG_INFINITY; dim]);
+                let high = obs_high.unwrap_or_else(|| vec![f32::INFINITY; dim]);
+                if dim == 0 || low.len() != dim || high.len() != dim {
+                    return Err(Error::usage(format!(
+                        "invalid Box observation space: shape {shape:?} with {} low and {} high bounds",
+                        low.len(),
+                        high.len()
+                    )));
+                }
+                ObsLayout::Box { shape, low, high }
+            }
+            (None, Some(n)) if n > 0 => ObsLayout::Discrete {
+                n,
+                start: obs_start,
+            },
+            _ => {
+                return Err(Error::usage(
+                    "describe the observation space by obs_shape (Box) or obs_n > 0 (Discrete)",
+                ));
+            }
+        };
+        let as_array = py.import("numpy")?.getattr("asarray")?.unbind();
+        let spec = EnvSpec {
+            id,
+            max_episode_steps,
+            reward_threshold: reward_threshold.unwrap_or(f64::INFINITY),
+        };
+        Ok(GymEnv {
+            env,
+            layout: Arc::new(Layout {
+                obs,
+                n_actions,
+                action_start,
+                spec,
+                as_array,
+            }),
+        })
+    }
+
+    /// The environment's id (its Gymnasium spec id, or its class name).
+    #[getter]
+    fn id(&self) -> String {
+        self.layout.spec.id.clone()
+    }
+
+    /// Width of the flat observation the network sees.
+    #[getter]
+    fn flat_dim(&self) -> usize {
+        self.layout.flat_dim()
+    }
+
+    /// Number of actions.
+    #[getter]
+    fn n_actions(&self) -> usize {
+        self.layout.n_actions
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "GymEnv(id={:?}, observation_space={}, n_actions={})",
+            self.layout.spec.id,
+            self.layout.space(),
+            self.layout.n_actions
+        )
+    }
+}
+
+/// The first exception raised by Python during a run (by the env, or by a callback).
+#[derive(Debug, Default)]
+pub struct Failure {
+    error: Mutex<Option<PyErr>>,
+}
+
+impl Failure {
+    /// Keeps `error` unless an earlier one is kept already.
+    pub fn record(&self, error: PyErr) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(error);
+    }
+
+    /// Whether an exception was recorded.
+    pub fn is_set(&self) -> bool {
+        self.error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Takes the recorded exception.
+    pub fn take(&self) -> Option<PyErr> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A Python Gymnasium environment as a deepq [`Env`].
+///
+/// Cloning either shares the Python object (when a run needs only one instance) or makes a
+/// `copy.deepcopy` of it (for `n_envs > 1` and the separate evaluation env); deep copies are
+/// closed when dropped. Checkpoints cannot hold a Python env: serializing one is an error.
+pub struct PyEnv {
+    env: Py<PyAny>,
+    layout: Arc<Layout>,
+    obs: FlatObs,
+    failure: Arc<Failure>,
+    /// Whether clones are deep copies.
+    copies: bool,
+    /// Whether this instance is a deep copy made here (and so closed on drop).
+    owned: bool,
+}
+
+impl PyEnv {
+    /// Wraps the environment of `handle`; `copies` chooses deep copies for clones.
+    pub fn new(py: Python<'_>, handle: &GymEnv, failure: Arc<Failure>, copies: bool) -> Self {
+        PyEnv {
+            env: handle.env.clone_ref(py),
+            obs: FlatObs(vec![0.0; handle.layout.flat_dim()]),
+            layout: Arc::clone(&handle.layout),
+            failure,
+            copies,
+            owned: false,
+        }
+    }
+
+    /// Runs `f` on the environment while attached to the interpreter, recording its error.
+    /// Does nothing once a failure is recorded.
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(Python<'_>, &Bound<'_, PyAny>, &Layout, &mut [f32]) -> PyResult<R>,
+    ) -> Option<R> {
+        if self.failure.is_set() {
+            return None;
+        }
+        let result = Python::attach(|py| f(py, self.env.bind(py), &self.layout, &mut self.obs.0));
+        result.map_err(|e| self.failure.record(e)).ok()
+    }
+
+    /// What a step reports once the env has failed: a terminated episode, so loops end.
+    fn failed_step(&self) -> Step<FlatObs> {
+        Step {
+            obs: self.obs.clone(),
+            reward: 0.0,
+            terminated: true,
+            truncated: false,
+        }
+    }
+
+    /// The env's `render_mode`, if it has one.
+    fn render_mode(&self, py: Python<'_>) -> Option<String> {
+        self.env
+            .bind(py)
+            .getattr(intern!(py, "render_mode"))
+            .ok()?
+            .extract()
+            .ok()
+    }
+}
+
+/// `copy.deepcopy(env)`.
+pub fn deepcopy(py: Python<'_>, env: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    Ok(py
+        .import("copy")?
+        .getattr("deepcopy")?
+        .call1((env,))?
+        .unbind())
+}
+
+/// Calls `env.close()`, ignoring its errors (the env is being discarded).
+pub fn close_quietly(env: &Bound<'_, PyAny>) {
+    let _ = env.call_method0(intern!(env.py(), "close"));
+}
+
+/// Checks the `(obs, info)` / `(obs, reward, terminated, truncated, info)` shape of a result.
+fn expect_tuple<'py>(
+    value: Bound<'py, PyAny>,
+    len: usize,
+    what: &str,
+    expected: &str,
+) -> PyResult<Bound<'py, PyTuple>> {
+    match value.cast_into::<PyTuple>() {
+        Ok(t) if t.len() == len => Ok(t),
+        Ok(t) => Err(PyTypeError::new_err(format!(
+            "{what} must return {expected} as Gymnasium does; it returned a tuple of {} values",
+            t.len()
+        ))),
+        Err(e) => Err(PyTypeError::new_err(format!(
+            "{what} must return {expected} as Gymnasium does; it returned a value of type '{}'",
+            type_name(e.into_inner().as_any())
+        ))),
+    }
+}
+
+impl Clone for PyEnv {
+    fn clone(&self) -> Self {
+        Python::attach(|py| {
+            let (env, owned) = if self.copies && !self.failure.is_set() {
+                match deepcopy(py, self.env.bind(py)) {
+                    Ok(copy) => (copy, true),
+                    Err(e) => {
+                        self.failure.record(e);
+                        (self.env.clone_ref(py), false)
+                    }
+                }
+            } else {
+                (self.env.clone_ref(py), false)
+            };
+            PyEnv {
+                env,
+                layout: Arc::clone(&self.layout),
+                obs: self.obs.clone(),
+                failure: Arc::clone(&self.failure),
+                copies: self.copies,
+                owned,
+            }
+        })
+    }
+}
+
+impl Drop for PyEnv {
+    fn drop(&mut self) {
+        if self.owned {
+            Python::attach(|py| close_quietly(self.env.bind(py)));
+        }
+    }
+}
+
+impl Env for PyEnv {
+    type Obs = FlatObs;
+
+    fn observation_space(&self) -> Space {
+        self.layout.space()
+    }
+
+    fn action_space(&self) -> Space {
+        Space::Discrete {
+            n: self.layout.n_actions,
+        }
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> FlatObs {
+        self.call(|py, env, layout, out| {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(intern!(py, "seed"), seed)?;
+            let result = env.call_method(intern!(py, "reset"), (), Some(&kwargs))?;
+            let t = expect_tuple(result, 2, "env.reset()", "(observation, info)")?;
+            layout.encode(py, &t.get_item(0)?, out, "env.reset()")
+        });
+        self.obs.clone()
+    }
+
+    fn step(&mut self, action: usize) -> Step<FlatObs> {
+        let n = self.layout.n_actions;
+        let outcome = self.call(|py, env, layout, out| {
+            if action >= n {
+                return Err(PyValueError::new_err(format!(
+                    "invalid action {action}; valid actions are 0..{n}"
+                )));
+            }
+            let python_action = action as i64 + layout.action_start;
+            let result = env.call_method1(intern!(py, "step"), (python_action,))?;
+            let t = expect_tuple(
+                result,
+                5,
+                "env.step()",
+                "(observation, reward, terminated, truncated, info)",
+            )?;
+            layout.encode(py, &t.get_item(0)?, out, "env.step()")?;
+            let reward_obj = t.get_item(1)?;
+            let reward: f64 = reward_obj.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "env.step() returned reward {} that is not a number",
+                    repr(&reward_obj)
+                ))
+            })?;
+            Ok((
+                reward,
+                t.get_item(2)?.is_truthy()?,
+                t.get_item(3)?.is_truthy()?,
+            ))
+        });
+        match outcome {
+            Some((reward, terminated, truncated)) => Step {
+                obs: self.obs.clone(),
+                reward,
+                terminated,
+                truncated,
+            },
+            None => self.failed_step(),
+        }
+    }
+
+    /// Python environments cannot be put into a given state: recorded as a failure.
+    fn reset_to_state(&mut self, _state: &[f64]) -> FlatObs {
+        self.call(|_, _, _, _| -> PyResult<()> {
+            Err(PyValueError::new_err(
+                "reset_to_state is not supported for Gymnasium environments",
+            ))
+        });
+        self.obs.clone()
+    }
+
+    fn observation(&self) -> FlatObs {
+        self.obs.clone()
+    }
+
+    /// The state of a Python env is not visible to deepq: its flat observation stands in.
+    fn state(&self) -> Vec<f64> {
+        self.obs.0.iter().map(|&x| f64::from(x)).collect()
+    }
+
+    /// The env's own text rendering when its `render_mode` is `"ansi"`, else the observation.
+    fn render_text(&self) -> String {
+        Python::attach(|py| {
+            if self.render_mode(py).as_deref() == Some("ansi")
+                && let Ok(text) = self.env.bind(py).call_method0(intern!(py, "render"))
+                && let Ok(text) = text.cast::<PyString>()
+            {
+                return text.to_string();
+            }
+            format!("{:?}", self.obs.0)
+        })
+    }
+
+    /// The env's own picture when its `render_mode` is `"rgb_array"` (an `H × W × 3` uint8
+    /// array), else an empty frame.
+    fn render_rgb(&self) -> RgbFrame {
+        let empty = RgbFrame {
+            width: 0,
+            height: 0,
+            data: Vec::new(),
+        };
+        Python::attach(|py| {
+            if self.render_mode(py).as_deref() != Some("rgb_array") {
+                return empty;
+            }
+            let Ok(picture) = self.env.bind(py).call_method0(intern!(py, "render")) else {
+                return empty;
+            };
+            match PyBuffer::<u8>::get(&picture) {
+                Ok(b) if b.shape().len() == 3 && b.shape()[2] == 3 => RgbFrame {
+                    width: u32::try_from(b.shape()[1]).unwrap_or(0),
+                    height: u32::try_from(b.shape()[0]).unwrap_or(0),
+                    data: b.to_vec(py).unwrap_or_default(),
+                },
+                _ => empty,
+            }
+        })
+    }
+}
+
+const NO_CHECKPOINT: &str = "a Python (Gymnasium) environment cannot be saved in a checkpoint";
+
+/// Checkpoints cannot hold a Python environment.
+impl Serialize for PyEnv {
+    fn serialize<S: Serializer>(&self, _serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(NO_CHECKPOINT))
+    }
+}
+
+/// Checkpoints cannot hold a Python environment.
+impl<'de> Deserialize<'de> for PyEnv {
+    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> std::result::Result<Self, D::Error> {
+        Err(serde::de::Error::custom(NO_CHECKPOINT))
+    }
+}

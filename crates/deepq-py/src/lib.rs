@@ -1,0 +1,57 @@
+//! The native half of the `deepq` Python package (`deepq._native`), built with pyo3 and
+//! maturin (`pip install .` at the repository root).
+//!
+//! The Python half (`python/deepq`) provides the Stable-Baselines3-style API — `deepq.DQN`,
+//! `deepq.evaluate_policy` — and calls into this module for the work:
+//!
+//! - [`config::Config`]: deepq's `DqnConfig`, changed with Python keyword values;
+//! - [`training::train`]: a training run on a built-in env (full Rust speed) or on a Gymnasium
+//!   env stepped through Python ([`gym::PyEnv`]), reporting through [`observer::PyObserver`];
+//! - [`network::Network`]: the Q-network, for predictions and safetensors I/O;
+//! - [`evaluation::evaluate`]: greedy or ε-greedy episodes;
+//! - [`run_dir`]: saving and loading the CLI's run directories;
+//! - [`envs`]: the built-in environments and presets.
+//!
+//! Errors carry the library's one-line messages (see [`errors`]).
+
+pub mod config;
+pub mod convert;
+pub mod envs;
+pub mod errors;
+pub mod evaluation;
+pub mod gym;
+pub mod network;
+pub mod observer;
+pub mod run_dir;
+pub mod training;
+
+use pyo3::prelude::*;
+
+/// Native core of the deepq Python package: configuration, training, evaluation and model
+/// files. Use the `deepq` package (`deepq.DQN`, `deepq.evaluate_policy`) rather than this
+/// module directly.
+#[pymodule(name = "_native")]
+pub mod native {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::config::Config;
+    #[pymodule_export]
+    use crate::envs::{builtin_env, env_ids, is_builtin, presets};
+    #[pymodule_export]
+    use crate::evaluation::evaluate;
+    #[pymodule_export]
+    use crate::gym::GymEnv;
+    #[pymodule_export]
+    use crate::network::Network;
+    #[pymodule_export]
+    use crate::run_dir::{load_run, save_run};
+    #[pymodule_export]
+    use crate::training::train;
+
+    /// Sets the module's `__version__` (the crate version, shared by the workspace).
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))
+    }
+}

@@ -1,0 +1,181 @@
+//! The training observer behind `DQN.learn`: it calls the Python callback every N steps and
+//! the progress reporter now and then, stops training when the callback asks to or Python
+//! raised (in the env, a callback, or a signal such as Ctrl-C), and attaches to the
+//! interpreter only for those calls.
+
+use std::sync::Arc;
+
+use deepq::schedule::ExplorationSchedule;
+use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict};
+
+use crate::gym::Failure;
+
+/// Steps between checks for pending signals (Ctrl-C) while no Python code runs.
+const SIGNAL_CHECK_POLLS: u64 = 1024;
+
+/// Reports training to Python; see the module docs.
+pub struct PyObserver {
+    /// `callback(info: dict) -> bool | None`, called every `callback_freq` steps; `False`
+    /// stops training.
+    callback: Option<Py<PyAny>>,
+    callback_freq: u64,
+    /// `progress(kind: str, info: dict)`, with kind `"progress"` (every few hundred steps),
+    /// `"episode"` or `"eval"`.
+    progress: Option<Py<PyAny>>,
+    /// Whether `progress` also receives every episode.
+    episodes_to_progress: bool,
+    schedule: ExplorationSchedule,
+    n_envs: u64,
+    polls: u64,
+    next_callback: u64,
+    episodes: u64,
+    new_returns: Vec<f64>,
+    new_lengths: Vec<u64>,
+    failure: Arc<Failure>,
+    stopped_by_callback: bool,
+}
+
+impl PyObserver {
+    /// An observer for a run of `n_envs` copies with exploration `schedule`.
+    pub fn new(
+        callback: Option<Py<PyAny>>,
+        callback_freq: u64,
+        progress: Option<Py<PyAny>>,
+        episodes_to_progress: bool,
+        schedule: ExplorationSchedule,
+        n_envs: usize,
+        failure: Arc<Failure>,
+    ) -> Self {
+        let callback_freq = callback_freq.max(1);
+        PyObserver {
+            callback,
+            callback_freq,
+            progress,
+            episodes_to_progress,
+            schedule,
+            n_envs: n_envs as u64,
+            polls: 0,
+            next_callback: callback_freq,
+            episodes: 0,
+            new_returns: Vec::new(),
+            new_lengths: Vec::new(),
+            failure,
+            stopped_by_callback: false,
+        }
+    }
+
+    /// Whether the callback ended training.
+    pub fn stopped_by_callback(&self) -> bool {
+        self.stopped_by_callback
+    }
+
+    /// Calls the user's callback with the step's information; returns whether to stop.
+    fn call_back(&mut self, step: u64) -> bool {
+        let Some(callback) = &self.callback else {
+            return false;
+        };
+        let epsilon = self.schedule.epsilon(step, self.episodes);
+        let result = Python::attach(|py| -> PyResult<bool> {
+            let info = PyDict::new(py);
+            info.set_item("num_timesteps", step)?;
+            info.set_item("episodes", self.episodes)?;
+            info.set_item("exploration_rate", epsilon)?;
+            info.set_item("new_episode_returns", &self.new_returns)?;
+            info.set_item("new_episode_lengths", &self.new_lengths)?;
+            let answer = callback.bind(py).call1((info,))?;
+            Ok(answer.cast::<PyBool>().is_ok_and(|b| !b.is_true()))
+        });
+        self.new_returns.clear();
+        self.new_lengths.clear();
+        match result {
+            Ok(stop) => {
+                self.stopped_by_callback |= stop;
+                stop
+            }
+            Err(e) => {
+                self.failure.record(e);
+                true
+            }
+        }
+    }
+
+    /// Sends one report to the progress hook.
+    fn report(&self, kind: &str, fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let result = Python::attach(|py| -> PyResult<()> {
+            let info = PyDict::new(py);
+            fill(&info)?;
+            progress.bind(py).call1((kind, info))?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            self.failure.record(e);
+        }
+    }
+}
+
+impl Observer for PyObserver {
+    fn on_episode(&mut self, record: &EpisodeRecord) {
+        self.episodes = record.episode;
+        if self.callback.is_some() {
+            self.new_returns.push(record.ret);
+            self.new_lengths.push(record.length);
+        }
+        if self.episodes_to_progress {
+            self.report("episode", |d| {
+                d.set_item("episode", record.episode)?;
+                d.set_item("step", record.step)?;
+                d.set_item("return", record.ret)?;
+                d.set_item("length", record.length)?;
+                d.set_item("exploration_rate", record.epsilon)?;
+                d.set_item("wall_s", record.wall_s)
+            });
+        }
+    }
+
+    fn on_eval(&mut self, record: &EvalRecord) {
+        self.report("eval", |d| {
+            d.set_item("step", record.step)?;
+            d.set_item("mean", record.stats.mean)?;
+            d.set_item("std", record.stats.std)?;
+            d.set_item("episodes", record.stats.episodes)
+        });
+    }
+
+    fn on_progress(&mut self, p: &Progress) {
+        self.report("progress", |d| {
+            d.set_item("step", p.step)?;
+            d.set_item("total_timesteps", p.total_timesteps)?;
+            d.set_item("episodes", p.episodes)?;
+            d.set_item("exploration_rate", p.epsilon)?;
+            d.set_item("mean_return_100", p.mean_return_100)?;
+            d.set_item("wall_s", p.wall_s)
+        });
+    }
+
+    fn should_stop(&mut self) -> bool {
+        // Polled before each vector step: `polls` vector steps have been taken so far.
+        let step = self.polls * self.n_envs;
+        self.polls += 1;
+        if self.failure.is_set() {
+            return true;
+        }
+        if self.polls.is_multiple_of(SIGNAL_CHECK_POLLS)
+            && let Err(e) = Python::attach(|py| py.check_signals())
+        {
+            self.failure.record(e);
+            return true;
+        }
+        if self.callback.is_some() && step >= self.next_callback {
+            while self.next_callback <= step {
+                self.next_callback += self.callback_freq;
+            }
+            return self.call_back(step);
+        }
+        false
+    }
+}

@@ -1,0 +1,87 @@
+//! `train`: one deepq training run, on a built-in environment (at full Rust speed) or on a
+//! Gymnasium environment stepped through Python, without holding the interpreter except to
+//! call Python.
+
+use std::sync::Arc;
+
+use deepq::TrainOutcome;
+use pyo3::prelude::*;
+
+use crate::config::Config;
+use crate::errors::{Error, Result};
+use crate::gym::{Failure, GymEnv, PyEnv, close_quietly, deepcopy};
+use crate::network::Network;
+use crate::observer::PyObserver;
+
+/// Trains a DQN agent as `config` describes and returns `(network, summary_json,
+/// stopped_by_callback)`.
+///
+/// With `env=None` the run uses the built-in environment `config.env` (with
+/// `config.env_kwargs`); with a `GymEnv` it steps that Python environment, deep-copying it
+/// when the run needs more than one instance (`n_envs > 1`, or periodic evaluation with
+/// `eval_freq > 0`). `callback(info)` is called every `callback_freq` steps and stops training
+/// by returning `False`; `progress(kind, info)` receives progress, evaluation and (with
+/// `progress_episodes`) episode reports. Exceptions raised by the env or these functions stop
+/// training and are re-raised.
+#[pyfunction]
+#[pyo3(signature = (config, env=None, callback=None, callback_freq=1, progress=None, progress_episodes=false))]
+pub fn train(
+    py: Python<'_>,
+    config: &Config,
+    env: Option<&Bound<'_, GymEnv>>,
+    callback: Option<Py<PyAny>>,
+    callback_freq: u64,
+    progress: Option<Py<PyAny>>,
+    progress_episodes: bool,
+) -> Result<(Network, String, bool)> {
+    let cfg = config.inner.clone();
+    cfg.validate()?;
+    let failure = Arc::new(Failure::default());
+    let mut observer = PyObserver::new(
+        callback,
+        callback_freq,
+        progress,
+        progress_episodes,
+        cfg.exploration(),
+        cfg.n_envs,
+        Arc::clone(&failure),
+    );
+    let outcome = match env {
+        None => py.detach(|| deepq::train(&cfg, &mut observer)),
+        Some(handle) => {
+            let handle = handle.get();
+            let copies = cfg.n_envs > 1 || cfg.eval_freq.n > 0;
+            if copies {
+                check_copyable(py, handle, &cfg)?;
+            }
+            let env = PyEnv::new(py, handle, Arc::clone(&failure), copies);
+            let spec = handle.layout.spec.clone();
+            py.detach(|| deepq::train::train_env(&cfg, env, spec, &mut observer))
+        }
+    };
+    if let Some(e) = failure.take() {
+        return Err(Error::Python(e));
+    }
+    let TrainOutcome { summary, network } = outcome?;
+    let summary = serde_json::to_string(&summary)
+        .map_err(|e| Error::runtime(format!("cannot encode the training summary: {e}")))?;
+    Ok((
+        Network::new(network),
+        summary,
+        observer.stopped_by_callback(),
+    ))
+}
+
+/// Refuses, with the way out, an env that `copy.deepcopy` cannot copy when the run needs copies.
+fn check_copyable(py: Python<'_>, handle: &GymEnv, cfg: &deepq::DqnConfig) -> Result<()> {
+    match deepcopy(py, handle.env.bind(py)) {
+        Ok(copy) => {
+            close_quietly(copy.bind(py));
+            Ok(())
+        }
+        Err(e) => Err(Error::usage(format!(
+            "this environment cannot be copied with copy.deepcopy ({e}), but n_envs = {} and eval_freq = {} need copies; set n_envs=1 and eval_freq=0 to train on it directly",
+            cfg.n_envs, cfg.eval_freq.n
+        ))),
+    }
+}

@@ -1,0 +1,351 @@
+"""``deepq.DQN``: a drop-in for common uses of ``stable_baselines3.DQN``, trained by deepq."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import warnings
+from typing import Any, Optional
+
+import numpy as np
+
+from deepq import _native, _sb3
+from deepq._callbacks import CallbackAdapter, ProgressReporter
+from deepq._envs import EnvHandle, ObservationEncoding, gymnasium_spaces, plain, resolve_env
+
+#: Where deepq's Python API departs from the library defaults, to match what SB3's
+#: ``learn()`` does: no periodic evaluation during training, and a short final evaluation
+#: (reported in ``train_summary``) instead of 100 episodes.
+PYTHON_DEFAULTS = {"eval_freq": 0, "final_eval_episodes": 10}
+
+#: ε reported after loading: the schedule's value at the end of training.
+_AFTER_TRAINING_EPISODES = 2**62
+
+
+def _as_count(value: Any, name: str) -> int:
+    """An integer argument; integral floats such as ``1e5`` are accepted, as SB3 does."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"invalid value {value!r} for '{name}': expected an integer")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    raise ValueError(f"invalid value {value!r} for '{name}': expected an integer")
+
+
+def _comments(text: str) -> dict:
+    """The ``# key: value`` lines at the top of a run's ``config.toml``."""
+    found = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        key, sep, value = line[1:].partition(":")
+        if sep:
+            found[key.strip()] = value.strip()
+    return found
+
+
+class DQN:
+    """Deep Q-Network, trained by deepq (Rust), with Stable-Baselines3's ``DQN`` interface.
+
+    ``env`` is an environment id (deepq's built-in environments run in Rust at full speed;
+    other Gymnasium ids are made with ``gymnasium.make``) or a Gymnasium ``Env`` with a
+    ``Discrete`` action space and a ``Box`` or ``Discrete`` observation space.
+
+    Hyperparameters are keyword arguments with SB3's names and defaults (``learning_rate``
+    1e-4, ``buffer_size`` 1_000_000, ``learning_starts`` 100, ``batch_size`` 32, ``tau`` 1.0,
+    ``gamma`` 0.99, ``train_freq`` 4 or ``(n, "episode")``, ``gradient_steps`` 1,
+    ``target_update_interval`` 10000, ``exploration_fraction`` 0.1,
+    ``exploration_initial_eps`` 1.0, ``exploration_final_eps`` 0.05, ``max_grad_norm`` 10,
+    ``policy_kwargs=dict(net_arch=[64, 64])``). Every other key of deepq's config is accepted
+    too (``double_q=True``, ``loss="mse"``, ``n_envs=4``, ``eval_freq=1000``, ...); unknown
+    keys raise ValueError with a suggestion. Unlike SB3's ``learn()``, each ``learn()`` ends
+    with a 10-episode greedy evaluation (``final_eval_episodes``), reported in
+    :attr:`train_summary`.
+
+    ``seed=None`` draws a random seed (stored in the config, so the run can be repeated).
+    """
+
+    def __init__(self, policy: str, env: Any, *, verbose: int = 0, seed: Optional[int] = None,
+                 device: Any = "auto", policy_kwargs: Optional[dict] = None,
+                 tensorboard_log: Optional[str] = None, replay_buffer_class: Any = None,
+                 replay_buffer_kwargs: Optional[dict] = None, optimize_memory_usage: bool = False,
+                 stats_window_size: Optional[int] = None, _init_setup_model: bool = True,
+                 **hyperparameters: Any):
+        _sb3.check_policy(policy)
+        _sb3.check_device(device)
+        overrides = dict(PYTHON_DEFAULTS)
+        overrides.update(_sb3.infrastructure(
+            tensorboard_log=tensorboard_log, replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage, stats_window_size=stats_window_size,
+            init_setup_model=_init_setup_model))
+        overrides.update(self._hyperparameters(hyperparameters, policy_kwargs))
+        if seed is None:
+            seed = secrets.randbits(31)
+        self._setup(_native.Config(), env, overrides, seed, verbose, preset=None)
+
+    @classmethod
+    def from_preset(cls, name: str, env: Any = None, *, verbose: int = 0,
+                    seed: Optional[int] = None, policy_kwargs: Optional[dict] = None,
+                    **hyperparameters: Any) -> "DQN":
+        """A model with the hyperparameters of one of deepq's presets (``deepq.presets()``),
+        e.g. ``"default"``, the tuned fast CartPole set-up. ``env`` defaults to the preset's
+        environment; keyword arguments override the preset's values. As with
+        ``deepq train --preset``, the preset's seed (0) is used unless ``seed`` is given."""
+        model = cls.__new__(cls)
+        overrides = model._hyperparameters(hyperparameters, policy_kwargs)
+        config = _native.Config(name)
+        model._setup(config, config.get("env") if env is None else env, overrides, seed,
+                     verbose, preset=name)
+        return model
+
+    @staticmethod
+    def _hyperparameters(values: dict, policy_kwargs: Optional[dict]) -> dict:
+        out = _sb3.hyperparameters(values)
+        from_policy = _sb3.policy_overrides(policy_kwargs)
+        clash = sorted(set(out) & set(from_policy))
+        if clash:
+            raise ValueError(f"{clash[0]} is given both directly and through policy_kwargs")
+        out.update(from_policy)
+        return out
+
+    def _setup(self, config, env: Any, overrides: dict, seed: Optional[int], verbose: int,
+               preset: Optional[str]) -> None:
+        if "env" in overrides:
+            raise ValueError("pass the environment as the env argument, not as a keyword")
+        env_kwargs = overrides.pop("env_kwargs", None)
+        if isinstance(env, str) and env_kwargs is None and env == config.get("env"):
+            env_kwargs = config.get("env_kwargs")
+        handle = resolve_env(env, env_kwargs)
+        config.update({"env": handle.id, "env_kwargs": handle.env_kwargs})
+        if seed is not None:
+            overrides["seed"] = _as_count(seed, "seed")
+        config.update(overrides)
+        self._config = config
+        self._preset = preset
+        self.verbose = int(verbose)
+        self._bind(handle)
+        self._run_config(config.get("total_timesteps"))
+        self._net = _native.Network.init(self._sizes(), config.get("dtype"), config.get("seed"))
+        self._trained = False
+        self._rng = np.random.default_rng(config.get("seed"))
+        self.num_timesteps = 0
+        self.exploration_rate = 0.0
+        self.train_summary: Optional[dict] = None
+
+    def _bind(self, handle: Optional[EnvHandle], encoding: Optional[ObservationEncoding] = None,
+              n_actions: Optional[int] = None, action_start: int = 0) -> None:
+        """Sets the env (or, without one, the observation encoding and action space)."""
+        self._handle = handle
+        if handle is not None:
+            encoding, n_actions, action_start = (handle.observation, handle.n_actions,
+                                                 handle.action_start)
+        self._encoding = encoding
+        self._n_actions = n_actions
+        self._action_start = action_start
+
+    def _sizes(self) -> list:
+        return [self._encoding.dim, *self._config.get("net_arch"), self._n_actions]
+
+    def _run_config(self, total_timesteps: int):
+        """The validated config of a run of ``total_timesteps`` steps. A ``learning_starts``
+        beyond the budget is capped at it (the run then acts randomly throughout and never
+        trains, as SB3 does) instead of being refused."""
+        cfg = self._config.copy()
+        updates = {"total_timesteps": total_timesteps}
+        starts = cfg.get("learning_starts")
+        if isinstance(starts, int) and starts > total_timesteps:
+            updates["learning_starts"] = total_timesteps
+        cfg.update(updates)
+        cfg.validate()
+        return cfg
+
+    # --- training ------------------------------------------------------------------------
+
+    def learn(self, total_timesteps: Optional[int] = None, callback: Any = None,
+              log_interval: int = 4, reset_num_timesteps: bool = True,
+              progress_bar: bool = False, callback_freq: int = 1) -> "DQN":
+        """Trains a new agent for ``total_timesteps`` environment steps (default: the
+        config's ``total_timesteps``) and keeps its network. Returns ``self``.
+
+        ``callback``: a callable or list of callables, called every ``callback_freq`` steps
+        as described in ``deepq._callbacks``; returning ``False`` stops training early (the
+        network trained so far is kept). ``verbose >= 1`` or ``progress_bar=True`` print
+        progress (``log_interval``: at least this many episodes between progress lines).
+
+        deepq cannot continue training from existing weights: each call starts a new run
+        from the config (a warning says so when the model already has trained weights), and
+        ``reset_num_timesteps=False`` is refused.
+        """
+        if not reset_num_timesteps:
+            raise ValueError("reset_num_timesteps=False is not supported: each learn() call "
+                             "trains a new agent")
+        total = (self._config.get("total_timesteps") if total_timesteps is None
+                 else _as_count(total_timesteps, "total_timesteps"))
+        freq = _as_count(callback_freq, "callback_freq")
+        if freq < 1:
+            raise ValueError(f"invalid value {freq} for 'callback_freq': must be at least 1")
+        if self._handle is None:
+            raise ValueError("this model has no environment; pass env to DQN.load or call "
+                             "set_env before learn")
+        cfg = self._run_config(total)
+        if self._trained:
+            warnings.warn("deepq: learn() trains a new agent from scratch; the current weights "
+                          "are replaced", UserWarning, stacklevel=2)
+        adapter = None if callback is None else CallbackAdapter(self, callback, total)
+        reporter = (ProgressReporter(self.verbose, progress_bar, log_interval)
+                    if self.verbose >= 1 or progress_bar else None)
+        network, summary, _stopped = _native.train(
+            cfg, self._handle.gym, adapter, freq, reporter, self.verbose >= 2)
+        summary = json.loads(summary)
+        self._config = cfg
+        self._net = network
+        self._trained = True
+        self.train_summary = summary
+        self.num_timesteps = summary["env_steps"]
+        self.exploration_rate = cfg.epsilon(summary["env_steps"], summary["episodes"])
+        if reporter is not None:
+            reporter.finish(summary)
+        return self
+
+    # --- acting --------------------------------------------------------------------------
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple:
+        """The action for an observation, or actions for a batch of them, and ``state``
+        (always None: the policy has no memory), as SB3's ``predict``.
+
+        With ``deterministic=False`` (SB3's default) the whole batch acts uniformly at random
+        with probability ``exploration_rate`` (ε after training, 0 before), as SB3 does.
+        """
+        rows, single = self._encoding.encode(observation)
+        if not deterministic and self._rng.random() < self.exploration_rate:
+            actions = self._rng.integers(0, self._n_actions, size=len(rows))
+        else:
+            actions = np.asarray(self._net.predict(rows), dtype=np.int64)
+        actions = actions.astype(np.int64) + self._action_start
+        return (np.array(actions[0]) if single else actions), state
+
+    def q_values(self, observation: Any) -> np.ndarray:
+        """Q-values of an observation (shape ``(n_actions,)``) or a batch (``(n, n_actions)``)."""
+        rows, single = self._encoding.encode(observation)
+        q = np.asarray(self._net.q_values(rows), dtype=np.float64)
+        return q[0] if single else q
+
+    # --- files ---------------------------------------------------------------------------
+
+    def save(self, path: Any) -> None:
+        """Saves the model as a run directory at ``path``: ``config.toml`` and
+        ``model.safetensors``, each written atomically, readable by ``deepq eval --run``.
+        A model trained on a Gymnasium env records its spaces in comment lines."""
+        lines = []
+        if self._preset is not None:
+            lines.append(f"# preset: {self._preset}")
+        if self._handle is None or not self._handle.is_builtin:
+            lines.append(f"# observation_space: {self._encoding.describe()}")
+            lines.append(f"# action_space: Discrete({self._n_actions}, start={self._action_start})")
+        text = "".join(line + "\n" for line in lines) + self._config.to_toml()
+        _native.save_run(os.fspath(path), text, self._net)
+
+    @classmethod
+    def load(cls, path: Any, env: Any = None, device: Any = "auto", *, verbose: int = 0,
+             **hyperparameters: Any) -> "DQN":
+        """Loads a run directory written by :meth:`save` or by ``deepq train``.
+
+        ``env`` (an id or a Gymnasium env) replaces the saved environment; without it the
+        saved id is used when it is a built-in environment. Keyword arguments override saved
+        config keys (e.g. for a later ``learn()``)."""
+        _sb3.check_device(device)
+        config, network, text = _native.load_run(os.fspath(path))
+        comments = _comments(text)
+        config.update(_sb3.hyperparameters(hyperparameters))
+        model = cls.__new__(cls)
+        model._config = config
+        model._preset = comments.get("preset")
+        model.verbose = int(verbose)
+        model._net = network
+        model._trained = True
+        model._rng = np.random.default_rng(config.get("seed"))
+        model.num_timesteps = 0
+        model.train_summary = None
+        model.exploration_rate = config.epsilon(config.get("total_timesteps"),
+                                                _AFTER_TRAINING_EPISODES)
+        model_file = os.path.join(os.fspath(path), "model.safetensors")
+        saved_id = config.get("env")
+        if env is not None:
+            model._attach(env, f"model '{model_file}'", ValueError)
+        elif _native.is_builtin(saved_id):
+            model._attach(saved_id, f"model '{model_file}'", RuntimeError,
+                          config.get("env_kwargs"))
+        else:
+            encoding = (ObservationEncoding.parse(comments.get("observation_space", ""))
+                        or ObservationEncoding("box", shape=(network.sizes[0],)))
+            actions = ObservationEncoding.parse(comments.get("action_space", ""))
+            start = actions.start if actions is not None else 0
+            model._bind(None, encoding, network.sizes[-1], start)
+            if encoding.dim != network.sizes[0]:
+                raise RuntimeError(f"model '{model_file}' has layer sizes {network.sizes}, but "
+                                   f"its observation space {encoding.describe()} needs "
+                                   f"{encoding.dim} inputs")
+        return model
+
+    def _attach(self, env: Any, what: str, error: type, env_kwargs: Optional[dict] = None) -> None:
+        """Binds ``env`` after checking that the network fits it (``error`` otherwise)."""
+        handle = resolve_env(env, env_kwargs)
+        sizes = self._net.sizes
+        if sizes[0] != handle.observation.dim or sizes[-1] != handle.n_actions:
+            raise error(f"{what} has layer sizes {sizes}, but {handle.id} needs "
+                        f"{handle.observation.dim} inputs and {handle.n_actions} outputs")
+        self._config.update({"env": handle.id, "env_kwargs": handle.env_kwargs})
+        self._bind(handle)
+
+    # --- SB3-style accessors ---------------------------------------------------------------
+
+    def get_env(self) -> Any:
+        """The environment as it was given (an id or a Gymnasium env), or None."""
+        return None if self._handle is None else self._handle.source
+
+    def set_env(self, env: Any) -> None:
+        """Uses ``env`` from now on; its spaces must fit the network."""
+        self._attach(env, "the model", ValueError)
+
+    @property
+    def observation_space(self):
+        """The observation space as a Gymnasium space (None without Gymnasium)."""
+        if self._handle is not None:
+            return self._handle.spaces()[0]
+        return gymnasium_spaces(self._encoding, self._n_actions, self._action_start, None)[0]
+
+    @property
+    def action_space(self):
+        """The action space as a Gymnasium ``Discrete`` (None without Gymnasium)."""
+        if self._handle is not None:
+            return self._handle.spaces()[1]
+        return gymnasium_spaces(self._encoding, self._n_actions, self._action_start, None)[1]
+
+    @property
+    def config(self) -> dict:
+        """Every config key with its value (a copy: change settings through the
+        constructor, ``from_preset`` or ``load`` keywords)."""
+        return self._config.to_dict()
+
+    @property
+    def preset(self) -> Optional[str]:
+        """The preset the model was made from, if any."""
+        return self._preset
+
+    def __getattr__(self, name: str) -> Any:
+        """Config keys read as attributes, as SB3's hyperparameters do (``model.gamma``)."""
+        if not name.startswith("_") and "_config" in self.__dict__ and name in _CONFIG_KEYS:
+            return plain(self._config.get(name))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        env = None if self._handle is None else self._handle.id
+        state = "trained" if self._trained else "untrained"
+        return f"DQN(env={env!r}, net_arch={self._config.get('net_arch')}, {state})"
+
+
+_CONFIG_KEYS = frozenset(_native.Config.keys())

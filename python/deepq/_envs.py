@@ -1,0 +1,276 @@
+"""Environments for deepq's Python API.
+
+An ``env`` argument is either an environment id or a Gymnasium ``Env``:
+
+- an id of a deepq built-in environment (``"CartPole-v1"``, ``"FrozenLake-v1"``, ...) runs
+  deepq's Rust implementation, at full speed;
+- any other id registered with Gymnasium is made with ``gymnasium.make``;
+- a Gymnasium ``Env`` (with a ``Discrete`` action space and a ``Box`` or ``Discrete``
+  observation space) is stepped from Rust through Python, honouring ``terminated`` and
+  ``truncated`` exactly as it reports them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+import numpy as np
+
+from deepq import _native
+
+
+def _gymnasium():
+    """The gymnasium module, or None when it is not installed."""
+    try:
+        import gymnasium
+    except ImportError:
+        return None
+    return gymnasium
+
+
+def plain(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays, tuples and nested containers turned into
+    plain Python values (what the native module accepts)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+class ObservationEncoding:
+    """How observations of one space reach the network: a ``Box`` as flat float32 rows,
+    a ``Discrete(n, start)`` as one-hot rows of width ``n``."""
+
+    def __init__(self, kind: str, shape: tuple = (), n: int = 0, start: int = 0):
+        self.kind = kind
+        self.shape = tuple(int(d) for d in shape)
+        self.n = int(n)
+        self.start = int(start)
+
+    @property
+    def dim(self) -> int:
+        """Width of the flat observation (the network's input)."""
+        return self.n if self.kind == "discrete" else int(np.prod(self.shape, dtype=np.int64))
+
+    def describe(self) -> str:
+        """``Box(4,)`` or ``Discrete(16, start=0)``, the form :meth:`parse` reads."""
+        if self.kind == "discrete":
+            return f"Discrete({self.n}, start={self.start})"
+        return f"Box{self.shape}"
+
+    @classmethod
+    def parse(cls, text: str) -> Optional["ObservationEncoding"]:
+        """Reads what :meth:`describe` wrote; None when ``text`` is not such a description."""
+        text = text.strip()
+        m = re.fullmatch(r"Discrete\((\d+), start=(-?\d+)\)", text)
+        if m:
+            return cls("discrete", n=int(m.group(1)), start=int(m.group(2)))
+        m = re.fullmatch(r"Box\(([\d, ]*)\)", text)
+        if m:
+            dims = [d for d in m.group(1).replace(" ", "").split(",") if d]
+            return cls("box", shape=tuple(int(d) for d in dims))
+        return None
+
+    def encode(self, observation: Any) -> tuple[np.ndarray, bool]:
+        """Rows of the flat encoding of one observation or a batch of them, and whether it
+        was a single observation. Shapes are checked as Stable-Baselines3 checks them."""
+        if self.kind == "box":
+            arr = np.asarray(observation, dtype=np.float32)
+            if arr.shape == self.shape:
+                return np.ascontiguousarray(arr.reshape(1, self.dim)), True
+            if arr.ndim == len(self.shape) + 1 and arr.shape[1:] == self.shape and len(arr) > 0:
+                return np.ascontiguousarray(arr.reshape(len(arr), self.dim)), False
+            dims = ", ".join(str(d) for d in self.shape)
+            raise ValueError(
+                f"Error: Unexpected observation shape {arr.shape} for Box environment, "
+                f"please use {self.shape} or (n_env, {dims}) for the observation shape."
+            )
+        arr = np.asarray(observation)
+        if arr.ndim == 0:
+            single, values = True, arr.reshape(1)
+        elif arr.ndim == 1 and len(arr) > 0:
+            single, values = False, arr
+        elif arr.ndim == 2 and arr.shape[1] == 1 and len(arr) > 0:
+            single, values = False, arr[:, 0]
+        else:
+            raise ValueError(
+                f"Error: Unexpected observation shape {arr.shape} for Discrete environment, "
+                "please use () or (n_env,) for the observation shape."
+            )
+        if not np.issubdtype(values.dtype, np.integer):
+            if not (np.issubdtype(values.dtype, np.number) and np.all(values == np.round(values))):
+                raise ValueError(
+                    f"observation {observation!r} is not an integer of the observation space "
+                    f"Discrete({self.n}, start={self.start})"
+                )
+        index = values.astype(np.int64) - self.start
+        if np.any((index < 0) | (index >= self.n)):
+            raise ValueError(
+                f"observation {observation!r} is outside the observation space "
+                f"Discrete({self.n}, start={self.start})"
+            )
+        rows = np.zeros((len(index), self.n), dtype=np.float32)
+        rows[np.arange(len(index)), index] = 1.0
+        return rows, single
+
+
+class EnvHandle:
+    """A resolved ``env`` argument.
+
+    Attributes:
+        source: what the user passed (an id or the Gymnasium env).
+        id: the environment id stored in the config (``env`` key).
+        env_kwargs: the ``env_kwargs`` stored in the config.
+        gym: the native ``GymEnv`` for a Python env; None for a built-in one.
+        observation: the :class:`ObservationEncoding`.
+        n_actions, action_start: the discrete action space.
+        reward_threshold: the env's threshold, None when it has none.
+    """
+
+    def __init__(self, source, id, env_kwargs, gym, observation, n_actions, action_start,
+                 reward_threshold):
+        self.source = source
+        self.id = id
+        self.env_kwargs = env_kwargs
+        self.gym = gym
+        self.observation = observation
+        self.n_actions = n_actions
+        self.action_start = action_start
+        self.reward_threshold = reward_threshold
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether the env runs in Rust."""
+        return self.gym is None
+
+    def spaces(self):
+        """``(observation_space, action_space)`` as Gymnasium spaces, or ``(None, None)``
+        when Gymnasium is not installed and the env is a built-in one."""
+        if not self.is_builtin:
+            return self.source.observation_space, self.source.action_space
+        return gymnasium_spaces(self.observation, self.n_actions, self.action_start, self.id)
+
+
+def gymnasium_spaces(observation: ObservationEncoding, n_actions: int, action_start: int,
+                     env_id: Optional[str]):
+    """Gymnasium spaces for an encoding (with the built-in env's bounds when it is one)."""
+    gym = _gymnasium()
+    if gym is None:
+        return None, None
+    actions = gym.spaces.Discrete(n_actions, start=action_start)
+    if observation.kind == "discrete":
+        return gym.spaces.Discrete(observation.n, start=observation.start), actions
+    low, high = -np.inf, np.inf
+    if env_id is not None and _native.is_builtin(env_id):
+        kind, shape, low_list, high_list = _native.builtin_env(env_id)["observation"]
+        if kind == "box" and tuple(shape) == observation.shape:
+            low = np.asarray(low_list, dtype=np.float32).reshape(observation.shape)
+            high = np.asarray(high_list, dtype=np.float32).reshape(observation.shape)
+    return gym.spaces.Box(low, high, shape=observation.shape, dtype=np.float32), actions
+
+
+def resolve_env(env: Any, env_kwargs: Optional[dict] = None) -> EnvHandle:
+    """Resolves an ``env`` argument (see the module docs); ``env_kwargs`` apply to ids."""
+    if isinstance(env, str):
+        return _from_id(env, env_kwargs or {})
+    if env_kwargs:
+        raise ValueError(
+            "env_kwargs apply to environment ids; make the Gymnasium env with its arguments instead"
+        )
+    return _from_gymnasium(env, env)
+
+
+def _from_id(env_id: str, env_kwargs: dict) -> EnvHandle:
+    if _native.is_builtin(env_id):
+        kwargs = plain(env_kwargs)
+        info = _native.builtin_env(env_id, kwargs)
+        obs = info["observation"]
+        if obs[0] == "box":
+            encoding = ObservationEncoding("box", shape=tuple(obs[1]))
+        else:
+            encoding = ObservationEncoding("discrete", n=obs[1])
+        return EnvHandle(env_id, env_id, kwargs, None, encoding, info["n_actions"], 0,
+                         info["reward_threshold"])
+    gym = _gymnasium()
+    if gym is not None and env_id in gym.registry:
+        return _from_gymnasium(gym.make(env_id, **env_kwargs), env_id)
+    _native.builtin_env(env_id)  # raises the registry's "unknown environment id" ValueError
+    raise AssertionError("unreachable: an unknown id raises")
+
+
+def _kind(space) -> Optional[str]:
+    """``"discrete"``, ``"box"`` or None for any other space."""
+    gym = _gymnasium()
+    if gym is not None:
+        if isinstance(space, gym.spaces.Discrete):
+            return "discrete"
+        if isinstance(space, gym.spaces.Box):
+            return "box"
+        return None
+    name = type(space).__name__
+    return {"Discrete": "discrete", "Box": "box"}.get(name)
+
+
+def _from_gymnasium(env: Any, source: Any) -> EnvHandle:
+    for attr in ("reset", "step", "observation_space", "action_space"):
+        if not hasattr(env, attr):
+            raise TypeError(
+                f"env must be an environment id or a Gymnasium Env, not {type(env).__name__!r}"
+            )
+    spec = getattr(env, "spec", None)
+    env_id = spec.id if spec is not None else type(getattr(env, "unwrapped", env)).__name__
+    actions = env.action_space
+    if _kind(actions) != "discrete":
+        raise ValueError(f"deepq needs a Discrete action space; {env_id} has {actions}")
+    space = env.observation_space
+    kind = _kind(space)
+    if kind == "discrete":
+        encoding = ObservationEncoding("discrete", n=int(space.n), start=int(space.start))
+        obs_args = dict(obs_n=encoding.n, obs_start=encoding.start)
+    elif kind == "box":
+        encoding = ObservationEncoding("box", shape=tuple(space.shape))
+        bounds = [np.broadcast_to(np.asarray(b, dtype=np.float32), encoding.shape).ravel().tolist()
+                  for b in (space.low, space.high)]
+        obs_args = dict(obs_shape=list(encoding.shape), obs_low=bounds[0], obs_high=bounds[1])
+    else:
+        raise ValueError(
+            f"deepq needs a Box or Discrete observation space; {env_id} has {space}"
+        )
+    threshold = getattr(spec, "reward_threshold", None)
+    max_steps = getattr(spec, "max_episode_steps", None) or 0
+    native = _native.GymEnv(
+        env,
+        n_actions=int(actions.n),
+        action_start=int(actions.start),
+        id=env_id,
+        max_episode_steps=int(max_steps),
+        reward_threshold=None if threshold is None else float(threshold),
+        **obs_args,
+    )
+    return EnvHandle(source, env_id, _stored_kwargs(spec, env_id), native, encoding,
+                     int(actions.n), int(actions.start),
+                     None if threshold is None else float(threshold))
+
+
+def _stored_kwargs(spec, env_id: str) -> dict:
+    """The ``env_kwargs`` to store for a Gymnasium env whose id is also a built-in one, so
+    that ``deepq eval`` rebuilds the same environment: its spec's kwargs and step limit, when
+    the built-in env accepts them."""
+    if spec is None or not _native.is_builtin(env_id):
+        return {}
+    kwargs = {k: plain(v) for k, v in (getattr(spec, "kwargs", None) or {}).items()
+              if k != "render_mode"}
+    registered = _native.builtin_env(env_id)["max_episode_steps"]
+    if spec.max_episode_steps and spec.max_episode_steps != registered:
+        kwargs["max_episode_steps"] = int(spec.max_episode_steps)
+    try:
+        _native.builtin_env(env_id, kwargs)
+    except (ValueError, TypeError):
+        return {}
+    return kwargs

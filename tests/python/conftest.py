@@ -1,0 +1,81 @@
+"""Shared fixtures for the deepq Python package tests.
+
+Run from the repository root after installing the package (``pip install .``)::
+
+    python -m pytest tests/python
+
+The tests that exchange files with the ``deepq`` command use the binary named by
+``DEEPQ_BIN``; without it they build one with ``cargo build -p deepq-cli --profile test``.
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def deepq_bin() -> Path:
+    """The ``deepq`` command-line binary."""
+    named = os.environ.get("DEEPQ_BIN")
+    if named:
+        path = Path(named)
+        assert path.is_file(), f"DEEPQ_BIN={named} does not exist"
+        return path
+    subprocess.run(["cargo", "build", "--locked", "-p", "deepq-cli", "--profile", "test"],
+                   cwd=REPO, check=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return target / "debug" / "deepq"
+
+
+def run_cli(binary: Path, *args: str) -> subprocess.CompletedProcess:
+    """Runs the deepq command, failing the test with its stderr when it fails."""
+    done = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"deepq {' '.join(args)} failed: {done.stderr}"
+    return done
+
+
+class Corridor(gym.Env):
+    """A tiny deterministic env: walk right along ``length`` cells to the goal (reward 1,
+    terminated); action 0 stays, action 1 moves. Observations are ``[position / length]``.
+    Optionally raises ``error`` on the ``fail_at``-th step of its lifetime, or returns
+    observations of the wrong width."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, length=5, fail_at=None, error=ZeroDivisionError, obs_width=1):
+        self.length = length
+        self.fail_at = fail_at
+        self.error = error
+        self.obs_width = obs_width
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (1,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.steps_taken = 0
+        self.pos = 0
+
+    def _obs(self):
+        return np.full(self.obs_width, self.pos / self.length, dtype=np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.steps_taken += 1
+        if self.fail_at is not None and self.steps_taken == self.fail_at:
+            raise self.error("corridor failed on purpose")
+        self.pos += int(action)
+        done = self.pos >= self.length
+        return self._obs(), float(done), done, False, {}
+
+
+@pytest.fixture
+def corridor():
+    """A fresh :class:`Corridor`."""
+    return Corridor()

@@ -1,0 +1,137 @@
+"""Saved models are the `deepq` command's run directories: Python reads what `deepq train`
+writes, and `deepq eval --run` reads what Python saves."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import deepq
+from conftest import run_cli
+
+OBS = np.array([[0.01, 0.2, -0.03, 0.1], [0.0, -0.5, 0.05, -0.2], [0.1, 0.3, 0.02, -0.4]],
+               dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def solved_builtin():
+    """A model trained on the built-in CartPole to a solve."""
+    return deepq.DQN.from_preset("default", seed=0).learn()
+
+
+def test_save_writes_a_run_directory_and_load_restores_the_model(tmp_path, solved_builtin):
+    path = tmp_path / "run"
+    solved_builtin.save(path)
+    assert sorted(p.name for p in path.iterdir()) == ["config.toml", "model.safetensors"]
+    text = (path / "config.toml").read_text()
+    assert text.startswith("# preset: default\n")
+    loaded = deepq.DQN.load(path)
+    assert loaded.config == solved_builtin.config
+    assert loaded.preset == "default"
+    np.testing.assert_array_equal(loaded.q_values(OBS), solved_builtin.q_values(OBS))
+    assert loaded.exploration_rate == pytest.approx(0.02)
+    solved_builtin.save(str(path))  # saving over a run directory replaces its files
+    assert sorted(p.name for p in path.iterdir()) == ["config.toml", "model.safetensors"]
+
+
+def test_untrained_models_save_and_load(tmp_path):
+    model = deepq.DQN("MlpPolicy", "Acrobot-v1", seed=4, policy_kwargs=dict(net_arch=[8]))
+    model.save(tmp_path / "m")
+    loaded = deepq.DQN.load(tmp_path / "m")
+    obs = np.ones(6, dtype=np.float32)
+    np.testing.assert_array_equal(loaded.q_values(obs), model.q_values(obs))
+    assert loaded.config["net_arch"] == [8]
+
+
+def test_load_reads_a_run_written_by_deepq_train(tmp_path, deepq_bin):
+    run = tmp_path / "cli-run"
+    run_cli(deepq_bin, "train", "--preset", "default", "--seed", "0", "--out", str(run), "--quiet")
+    model = deepq.DQN.load(run)
+    assert model.preset == "default"
+    assert model.config["env"] == "CartPole-v1"
+    mean, _ = deepq.evaluate_policy(model, "CartPole-v1", n_eval_episodes=20)
+    assert mean >= 475
+    cli = json.loads(run_cli(deepq_bin, "eval", "--run", str(run), "--episodes", "20", "--json").stdout)
+    ours, _ = deepq.evaluate_policy(model, "CartPole-v1", n_eval_episodes=20, seed=0)
+    assert ours == pytest.approx(cli["mean"]), "same network, env and seed: same returns"
+
+
+def test_deepq_eval_reads_a_python_saved_model(tmp_path, deepq_bin, solved_builtin):
+    path = tmp_path / "py-run"
+    solved_builtin.save(path)
+    out = json.loads(run_cli(deepq_bin, "eval", "--run", str(path), "--episodes", "20", "--json").stdout)
+    assert out["env"] == "CartPole-v1" and out["mean"] >= 475
+    ours, _ = deepq.evaluate_policy(solved_builtin, "CartPole-v1", n_eval_episodes=20, seed=0)
+    assert ours == pytest.approx(out["mean"])
+
+
+def test_a_model_trained_on_gymnasium_is_evaluated_by_the_cli(tmp_path, deepq_bin):
+    env = gym.make("CartPole-v1", max_episode_steps=200)
+    model = deepq.DQN.from_preset("default", env, seed=0, total_timesteps=3000)
+    model.learn()
+    path = tmp_path / "gym-run"
+    model.save(path)
+    text = (path / "config.toml").read_text()
+    assert "# observation_space: Box(4,)" in text
+    assert model.config["env_kwargs"] == {"max_episode_steps": 200}
+    out = json.loads(run_cli(deepq_bin, "eval", "--run", str(path), "--episodes", "3", "--json").stdout)
+    assert out["env"] == "CartPole-v1" and max(out["returns"]) <= 200, "the step limit is kept"
+    loaded = deepq.DQN.load(path, env=env)
+    assert loaded.get_env() is env
+    np.testing.assert_array_equal(loaded.q_values(OBS), model.q_values(OBS))
+
+
+def test_a_model_of_an_unregistered_env_loads_with_its_spaces(tmp_path):
+    class Grid(gym.Env):
+        observation_space = gym.spaces.Discrete(6, start=2)
+        action_space = gym.spaces.Discrete(3, start=1)
+
+        def reset(self, seed=None, options=None):
+            return 2, {}
+
+        def step(self, action):
+            return 3, 0.0, True, False, {}
+
+    model = deepq.DQN("MlpPolicy", Grid(), seed=0)
+    model.save(tmp_path / "grid")
+    loaded = deepq.DQN.load(tmp_path / "grid")
+    assert loaded.config["env"] == "Grid" and loaded.get_env() is None
+    action, _ = loaded.predict(7, deterministic=True)
+    assert int(action) in (1, 2, 3)
+    np.testing.assert_array_equal(loaded.q_values(4), model.q_values(4))
+    with pytest.raises(ValueError, match="no environment"):
+        loaded.learn(100)
+
+
+def test_load_with_a_mismatched_env_is_refused(tmp_path, solved_builtin):
+    solved_builtin.save(tmp_path / "m")
+    with pytest.raises(ValueError, match=r"has layer sizes \[4, 64, 64, 2\], but Acrobot-v1 needs 6"):
+        deepq.DQN.load(tmp_path / "m", env="Acrobot-v1")
+
+
+def test_load_errors_name_the_problem(tmp_path, solved_builtin):
+    with pytest.raises(FileNotFoundError, match="run directory '.*missing' does not exist"):
+        deepq.DQN.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"is not a deepq run directory \(no config.toml\)"):
+        deepq.DQN.load(tmp_path / "empty")
+    path = tmp_path / "run"
+    solved_builtin.save(path)
+    (path / "model.safetensors").write_bytes(b"not a model")
+    with pytest.raises(RuntimeError, match="cannot load model '.*model.safetensors': "):
+        deepq.DQN.load(path)
+    (path / "config.toml").write_text("gama = 0.9\n")
+    with pytest.raises(RuntimeError, match="is not a valid run config: .*did you mean 'gamma'"):
+        deepq.DQN.load(path)
+    (path / "model.safetensors").unlink()
+    (path / "config.toml").write_text("gamma = 0.9\n")
+    with pytest.raises(FileNotFoundError, match="cannot read '.*model.safetensors'"):
+        deepq.DQN.load(path)
+
+
+def test_save_errors_are_os_errors(tmp_path, solved_builtin):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match="cannot create run directory"):
+        solved_builtin.save(blocker / "run")
