@@ -181,25 +181,50 @@ fn slippery_cliff_and_rainy_taxi_slip_with_the_table_probabilities() {
             _ => {}
         }
     }
-    assert!((south as f64 / N as f64 - 0.8).abs() < 0.014, "south {south}");
+    assert!(
+        (south as f64 / N as f64 - 0.8).abs() < 0.014,
+        "south {south}"
+    );
     assert!((east as f64 / N as f64 - 0.1).abs() < 0.011, "east {east}");
 }
 
 #[test]
-fn fickle_passengers_change_their_mind_as_often_as_configured() {
+fn fickle_passengers_change_their_mind_on_the_first_move() {
     use deepq_envs::toy_text::taxi;
-    // Always fickle: after the pickup, the first move changes the
-    // destination to one of the other three, uniformly.
-    let mut env = deepq_envs::Taxi::with_options(false, 0.8, true, 1.0).unwrap();
-    let mut changed_to = [0usize; 4];
-    for i in 0..3000u64 {
-        env.reset(Some(i));
-        // Passenger at R (0, 0) going to G (index 1), taxi already at R.
-        env.reset_to_state(&[taxi::encode(0, 0, 0, 1) as f64]);
-        // reset_to_state disarms the change of mind; a reset re-arms it, so
-        // use a fresh reset whose state we then overwrite through the table.
-        let _ = &mut env;
-        changed_to[taxi::decode(env.step(taxi::PICKUP).obs)[3]] += 1;
+    // The first move after the pickup of a passenger who is fickle this
+    // episode (probability 1 here) changes the destination to one of the
+    // other three pads, uniformly; with probability 0 it never changes.
+    // Episodes that start with the taxi on the passenger's pad are used.
+    let run = |fickle_probability: f64| {
+        let mut env = deepq_envs::Taxi::with_options(false, 0.8, true, fickle_probability).unwrap();
+        let (mut changed, mut by_offset, mut cases) = (0usize, [0usize; 4], 0usize);
+        for seed in 0.. {
+            let [row, col, passenger, destination] = taxi::decode(env.reset(Some(seed)));
+            if (row, col) != taxi::LOCS[passenger] {
+                continue;
+            }
+            env.step(taxi::PICKUP);
+            let action = if row < 4 { taxi::SOUTH } else { taxi::NORTH };
+            let new = taxi::decode(env.step(action).obs)[3];
+            if new != destination {
+                changed += 1;
+                by_offset[(new + 4 - destination) % 4] += 1;
+            }
+            cases += 1;
+            if cases == 600 {
+                break;
+            }
+        }
+        (changed, by_offset)
+    };
+    let (changed, by_offset) = run(1.0);
+    assert_eq!(changed, 600);
+    // Each other pad: p = 1/3, standard error sqrt(2 / 9 / 600) ≈ 0.019; 5 of them is 0.096.
+    for n in &by_offset[1..] {
+        assert!(
+            (*n as f64 / 600.0 - 1.0 / 3.0).abs() < 0.096,
+            "{by_offset:?}"
+        );
     }
-    assert_eq!(changed_to[1], 3000, "a pickup alone never changes the destination");
+    assert_eq!(run(0.0).0, 0);
 }

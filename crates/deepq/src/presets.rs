@@ -36,6 +36,8 @@ presets![
     "cartpole-naive",
     "frozenlake-tabular",
     "frozenlake8x8-tabular",
+    "taxi-tabular",
+    "cliffwalking-tabular",
 ];
 
 impl Preset {

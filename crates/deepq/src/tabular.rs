@@ -294,32 +294,66 @@ fn run<E: Env + Clone>(
 /// One entry of a transition table: (probability, next state, reward, terminated).
 pub type Outcome = (f64, usize, f64, bool);
 
-/// The transition table `P[s][a]` of an environment whose dynamics are known, if it has one.
-pub fn transition_table(env: &AnyEnv) -> Option<Vec<Vec<Vec<Outcome>>>> {
-    match env {
-        AnyEnv::FrozenLake(lake) => Some(
-            lake.inner()
-                .transitions()
-                .iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|outs| {
-                            outs.iter()
-                                .map(|t| (t.prob, t.next_state, t.reward, t.terminated))
-                                .collect()
-                        })
+/// Known dynamics of an environment: its transition table `P[s][a]` and its distribution of
+/// reset states.
+pub struct Dynamics {
+    /// `P[s][a]`: the possible outcomes of action `a` in state `s`.
+    pub table: Vec<Vec<Vec<Outcome>>>,
+    /// (state, probability) pairs of the reset distribution.
+    pub initial: Vec<(usize, f64)>,
+}
+
+fn outcomes(table: &[Vec<Vec<deepq_envs::Transition>>]) -> Vec<Vec<Vec<Outcome>>> {
+    table
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|outs| {
+                    outs.iter()
+                        .map(|t| (t.prob, t.next_state, t.reward, t.terminated))
                         .collect()
                 })
-                .collect(),
-        ),
+                .collect()
+        })
+        .collect()
+}
+
+/// The dynamics of a registered environment whose transition table is known (FrozenLake,
+/// Taxi, CliffWalking).
+pub fn dynamics(env: &AnyEnv) -> Option<Dynamics> {
+    // Grid worlds with a single start cell: a reset shows it.
+    let single_start = |mut probe: AnyEnv| match &mut probe {
+        AnyEnv::FrozenLake(e) => vec![(e.reset(Some(0)), 1.0)],
+        AnyEnv::CliffWalking(e) => vec![(e.reset(Some(0)), 1.0)],
+        _ => Vec::new(),
+    };
+    match env {
+        AnyEnv::FrozenLake(e) => Some(Dynamics {
+            table: outcomes(e.inner().transitions()),
+            initial: single_start(env.clone()),
+        }),
+        AnyEnv::CliffWalking(e) => Some(Dynamics {
+            table: outcomes(e.inner().transitions()),
+            initial: single_start(env.clone()),
+        }),
+        AnyEnv::Taxi(e) => {
+            let initial = deepq_envs::Taxi::initial_state_distribution()
+                .into_iter()
+                .enumerate()
+                .filter(|&(_, p)| p > 0.0)
+                .collect();
+            Some(Dynamics {
+                table: outcomes(e.inner().transitions()),
+                initial,
+            })
+        }
         _ => None,
     }
 }
 
-/// The best expected undiscounted return from `start` within `horizon` steps: finite-horizon
-/// value iteration on the transition table. With the env's step limit as the horizon, this is
-/// the optimum a policy can reach on the episodic task (e.g. the success rate on FrozenLake).
-pub fn optimal_return(table: &[Vec<Vec<Outcome>>], start: usize, horizon: usize) -> f64 {
+/// The best expected undiscounted return of every state within `horizon` steps:
+/// finite-horizon value iteration on the transition table.
+pub fn optimal_values(table: &[Vec<Vec<Outcome>>], horizon: usize) -> Vec<f64> {
     let mut value = vec![0.0; table.len()];
     let mut next = value.clone();
     for _ in 0..horizon {
@@ -335,19 +369,16 @@ pub fn optimal_return(table: &[Vec<Vec<Outcome>>], start: usize, horizon: usize)
         }
         std::mem::swap(&mut value, &mut next);
     }
-    value[start]
+    value
 }
 
-/// The optimum for a registered environment with a known transition table, from its reset
-/// state and within its step limit.
+/// The optimum of a registered environment with known dynamics: the best expected return a
+/// policy can reach from its reset distribution within its step limit (e.g. FrozenLake's best
+/// success rate). This is what value iteration on the known transition table gives.
 pub fn env_optimum(env: &AnyEnv) -> Option<f64> {
-    let table = transition_table(env)?;
-    let mut probe = env.clone();
-    let start = match &mut probe {
-        AnyEnv::FrozenLake(lake) => lake.reset(Some(0)),
-        _ => return None,
-    };
-    Some(optimal_return(&table, start, env.spec().max_episode_steps))
+    let d = dynamics(env)?;
+    let values = optimal_values(&d.table, env.spec().max_episode_steps);
+    Some(d.initial.iter().map(|&(s, p)| p * values[s]).sum())
 }
 
 #[cfg(test)]
@@ -375,13 +406,23 @@ mod tests {
 
     #[test]
     fn horizon_bounds_the_optimum() {
-        let table = transition_table(&lake("4x4", false)).unwrap();
+        let table = dynamics(&lake("4x4", false)).unwrap().table;
         assert_eq!(
-            optimal_return(&table, 0, 5),
+            optimal_values(&table, 5)[0],
             0.0,
             "the goal is 6 steps away"
         );
-        assert_eq!(optimal_return(&table, 0, 6), 1.0);
+        assert_eq!(optimal_values(&table, 6)[0], 1.0);
+    }
+
+    #[test]
+    fn optimum_of_cliff_walking_and_taxi() {
+        let cliff = deepq_envs::make("CliffWalking-v1", &Kwargs::new()).unwrap();
+        assert_eq!(env_optimum(&cliff), Some(-13.0));
+        let taxi = deepq_envs::make("Taxi-v4", &Kwargs::new()).unwrap();
+        let best = env_optimum(&taxi).unwrap();
+        // Gymnasium lists 8 as Taxi's threshold; the optimum averages ~7.9 over its starts.
+        assert!((7.0..9.0).contains(&best), "taxi optimum {best}");
     }
 
     #[test]
@@ -414,6 +455,7 @@ mod tests {
         assert_eq!(out.summary.eval.unwrap().mean, 1.0);
         let cart = DqnConfig {
             env: "CartPole-v1".into(),
+            env_kwargs: Kwargs::new(),
             ..cfg
         };
         let err = train_tabular(&cart, &mut ()).unwrap_err().to_string();

@@ -17,14 +17,14 @@ pub fn presets() -> CliResult<()> {
 /// Prints every environment with its spaces, step limit and reward threshold.
 pub fn envs() -> CliResult<()> {
     println!(
-        "{:<18} {:<28} {:<12} {:>6} {:>10}",
+        "{:<24} {:<28} {:<12} {:>6} {:>10}",
         "id", "observation space", "actions", "steps", "threshold"
     );
     for id in env_ids() {
         let env = make(id, &Kwargs::new())?;
         let spec = env.spec();
         println!(
-            "{:<18} {:<28} {:<12} {:>6} {:>10}",
+            "{:<24} {:<28} {:<12} {:>6} {:>10}",
             id,
             env.observation_space().to_string(),
             env.action_space().to_string(),
