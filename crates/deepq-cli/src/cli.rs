@@ -156,6 +156,20 @@ pub enum BenchCommand {
     Solve(BenchSolveArgs),
 }
 
+/// Measuring options shared by the benchmarks.
+#[derive(Debug, Args)]
+pub struct Timing {
+    /// Total measuring time, split over the repeats.
+    #[arg(long, default_value_t = 3.0, value_name = "S")]
+    pub seconds: f64,
+    /// Number of timed repeats (the median is reported).
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub repeats: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Options of `deepq bench updates`.
 #[derive(Debug, Args)]
 pub struct BenchUpdatesArgs {
@@ -174,15 +188,9 @@ pub struct BenchUpdatesArgs {
     /// TD loss.
     #[arg(long, value_enum, default_value_t = LossArg::Mse)]
     pub loss: LossArg,
-    /// Total measuring time, split over the repeats.
-    #[arg(long, default_value_t = 5.0, value_name = "S")]
-    pub seconds: f64,
-    /// Number of timed repeats (the median is reported).
-    #[arg(long, default_value_t = 7, value_name = "N")]
-    pub repeats: usize,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How long and how often to measure.
+    #[command(flatten)]
+    pub timing: Timing,
 }
 
 /// Options of `deepq bench act`.
@@ -197,15 +205,9 @@ pub struct BenchActArgs {
     /// Number of actions.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub actions: usize,
-    /// Total measuring time, split over the repeats.
-    #[arg(long, default_value_t = 3.0, value_name = "S")]
-    pub seconds: f64,
-    /// Number of timed repeats (the median is reported).
-    #[arg(long, default_value_t = 7, value_name = "N")]
-    pub repeats: usize,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How long and how often to measure.
+    #[command(flatten)]
+    pub timing: Timing,
 }
 
 /// Options of `deepq bench envs`.
@@ -217,15 +219,9 @@ pub struct BenchEnvsArgs {
     /// Vectorized copies.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub n_envs: usize,
-    /// Total measuring time, split over the repeats.
-    #[arg(long, default_value_t = 3.0, value_name = "S")]
-    pub seconds: f64,
-    /// Number of timed repeats (the median is reported).
-    #[arg(long, default_value_t = 7, value_name = "N")]
-    pub repeats: usize,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How long and how often to measure.
+    #[command(flatten)]
+    pub timing: Timing,
 }
 
 /// Options of `deepq bench solve`.
@@ -278,6 +274,15 @@ pub struct PlotArgs {
     /// Image format.
     #[arg(long, value_enum, default_value_t = Format::Png)]
     pub format: Format,
+}
+
+/// The number of parallel jobs: `--jobs`, or the number of cores.
+pub fn jobs(arg: Option<usize>) -> Result<usize, String> {
+    match arg {
+        Some(0) => Err("invalid value 0 for '--jobs': must be at least 1".into()),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
 }
 
 /// Parses `--seeds`: `A..B` (B excluded) or a comma-separated list.

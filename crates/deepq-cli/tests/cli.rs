@@ -1,37 +1,8 @@
 //! End-to-end tests of the `deepq` binary, run as a user would.
 
-use std::path::Path;
-use std::process::Output;
+mod common;
 
-use assert_cmd::Command;
-
-fn deepq(args: &[&str], cwd: &Path) -> Output {
-    Command::cargo_bin("deepq")
-        .unwrap()
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A bad-input failure: non-zero exit, one line naming the problem, no panic.
-fn assert_clean_error(out: &Output, code: i32, needles: &[&str]) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "'{needle}' missing from: {err}");
-    }
-}
+use common::{assert_clean_error, deepq, stderr};
 
 #[test]
 fn train_writes_the_run_directory_contract_and_eval_plot_read_it() {

@@ -2,35 +2,13 @@
 //! panic), Ctrl-C saves a checkpoint that `--resume` continues bit for bit, corrupt files are
 //! refused, and divergence keeps the last good checkpoint.
 
-use std::path::Path;
-use std::process::{Output, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use assert_cmd::cargo::CommandCargoExt;
-
-fn deepq(args: &[&str], cwd: &Path) -> Output {
-    Command::cargo_bin("deepq")
-        .unwrap()
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn assert_clean_error(out: &Output, code: i32, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "'{needle}' missing from: {err}");
-    }
-}
+use common::{assert_clean_error, deepq};
 
 /// A run long enough to be interrupted, with frequent checkpoints.
 const LONG_RUN: &[&str] = &[

@@ -83,14 +83,7 @@ pub fn run(args: &AblateArgs) -> CliResult<()> {
         ..Sources::default()
     })?;
     let seeds = parse_seeds(&args.seeds).map_err(Failure::Usage)?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        return Err(Failure::Usage(
-            "invalid value 0 for '--jobs': must be at least 1".into(),
-        ));
-    }
+    let jobs = crate::cli::jobs(args.jobs).map_err(Failure::Usage)?;
     let out = args.out.clone().unwrap_or_else(|| {
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
         PathBuf::from("runs").join(format!("ablate-{preset}-{stamp}"))

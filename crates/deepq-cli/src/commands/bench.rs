@@ -76,6 +76,13 @@ fn measure(seconds: f64, repeats: usize, mut work: impl FnMut(u64)) -> CliResult
     })
 }
 
+fn print_json(report: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(report).expect("reports serialize")
+    );
+}
+
 fn parse_net(spec: &str) -> CliResult<Vec<usize>> {
     let widths: Result<Vec<usize>, _> =
         spec.split(',').map(|w| w.trim().parse::<usize>()).collect();
@@ -126,7 +133,7 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
     let mut rng = Pcg64::seed_from_u64(0);
     let mut agent = DqnAgent::<f32>::new(a.obs_dim, a.actions, &cfg, &mut rng);
     let batch = random_batch(&mut rng, a.batch, a.obs_dim, a.actions);
-    let rates = measure(a.seconds, a.repeats, |n| {
+    let rates = measure(a.timing.seconds, a.timing.repeats, |n| {
         for _ in 0..n {
             black_box(agent.update(&batch));
             agent.update_target(0.005);
@@ -142,16 +149,13 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         max: rates.max,
         net: sizes.clone(),
         batch: a.batch,
-        repeats: a.repeats,
+        repeats: a.timing.repeats,
         loss: a.loss.into(),
         mflop_per_update: flops / 1e6,
         gflop_per_s: rates.median * flops / 1e9,
     };
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serializes")
-        );
+    if a.timing.json {
+        print_json(&report);
     } else {
         let net: Vec<String> = sizes.iter().map(usize::to_string).collect();
         println!(
@@ -163,7 +167,7 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         println!(
             "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update, {:.2} MFLOP/update, {:.1} GFLOP/s",
             report.updates_per_s,
-            a.repeats,
+            a.timing.repeats,
             report.min,
             report.max,
             1e6 / report.updates_per_s,
@@ -217,7 +221,7 @@ fn act(a: &BenchActArgs) -> CliResult<()> {
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
     let mut k = 0;
-    let rates = measure(a.seconds, a.repeats, |n| {
+    let rates = measure(a.timing.seconds, a.timing.repeats, |n| {
         for _ in 0..n {
             let obs = &table[k * a.obs_dim..(k + 1) * a.obs_dim];
             black_box(agent.greedy_action(black_box(obs)));
@@ -232,17 +236,14 @@ fn act(a: &BenchActArgs) -> CliResult<()> {
         min: 1e6 / rates.max,
         max: 1e6 / rates.min,
         net: sizes,
-        repeats: a.repeats,
+        repeats: a.timing.repeats,
     };
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serializes")
-        );
+    if a.timing.json {
+        print_json(&report);
     } else {
         println!(
             "greedy action: {:.3} µs (median of {}; min {:.3}, max {:.3})",
-            report.us_per_action, a.repeats, report.min, report.max
+            report.us_per_action, a.timing.repeats, report.min, report.max
         );
     }
     Ok(())
@@ -267,8 +268,8 @@ fn envs(a: &BenchEnvsArgs) -> CliResult<()> {
     let env = deepq::envs::make(&a.env, &Kwargs::new())?;
     let rates = env.visit(StepEnvs {
         n_envs: a.n_envs,
-        seconds: a.seconds,
-        repeats: a.repeats,
+        seconds: a.timing.seconds,
+        repeats: a.timing.repeats,
     })?;
     let report = EnvsReport {
         env: a.env.clone(),
@@ -276,20 +277,17 @@ fn envs(a: &BenchEnvsArgs) -> CliResult<()> {
         steps_per_s: rates.median,
         min: rates.min,
         max: rates.max,
-        repeats: a.repeats,
+        repeats: a.timing.repeats,
     };
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serializes")
-        );
+    if a.timing.json {
+        print_json(&report);
     } else {
         println!(
             "{} × {}: {:.2} M steps/s (median of {}; min {:.2} M, max {:.2} M), auto-reset included",
             a.env,
             a.n_envs,
             report.steps_per_s / 1e6,
-            a.repeats,
+            a.timing.repeats,
             report.min / 1e6,
             report.max / 1e6
         );

@@ -12,6 +12,9 @@ use crate::fsutil::read;
 use crate::run_dir::RunDir;
 use crate::settings::read_config_file;
 
+/// A greedy policy: the action to take for a flat observation.
+pub type GreedyPolicy<'a> = Box<dyn FnMut(&[f32]) -> usize + 'a>;
+
 /// A trained policy: a DQN network or a tabular Q-table.
 pub enum Policy {
     /// A Q-network.
@@ -41,7 +44,7 @@ impl Policy {
     }
 
     /// The greedy policy over flat observations.
-    pub fn greedy(&self) -> Box<dyn FnMut(&[f32]) -> usize + '_> {
+    pub fn greedy(&self) -> GreedyPolicy<'_> {
         match self {
             Policy::Network(n) => Box::new(n.greedy_policy()),
             Policy::Table(t) => Box::new(t.greedy_policy()),

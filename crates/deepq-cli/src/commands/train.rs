@@ -166,14 +166,7 @@ pub fn run_seeds(args: &TrainArgs) -> CliResult<(SeedsSummary, PathBuf)> {
     let (preset, cfg) = resolve(args)?;
     let spec = args.seeds.as_deref().unwrap_or("0");
     let seeds = parse_seeds(spec).map_err(Failure::Usage)?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        return Err(Failure::Usage(
-            "invalid value 0 for '--jobs': must be at least 1".into(),
-        ));
-    }
+    let jobs = crate::cli::jobs(args.jobs).map_err(Failure::Usage)?;
     let tag = format!("seeds{}-{}", seeds[0], seeds[seeds.len() - 1]);
     let out = args
         .out
