@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::env::{self, Env, RgbFrame, Step};
 use crate::render::{Canvas, Rgb};
 use crate::space::Space;
-use crate::toy_text::categorical_sample;
+use crate::toy_text::{categorical_sample, sample_transition, state_index};
 
 /// Action that moves one cell left.
 pub const LEFT: usize = 0;
@@ -297,29 +297,15 @@ impl Env for FrozenLake {
     /// deterministic, like Gymnasium.
     fn step(&mut self, action: usize) -> Step<usize> {
         env::check_action("FrozenLake", action, 4);
-        let outcomes = &self.transitions[self.state][action];
-        let u: f64 = self.rng.random();
-        let t = outcomes[categorical_sample(outcomes.iter().map(|t| t.prob), u)];
+        let t = sample_transition(&self.transitions, self.state, action, &mut self.rng);
         self.state = t.next_state;
         self.last_action = Some(action);
-        Step {
-            obs: t.next_state,
-            reward: t.reward,
-            terminated: t.terminated,
-            truncated: false,
-        }
+        t.step()
     }
 
     /// `state` is `[cell index]`.
     fn reset_to_state(&mut self, state: &[f64]) -> usize {
-        env::check_state_len("FrozenLake", state, 1);
-        let cell = state[0];
-        assert!(
-            cell >= 0.0 && cell.fract() == 0.0 && (cell as usize) < self.n_states(),
-            "FrozenLake: state {cell} is not a cell index below {}",
-            self.n_states()
-        );
-        self.state = cell as usize;
+        self.state = state_index("FrozenLake", state, self.n_states());
         self.last_action = None;
         self.state
     }

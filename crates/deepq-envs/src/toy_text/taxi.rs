@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::env::{self, Env, RgbFrame, Step};
 use crate::render::{Canvas, Rgb};
 use crate::space::Space;
-use crate::toy_text::categorical_sample;
 use crate::toy_text::frozen_lake::Transition;
+use crate::toy_text::{categorical_sample, sample_transition, state_index};
 
 /// Action that moves the taxi one row down.
 pub const SOUTH: usize = 0;
@@ -458,9 +458,7 @@ impl Env for Taxi {
     /// applies a fickle passenger's change of destination with another.
     fn step(&mut self, action: usize) -> Step<usize> {
         env::check_action("Taxi", action, N_ACTIONS);
-        let outcomes = &self.transitions[self.state][action];
-        let u: f64 = self.rng.random();
-        let t = outcomes[categorical_sample(outcomes.iter().map(|t| t.prob), u)];
+        let t = sample_transition(&self.transitions, self.state, action, &mut self.rng);
         let [old_row, old_col, old_passenger, old_destination] = decode(self.state);
         let [row, col, passenger, _] = decode(t.next_state);
         let mut next = t.next_state;
@@ -491,13 +489,7 @@ impl Env for Taxi {
     /// `state` is `[state index]`. A fickle passenger's pending change of mind
     /// is cancelled: it is drawn at reset, which this does not do.
     fn reset_to_state(&mut self, state: &[f64]) -> usize {
-        env::check_state_len("Taxi", state, 1);
-        let s = state[0];
-        assert!(
-            s >= 0.0 && s.fract() == 0.0 && (s as usize) < N_STATES,
-            "Taxi: state {s} is not a state index below 500"
-        );
-        self.state = s as usize;
+        self.state = state_index("Taxi", state, N_STATES);
         self.last_action = None;
         self.fickle_step = false;
         self.heading = SOUTH;
