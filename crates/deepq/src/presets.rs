@@ -33,6 +33,7 @@ presets![
     "cartpole-cleanrl",
     "acrobot",
     "mountaincar",
+    "lunarlander",
     "cartpole-naive",
     "frozenlake-tabular",
     "frozenlake8x8-tabular",
