@@ -113,8 +113,6 @@ class DQN:
 
     def _setup(self, config, env: Any, overrides: dict, seed: Optional[int], verbose: int,
                preset: Optional[str]) -> None:
-        if "env" in overrides:
-            raise ValueError("pass the environment as the env argument, not as a keyword")
         env_kwargs = overrides.pop("env_kwargs", None)
         if isinstance(env, str) and env_kwargs is None and env == config.get("env"):
             env_kwargs = config.get("env_kwargs")
@@ -123,6 +121,9 @@ class DQN:
         if seed is not None:
             overrides["seed"] = _as_count(seed, "seed")
         config.update(overrides)
+        if "algorithm" in _CONFIG_KEYS and config.get("algorithm") != "dqn":
+            raise ValueError(f"deepq.DQN trains algorithm 'dqn', not {config.get('algorithm')!r}; "
+                             "other algorithms run with `deepq train`")
         self._config = config
         self._preset = preset
         self.verbose = int(verbose)

@@ -42,14 +42,17 @@ def run_cli(binary: Path, *args: str) -> subprocess.CompletedProcess:
 
 class Corridor(gym.Env):
     """A tiny deterministic env: walk right along ``length`` cells to the goal (reward 1,
-    terminated); action 0 stays, action 1 moves. Observations are ``[position / length]``.
+    terminated); action 0 stays, action 1 moves; episodes are truncated after ``max_steps``
+    steps. Observations are ``[position / length]``.
     Optionally raises ``error`` on the ``fail_at``-th step of its lifetime, or returns
     observations of the wrong width."""
 
     metadata = {"render_modes": []}
 
-    def __init__(self, length=5, fail_at=None, error=ZeroDivisionError, obs_width=1):
+    def __init__(self, length=5, fail_at=None, error=ZeroDivisionError, obs_width=1,
+                 max_steps=50):
         self.length = length
+        self.max_steps = max_steps
         self.fail_at = fail_at
         self.error = error
         self.obs_width = obs_width
@@ -64,6 +67,7 @@ class Corridor(gym.Env):
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
         self.pos = 0
+        self.t = 0
         return self._obs(), {}
 
     def step(self, action):
@@ -71,8 +75,9 @@ class Corridor(gym.Env):
         if self.fail_at is not None and self.steps_taken == self.fail_at:
             raise self.error("corridor failed on purpose")
         self.pos += int(action)
+        self.t += 1
         done = self.pos >= self.length
-        return self._obs(), float(done), done, False, {}
+        return self._obs(), float(done), done, self.t >= self.max_steps and not done, {}
 
 
 @pytest.fixture

@@ -175,7 +175,7 @@ def test_one_argument_callbacks_lists_of_callbacks_and_none_results():
     model = quick_model()
     model.learn(400, callback=[lambda l: seen.append(l["num_timesteps"]), lambda l, g: None],
                 callback_freq=200)
-    assert seen == [200]
+    assert seen == [200, 400], "every 200 steps, the last step included"
     assert not model.train_summary["interrupted"]
 
 

@@ -2,8 +2,10 @@
 configuration and usage, RuntimeError for failures while running, OSError for files, and
 exceptions raised by Python code (envs, callbacks) unchanged."""
 
+import _thread
 import copy
 import threading
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -145,3 +147,15 @@ def test_evaluation_usage_errors():
         deepq.evaluate_policy(model, "CartPole-v1", render=True)
     with pytest.raises(ValueError, match="Unexpected observation shape"):
         model.predict(np.zeros((2, 3)))
+
+
+def test_ctrl_c_interrupts_training_in_rust():
+    model = deepq.DQN("MlpPolicy", "CartPole-v1", seed=0, learning_starts=1000)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        model.learn(10**8)
+    timer.join()
+    assert time.perf_counter() - started < 30
+    assert "untrained" in repr(model), "an interrupted learn() keeps the previous weights"

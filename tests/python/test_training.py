@@ -15,6 +15,7 @@ DEFAULT_PRESET = dict(
     gamma=0.99, train_freq=1, gradient_steps=1, target_update_interval=1,
     exploration_fraction=0.2, exploration_final_eps=0.02, policy_kwargs=dict(net_arch=[64, 64]),
     double_q=True, loss="mse", eval_freq=1000, eval_episodes=20, stop_on_solve=True,
+    final_eval_episodes=100,
 )
 
 
@@ -33,16 +34,25 @@ def test_builtin_cartpole_solves_with_the_default_preset():
     assert_solves(model, "CartPole-v1")
 
 
-def test_gymnasium_cartpole_solves_with_the_default_preset():
+@pytest.fixture(scope="module")
+def gymnasium_cartpole():
+    """Gymnasium's CartPole-v1 and a model trained on it with the `default` preset."""
     env = gym.make("CartPole-v1")
-    model = deepq.DQN.from_preset("default", env, seed=0).learn()
+    return env, deepq.DQN.from_preset("default", env, seed=0).learn()
+
+
+def test_gymnasium_cartpole_solves_with_the_default_preset(gymnasium_cartpole):
+    env, model = gymnasium_cartpole
     assert model.config["env"] == "CartPole-v1"
     assert_solves(model, env)
 
 
-def test_gymnasium_cartpole_solves_with_sb3_style_arguments():
-    env = gym.make("CartPole-v1")
-    model = deepq.DQN("MlpPolicy", env, seed=1, **DEFAULT_PRESET).learn(50_000)
+def test_sb3_style_arguments_train_exactly_like_the_preset(gymnasium_cartpole):
+    env, preset_model = gymnasium_cartpole
+    model = deepq.DQN("MlpPolicy", gym.make("CartPole-v1"), seed=0, **DEFAULT_PRESET)
+    model.learn(50_000)
+    obs = np.random.default_rng(1).normal(size=(10, 4)).astype(np.float32)
+    np.testing.assert_array_equal(model.q_values(obs), preset_model.q_values(obs))
     assert_solves(model, env)
 
 

@@ -14,6 +14,8 @@
 //!
 //! Errors carry the library's one-line messages (see [`errors`]).
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod convert;
 pub mod envs;

@@ -71,6 +71,15 @@ impl PyObserver {
         self.stopped_by_callback
     }
 
+    /// Ends a run that took `steps` steps: the callback is called once more if a call falls
+    /// due on the last step (the loop polls only before each step).
+    pub fn finish(&mut self, steps: u64) {
+        if self.callback.is_some() && !self.stopped_by_callback && steps >= self.next_callback {
+            self.next_callback = steps + self.callback_freq;
+            self.call_back(steps);
+        }
+    }
+
     /// Calls the user's callback with the step's information; returns whether to stop.
     fn call_back(&mut self, step: u64) -> bool {
         let Some(callback) = &self.callback else {

@@ -63,6 +63,12 @@ pub fn train(
         return Err(Error::Python(e));
     }
     let TrainOutcome { summary, network } = outcome?;
+    if !summary.interrupted {
+        observer.finish(summary.env_steps);
+        if let Some(e) = failure.take() {
+            return Err(Error::Python(e));
+        }
+    }
     let summary = serde_json::to_string(&summary)
         .map_err(|e| Error::runtime(format!("cannot encode the training summary: {e}")))?;
     Ok((
