@@ -188,6 +188,28 @@ pub struct BenchUpdatesArgs {
     /// TD loss.
     #[arg(long, value_enum, default_value_t = LossArg::Mse)]
     pub loss: LossArg,
+    /// Double DQN (one more forward pass of the online network on the next observations).
+    #[arg(long)]
+    pub double: bool,
+    /// Dueling head.
+    #[arg(long)]
+    pub dueling: bool,
+    /// Noisy nets (fresh noise for both networks in every update).
+    #[arg(long)]
+    pub noisy: bool,
+    /// C51 atoms (1: scalar Q-values).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub atoms: usize,
+    /// n-step returns: the batch's transitions carry horizons 1..=N.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub n_steps: usize,
+    /// Prioritized replay: each update also samples its slots from a full 100k-slot sum tree,
+    /// computes importance weights and writes back new priorities.
+    #[arg(long)]
+    pub per: bool,
+    /// All of the above (double, dueling, noisy, 51 atoms, 3-step returns, PER).
+    #[arg(long)]
+    pub rainbow: bool,
     /// How long and how often to measure.
     #[command(flatten)]
     pub timing: Timing,

@@ -398,3 +398,78 @@ fn bench_commands_report_json() {
     assert!(solve.status.success(), "{}", stderr(&solve));
     assert!(String::from_utf8_lossy(&solve.stdout).contains("solved"));
 }
+
+#[test]
+fn rainbow_models_load_in_eval_and_play() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--preset",
+            "cartpole-rainbow",
+            "--total-timesteps",
+            "1500",
+            "--set",
+            "learning_starts=200",
+            "--set",
+            "final_eval_episodes=3",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let model = std::fs::read(dir.path().join("run/model.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(model[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8_lossy(&model[8..8 + header_len]);
+    for name in [
+        "torso.0.weight_mu",
+        "torso.2.weight_sigma",
+        "value.bias_mu",
+        "advantage.weight_mu",
+        "support",
+    ] {
+        assert!(header.contains(&format!("\"{name}\"")), "{name}: {header}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/summary.json")).unwrap())
+            .unwrap();
+    let eval = deepq(
+        &["eval", "--run", "run", "--episodes", "3", "--json"],
+        dir.path(),
+    );
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!(report.to_string().contains("mean"), "{report}");
+    assert!(summary["eval_mean"].as_f64().unwrap().is_finite());
+    let play = deepq(&["play", "--run", "run", "--fps", "1000"], dir.path());
+    assert!(play.status.success(), "{}", stderr(&play));
+}
+
+#[test]
+fn bench_updates_reports_rainbow_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "bench",
+            "updates",
+            "--rainbow",
+            "--seconds",
+            "0.2",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["components"],
+        serde_json::json!(["double", "dueling", "noisy", "c51", "n-step", "per"])
+    );
+    assert!(report["updates_per_s"].as_f64().unwrap() > 0.0);
+    let bad = deepq(&["bench", "updates", "--atoms", "0"], dir.path());
+    assert_clean_error(&bad, 2, &["'atoms'"]);
+}

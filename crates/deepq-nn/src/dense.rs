@@ -70,6 +70,42 @@ pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     s2[0] + s2[1]
 }
 
+/// The sum of `a` in [`dot`]'s order (16 lanes, then pairwise).
+#[inline(always)]
+pub(crate) fn sum<T: Scalar>(a: &[T]) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let mut chunks = a.chunks_exact(LANES);
+    for x in &mut chunks {
+        for l in 0..LANES {
+            acc[l] = acc[l] + x[l];
+        }
+    }
+    for (l, &x) in chunks.remainder().iter().enumerate() {
+        acc[l] = acc[l] + x;
+    }
+    let s8: [T; 8] = std::array::from_fn(|l| acc[l] + acc[l + 8]);
+    let s4: [T; 4] = std::array::from_fn(|l| s8[l] + s8[l + 4]);
+    let s2: [T; 2] = std::array::from_fn(|l| s4[l] + s4[l + 2]);
+    s2[0] + s2[1]
+}
+
+/// The largest element of a non-empty `a` (NaNs ignored unless all are NaN), 16 lanes at a
+/// time: `max` is exact, so the order does not change the result.
+#[inline(always)]
+pub(crate) fn max<T: Scalar>(a: &[T]) -> T {
+    let mut acc = [a[0]; LANES];
+    let mut chunks = a.chunks_exact(LANES);
+    for x in &mut chunks {
+        for l in 0..LANES {
+            acc[l] = acc[l].max(x[l]);
+        }
+    }
+    for (l, &x) in chunks.remainder().iter().enumerate() {
+        acc[l] = acc[l].max(x);
+    }
+    acc.iter().copied().fold(acc[0], T::max)
+}
+
 simd_dispatch! {
     /// [`dense_rows`] for any element type and CPU (shapes already checked).
     pub(crate) fn dense_rows_portable<T: Scalar>(

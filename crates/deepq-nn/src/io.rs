@@ -4,6 +4,18 @@
 //! and `nn.ReLU`: `"0.weight"`, `"0.bias"`, `"2.weight"`, `"2.bias"`, … (Linear layers at
 //! even indices), so `model.load_state_dict(safetensors.torch.load_file(path))` works on
 //! such a model, and its `save_file(model.state_dict(), path)` output loads here.
+//!
+//! A network with a dueling, noisy or distributional head ([`Arch`]) is named as the
+//! `state_dict` of this PyTorch module (`docs/rainbow.md` has it in full):
+//!
+//! - `torso.0.*`, `torso.2.*`, …: the hidden layers, an `nn.Sequential` of Linear (or
+//!   NoisyLinear) and ReLU;
+//! - `head.*` (`[n_actions · atoms, hidden]`), or for a dueling head `value.*`
+//!   (`[atoms, hidden]`) and `advantage.*` (`[n_actions · atoms, hidden]`), rows action-major;
+//! - a Linear layer has `weight` and `bias`; a NoisyLinear layer `weight_mu`, `weight_sigma`,
+//!   `bias_mu` and `bias_sigma` (its noise is not saved: register it with
+//!   `persistent=False`);
+//! - `support` (`[atoms]`, a persistent buffer) for C51: the atoms, `v_min` to `v_max`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,7 +23,7 @@ use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
 
 use crate::error::NnError;
-use crate::mlp::Mlp;
+use crate::mlp::{Arch, Layer, Mlp};
 use crate::scalar::Scalar;
 
 /// Encodes `mlp` as a safetensors file (dtype F32 or F64 by `T`).
@@ -25,36 +37,82 @@ pub fn to_safetensors_with_metadata<T: Scalar>(
     mlp: &Mlp<T>,
     metadata: Option<HashMap<String, String>>,
 ) -> Vec<u8> {
-    let mut tensors = Vec::with_capacity(2 * mlp.layers().len());
-    for (k, layer) in mlp.layers().iter().enumerate() {
-        let params = mlp.params();
-        tensors.push((
-            format!("{}.weight", 2 * k),
-            vec![layer.n_out, layer.n_in],
-            &params[layer.weight_range()],
-        ));
-        tensors.push((
-            format!("{}.bias", 2 * k),
-            vec![layer.n_out],
-            &params[layer.bias_range()],
-        ));
-    }
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, values)| {
-            let mut out = Vec::new();
-            T::extend_le_bytes(values, &mut out);
-            out
-        })
-        .collect();
-    let views = tensors
-        .into_iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), data)| {
-            let view = TensorView::new(T::DTYPE, shape, data).expect("byte length matches shape");
-            (name, view)
-        });
+    let tensors = named_tensors(mlp);
+    let views = tensors.iter().map(|(name, shape, data)| {
+        let view =
+            TensorView::new(T::DTYPE, shape.clone(), data).expect("byte length matches shape");
+        (name.clone(), view)
+    });
     safetensors::serialize(views, metadata).expect("a network always forms a valid file")
+}
+
+/// Every tensor of `mlp` with its PyTorch name, shape and little-endian bytes.
+fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    let params = mlp.params();
+    let bytes = |values: &[T]| {
+        let mut out = Vec::new();
+        T::extend_le_bytes(values, &mut out);
+        out
+    };
+    let mut tensors = Vec::new();
+    let layers = mlp.layers();
+    if mlp.arch().is_plain() {
+        for (k, layer) in layers.iter().enumerate() {
+            tensors.push((
+                format!("{}.weight", 2 * k),
+                vec![layer.n_out, layer.n_in],
+                bytes(&params[layer.weight_range()]),
+            ));
+            tensors.push((
+                format!("{}.bias", 2 * k),
+                vec![layer.n_out],
+                bytes(&params[layer.bias_range()]),
+            ));
+        }
+        return tensors;
+    }
+    // One linear (or noisy) layer, or the rows `rows` of one.
+    let mut push = |prefix: &str, layer: &Layer, rows: std::ops::Range<usize>| {
+        let n_in = layer.n_in;
+        let n = rows.len();
+        let w = |start: usize| bytes(&params[start + rows.start * n_in..start + rows.end * n_in]);
+        let b = |start: usize| bytes(&params[start + rows.start..start + rows.end]);
+        match layer.noisy {
+            None => {
+                tensors.push((format!("{prefix}.weight"), vec![n, n_in], w(layer.weight)));
+                tensors.push((format!("{prefix}.bias"), vec![n], b(layer.bias)));
+            }
+            Some(noisy) => {
+                tensors.push((
+                    format!("{prefix}.weight_mu"),
+                    vec![n, n_in],
+                    w(layer.weight),
+                ));
+                tensors.push((format!("{prefix}.bias_mu"), vec![n], b(layer.bias)));
+                tensors.push((
+                    format!("{prefix}.weight_sigma"),
+                    vec![n, n_in],
+                    w(noisy.weight_sigma),
+                ));
+                tensors.push((format!("{prefix}.bias_sigma"), vec![n], b(noisy.bias_sigma)));
+            }
+        }
+    };
+    let (head, torso) = layers.split_last().expect("a network has layers");
+    for (k, layer) in torso.iter().enumerate() {
+        push(&format!("torso.{}", 2 * k), layer, 0..layer.n_out);
+    }
+    let atoms = mlp.arch().atoms;
+    if mlp.arch().dueling {
+        push("value", head, 0..atoms);
+        push("advantage", head, atoms..head.n_out);
+    } else {
+        push("head", head, 0..head.n_out);
+    }
+    if atoms > 1 {
+        tensors.push(("support".into(), vec![atoms], bytes(mlp.support())));
+    }
+    tensors
 }
 
 /// Decodes a network written by [`to_safetensors`] or by PyTorch (see the module docs).
@@ -65,6 +123,16 @@ pub fn to_safetensors_with_metadata<T: Scalar>(
 /// any other input gives an error.
 pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
     let file = parse(bytes)?;
+    let structured = file.names().iter().any(|n| {
+        n.starts_with("torso.")
+            || n.starts_with("head.")
+            || n.starts_with("value.")
+            || n.starts_with("advantage.")
+            || *n == "support"
+    });
+    if structured {
+        return from_structured(&file);
+    }
     let mut tensors = file.tensors();
     // Sorted, so that the error reported for a file with several problems is always the same.
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
@@ -132,7 +200,7 @@ pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
             })?);
         }
     }
-    Mlp::from_parts(sizes, params).map_err(NnError::Format)
+    Mlp::from_parts(sizes, Arch::default(), params).map_err(NnError::Format)
 }
 
 /// The `__metadata__` string map of a safetensors file (empty if it has none).
@@ -156,4 +224,164 @@ fn parse_name(name: &str) -> Option<(usize, usize)> {
     };
     let parsed: usize = index.parse().ok()?;
     (parsed.to_string() == index && parsed.is_multiple_of(2)).then_some((parsed / 2, slot))
+}
+
+/// One decoded layer: `(n_out, n_in, [values of each part])`.
+type TakenLayer<T> = (usize, usize, Vec<Vec<T>>);
+
+/// Decodes a network with named modules (see the module docs): `torso.<2k>.*`, then `head.*`
+/// or `value.*` and `advantage.*`, noisy layers as `*_mu`/`*_sigma`, and `support`.
+fn from_structured<T: Scalar>(file: &SafeTensors<'_>) -> Result<Mlp<T>, NnError> {
+    let mut remaining: BTreeMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
+    for (name, view) in &remaining {
+        if view.dtype() != T::DTYPE {
+            return Err(NnError::Dtype {
+                name: name.clone(),
+                expected: T::DTYPE.to_string(),
+                found: view.dtype().to_string(),
+            });
+        }
+    }
+    let noisy = remaining.keys().any(|n| n.ends_with(".weight_mu"));
+    let parts: &[&str] = if noisy {
+        &["weight_mu", "bias_mu", "weight_sigma", "bias_sigma"]
+    } else {
+        &["weight", "bias"]
+    };
+    let decode = |view: &TensorView<'_>| -> Result<Vec<T>, NnError> {
+        T::from_le_bytes(view.data()).ok_or_else(|| {
+            NnError::Format("tensor data length is not a multiple of the dtype size".into())
+        })
+    };
+    // Takes one layer `prefix.*`: returns (n_out, n_in, [values per part]).
+    let mut take = |prefix: &str, n_in: Option<usize>| -> Result<Option<TakenLayer<T>>, NnError> {
+        let first = format!("{prefix}.{}", parts[0]);
+        let Some(weight) = remaining.remove(&first) else {
+            return Ok(None);
+        };
+        let (n_out, w_in) = match *weight.shape() {
+            [o, i] if o > 0 && i > 0 => (o, i),
+            _ => {
+                return Err(NnError::Shape {
+                    name: first,
+                    expected: "a non-empty matrix [out, in]".into(),
+                    found: weight.shape().to_vec(),
+                });
+            }
+        };
+        if let Some(prev) = n_in
+            && prev != w_in
+        {
+            return Err(NnError::Shape {
+                name: first,
+                expected: format!("[{n_out}, {prev}] (the previous layer has {prev} outputs)"),
+                found: weight.shape().to_vec(),
+            });
+        }
+        let mut values = vec![decode(&weight)?];
+        for part in &parts[1..] {
+            let name = format!("{prefix}.{part}");
+            let view = remaining
+                .remove(&name)
+                .ok_or_else(|| NnError::MissingTensor(name.clone()))?;
+            let expected: Vec<usize> = if part.starts_with("weight") {
+                vec![n_out, w_in]
+            } else {
+                vec![n_out]
+            };
+            if view.shape() != expected.as_slice() {
+                return Err(NnError::Shape {
+                    name,
+                    expected: format!("{expected:?}"),
+                    found: view.shape().to_vec(),
+                });
+            }
+            values.push(decode(&view)?);
+        }
+        Ok(Some((n_out, w_in, values)))
+    };
+    let mut torso = Vec::new();
+    let mut n_in = None;
+    while let Some(layer) = take(&format!("torso.{}", 2 * torso.len()), n_in)? {
+        n_in = Some(layer.0);
+        torso.push(layer);
+    }
+    let (head, value) = match take("head", n_in)? {
+        Some(head) => (head, None),
+        None => {
+            let value = take("value", n_in)?
+                .ok_or_else(|| NnError::MissingTensor(format!("head.{}", parts[0])))?;
+            let advantage = take("advantage", n_in)?
+                .ok_or_else(|| NnError::MissingTensor(format!("advantage.{}", parts[0])))?;
+            (advantage, Some(value))
+        }
+    };
+    let support = match remaining.remove("support") {
+        None => None,
+        Some(view) => {
+            if view.shape().len() != 1 || view.shape()[0] < 2 {
+                return Err(NnError::Shape {
+                    name: "support".into(),
+                    expected: "[atoms] with atoms >= 2".into(),
+                    found: view.shape().to_vec(),
+                });
+            }
+            Some(decode(&view)?)
+        }
+    };
+    if let Some(name) = remaining.keys().next() {
+        return Err(NnError::UnexpectedTensor(name.clone()));
+    }
+    let atoms = support.as_ref().map_or(1, Vec::len);
+    let n_inputs = torso.first().map_or(head.1, |l| l.1);
+    if let Some(v) = &value
+        && (v.0 != atoms || v.1 != head.1)
+    {
+        return Err(NnError::Shape {
+            name: format!("value.{}", parts[0]),
+            expected: format!("[{atoms}, {}]", head.1),
+            found: vec![v.0, v.1],
+        });
+    }
+    if !head.0.is_multiple_of(atoms) {
+        return Err(NnError::Shape {
+            name: format!(
+                "{}.{}",
+                if value.is_some() { "advantage" } else { "head" },
+                parts[0]
+            ),
+            expected: format!("[n_actions · {atoms}, {}]", head.1),
+            found: vec![head.0, head.1],
+        });
+    }
+    let arch = Arch {
+        dueling: value.is_some(),
+        noisy,
+        atoms,
+        v_min: support.as_ref().map_or(-10.0, |s| s[0].to_f64()),
+        v_max: support.as_ref().map_or(10.0, |s| s[s.len() - 1].to_f64()),
+    };
+    let mut sizes = vec![n_inputs];
+    sizes.extend(torso.iter().map(|l| l.0));
+    sizes.push(head.0 / atoms);
+    let mut params = Vec::new();
+    for (_, _, values) in &torso {
+        for v in values {
+            params.extend_from_slice(v);
+        }
+    }
+    match &value {
+        None => {
+            for v in &head.2 {
+                params.extend_from_slice(v);
+            }
+        }
+        Some(value) => {
+            for (v, a) in value.2.iter().zip(&head.2) {
+                params.extend_from_slice(v);
+                params.extend_from_slice(a);
+            }
+        }
+    }
+    Mlp::from_parts(sizes, arch, params).map_err(NnError::Format)
 }

@@ -1,6 +1,8 @@
 //! Neural-network core for deep Q-learning: small fully connected ReLU networks (MLPs)
-//! with hand-scheduled forward and backward passes, TD losses, target-network updates,
-//! gradient clipping, PyTorch's optimizers, and safetensors exchange with PyTorch.
+//! with hand-scheduled forward and backward passes, optionally with a dueling head, noisy
+//! layers (factorised Gaussian NoisyLinear) and distributional C51 outputs ([`Arch`]), TD
+//! losses, C51's categorical projection and cross-entropy, target-network updates, gradient
+//! clipping, PyTorch's optimizers, and safetensors exchange with PyTorch.
 //!
 //! DQN trains tiny networks (e.g. 4-64-64-2) on small batches, where general frameworks
 //! spend most of their time in dispatch. Here parameters and gradients are flat buffers,
@@ -48,6 +50,7 @@
 #![warn(missing_docs)]
 
 mod dense;
+mod distributional;
 mod error;
 mod io;
 mod kernels;
@@ -58,12 +61,16 @@ mod qvalues;
 mod scalar;
 mod update;
 
+pub use distributional::{
+    categorical_loss, categorical_projection, expected_q, expected_q_from_probs, expected_value,
+    softmax, softmax_rows,
+};
 pub use error::NnError;
 pub use io::{
     from_safetensors, safetensors_metadata, to_safetensors, to_safetensors_with_metadata,
 };
 pub use loss::{Loss, q_loss};
-pub use mlp::{Mlp, Workspace};
+pub use mlp::{Arch, Mlp, Workspace};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use qvalues::{argmax, argmax_per_row, gather, max_per_row};
 pub use scalar::Scalar;

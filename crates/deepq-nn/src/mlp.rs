@@ -1,7 +1,10 @@
-//! The multi-layer perceptron: parameters, initialisation, batched forward and backward
-//! passes, and single-observation inference.
+//! The Q-network: an MLP torso (linear layers with ReLU between them) and a linear output
+//! head, optionally dueling, noisy (factorised Gaussian NoisyLinear layers) and distributional
+//! (C51 atom logits); parameters, initialisation, batched forward and backward passes, and
+//! single-observation inference.
 
 use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::dense;
@@ -9,15 +12,123 @@ use crate::kernels::{self, MatRef};
 use crate::qvalues::argmax;
 use crate::scalar::Scalar;
 
+/// What the network computes on top of the plain MLP. The default is the plain MLP: one
+/// Q-value per action from a linear output layer.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Arch {
+    /// Dueling head: the output layer has a value stream (`atoms` outputs) and an advantage
+    /// stream (`n_actions · atoms` outputs), combined as `V + (A − mean_a A)` per atom.
+    pub dueling: bool,
+    /// Every linear layer is a NoisyLinear layer with factorised Gaussian noise (Fortunato et
+    /// al. 2018): weight `μ + σ ⊙ f(ε_out) f(ε_in)ᵀ`, bias `μ_b + σ_b ⊙ f(ε_out)`,
+    /// `f(x) = sgn(x)·√|x|`. The noise is whatever [`Mlp::sample_noise`] drew last, or off.
+    pub noisy: bool,
+    /// Atoms of a categorical return distribution per action (C51); 1 for scalar Q-values.
+    pub atoms: usize,
+    /// The smallest atom (C51).
+    pub v_min: f64,
+    /// The largest atom (C51).
+    pub v_max: f64,
+}
+
+impl Default for Arch {
+    fn default() -> Self {
+        Arch {
+            dueling: false,
+            noisy: false,
+            atoms: 1,
+            v_min: -10.0,
+            v_max: 10.0,
+        }
+    }
+}
+
+impl Arch {
+    /// The plain MLP: no dueling, no noise, scalar Q-values.
+    pub fn is_plain(&self) -> bool {
+        !self.dueling && !self.noisy && self.atoms == 1
+    }
+
+    /// Whether the outputs are atom logits of a return distribution (C51).
+    pub fn is_distributional(&self) -> bool {
+        self.atoms > 1
+    }
+
+    /// The same architecture with the support of a scalar head (unused) reset to the
+    /// default, so that equal networks compare equal; networks store their head this way.
+    pub fn canonical(mut self) -> Self {
+        if self.atoms == 1 {
+            let plain = Arch::default();
+            (self.v_min, self.v_max) = (plain.v_min, plain.v_max);
+        }
+        self
+    }
+
+    /// Checks the fields; the error names what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.atoms == 0 {
+            return Err("atoms must be at least 1".into());
+        }
+        if self.atoms > 1
+            && !(self.v_min.is_finite() && self.v_max.is_finite() && self.v_min < self.v_max)
+        {
+            return Err(format!(
+                "v_min ({}) and v_max ({}) must be finite with v_min < v_max",
+                self.v_min, self.v_max
+            ));
+        }
+        Ok(())
+    }
+
+    /// Width of the output layer for `n_actions` actions: `n_actions · atoms`, plus `atoms`
+    /// value outputs for a dueling head.
+    pub fn raw_width(&self, n_actions: usize) -> usize {
+        let adv = n_actions * self.atoms;
+        if self.dueling { adv + self.atoms } else { adv }
+    }
+
+    /// The atoms `v_min + j·(v_max − v_min)/(atoms − 1)`, computed in f64 (`[0]` for scalar
+    /// Q-values).
+    pub fn support<T: Scalar>(&self) -> Vec<T> {
+        if self.atoms == 1 {
+            return vec![T::ZERO];
+        }
+        let dz = (self.v_max - self.v_min) / (self.atoms - 1) as f64;
+        (0..self.atoms)
+            .map(|j| T::from_f64(self.v_min + j as f64 * dz))
+            .collect()
+    }
+}
+
+/// Where a noisy layer's σ parameters, effective weights and noise factors sit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NoisyLayer {
+    /// Offset of the `n_out × n_in` weight σ in the parameters (the bias σ follows it).
+    pub(crate) weight_sigma: usize,
+    /// Offset of the `n_out` bias σ.
+    pub(crate) bias_sigma: usize,
+    /// Offset of the effective weight in the noise buffer (the effective bias follows it).
+    pub(crate) eff: usize,
+    /// Offset of the input noise factors (`groups × n_in`) in the factor buffer.
+    pub(crate) eps_in: usize,
+    /// Offset of the output noise factors (`n_out`) in the factor buffer.
+    pub(crate) eps_out: usize,
+    /// Output rows before this index use the first input-noise group, the rest the second
+    /// (the value and advantage streams of a dueling head are two layers in PyTorch, each
+    /// with its own input noise); `n_out` when there is one group.
+    pub(crate) split: usize,
+}
+
 /// Where one linear layer's parameters sit in the flat buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Layer {
     pub(crate) n_in: usize,
     pub(crate) n_out: usize,
-    /// Offset of the `n_out × n_in` row-major weight.
+    /// Offset of the `n_out × n_in` row-major weight (μ of a noisy layer).
     pub(crate) weight: usize,
-    /// Offset of the `n_out` bias, right after the weight.
+    /// Offset of the `n_out` bias (μ), right after the weight.
     pub(crate) bias: usize,
+    pub(crate) noisy: Option<NoisyLayer>,
 }
 
 impl Layer {
@@ -28,74 +139,181 @@ impl Layer {
     pub(crate) fn bias_range(&self) -> std::ops::Range<usize> {
         self.bias..self.bias + self.n_out
     }
+
+    pub(crate) fn sigma_ranges(&self) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+        self.noisy.map(|n| {
+            (
+                n.weight_sigma..n.bias_sigma,
+                n.bias_sigma..n.bias_sigma + self.n_out,
+            )
+        })
+    }
 }
 
-/// Lays out the layers of a network with widths `sizes`; `None` if there are fewer than two
-/// widths, a width is zero, or the parameter count overflows.
-pub(crate) fn layout(sizes: &[usize]) -> Option<(Vec<Layer>, usize)> {
-    if sizes.len() < 2 || sizes.contains(&0) {
+/// The parameter layout of a network.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Layout {
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) n_params: usize,
+    /// Length of the effective-weight buffer of the noisy layers.
+    pub(crate) n_eff: usize,
+    /// Length of the noise-factor buffer.
+    pub(crate) n_factors: usize,
+}
+
+/// Lays out the layers of a network with layer widths `widths` (the last being the output
+/// layer's raw width); `None` if there are fewer than two widths, a width is zero, or a count
+/// overflows. Each layer holds its weight then its bias; a noisy layer then its weight σ and
+/// bias σ. `value_rows` splits a noisy output layer's input noise into two groups.
+pub(crate) fn layout(widths: &[usize], noisy: bool, value_rows: Option<usize>) -> Option<Layout> {
+    if widths.len() < 2 || widths.contains(&0) {
         return None;
     }
-    let mut layers = Vec::with_capacity(sizes.len() - 1);
+    let mut out = Layout {
+        layers: Vec::with_capacity(widths.len() - 1),
+        ..Layout::default()
+    };
     let mut offset = 0usize;
-    for pair in sizes.windows(2) {
+    let n_layers = widths.len() - 1;
+    for (l, pair) in widths.windows(2).enumerate() {
         let (n_in, n_out) = (pair[0], pair[1]);
-        let bias = offset.checked_add(n_in.checked_mul(n_out)?)?;
-        layers.push(Layer {
+        let size = n_in.checked_mul(n_out)?;
+        let bias = offset.checked_add(size)?;
+        offset = bias.checked_add(n_out)?;
+        let noisy = if noisy {
+            let weight_sigma = offset;
+            let bias_sigma = weight_sigma.checked_add(size)?;
+            offset = bias_sigma.checked_add(n_out)?;
+            let split = match value_rows {
+                Some(v) if l + 1 == n_layers && v < n_out => v,
+                _ => n_out,
+            };
+            let groups = if split < n_out { 2 } else { 1 };
+            let eff = out.n_eff;
+            out.n_eff = eff.checked_add(size)?.checked_add(n_out)?;
+            let eps_in = out.n_factors;
+            let eps_out = eps_in.checked_add(groups * n_in)?;
+            out.n_factors = eps_out.checked_add(n_out)?;
+            Some(NoisyLayer {
+                weight_sigma,
+                bias_sigma,
+                eff,
+                eps_in,
+                eps_out,
+                split,
+            })
+        } else {
+            None
+        };
+        out.layers.push(Layer {
             n_in,
             n_out,
-            weight: offset,
+            weight: bias - size,
             bias,
+            noisy,
         });
-        offset = bias.checked_add(n_out)?;
     }
-    Some((layers, offset))
+    out.n_params = offset;
+    Some(out)
 }
 
-/// A fully connected network: linear layers with ReLU between them and a linear output.
+/// The current noise of a noisy network: the factors `f(ε)` and the effective weights built
+/// from them. Not part of the saved state: a network starts (and is loaded) with noise off.
+#[derive(Clone, Debug, Default)]
+struct Noise<T> {
+    active: bool,
+    eff: Vec<T>,
+    factors: Vec<T>,
+}
+
+/// A Q-network: linear layers with ReLU between them and a linear output layer, plus the
+/// optional dueling, noisy and distributional parts described by [`Arch`].
 ///
 /// All parameters live in one flat buffer, layer by layer: the weight (`out × in`,
-/// row-major, exactly PyTorch `nn.Linear`'s layout) then the bias (`out`). Optimizers,
+/// row-major, exactly PyTorch `nn.Linear`'s layout) then the bias (`out`); a noisy layer
+/// follows them with its weight σ and bias σ. A dueling output layer holds the value rows
+/// (`atoms`) first, then the advantage rows (`n_actions · atoms`, action-major). Optimizers,
 /// gradient clipping and target-network updates work on that buffer as a whole.
+///
+/// `sizes` are `[n_inputs, hidden..., n_actions]` whatever the head; [`Mlp::forward`] returns
+/// `n_actions · atoms` values per row (Q-values, or C51 atom logits per action), and the
+/// single-observation methods ([`Mlp::predict_one`], [`Mlp::argmax_action`]) work on
+/// Q-values (the expectation over the atoms for C51).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "MlpData<T>", bound = "")]
 pub struct Mlp<T: Scalar> {
     sizes: Vec<usize>,
+    arch: Arch,
     params: Vec<T>,
     #[serde(skip)]
-    layers: Vec<Layer>,
+    layout: Layout,
+    #[serde(skip)]
+    support: Vec<T>,
+    #[serde(skip)]
+    noise: Noise<T>,
 }
 
 /// The serialised form of [`Mlp`], validated on the way in.
 #[derive(Deserialize)]
 struct MlpData<T> {
     sizes: Vec<usize>,
+    #[serde(default)]
+    arch: Arch,
     params: Vec<T>,
+}
+
+/// Internal layer widths: the input and hidden widths, then the output layer's raw width.
+fn widths(sizes: &[usize], arch: &Arch) -> Option<Vec<usize>> {
+    let (&n_actions, rest) = sizes.split_last()?;
+    let mut w = rest.to_vec();
+    w.push(arch.raw_width(n_actions));
+    Some(w)
 }
 
 impl<T: Scalar> TryFrom<MlpData<T>> for Mlp<T> {
     type Error = String;
 
-    fn try_from(data: MlpData<T>) -> Result<Self, String> {
-        let (layers, n_params) =
-            layout(&data.sizes).ok_or_else(|| format!("invalid layer sizes {:?}", data.sizes))?;
-        if data.params.len() != n_params {
+    fn try_from(mut data: MlpData<T>) -> Result<Self, String> {
+        data.arch.validate()?;
+        data.arch = data.arch.canonical();
+        let layout = widths(&data.sizes, &data.arch)
+            .and_then(|w| {
+                layout(
+                    &w,
+                    data.arch.noisy,
+                    data.arch.dueling.then_some(data.arch.atoms),
+                )
+            })
+            .ok_or_else(|| format!("invalid layer sizes {:?}", data.sizes))?;
+        if data.params.len() != layout.n_params {
             return Err(format!(
-                "layer sizes {:?} need {n_params} parameters, got {}",
+                "layer sizes {:?} need {} parameters, got {}",
                 data.sizes,
+                layout.n_params,
                 data.params.len()
             ));
         }
         Ok(Self {
+            noise: Noise {
+                active: false,
+                eff: vec![T::ZERO; layout.n_eff],
+                factors: vec![T::ZERO; layout.n_factors],
+            },
+            support: if data.arch.atoms > 1 {
+                data.arch.support()
+            } else {
+                Vec::new()
+            },
             sizes: data.sizes,
+            arch: data.arch,
             params: data.params,
-            layers,
+            layout,
         })
     }
 }
 
 impl<T: Scalar> Mlp<T> {
-    /// A network with widths `sizes = [n_inputs, hidden..., n_outputs]`, initialised like
+    /// A plain MLP with widths `sizes = [n_inputs, hidden..., n_outputs]`, initialised like
     /// PyTorch's `nn.Linear`: every weight and bias of a layer with fan-in `n` is drawn from
     /// U(−1/√n, 1/√n) (PyTorch's `kaiming_uniform_(a=√5)` for weights), layer by layer,
     /// weights before biases, row-major.
@@ -103,42 +321,82 @@ impl<T: Scalar> Mlp<T> {
     /// # Panics
     /// If `sizes` has fewer than two entries or contains a zero.
     pub fn new(sizes: &[usize], rng: &mut impl Rng) -> Self {
-        let mut mlp = Self::zeros(sizes);
-        for layer in &mlp.layers {
+        Self::with_arch(sizes, Arch::default(), 0.5, rng)
+    }
+
+    /// A network with widths `sizes = [n_inputs, hidden..., n_actions]` and head `arch`.
+    /// Linear layers are initialised as in [`Mlp::new`]; noisy layers as in Fortunato et
+    /// al.'s factorised scheme: μ (weight, then bias) from U(−1/√n, 1/√n) and every σ set to
+    /// `sigma0/√n`, for fan-in `n`. A dueling output layer draws its value rows then its
+    /// advantage rows, as one layer.
+    ///
+    /// # Panics
+    /// If `sizes` has fewer than two entries or contains a zero, or `arch` is invalid.
+    pub fn with_arch(sizes: &[usize], arch: Arch, sigma0: f64, rng: &mut impl Rng) -> Self {
+        let mut mlp = Self::zeros_with_arch(sizes, arch);
+        for layer in &mlp.layout.layers {
             let bound = 1.0 / (layer.n_in as f64).sqrt();
             for p in &mut mlp.params[layer.weight..layer.bias + layer.n_out] {
                 *p = T::from_f64(rng.random_range(-bound..bound));
+            }
+            if let Some((w, b)) = layer.sigma_ranges() {
+                let sigma = T::from_f64(sigma0 / (layer.n_in as f64).sqrt());
+                mlp.params[w.start..b.end].fill(sigma);
             }
         }
         mlp
     }
 
-    /// A network with widths `sizes` and every parameter zero (for loading weights into).
+    /// A plain MLP with widths `sizes` and every parameter zero (for loading weights into).
     ///
     /// # Panics
     /// If `sizes` has fewer than two entries or contains a zero.
     pub fn zeros(sizes: &[usize]) -> Self {
-        let (layers, n_params) = layout(sizes)
-            .unwrap_or_else(|| panic!("an MLP needs ≥ 2 non-zero layer sizes, got {sizes:?}"));
-        Self {
-            sizes: sizes.to_vec(),
-            params: vec![T::ZERO; n_params],
-            layers,
-        }
+        Self::zeros_with_arch(sizes, Arch::default())
     }
 
-    /// Builds a network from widths and a flat parameter buffer in this crate's layout.
-    pub(crate) fn from_parts(sizes: Vec<usize>, params: Vec<T>) -> Result<Self, String> {
-        Self::try_from(MlpData { sizes, params })
+    /// A network with widths `sizes`, head `arch` and every parameter zero.
+    ///
+    /// # Panics
+    /// If `sizes` has fewer than two entries or contains a zero, or `arch` is invalid.
+    pub fn zeros_with_arch(sizes: &[usize], arch: Arch) -> Self {
+        let n = widths(sizes, &arch)
+            .and_then(|w| layout(&w, arch.noisy, arch.dueling.then_some(arch.atoms)))
+            .map(|l| l.n_params)
+            .unwrap_or_else(|| panic!("a network needs ≥ 2 non-zero layer sizes, got {sizes:?}"));
+        Self::from_parts(sizes.to_vec(), arch, vec![T::ZERO; n]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Builds a network from widths, head and a flat parameter buffer in this crate's layout.
+    pub(crate) fn from_parts(
+        sizes: Vec<usize>,
+        arch: Arch,
+        params: Vec<T>,
+    ) -> Result<Self, String> {
+        Self::try_from(MlpData {
+            sizes,
+            arch,
+            params,
+        })
     }
 
     pub(crate) fn layers(&self) -> &[Layer] {
-        &self.layers
+        &self.layout.layers
     }
 
-    /// The layer widths `[n_inputs, hidden..., n_outputs]`.
+    /// The layer widths `[n_inputs, hidden..., n_actions]`.
     pub fn sizes(&self) -> &[usize] {
         &self.sizes
+    }
+
+    /// The head: dueling, noisy, atoms.
+    pub fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    /// The C51 atoms (empty for scalar Q-values).
+    pub fn support(&self) -> &[T] {
+        &self.support
     }
 
     /// Length of one input row (observation size).
@@ -146,12 +404,17 @@ impl<T: Scalar> Mlp<T> {
         self.sizes[0]
     }
 
-    /// Length of one output row (number of actions for a Q-network).
+    /// Number of Q-values per observation (actions, for a Q-network).
     pub fn n_outputs(&self) -> usize {
         self.sizes[self.sizes.len() - 1]
     }
 
-    /// Total number of weights and biases.
+    /// Length of one row of [`forward`](Self::forward)'s output: `n_outputs · atoms`.
+    pub fn output_width(&self) -> usize {
+        self.n_outputs() * self.arch.atoms
+    }
+
+    /// Total number of parameters (weights, biases, and the σ of noisy layers).
     pub fn n_params(&self) -> usize {
         self.params.len()
     }
@@ -161,7 +424,8 @@ impl<T: Scalar> Mlp<T> {
         &self.params
     }
 
-    /// The flat parameter buffer, for optimizers and target-network updates.
+    /// The flat parameter buffer, for optimizers and target-network updates. Noise drawn
+    /// before a change is not rebuilt: draw it again (or remove it) before the next pass.
     pub fn params_mut(&mut self) -> &mut [T] {
         &mut self.params
     }
@@ -169,18 +433,90 @@ impl<T: Scalar> Mlp<T> {
     /// Hard target-network sync: copies `other`'s parameters into `self`.
     ///
     /// # Panics
-    /// If the two networks have different sizes.
+    /// If the two networks have different sizes or heads.
     pub fn copy_params_from(&mut self, other: &Self) {
-        assert_eq!(
-            self.sizes, other.sizes,
+        assert!(
+            self.sizes == other.sizes && self.arch == other.arch,
             "copying between different networks"
         );
         self.params.copy_from_slice(&other.params);
     }
 
+    /// Draws fresh factorised noise for every noisy layer from `rng` and builds the effective
+    /// weights the following passes use. Per layer, in order: `n_in` standard normals for the
+    /// input factors (twice for a dueling output layer: value stream, then advantage stream),
+    /// then `n_out` for the output factors, each passed through `f(x) = sgn(x)·√|x|`. Does
+    /// nothing (and draws nothing) for a network without noisy layers. Allocation-free.
+    pub fn sample_noise(&mut self, rng: &mut impl Rng) {
+        if !self.arch.noisy {
+            return;
+        }
+        for v in &mut self.noise.factors {
+            let x: f64 = StandardNormal.sample(rng);
+            *v = T::from_f64(x.signum() * x.abs().sqrt());
+        }
+        let Noise { eff, factors, .. } = &mut self.noise;
+        for layer in &self.layout.layers {
+            let Some(n) = layer.noisy else { continue };
+            let (n_in, n_out) = (layer.n_in, layer.n_out);
+            let (eff_w, eff_b) =
+                eff[n.eff..n.eff + n_in * n_out + n_out].split_at_mut(n_in * n_out);
+            for i in 0..n_out {
+                let group = usize::from(i >= n.split);
+                let eps_in = &factors[n.eps_in + group * n_in..][..n_in];
+                let scale = factors[n.eps_out + i];
+                let row = i * n_in..(i + 1) * n_in;
+                kernels::noisy_row(
+                    &self.params[layer.weight..][row.clone()],
+                    &self.params[n.weight_sigma..][row.clone()],
+                    scale,
+                    eps_in,
+                    &mut eff_w[row],
+                );
+                eff_b[i] = self.params[layer.bias + i] + self.params[n.bias_sigma + i] * scale;
+            }
+        }
+        self.noise.active = true;
+    }
+
+    /// Switches the noise off: the following passes use the mean weights μ (greedy
+    /// evaluation of a noisy network).
+    pub fn remove_noise(&mut self) {
+        self.noise.active = false;
+    }
+
+    /// Whether the passes currently use noisy effective weights.
+    pub fn noise_active(&self) -> bool {
+        self.noise.active
+    }
+
+    /// The noise factors `f(ε)` in use, in the order [`sample_noise`](Self::sample_noise)
+    /// draws them (per noisy layer: the input factors of each group, then the output
+    /// factors); `None` with noise off.
+    pub fn noise_factors(&self) -> Option<&[T]> {
+        self.noise.active.then_some(&self.noise.factors[..])
+    }
+
+    /// The weight and bias a pass uses: the effective ones of a noisy layer with noise on,
+    /// else the (mean) parameters.
+    #[inline]
+    fn weights(&self, layer: &Layer) -> (&[T], &[T]) {
+        match layer.noisy {
+            Some(n) if self.noise.active => {
+                let size = layer.n_in * layer.n_out;
+                let (w, b) = self.noise.eff[n.eff..n.eff + size + layer.n_out].split_at(size);
+                (w, b)
+            }
+            _ => (
+                &self.params[layer.weight_range()],
+                &self.params[layer.bias_range()],
+            ),
+        }
+    }
+
     /// Batched forward pass. `input` is `batch × n_inputs`, row-major; returns the
-    /// `batch × n_outputs` row-major outputs. The activations stay in `ws` for
-    /// [`backward`](Self::backward).
+    /// `batch × output_width` row-major outputs (Q-values, or per action `atoms` logits).
+    /// The activations stay in `ws` for [`backward`](Self::backward).
     ///
     /// # Panics
     /// If `ws` was made for another network shape, `batch` exceeds its `max_batch`, or
@@ -195,15 +531,13 @@ impl<T: Scalar> Mlp<T> {
         assert_eq!(input.len(), batch * self.n_inputs(), "input length");
         ws.batch = Some(batch);
         ws.acts[..input.len()].copy_from_slice(input);
-        let n_layers = self.layers.len();
-        for (l, layer) in self.layers.iter().enumerate() {
+        let layers = &self.layout.layers;
+        let n_layers = layers.len();
+        for (l, layer) in layers.iter().enumerate() {
             let (before, after) = ws.acts.split_at_mut(ws.act_offsets[l + 1]);
             let x = &before[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
             let z = &mut after[..batch * layer.n_out];
-            let (w, bias) = (
-                &self.params[layer.weight_range()],
-                &self.params[layer.bias_range()],
-            );
+            let (w, bias) = self.weights(layer);
             let relu = l + 1 < n_layers;
             if layer.n_out < dense::NARROW {
                 dense::dense_rows(w, bias, layer.n_in, x, z, relu);
@@ -213,13 +547,26 @@ impl<T: Scalar> Mlp<T> {
                 kernels::bias_activation(z, bias, relu);
             }
         }
-        let out = ws.act_offsets[n_layers];
-        &ws.acts[out..out + batch * self.n_outputs()]
+        let raw = ws.act_offsets[n_layers];
+        let width = self.output_width();
+        if self.arch.dueling {
+            let out = ws.act_offsets[n_layers + 1];
+            let (before, after) = ws.acts.split_at_mut(out);
+            let raw_width = layers[n_layers - 1].n_out;
+            dueling_combine(
+                &before[raw..raw + batch * raw_width],
+                self.arch.atoms,
+                &mut after[..batch * width],
+            );
+            &ws.acts[out..out + batch * width]
+        } else {
+            &ws.acts[raw..raw + batch * width]
+        }
     }
 
     /// Backward pass for the batch of the last [`forward`](Self::forward) on `ws`:
-    /// given `grad_output` = d loss / d output (`batch × n_outputs`), OVERWRITES `grads`
-    /// (same length and layout as the parameters) with d loss / d parameters.
+    /// given `grad_output` = d loss / d output (`batch × output_width`), OVERWRITES `grads`
+    /// (same length and layout as the parameters) with d loss / d parameters, σ included.
     ///
     /// # Panics
     /// If `ws` was made for another network shape or has seen no forward pass, or a length
@@ -231,17 +578,25 @@ impl<T: Scalar> Mlp<T> {
             .expect("backward needs a forward pass on the same workspace first");
         assert_eq!(
             grad_output.len(),
-            batch * self.n_outputs(),
+            batch * self.output_width(),
             "grad_output length"
         );
         assert_eq!(grads.len(), self.n_params(), "grads length");
-        let last = self.layers.len() - 1;
-        kernels::column_sums(grad_output, &mut grads[self.layers[last].bias_range()]);
-        for (l, layer) in self.layers.iter().enumerate().rev() {
+        let layers = &self.layout.layers;
+        let last = layers.len() - 1;
+        let grad_raw: &[T] = if self.arch.dueling {
+            let raw = &mut ws.grad_head[..batch * layers[last].n_out];
+            dueling_backward(grad_output, self.arch.atoms, raw);
+            raw
+        } else {
+            grad_output
+        };
+        kernels::column_sums(grad_raw, &mut grads[layers[last].bias_range()]);
+        for (l, layer) in layers.iter().enumerate().rev() {
             // The gradient w.r.t. this layer's pre-activation alternates between the two
             // buffers; the one it is read from receives the next layer down's gradient.
             let (g, dx): (&[T], &mut [T]) = if l == last {
-                (grad_output, &mut ws.grad_a)
+                (grad_raw, &mut ws.grad_a)
             } else if (last - l) % 2 == 1 {
                 (&ws.grad_a, &mut ws.grad_b)
             } else {
@@ -255,19 +610,55 @@ impl<T: Scalar> Mlp<T> {
                 &mut grads[layer.weight_range()],
             );
             if l > 0 {
-                let w =
-                    MatRef::row_major(&self.params[layer.weight_range()], layer.n_out, layer.n_in);
+                let w = MatRef::row_major(self.weights(layer).0, layer.n_out, layer.n_in);
                 let dx = &mut dx[..batch * layer.n_in];
                 kernels::matmul(g, w, dx);
-                kernels::relu_backward(dx, x, &mut grads[self.layers[l - 1].bias_range()]);
+                kernels::relu_backward(dx, x, &mut grads[layers[l - 1].bias_range()]);
+            }
+        }
+        if self.arch.noisy {
+            self.sigma_gradients(grads);
+        }
+    }
+
+    /// d loss / d σ from d loss / d μ: the effective weight is `μ + σ·ε`, so the σ gradient is
+    /// the μ gradient times the noise (zero with noise off).
+    fn sigma_gradients(&self, grads: &mut [T]) {
+        for layer in &self.layout.layers {
+            let Some(n) = layer.noisy else { continue };
+            let (n_in, n_out) = (layer.n_in, layer.n_out);
+            let (mu, sigma) = grads[layer.weight..n.bias_sigma + n_out]
+                .split_at_mut(n.weight_sigma - layer.weight);
+            if !self.noise.active {
+                sigma.fill(T::ZERO);
+                continue;
+            }
+            let f = &self.noise.factors;
+            for i in 0..n_out {
+                let group = usize::from(i >= n.split);
+                let eps_in = &f[n.eps_in + group * n_in..][..n_in];
+                let scale = f[n.eps_out + i];
+                let row = i * n_in..(i + 1) * n_in;
+                kernels::noise_scaled_row(&mu[row.clone()], scale, eps_in, &mut sigma[row]);
+            }
+            let bias_mu = &mu[n_in * n_out..n_in * n_out + n_out];
+            let bias_sigma = &mut sigma[n_in * n_out..n_in * n_out + n_out];
+            for ((s, &g), &e) in bias_sigma
+                .iter_mut()
+                .zip(bias_mu)
+                .zip(&f[n.eps_out..n.eps_out + n_out])
+            {
+                *s = g * e;
             }
         }
     }
 
-    /// Q-values for one observation into `out` (length `n_outputs`). Uses dot-product
+    /// Q-values for one observation into `out` (length `n_outputs`): the outputs of a scalar
+    /// head, the expectation over the atoms of a distributional one. Uses dot-product
     /// kernels instead of the batched path, so the result may differ from
     /// [`forward`](Self::forward) in the last bits; it does not touch the activations kept
-    /// for [`backward`](Self::backward). Allocation-free.
+    /// for [`backward`](Self::backward). Uses the current noise of a noisy network.
+    /// Allocation-free.
     ///
     /// # Panics
     /// If `scratch` was made for another network shape or a length does not match.
@@ -287,24 +678,123 @@ impl<T: Scalar> Mlp<T> {
     fn forward_one<'w>(&self, obs: &[T], ws: &'w mut Workspace<T>) -> &'w [T] {
         ws.check(self);
         assert_eq!(obs.len(), self.n_inputs(), "observation length");
-        let last = self.layers.len() - 1;
+        let layers = &self.layout.layers;
+        let last = layers.len() - 1;
         let Workspace {
-            single_a, single_b, ..
+            single_a,
+            single_b,
+            single_q,
+            ..
         } = ws;
         let (mut src, mut dst) = (&mut single_a[..], &mut single_b[..]);
-        for (l, layer) in self.layers.iter().enumerate() {
+        for (l, layer) in layers.iter().enumerate() {
             let x = if l == 0 { obs } else { &src[..layer.n_in] };
-            dense::dense_rows(
-                &self.params[layer.weight_range()],
-                &self.params[layer.bias_range()],
-                layer.n_in,
-                x,
-                &mut dst[..layer.n_out],
-                l < last,
+            let (w, bias) = self.weights(layer);
+            dense::dense_rows(w, bias, layer.n_in, x, &mut dst[..layer.n_out], l < last);
+            std::mem::swap(&mut src, &mut dst);
+        }
+        let width = self.output_width();
+        if self.arch.dueling {
+            dueling_combine(
+                &src[..layers[last].n_out],
+                self.arch.atoms,
+                &mut dst[..width],
             );
             std::mem::swap(&mut src, &mut dst);
         }
-        &src[..self.n_outputs()]
+        if self.arch.atoms == 1 {
+            return &src[..width];
+        }
+        let q = &mut single_q[..self.n_outputs()];
+        for (q, logits) in q.iter_mut().zip(src[..width].chunks_exact(self.arch.atoms)) {
+            *q = crate::distributional::expected_value(logits, &self.support);
+        }
+        q
+    }
+}
+
+/// The dueling aggregation of rows `[V (atoms) | A (n_actions · atoms)]` into
+/// `out[a, z] = (V[z] + A[a, z]) − mean_a A[a, z]` (PyTorch's `v + a - a.mean(1, keepdim=True)`).
+pub(crate) fn dueling_combine<T: Scalar>(raw: &[T], atoms: usize, out: &mut [T]) {
+    let n_rows = count_rows(raw.len(), out.len(), atoms);
+    if n_rows > 0 {
+        dueling_combine_kernel(raw, atoms, out, n_rows);
+    }
+}
+
+/// Atoms per block of the dueling loops (the per-atom means of one block live on the stack).
+const DUELING_BLOCK: usize = 64;
+
+kernels::simd_dispatch! {
+    /// [`dueling_combine`] on `n_rows` rows: per block of atoms, the sums over actions, then
+    /// every action's row, all along contiguous atoms.
+    fn dueling_combine_kernel<T: Scalar>(raw: &[T], atoms: usize, out: &mut [T], n_rows: usize) {
+        let raw_w = raw.len() / n_rows;
+        let out_w = out.len() / n_rows;
+        let n_actions = out_w / atoms;
+        let count = T::from_f64(n_actions as f64);
+        for (r, o) in raw.chunks_exact(raw_w).zip(out.chunks_exact_mut(out_w)) {
+            let (v, adv) = r.split_at(atoms);
+            for start in (0..atoms).step_by(DUELING_BLOCK) {
+                let len = DUELING_BLOCK.min(atoms - start);
+                let mut mean = [T::ZERO; DUELING_BLOCK];
+                let mean = &mut mean[..len];
+                for a in 0..n_actions {
+                    let row = &adv[a * atoms + start..][..len];
+                    for (m, &x) in mean.iter_mut().zip(row) {
+                        *m = *m + x;
+                    }
+                }
+                for m in mean.iter_mut() {
+                    *m = *m / count;
+                }
+                let v = &v[start..start + len];
+                for a in 0..n_actions {
+                    let row = &adv[a * atoms + start..][..len];
+                    let dst = &mut o[a * atoms + start..][..len];
+                    for (((d, &x), &vz), &m) in dst.iter_mut().zip(row).zip(v).zip(mean.iter()) {
+                        *d = (vz + x) - m;
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`dueling_backward`] on `n_rows` rows.
+    fn dueling_backward_kernel<T: Scalar>(g: &[T], atoms: usize, raw: &mut [T], n_rows: usize) {
+        let out_w = g.len() / n_rows;
+        let n_actions = out_w / atoms;
+        let count = T::from_f64(n_actions as f64);
+        for (gr, r) in g.chunks_exact(out_w).zip(raw.chunks_exact_mut(out_w + atoms)) {
+            let (v, adv) = r.split_at_mut(atoms);
+            v.fill(T::ZERO);
+            for a in 0..n_actions {
+                for (s, &x) in v.iter_mut().zip(&gr[a * atoms..(a + 1) * atoms]) {
+                    *s = *s + x;
+                }
+            }
+            for a in 0..n_actions {
+                let src = &gr[a * atoms..(a + 1) * atoms];
+                let dst = &mut adv[a * atoms..(a + 1) * atoms];
+                for ((d, &x), &s) in dst.iter_mut().zip(src).zip(v.iter()) {
+                    *d = x - s / count;
+                }
+            }
+        }
+    }
+}
+
+/// Rows of a dueling combine: the raw rows are `out_w + atoms` wide where out rows are `out_w`.
+fn count_rows(raw_len: usize, out_len: usize, atoms: usize) -> usize {
+    // raw_len = rows · (out_w + atoms), out_len = rows · out_w  ⇒  rows = (raw_len − out_len) / atoms.
+    (raw_len - out_len) / atoms
+}
+
+/// The gradient of [`dueling_combine`]: d/dV[z] = Σ_a g[a, z], d/dA[a, z] = g[a, z] − Σ_a' g[a', z] / n_actions.
+pub(crate) fn dueling_backward<T: Scalar>(g: &[T], atoms: usize, raw: &mut [T]) {
+    let n_rows = count_rows(raw.len(), g.len(), atoms);
+    if n_rows > 0 {
+        dueling_backward_kernel(g, atoms, raw, n_rows);
     }
 }
 
@@ -314,42 +804,65 @@ impl<T: Scalar> Mlp<T> {
 #[derive(Clone, Debug)]
 pub struct Workspace<T> {
     sizes: Vec<usize>,
+    arch: Arch,
     max_batch: usize,
     /// Rows of the last forward pass, `None` before the first.
     batch: Option<usize>,
-    /// Input copy, then each layer's output, each region `max_batch × width`.
+    /// Input copy, then each layer's output (then the dueling output), each region
+    /// `max_batch × width`.
     acts: Vec<T>,
     act_offsets: Vec<usize>,
     grad_a: Vec<T>,
     grad_b: Vec<T>,
+    /// Gradient w.r.t. a dueling output layer's raw output.
+    grad_head: Vec<T>,
     single_a: Vec<T>,
     single_b: Vec<T>,
+    single_q: Vec<T>,
 }
 
 impl<T: Scalar> Workspace<T> {
-    /// Buffers for running `mlp` (or any network of the same sizes) on batches of up to
-    /// `max_batch` rows.
+    /// Buffers for running `mlp` (or any network of the same sizes and head) on batches of up
+    /// to `max_batch` rows.
     pub fn new(mlp: &Mlp<T>, max_batch: usize) -> Self {
         let sizes = mlp.sizes().to_vec();
-        let mut act_offsets = Vec::with_capacity(sizes.len() + 1);
+        let arch = *mlp.arch();
+        let mut widths = widths(&sizes, &arch).expect("a valid network");
+        // `widths` now lists the input and every layer's output; a dueling head adds its
+        // combined output.
+        let raw_width = *widths.last().expect("layers");
+        if arch.dueling {
+            widths.push(mlp.output_width());
+        }
+        let mut act_offsets = Vec::with_capacity(widths.len() + 1);
         let mut total = 0;
-        for &width in &sizes {
+        for &width in &widths {
             act_offsets.push(total);
             total += max_batch * width;
         }
         act_offsets.push(total);
         let hidden_max = sizes[1..sizes.len() - 1].iter().copied().max().unwrap_or(0);
-        let width_max = sizes.iter().copied().max().unwrap_or(0);
+        let width_max = widths.iter().copied().max().unwrap_or(0);
         Self {
             sizes,
+            arch,
             max_batch,
             batch: None,
             acts: vec![T::ZERO; total],
             act_offsets,
             grad_a: vec![T::ZERO; max_batch * hidden_max],
             grad_b: vec![T::ZERO; max_batch * hidden_max],
+            grad_head: vec![
+                T::ZERO;
+                if arch.dueling {
+                    max_batch * raw_width
+                } else {
+                    0
+                }
+            ],
             single_a: vec![T::ZERO; width_max],
             single_b: vec![T::ZERO; width_max],
+            single_q: vec![T::ZERO; if arch.atoms > 1 { mlp.n_outputs() } else { 0 }],
         }
     }
 
@@ -359,8 +872,8 @@ impl<T: Scalar> Workspace<T> {
     }
 
     fn check(&self, mlp: &Mlp<T>) {
-        assert_eq!(
-            self.sizes, mlp.sizes,
+        assert!(
+            self.sizes == mlp.sizes && self.arch == mlp.arch,
             "workspace made for a network of different sizes"
         );
     }

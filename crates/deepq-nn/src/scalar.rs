@@ -46,10 +46,14 @@ pub trait Scalar:
     /// `self * a + b` with a single rounding (exact on every CPU; one instruction where the
     /// CPU has FMA).
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `e^self` (the platform's libm, so deterministic on one machine).
+    fn exp(self) -> Self;
+    /// Natural logarithm (the platform's libm).
+    fn ln(self) -> Self;
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $dtype:ident, $gemm:path, $dense_rows:path) => {
+    ($t:ty, $dtype:ident, $gemm:path, $dense_rows:path, $exp_slice:path) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -76,6 +80,14 @@ macro_rules! impl_scalar {
             #[inline(always)]
             fn mul_add(self, a: Self, b: Self) -> Self {
                 <$t>::mul_add(self, a, b)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
             }
         }
 
@@ -114,6 +126,11 @@ macro_rules! impl_scalar {
                 $dense_rows(w, bias, n_in, xs, zs, relu)
             }
 
+            #[inline(always)]
+            fn exp_slice(xs: &mut [Self]) {
+                $exp_slice(xs)
+            }
+
             fn extend_le_bytes(values: &[Self], out: &mut Vec<u8>) {
                 out.reserve(values.len() * size_of::<Self>());
                 for v in values {
@@ -140,13 +157,15 @@ impl_scalar!(
     f32,
     F32,
     matrixmultiply::sgemm,
-    crate::dense::dense_rows_f32
+    crate::dense::dense_rows_f32,
+    crate::kernels::exp_f32_slice
 );
 impl_scalar!(
     f64,
     F64,
     matrixmultiply::dgemm,
-    crate::dense::dense_rows_portable
+    crate::dense::dense_rows_portable,
+    crate::kernels::exp_f64_slice
 );
 
 pub(crate) mod sealed {
@@ -187,6 +206,10 @@ pub(crate) mod sealed {
             zs: &mut [Self],
             relu: bool,
         );
+
+        /// `x ← eˣ` for every element: a vectorised polynomial for `f32` (within 2 ulp of the
+        /// correctly rounded value, the same bits at every SIMD level), libm for `f64`.
+        fn exp_slice(xs: &mut [Self]);
 
         /// Appends the little-endian encoding of `values` to `out`.
         fn extend_le_bytes(values: &[Self], out: &mut Vec<u8>);

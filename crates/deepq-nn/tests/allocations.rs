@@ -117,3 +117,68 @@ fn training_and_acting_steps_do_not_allocate() {
     });
     assert!(count <= 2 * 3, "{count} allocations");
 }
+
+#[test]
+fn rainbow_heads_do_not_allocate() {
+    use deepq_nn::{Arch, categorical_loss, categorical_projection, softmax_rows};
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+    let (batch, atoms, n_act) = (32, 51, 2);
+    let arch = Arch {
+        dueling: true,
+        noisy: true,
+        atoms,
+        v_min: 0.0,
+        v_max: 100.0,
+    };
+    let mut net = Mlp::<f32>::with_arch(&[4, 64, 64, n_act], arch, 0.5, &mut rng);
+    let mut ws = Workspace::new(&net, batch);
+    let obs = vec![0.3f32; batch * 4];
+    let actions = vec![1u32; batch];
+    let mut grads = vec![0.0; net.n_params()];
+    let mut grad_out = vec![0.0; batch * n_act * atoms];
+    let mut probs = vec![0.0; batch * n_act * atoms];
+    let mut target = vec![0.0; batch * atoms];
+    let mut per_sample = vec![0.0; batch];
+    let rewards = vec![1.0f32; batch];
+    let discounts = vec![0.97f32; batch];
+    let mut out = [0.0f32; 2];
+    net.sample_noise(&mut rng);
+    let logits = net.forward(&obs, batch, &mut ws).to_vec();
+    net.backward(&mut ws, &grad_out, &mut grads);
+    let count = allocations_in(|| {
+        for _ in 0..3 {
+            net.sample_noise(&mut rng);
+            net.argmax_action(&obs[..4], &mut ws);
+            net.predict_one(&obs[..4], &mut ws, &mut out);
+            let logits = &logits[..];
+            softmax_rows(logits, atoms, &mut probs);
+            categorical_projection(
+                &probs[..batch * atoms],
+                &rewards,
+                &discounts,
+                0.0,
+                100.0,
+                &mut target,
+            );
+            categorical_loss(
+                logits,
+                n_act,
+                atoms,
+                &actions,
+                &target,
+                Some(&discounts),
+                &mut grad_out,
+                Some(&mut per_sample),
+            );
+            net.remove_noise();
+        }
+    });
+    assert_eq!(count, 0);
+    // As for the plain network, only matrixmultiply's packing buffers, one per product: here
+    // every layer is wide enough for it (3 forward, 3 weight-gradient and 2 input-gradient).
+    let count = allocations_in(|| {
+        net.forward(&obs, batch, &mut ws);
+        net.backward(&mut ws, &grad_out, &mut grads);
+    });
+    assert!(count <= 8, "{count} allocations");
+}

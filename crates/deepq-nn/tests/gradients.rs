@@ -153,6 +153,9 @@ fn large_products_match_finite_differences() {
     for (seed, loss) in [(100, Loss::Huber), (101, Loss::Mse)] {
         check_gradients(&problem(&[5, 33, 20, 3], 24, loss, true, seed));
     }
+    // Hidden widths of 64 and more take the blocked bias-gradient sums (a 64-column block plus
+    // a remainder here).
+    check_gradients(&problem(&[3, 70, 66, 2], 5, Loss::Mse, true, 102));
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Replay buffer micro-benchmarks: storing a transition, and sampling plus gathering a batch
-//! of 64 (with and without replacement) from a full 100k-transition CartPole-sized buffer.
+//! of 64 (with and without replacement) from a full 100k-transition CartPole-sized buffer;
+//! prioritized sampling and priority updates over 100k slots.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use deepq::per::Priorities;
 use deepq::replay::{Batch, ReplayBuffer};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
@@ -53,6 +55,32 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+    // Prioritized replay over the same 100k slots: stratified sampling of 64 slots, their
+    // importance weights, and writing back 64 new priorities.
+    let mut priorities = Priorities::new(100_000, 0.6, 1e-6);
+    for slot in 0..100_000 {
+        priorities.on_push(slot);
+    }
+    let slots: Vec<usize> = (0..100_000).collect();
+    priorities.update(
+        &slots,
+        (0..100_000).map(|k| ((k * 7919) % 1000) as f64 / 100.0),
+    );
+    let mut weights = Vec::with_capacity(64);
+    c.bench_function("per sample 64 + weights (100k slots)", |b| {
+        b.iter(|| {
+            priorities.sample(&mut rng, 64, &mut idx);
+            weights.clear();
+            weights.extend(priorities.weights(&idx, 0.7));
+            black_box(&weights);
+        })
+    });
+    let errors: Vec<f64> = (0..64).map(|k| k as f64 * 0.1).collect();
+    c.bench_function("per update 64 priorities (100k slots)", |b| {
+        b.iter(|| {
+            priorities.update(black_box(&idx), errors.iter().copied());
+        })
+    });
 }
 
 criterion_group!(benches, bench);

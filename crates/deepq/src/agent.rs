@@ -2,8 +2,9 @@
 //! ε-greedy acting and the TD update.
 
 use deepq_nn::{
-    Loss, Mlp, Optimizer, Scalar, Workspace, argmax_per_row, clip_grad_norm, gather, max_per_row,
-    polyak_update, q_loss,
+    Loss, Mlp, Optimizer, Scalar, Workspace, argmax_per_row, categorical_loss,
+    categorical_projection, clip_grad_norm, expected_q, expected_q_from_probs, expected_value,
+    gather, max_per_row, polyak_update, q_loss, softmax_rows,
 };
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -35,6 +36,10 @@ pub struct UpdateRule {
     pub bootstrap_on_truncation: bool,
     /// Regress max_a Q(s, a) rather than the taken action's value (the naive learner).
     pub regress_max_q: bool,
+    /// The longest n-step horizon of a stored return (1 for one-step returns).
+    pub n_steps: usize,
+    /// Compute new replay priorities (|TD error|, or the C51 cross-entropy) in each update.
+    pub prioritized: bool,
 }
 
 impl UpdateRule {
@@ -47,6 +52,8 @@ impl UpdateRule {
             max_grad_norm: cfg.max_grad_norm,
             bootstrap_on_truncation: cfg.bootstrap_on_truncation,
             regress_max_q: cfg.regress_max_q,
+            n_steps: cfg.n_steps,
+            prioritized: cfg.prioritized_replay,
         }
     }
 }
@@ -78,9 +85,25 @@ pub struct DqnAgent<T: Scalar> {
     /// Greedy actions of the batch, for `regress_max_q`.
     max_actions: Vec<u32>,
     targets: Vec<T>,
+    /// γ^horizon, times 0 where the target does not bootstrap.
+    discounts: Vec<T>,
+    /// `gamma_pows[h]` = γ^h for the horizons of n-step returns.
+    gamma_pows: Vec<T>,
+    /// d loss / d output of the online network.
     grad_q: Vec<T>,
     grads: Vec<T>,
     obs_scalar: Vec<T>,
+    /// TD errors of the last update (for priorities).
+    td: Vec<T>,
+    /// New priorities of the last update's samples (|TD error| or cross-entropy), when the
+    /// rule is prioritized.
+    priorities: Vec<f64>,
+    /// C51: the evaluator's next-state distributions, per sample and action.
+    next_probs: Vec<T>,
+    /// C51: the chosen next action's distribution, then the projected target.
+    chosen: Vec<T>,
+    target_dist: Vec<T>,
+    per_sample: Vec<T>,
 }
 
 impl<T: Scalar> DqnAgent<T> {
@@ -89,7 +112,7 @@ impl<T: Scalar> DqnAgent<T> {
         let mut sizes = vec![obs_dim];
         sizes.extend(&cfg.net_arch);
         sizes.push(n_actions);
-        let online = Mlp::new(&sizes, rng);
+        let online = Mlp::with_arch(&sizes, cfg.arch(), cfg.noisy_sigma0, rng);
         Self::from_network(online, cfg)
     }
 
@@ -117,6 +140,14 @@ impl<T: Scalar> DqnAgent<T> {
     ) -> Self {
         let n_params = online.n_params();
         let (batch, n_out) = (max_batch, online.n_outputs());
+        let (width, atoms) = (online.output_width(), online.arch().atoms);
+        let dist = |n: usize| {
+            if atoms > 1 {
+                vec![T::default(); n]
+            } else {
+                Vec::new()
+            }
+        };
         DqnAgent {
             target,
             optimizer,
@@ -131,9 +162,26 @@ impl<T: Scalar> DqnAgent<T> {
             q_taken: vec![T::default(); batch],
             max_actions: vec![0; batch],
             targets: vec![T::default(); batch],
-            grad_q: vec![T::default(); batch * n_out],
+            grad_q: vec![T::default(); batch * width],
             grads: vec![T::default(); n_params],
             obs_scalar: vec![T::default(); online.n_inputs()],
+            // Buffers the plain DQN update did not have come last, and only when used, so
+            // that the others keep their places in memory (the plain update is sensitive to
+            // how its buffers align with each other).
+            discounts: vec![T::default(); batch],
+            gamma_pows: (0..=rule.n_steps.max(1))
+                .map(|h| T::from_f64(rule.gamma.powi(h as i32)))
+                .collect(),
+            td: if rule.prioritized {
+                vec![T::default(); batch]
+            } else {
+                Vec::new()
+            },
+            priorities: vec![0.0; if rule.prioritized { batch } else { 0 }],
+            next_probs: dist(batch * width),
+            chosen: dist(batch * atoms),
+            target_dist: dist(batch * atoms),
+            per_sample: dist(batch),
             online,
         }
     }
@@ -167,6 +215,28 @@ impl<T: Scalar> DqnAgent<T> {
             .argmax_action(&self.obs_scalar, &mut self.ws_act)
     }
 
+    /// Noisy-net exploration: draws fresh noise for the online network from `noise_rng`, then
+    /// acts greedily on the noisy Q-values.
+    pub fn act_noisy(&mut self, obs: &[f32], noise_rng: &mut impl Rng) -> usize {
+        self.online.sample_noise(noise_rng);
+        self.greedy_action(obs)
+    }
+
+    /// Switches the networks' noise off, so that greedy actions use the mean weights (for
+    /// evaluation). The next update or noisy action draws noise again.
+    pub fn remove_noise(&mut self) {
+        self.online.remove_noise();
+        if let Some(t) = &mut self.target {
+            t.remove_noise();
+        }
+    }
+
+    /// The new priorities (|TD error|, or the C51 cross-entropy) of the samples of the last
+    /// update, when the update rule is prioritized (empty otherwise).
+    pub fn priorities(&self, batch_len: usize) -> &[f64] {
+        &self.priorities[..batch_len.min(self.priorities.len())]
+    }
+
     /// ε-greedy: a uniformly random action with probability `epsilon`, else the greedy one.
     pub fn act(&mut self, obs: &[f32], epsilon: f64, rng: &mut impl Rng) -> usize {
         if rng.random::<f64>() < epsilon {
@@ -176,8 +246,53 @@ impl<T: Scalar> DqnAgent<T> {
         }
     }
 
-    /// One gradient step on `batch` towards r + γ·(1 − done)·Q_target(s', a').
-    pub fn update(&mut self, batch: &Batch<T>) -> UpdateStats {
+    /// One gradient step on `batch` towards r + γᵐ·(1 − done)·Q_target(s', a') (m the
+    /// transition's horizon; for C51, the cross-entropy to the projected target distribution),
+    /// each sample's loss scaled by its importance weight if the batch has weights. A noisy
+    /// network first draws fresh noise, online then target, from `noise_rng`.
+    pub fn update(&mut self, batch: &Batch<T>, noise_rng: &mut impl Rng) -> UpdateStats {
+        let b = batch.len();
+        let rule = self.rule;
+        if self.online.arch().noisy {
+            self.online.sample_noise(noise_rng);
+            if let Some(t) = &mut self.target {
+                t.sample_noise(noise_rng);
+            }
+        }
+        for i in 0..b {
+            let stops =
+                batch.terminated[i] || (batch.truncated[i] && !rule.bootstrap_on_truncation);
+            let horizon = batch.horizons.get(i).map_or(1, |&h| usize::from(h));
+            self.discounts[i] = if stops {
+                T::default()
+            } else {
+                self.gamma_pows[horizon]
+            };
+        }
+        let weights = (!batch.weights.is_empty()).then(|| &batch.weights[..b]);
+        let (loss, mean_q) = if self.online.arch().is_distributional() {
+            self.categorical_step(batch, weights)
+        } else {
+            self.scalar_step(batch, weights)
+        };
+        let width = self.online.output_width();
+        self.online.backward(
+            &mut self.ws_train,
+            &self.grad_q[..b * width],
+            &mut self.grads,
+        );
+        if rule.max_grad_norm.is_finite() {
+            clip_grad_norm(&mut self.grads, T::from_f64(rule.max_grad_norm));
+        }
+        self.optimizer.step(self.online.params_mut(), &self.grads);
+        UpdateStats {
+            loss: loss.to_f64(),
+            mean_q,
+        }
+    }
+
+    /// Targets, forward pass and loss gradient of a scalar-Q update; returns (loss, mean Q).
+    fn scalar_step(&mut self, batch: &Batch<T>, weights: Option<&[T]>) -> (T, f64) {
         let b = batch.len();
         let n_actions = self.n_actions();
         let rule = self.rule;
@@ -199,14 +314,8 @@ impl<T: Scalar> DqnAgent<T> {
         } else {
             max_per_row(q_next, n_actions, &mut self.next_values[..b]);
         }
-
-        let gamma = T::from_f64(rule.gamma);
-        let one = T::from_f64(1.0);
         for i in 0..b {
-            let stops =
-                batch.terminated[i] || (batch.truncated[i] && !rule.bootstrap_on_truncation);
-            let not_done = if stops { T::default() } else { one };
-            self.targets[i] = batch.rewards[i] + gamma * not_done * self.next_values[i];
+            self.targets[i] = batch.rewards[i] + self.discounts[i] * self.next_values[i];
         }
 
         let q = self.online.forward(&batch.obs, b, &mut self.ws_train);
@@ -224,23 +333,90 @@ impl<T: Scalar> DqnAgent<T> {
             n_actions,
             actions,
             &self.targets[..b],
-            None,
+            weights,
             &mut self.grad_q[..b * n_actions],
-            None,
+            rule.prioritized.then(|| &mut self.td[..b]),
         );
-        self.online.backward(
-            &mut self.ws_train,
-            &self.grad_q[..b * n_actions],
-            &mut self.grads,
+        if rule.prioritized {
+            for (p, td) in self.priorities.iter_mut().zip(&self.td[..b]) {
+                *p = td.to_f64().abs();
+            }
+        }
+        (loss, mean_q)
+    }
+
+    /// Target distributions, forward pass and loss gradient of a C51 update; returns (loss,
+    /// mean Q of the taken actions).
+    fn categorical_step(&mut self, batch: &Batch<T>, weights: Option<&[T]>) -> (T, f64) {
+        let b = batch.len();
+        let n_actions = self.n_actions();
+        let rule = self.rule;
+        let arch = *self.online.arch();
+        let atoms = arch.atoms;
+        let width = n_actions * atoms;
+
+        // The next state's distributions from the evaluator; a' by the expected values of
+        // the evaluator, or of the online network (double DQN).
+        let evaluator = self.target.as_ref().unwrap_or(&self.online);
+        let logits_next = evaluator.forward(&batch.next_obs, b, &mut self.ws_next);
+        softmax_rows(logits_next, atoms, &mut self.next_probs[..b * width]);
+        if !rule.double_q {
+            expected_q_from_probs(
+                &self.next_probs[..b * width],
+                evaluator.support(),
+                &mut self.next_q[..b * n_actions],
+            );
+        } else {
+            let logits_choice = self.online.forward(&batch.next_obs, b, &mut self.ws_next);
+            expected_q(
+                logits_choice,
+                self.online.support(),
+                &mut self.next_q[..b * n_actions],
+            );
+        }
+        argmax_per_row(
+            &self.next_q[..b * n_actions],
+            n_actions,
+            &mut self.next_choice[..b],
         );
-        if rule.max_grad_norm.is_finite() {
-            clip_grad_norm(&mut self.grads, T::from_f64(rule.max_grad_norm));
+        for i in 0..b {
+            let a = self.next_choice[i] as usize;
+            let from = (i * n_actions + a) * atoms;
+            self.chosen[i * atoms..(i + 1) * atoms]
+                .copy_from_slice(&self.next_probs[from..from + atoms]);
         }
-        self.optimizer.step(self.online.params_mut(), &self.grads);
-        UpdateStats {
-            loss: loss.to_f64(),
-            mean_q,
+        categorical_projection(
+            &self.chosen[..b * atoms],
+            &batch.rewards[..b],
+            &self.discounts[..b],
+            arch.v_min,
+            arch.v_max,
+            &mut self.target_dist[..b * atoms],
+        );
+
+        let logits = self.online.forward(&batch.obs, b, &mut self.ws_train);
+        let support = self.online.support();
+        let mut sum_q = 0.0;
+        for (i, &a) in batch.actions.iter().enumerate() {
+            let from = (i * n_actions + a as usize) * atoms;
+            sum_q += expected_value(&logits[from..from + atoms], support).to_f64();
         }
+        let loss = categorical_loss(
+            logits,
+            n_actions,
+            atoms,
+            &batch.actions,
+            &self.target_dist[..b * atoms],
+            weights,
+            &mut self.grad_q[..b * width],
+            rule.prioritized.then_some(&mut self.per_sample[..b]),
+        );
+        if rule.prioritized {
+            for (p, ce) in self.priorities.iter_mut().zip(&self.per_sample[..b]) {
+                *p = ce.to_f64();
+            }
+        }
+        (loss, sum_q / b as f64)
     }
 
     /// Moves the target network towards the online one: a copy when `tau` is 1, else Polyak.
@@ -279,7 +455,9 @@ impl<'de, T: Scalar> Deserialize<'de> for DqnAgent<T> {
             UpdateRule,
             usize,
         ) = Deserialize::deserialize(deserializer)?;
-        let consistent = target.as_ref().is_none_or(|t| t.sizes() == online.sizes())
+        let consistent = target
+            .as_ref()
+            .is_none_or(|t| t.sizes() == online.sizes() && t.arch() == online.arch())
             && optimizer.n_params() == online.n_params();
         if !consistent {
             return Err(serde::de::Error::custom(
@@ -287,5 +465,55 @@ impl<'de, T: Scalar> Deserialize<'de> for DqnAgent<T> {
             ));
         }
         Ok(Self::assemble(online, target, optimizer, rule, max_batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    /// n-step targets bootstrap with γ to the transition's horizon, not at all after a
+    /// termination, and after a truncation only with `bootstrap_on_truncation`.
+    #[test]
+    fn targets_use_the_horizon_and_the_end_kind() {
+        for bootstrap_on_truncation in [true, false] {
+            let cfg = DqnConfig {
+                net_arch: vec![5],
+                gamma: 0.9,
+                n_steps: 3,
+                batch_size: 4,
+                max_grad_norm: f64::INFINITY,
+                bootstrap_on_truncation,
+                ..DqnConfig::default()
+            };
+            let mut rng = Pcg64::seed_from_u64(1);
+            let mut agent = DqnAgent::<f64>::new(2, 2, &cfg, &mut rng);
+            let mut batch = Batch::with_capacity(4, 2);
+            batch.obs = vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+            batch.next_obs = vec![-0.1, 0.2, 0.9, -0.4, 0.3, 0.3, -0.7, 0.1];
+            batch.actions = vec![0, 1, 1, 0];
+            batch.rewards = vec![1.0, 2.0, 3.0, 4.0];
+            batch.terminated = vec![false, true, false, false];
+            batch.truncated = vec![false, false, true, true];
+            batch.horizons = vec![3, 2, 1, 2];
+            let target = agent.target_network().unwrap().clone();
+            let mut ws = Workspace::new(&target, 4);
+            let q_next = target.forward(&batch.next_obs, 4, &mut ws).to_vec();
+            let next_max: Vec<f64> = q_next.chunks(2).map(|r| r[0].max(r[1])).collect();
+            agent.update(&batch, &mut rng);
+            let bootstrap = |h: i32| 0.9f64.powi(h);
+            let truncated = if bootstrap_on_truncation { 1.0 } else { 0.0 };
+            let expected = [
+                1.0 + bootstrap(3) * next_max[0],
+                2.0,
+                3.0 + truncated * bootstrap(1) * next_max[2],
+                4.0 + truncated * bootstrap(2) * next_max[3],
+            ];
+            for (t, e) in agent.targets[..4].iter().zip(expected) {
+                assert!((t - e).abs() < 1e-12, "{t} vs {e}");
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use deepq_envs::Kwargs;
-use deepq_nn::{Loss, OptimizerConfig};
+use deepq_nn::{Arch, Loss, OptimizerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::{ExplorationKind, ExplorationSchedule};
@@ -215,6 +215,38 @@ pub struct DqnConfig {
     /// treats truncation like termination, as set-ups built on the old `done` flag did.
     pub bootstrap_on_truncation: bool,
 
+    /// Shorthand for Rainbow (Hessel et al. 2018): setting it to `true` turns on `dueling`,
+    /// `noisy`, `prioritized_replay` and `double_q`, sets `n_steps` to 3 and `atoms` to 51
+    /// where they are 1; other keys of the same table (or later ones) may then change the
+    /// settings of a component, but with `rainbow = true` none may be switched off. Setting
+    /// it to `false` on a config where it was `true` switches all six off again.
+    pub rainbow: bool,
+    /// Dueling head: value and advantage streams combined as V + (A − mean A).
+    pub dueling: bool,
+    /// Noisy nets: every linear layer becomes a factorised Gaussian NoisyLinear layer and
+    /// exploration comes from its noise (resampled every step and every update) instead of
+    /// ε-greedy; evaluation acts greedily on the mean weights.
+    pub noisy: bool,
+    /// σ0 of the noisy layers' initial σ = σ0/√fan_in.
+    pub noisy_sigma0: f64,
+    /// Atoms of the C51 return distribution; 1 means scalar Q-values. With more, the loss is
+    /// the cross-entropy to the projected target distribution and `loss` is not used.
+    pub atoms: usize,
+    /// The smallest C51 atom.
+    pub v_min: f64,
+    /// The largest C51 atom.
+    pub v_max: f64,
+    /// Steps summed into each return before bootstrapping (n-step returns).
+    pub n_steps: usize,
+    /// Proportional prioritized experience replay (Schaul et al. 2016).
+    pub prioritized_replay: bool,
+    /// Priority exponent α (0 samples uniformly).
+    pub prioritized_replay_alpha: f64,
+    /// Initial importance-sampling exponent β, annealed linearly to 1 over `total_timesteps`.
+    pub prioritized_replay_beta0: f64,
+    /// Added to |TD error| (or to the C51 cross-entropy) to form a priority.
+    pub prioritized_replay_eps: f64,
+
     /// Shape of the exploration schedule.
     pub exploration_schedule: ExplorationKind,
     /// Initial ε (and the fixed ε of the constant schedule).
@@ -283,6 +315,18 @@ impl Default for DqnConfig {
             double_q: false,
             regress_max_q: false,
             bootstrap_on_truncation: true,
+            rainbow: false,
+            dueling: false,
+            noisy: false,
+            noisy_sigma0: 0.5,
+            atoms: 1,
+            v_min: -10.0,
+            v_max: 10.0,
+            n_steps: 1,
+            prioritized_replay: false,
+            prioritized_replay_alpha: 0.6,
+            prioritized_replay_beta0: 0.4,
+            prioritized_replay_eps: 1e-6,
             exploration_schedule: ExplorationKind::Linear,
             exploration_initial_eps: 1.0,
             exploration_final_eps: 0.05,
@@ -299,6 +343,12 @@ impl Default for DqnConfig {
         }
     }
 }
+
+/// The largest `atoms`.
+pub const MAX_ATOMS: usize = 1001;
+
+/// The largest `n_steps`.
+pub const MAX_N_STEPS: usize = 1000;
 
 /// Every config key, for "did you mean" suggestions and documentation.
 pub fn config_keys() -> Vec<String> {
@@ -342,11 +392,51 @@ impl DqnConfig {
                 )));
             }
         }
+        // The shorthand first, so that the table's other keys can adjust its components.
+        if let Some(toml::Value::Boolean(rainbow)) = overrides.get("rainbow") {
+            if *rainbow {
+                self.set_rainbow_components(true);
+            } else if self.rainbow {
+                self.set_rainbow_components(false);
+            }
+        }
         let mut merged = to_table(self);
         merged.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         *self = DqnConfig::deserialize(toml::Value::Table(merged))
             .map_err(|e| ConfigError(first_line(e.message()).to_string()))?;
         Ok(())
+    }
+
+    /// Switches every Rainbow component on (`n_steps` 3 and `atoms` 51 where they are 1) or
+    /// off, and sets `rainbow` to match: what the `rainbow` key does.
+    pub fn set_rainbow_components(&mut self, on: bool) {
+        self.rainbow = on;
+        self.dueling = on;
+        self.noisy = on;
+        self.prioritized_replay = on;
+        self.double_q = on;
+        if on {
+            if self.n_steps <= 1 {
+                self.n_steps = 3;
+            }
+            if self.atoms <= 1 {
+                self.atoms = 51;
+            }
+        } else {
+            self.n_steps = 1;
+            self.atoms = 1;
+        }
+    }
+
+    /// The network head this config asks for.
+    pub fn arch(&self) -> Arch {
+        Arch {
+            dueling: self.dueling,
+            noisy: self.noisy,
+            atoms: self.atoms,
+            v_min: self.v_min,
+            v_max: self.v_max,
+        }
     }
 
     /// The resolved configuration as TOML, loadable again with [`DqnConfig::apply_toml`].
@@ -534,12 +624,113 @@ impl DqnConfig {
                 "must be at least 1",
             ));
         }
+        self.validate_rainbow()?;
         self.optimizer_config().validate().map_err(|e| {
             ConfigError(format!(
                 "invalid optimizer settings for '{:?}': {e}",
                 self.optimizer
             ))
         })?;
+        Ok(())
+    }
+
+    /// Checks the Rainbow component keys and how they combine with the rest.
+    fn validate_rainbow(&self) -> Result<(), ConfigError> {
+        if self.rainbow {
+            let off = [
+                ("dueling", !self.dueling),
+                ("noisy", !self.noisy),
+                ("prioritized_replay", !self.prioritized_replay),
+                ("double_q", !self.double_q),
+            ];
+            if let Some((key, _)) = off.iter().find(|(_, off)| *off) {
+                return Err(ConfigError(format!(
+                    "invalid value false for '{key}': rainbow = true turns every Rainbow component on; set rainbow = false to switch one off"
+                )));
+            }
+            for (key, value) in [("n_steps", self.n_steps), ("atoms", self.atoms)] {
+                if value <= 1 {
+                    return Err(ConfigError(format!(
+                        "invalid value {value} for '{key}': rainbow = true needs it above 1; set rainbow = false to switch it off"
+                    )));
+                }
+            }
+        }
+        if !(self.noisy_sigma0 >= 0.0 && self.noisy_sigma0.is_finite()) {
+            return Err(ConfigError::invalid(
+                "noisy_sigma0",
+                self.noisy_sigma0,
+                "must be a finite number >= 0",
+            ));
+        }
+        if self.atoms == 0 || self.atoms > MAX_ATOMS {
+            return Err(ConfigError::invalid(
+                "atoms",
+                self.atoms,
+                &format!("must be 1 (scalar Q-values) or 2 to {MAX_ATOMS} (C51, e.g. 51)"),
+            ));
+        }
+        for (key, v) in [("v_min", self.v_min), ("v_max", self.v_max)] {
+            if !v.is_finite() {
+                return Err(ConfigError::invalid(key, v, "must be a finite number"));
+            }
+        }
+        if self.v_min >= self.v_max {
+            return Err(ConfigError(format!(
+                "invalid value {} for 'v_max': must be greater than v_min ({})",
+                self.v_max, self.v_min
+            )));
+        }
+        if self.atoms > 1 && self.regress_max_q {
+            return Err(ConfigError(
+                "invalid value true for 'regress_max_q': the naive learner needs scalar Q-values (atoms = 1)".into(),
+            ));
+        }
+        if self.n_steps == 0 || self.n_steps > MAX_N_STEPS {
+            return Err(ConfigError::invalid(
+                "n_steps",
+                self.n_steps,
+                &format!("must be 1 (one-step returns) to {MAX_N_STEPS}"),
+            ));
+        }
+        if self.n_steps > 1 && self.sample_vector_steps {
+            return Err(ConfigError(
+                "invalid value true for 'sample_vector_steps': n-step returns (n_steps > 1) store transitions as they complete, not as whole vector steps".into(),
+            ));
+        }
+        if self.prioritized_replay {
+            if !self.replay {
+                return Err(ConfigError(
+                    "invalid value true for 'prioritized_replay': needs replay = true".into(),
+                ));
+            }
+            if !self.replay_with_replacement || self.sample_vector_steps {
+                return Err(ConfigError(
+                    "invalid value true for 'prioritized_replay': samples single transitions with replacement (replay_with_replacement = true, sample_vector_steps = false)".into(),
+                ));
+            }
+        }
+        if !(self.prioritized_replay_alpha >= 0.0 && self.prioritized_replay_alpha.is_finite()) {
+            return Err(ConfigError::invalid(
+                "prioritized_replay_alpha",
+                self.prioritized_replay_alpha,
+                "must be a finite number >= 0 (0 samples uniformly)",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.prioritized_replay_beta0) {
+            return Err(ConfigError::invalid(
+                "prioritized_replay_beta0",
+                self.prioritized_replay_beta0,
+                "must be in [0, 1]",
+            ));
+        }
+        if !(self.prioritized_replay_eps > 0.0 && self.prioritized_replay_eps.is_finite()) {
+            return Err(ConfigError::invalid(
+                "prioritized_replay_eps",
+                self.prioritized_replay_eps,
+                "must be a finite number > 0",
+            ));
+        }
         Ok(())
     }
 
@@ -754,6 +945,83 @@ mod tests {
             .apply_toml(&table("total_timesteps = -5"))
             .unwrap_err();
         assert!(err.0.contains("'total_timesteps'"), "{err}");
+    }
+
+    #[test]
+    fn rainbow_shorthand_turns_components_on_and_off() {
+        let mut cfg = DqnConfig::default();
+        cfg.apply_toml(&table("rainbow = true\nn_steps = 5"))
+            .unwrap();
+        assert!(cfg.rainbow && cfg.dueling && cfg.noisy && cfg.prioritized_replay && cfg.double_q);
+        assert_eq!((cfg.n_steps, cfg.atoms), (5, 51));
+        cfg.validate().unwrap();
+        // The resolved config reloads to itself.
+        let mut again = DqnConfig::default();
+        again.apply_toml(&table(&cfg.to_toml())).unwrap();
+        assert_eq!(again, cfg);
+        // Switching one component off needs rainbow = false.
+        let mut off = cfg.clone();
+        off.apply_toml(&table("dueling = false")).unwrap();
+        let err = off.validate().unwrap_err();
+        assert!(
+            err.0
+                .starts_with("invalid value false for 'dueling': rainbow = true"),
+            "{err}"
+        );
+        let mut off = cfg.clone();
+        off.apply_toml(&table("rainbow = false\ndueling = true"))
+            .unwrap();
+        assert!(!off.rainbow && off.dueling && !off.noisy && !off.prioritized_replay);
+        assert_eq!((off.n_steps, off.atoms), (1, 1));
+        off.validate().unwrap();
+        // A plain config is unaffected by rainbow = false.
+        let mut plain = DqnConfig {
+            double_q: true,
+            ..DqnConfig::default()
+        };
+        plain.apply_toml(&table("rainbow = false")).unwrap();
+        assert!(plain.double_q);
+    }
+
+    #[test]
+    fn rainbow_component_values_are_checked() {
+        let cases = [
+            ("atoms = 0", "atoms"),
+            ("atoms = 5000", "atoms"),
+            ("v_min = 5.0\nv_max = 1.0", "v_max"),
+            ("v_min = nan", "v_min"),
+            ("n_steps = 0", "n_steps"),
+            (
+                "n_steps = 3\nsample_vector_steps = true",
+                "sample_vector_steps",
+            ),
+            (
+                "prioritized_replay = true\nreplay = false",
+                "prioritized_replay",
+            ),
+            (
+                "prioritized_replay = true\nreplay_with_replacement = false",
+                "prioritized_replay",
+            ),
+            (
+                "prioritized_replay_alpha = -1.0",
+                "prioritized_replay_alpha",
+            ),
+            ("prioritized_replay_beta0 = 1.5", "prioritized_replay_beta0"),
+            ("prioritized_replay_eps = 0.0", "prioritized_replay_eps"),
+            ("noisy_sigma0 = -0.5", "noisy_sigma0"),
+            ("atoms = 51\nregress_max_q = true", "regress_max_q"),
+            ("rainbow = true\nn_steps = 1", "n_steps"),
+            ("rainbow = true\natoms = 1", "atoms"),
+            ("rainbow = true\nnoisy = false", "noisy"),
+        ];
+        for (src, key) in cases {
+            let mut cfg = DqnConfig::default();
+            cfg.apply_toml(&table(src)).unwrap();
+            let err = cfg.validate().unwrap_err();
+            assert!(err.0.contains(&format!("'{key}'")), "{src}: {err}");
+            assert!(!err.0.contains('\n'));
+        }
     }
 
     proptest::proptest! {

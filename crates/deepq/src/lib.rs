@@ -10,14 +10,16 @@
 //! println!("solved: {}", outcome.summary.solved);
 //! ```
 //!
-//! Modules, in the order the algorithm uses them: [`schedule`] (ε), [`replay`] (the buffer),
-//! [`agent`] (acting and the TD update), [`train`](mod@train) (the loop), [`eval`] (greedy
-//! evaluation). The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
+//! Modules, in the order the algorithm uses them: [`schedule`] (ε), [`nstep`] (n-step
+//! returns), [`replay`] (the buffer) and [`per`] (its priorities), [`agent`] (acting and the
+//! TD update), [`train`](mod@train) (the loop), [`eval`] (greedy evaluation). The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
 
 pub mod agent;
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
+pub mod nstep;
+pub mod per;
 pub mod presets;
 pub mod replay;
 pub mod schedule;

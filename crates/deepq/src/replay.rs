@@ -20,6 +20,11 @@ pub struct ReplayBuffer {
     rewards: Vec<f64>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
+    /// Steps summed into each stored return (n-step returns); empty when every transition is
+    /// a one-step one.
+    horizons: Vec<u16>,
+    /// Whether transitions carry a horizon (the buffer of an n-step run).
+    n_step: bool,
     /// Index the next transition is written to once the buffer is full.
     next: usize,
 }
@@ -35,6 +40,8 @@ struct UncheckedReplayBuffer {
     rewards: Vec<f64>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
+    horizons: Vec<u16>,
+    n_step: bool,
     next: usize,
 }
 
@@ -48,7 +55,8 @@ impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
             && u.next < u.capacity
             && u.obs.len() == len * u.obs_dim
             && u.next_obs.len() == len * u.obs_dim
-            && [u.rewards.len(), u.terminated.len(), u.truncated.len()] == [len; 3];
+            && [u.rewards.len(), u.terminated.len(), u.truncated.len()] == [len; 3]
+            && u.horizons.len() == if u.n_step { len } else { 0 };
         if !consistent {
             return Err("replay buffer columns do not agree");
         }
@@ -61,6 +69,8 @@ impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
             rewards: u.rewards,
             terminated: u.terminated,
             truncated: u.truncated,
+            horizons: u.horizons,
+            n_step: u.n_step,
             next: u.next,
         })
     }
@@ -81,6 +91,12 @@ pub struct Batch<T> {
     pub terminated: Vec<bool>,
     /// Whether the transition ended its episode by a time limit.
     pub truncated: Vec<bool>,
+    /// Steps summed into each reward (n-step returns): the target bootstraps with γ to this
+    /// power. Empty means 1 for every transition.
+    pub horizons: Vec<u16>,
+    /// Importance-sampling weights of prioritized replay, scaling each sample's loss. Empty
+    /// means 1 for every transition.
+    pub weights: Vec<T>,
 }
 
 impl<T: Scalar> Batch<T> {
@@ -93,6 +109,8 @@ impl<T: Scalar> Batch<T> {
             rewards: Vec::with_capacity(batch_size),
             terminated: Vec::with_capacity(batch_size),
             truncated: Vec::with_capacity(batch_size),
+            horizons: Vec::with_capacity(batch_size),
+            weights: Vec::with_capacity(batch_size),
         }
     }
 
@@ -120,7 +138,18 @@ impl ReplayBuffer {
             rewards: Vec::new(),
             terminated: Vec::new(),
             truncated: Vec::new(),
+            horizons: Vec::new(),
+            n_step: false,
             next: 0,
+        }
+    }
+
+    /// An empty buffer whose transitions each carry the number of steps summed into their
+    /// reward (for n-step returns; see [`ReplayBuffer::push_n`]).
+    pub fn new_n_step(capacity: usize, obs_dim: usize) -> Self {
+        ReplayBuffer {
+            n_step: true,
+            ..Self::new(capacity, obs_dim)
         }
     }
 
@@ -144,7 +173,8 @@ impl ReplayBuffer {
         self.obs_dim
     }
 
-    /// Stores one transition, overwriting the oldest once the buffer is full.
+    /// Stores one transition, overwriting the oldest once the buffer is full; returns the
+    /// index it was written to.
     pub fn push(
         &mut self,
         obs: &[f32],
@@ -153,9 +183,31 @@ impl ReplayBuffer {
         next_obs: &[f32],
         terminated: bool,
         truncated: bool,
-    ) {
+    ) -> usize {
+        self.push_n(obs, action, reward, next_obs, terminated, truncated, 1)
+    }
+
+    /// As [`ReplayBuffer::push`], for a transition whose reward sums `horizon` discounted
+    /// steps and whose next observation is `horizon` steps later (the horizon is kept only by
+    /// a buffer made with [`ReplayBuffer::new_n_step`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_n(
+        &mut self,
+        obs: &[f32],
+        action: u32,
+        reward: f64,
+        next_obs: &[f32],
+        terminated: bool,
+        truncated: bool,
+        horizon: u16,
+    ) -> usize {
         debug_assert_eq!(obs.len(), self.obs_dim);
         debug_assert_eq!(next_obs.len(), self.obs_dim);
+        let written = if self.len() < self.capacity {
+            self.len()
+        } else {
+            self.next
+        };
         if self.len() < self.capacity {
             self.reserve_one();
             self.obs.extend_from_slice(obs);
@@ -164,6 +216,9 @@ impl ReplayBuffer {
             self.rewards.push(reward);
             self.terminated.push(terminated);
             self.truncated.push(truncated);
+            if self.n_step {
+                self.horizons.push(horizon);
+            }
         } else {
             let i = self.next;
             let row = i * self.obs_dim..(i + 1) * self.obs_dim;
@@ -173,8 +228,12 @@ impl ReplayBuffer {
             self.rewards[i] = reward;
             self.terminated[i] = terminated;
             self.truncated[i] = truncated;
+            if self.n_step {
+                self.horizons[i] = horizon;
+            }
         }
         self.next = (self.next + 1) % self.capacity;
+        written
     }
 
     /// Grows storage geometrically but never past `capacity`, so memory stays bounded by it.
@@ -190,6 +249,9 @@ impl ReplayBuffer {
         self.rewards.reserve_exact(extra);
         self.terminated.reserve_exact(extra);
         self.truncated.reserve_exact(extra);
+        if self.n_step {
+            self.horizons.reserve_exact(extra);
+        }
     }
 
     /// Fills `out` with `batch_size` indices drawn uniformly, with replacement (as SB3 samples)
@@ -249,6 +311,7 @@ impl ReplayBuffer {
         batch.rewards.clear();
         batch.terminated.clear();
         batch.truncated.clear();
+        batch.horizons.clear();
         let d = self.obs_dim;
         for &i in indices {
             let row = i * d..(i + 1) * d;
@@ -266,6 +329,9 @@ impl ReplayBuffer {
             batch.rewards.push(T::from_f64(self.rewards[i]));
             batch.terminated.push(self.terminated[i]);
             batch.truncated.push(self.truncated[i]);
+            if self.n_step {
+                batch.horizons.push(self.horizons[i]);
+            }
         }
     }
 
@@ -276,6 +342,7 @@ impl ReplayBuffer {
             + self.rewards.capacity() * 8
             + self.terminated.capacity()
             + self.truncated.capacity()
+            + self.horizons.capacity() * 2
     }
 }
 

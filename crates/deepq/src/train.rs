@@ -17,6 +17,8 @@ use crate::agent::DqnAgent;
 use crate::checkpoint::{self, CheckpointError, CheckpointHeader};
 use crate::config::{ConfigError, DqnConfig, Dtype, Unit};
 use crate::eval::{EvalStats, evaluate};
+use crate::nstep::NStepQueue;
+use crate::per::Priorities;
 use crate::replay::{Batch, ReplayBuffer};
 
 /// One finished training episode.
@@ -320,7 +322,10 @@ impl TrainVisitor<'_> {
             Some(bytes) => Trainer::<E, T>::restore(bytes, &env)?,
         };
         let summary = trainer.run(self.observer)?;
-        Ok((summary, trainer.agent.network().clone()))
+        // The trained network, acting on its mean weights if it is noisy.
+        let mut network = trainer.agent.network().clone();
+        network.remove_noise();
+        Ok((summary, network))
     }
 }
 
@@ -341,6 +346,7 @@ enum Stream {
     Init = 1,
     Explore = 2,
     Replay = 3,
+    Noise = 4,
 }
 
 fn stream_rng(seed: u64, stream: Stream) -> Pcg64 {
@@ -395,6 +401,12 @@ pub struct Trainer<E: Env, T: Scalar> {
     solved_at_step: Option<u64>,
     /// Training seconds of earlier sessions of this run.
     wall_before: f64,
+    /// The noise of noisy nets (acting and updates draw from it in turn).
+    noise_rng: Pcg64,
+    /// Pending steps of each env copy, for n-step returns (empty for one-step returns).
+    nstep: Vec<NStepQueue>,
+    /// Replay priorities, for prioritized replay.
+    priorities: Option<Priorities>,
     #[serde(skip)]
     scratch: Scratch<T>,
 }
@@ -452,6 +464,23 @@ where
             &mut stream_rng(cfg.seed, Stream::Init),
         );
         let capacity = if cfg.replay { cfg.buffer_size } else { n };
+        let buffer = if cfg.n_steps > 1 {
+            ReplayBuffer::new_n_step(capacity, obs_dim)
+        } else {
+            ReplayBuffer::new(capacity, obs_dim)
+        };
+        let nstep = if cfg.n_steps > 1 {
+            vec![NStepQueue::new(cfg.n_steps, obs_dim); n]
+        } else {
+            Vec::new()
+        };
+        let priorities = cfg.prioritized_replay.then(|| {
+            Priorities::new(
+                capacity,
+                cfg.prioritized_replay_alpha,
+                cfg.prioritized_replay_eps,
+            )
+        });
         let mut envs = VecEnv::new(vec![env.clone(); n]);
         envs.reset(Some(cfg.seed));
         Trainer {
@@ -459,7 +488,7 @@ where
             envs,
             eval_env: env,
             agent,
-            buffer: ReplayBuffer::new(capacity, obs_dim),
+            buffer,
             explore_rng: stream_rng(cfg.seed, Stream::Explore),
             replay_rng: stream_rng(cfg.seed, Stream::Replay),
             episode_returns: vec![0.0; n],
@@ -475,6 +504,9 @@ where
             next_checkpoint: cfg.checkpoint_freq.n,
             solved_at_step: None,
             wall_before: 0.0,
+            noise_rng: stream_rng(cfg.seed, Stream::Noise),
+            nstep,
+            priorities,
             spec,
             cfg,
         }
@@ -494,7 +526,12 @@ where
             && trainer.envs.num_envs() == cfg.n_envs
             && trainer.episode_returns.len() == cfg.n_envs
             && trainer.episode_lengths.len() == cfg.n_envs
-            && trainer.steps == header.steps;
+            && trainer.steps == header.steps
+            && trainer.agent.network().arch() == &cfg.arch().canonical()
+            && trainer.nstep.len() == if cfg.n_steps > 1 { cfg.n_envs } else { 0 }
+            && trainer.nstep.iter().all(|q| q.fits(cfg.n_steps, obs_dim))
+            && trainer.priorities.as_ref().map(Priorities::len)
+                == cfg.prioritized_replay.then(|| trainer.buffer.len());
         if !fits {
             return Err(CheckpointError::Decode(format!(
                 "its networks, replay buffer or counters do not fit {} with this config",
@@ -541,6 +578,8 @@ where
             for (i, obs) in self.scratch.obs.chunks_exact(d).enumerate() {
                 self.scratch.actions[i] = if random {
                     self.explore_rng.random_range(0..self.agent.n_actions())
+                } else if self.cfg.noisy {
+                    self.agent.act_noisy(obs, &mut self.noise_rng)
                 } else {
                     self.agent.act(obs, epsilon, &mut self.explore_rng)
                 };
@@ -560,14 +599,45 @@ where
                     &step.obs[i]
                 };
                 next.write_flat(&mut self.scratch.next_obs[row.clone()]);
-                self.buffer.push(
-                    &self.scratch.obs[row.clone()],
-                    self.scratch.actions[i] as u32,
-                    step.rewards[i],
-                    &self.scratch.next_obs[row.clone()],
-                    step.terminated[i],
-                    step.truncated[i],
-                );
+                let (buffer, priorities) = (&mut self.buffer, &mut self.priorities);
+                if self.nstep.is_empty() {
+                    let slot = buffer.push(
+                        &self.scratch.obs[row.clone()],
+                        self.scratch.actions[i] as u32,
+                        step.rewards[i],
+                        &self.scratch.next_obs[row.clone()],
+                        step.terminated[i],
+                        step.truncated[i],
+                    );
+                    if let Some(p) = priorities {
+                        p.on_push(slot);
+                    }
+                } else {
+                    // n-step returns: store whatever transitions this step completed.
+                    self.nstep[i].push(
+                        &self.scratch.obs[row.clone()],
+                        self.scratch.actions[i] as u32,
+                        step.rewards[i],
+                        &self.scratch.next_obs[row.clone()],
+                        step.terminated[i],
+                        step.truncated[i],
+                        self.cfg.gamma,
+                        |t| {
+                            let slot = buffer.push_n(
+                                t.obs,
+                                t.action,
+                                t.ret,
+                                t.next_obs,
+                                t.terminated,
+                                t.truncated,
+                                t.horizon,
+                            );
+                            if let Some(p) = priorities.as_mut() {
+                                p.on_push(slot);
+                            }
+                        },
+                    );
+                }
                 step.obs[i].write_flat(&mut self.scratch.obs[row]);
 
                 self.episode_returns[i] += step.rewards[i];
@@ -693,7 +763,20 @@ where
 
     /// One gradient step on a sampled batch; returns false when replay cannot yet fill a batch.
     fn gradient_step(&mut self, observer: &mut dyn Observer) -> Result<bool, TrainError> {
-        if self.cfg.replay {
+        if self.buffer.is_empty() {
+            // n-step returns store a transition only once its return is complete.
+            return Ok(false);
+        }
+        if let Some(priorities) = &self.priorities {
+            if priorities.is_empty() {
+                return Ok(false);
+            }
+            priorities.sample(
+                &mut self.replay_rng,
+                self.cfg.batch_size,
+                &mut self.scratch.indices,
+            );
+        } else if self.cfg.replay {
             let without_replacement = !self.cfg.replay_with_replacement;
             if without_replacement && self.buffer.len() < self.cfg.batch_size {
                 return Ok(false);
@@ -716,7 +799,24 @@ where
         }
         self.buffer
             .gather(&self.scratch.indices, &mut self.scratch.batch);
-        let stats = self.agent.update(&self.scratch.batch);
+        if let Some(priorities) = &self.priorities {
+            let beta = self.beta();
+            let weights = &mut self.scratch.batch.weights;
+            weights.clear();
+            weights.extend(
+                priorities
+                    .weights(&self.scratch.indices, beta)
+                    .map(T::from_f64),
+            );
+        }
+        let stats = self.agent.update(&self.scratch.batch, &mut self.noise_rng);
+        if let Some(priorities) = &mut self.priorities {
+            let b = self.scratch.indices.len();
+            priorities.update(
+                &self.scratch.indices,
+                self.agent.priorities(b).iter().copied(),
+            );
+        }
         self.updates += 1;
         if !stats.loss.is_finite() || !stats.mean_q.is_finite() {
             let loss = if stats.loss.is_finite() {
@@ -749,8 +849,20 @@ where
             || (self.cfg.stop_on_solve && self.solved_at_step.is_some())
     }
 
+    /// ε of ε-greedy exploration (0 with noisy nets, which explore through their noise).
     fn epsilon(&self) -> f64 {
+        if self.cfg.noisy {
+            return 0.0;
+        }
         self.cfg.exploration().epsilon(self.steps, self.episodes)
+    }
+
+    /// The importance-sampling exponent of prioritized replay: `prioritized_replay_beta0`
+    /// annealed linearly to 1 over `total_timesteps`.
+    fn beta(&self) -> f64 {
+        let beta0 = self.cfg.prioritized_replay_beta0;
+        let progress = (self.steps as f64 / self.cfg.total_timesteps as f64).min(1.0);
+        beta0 + (1.0 - beta0) * progress
     }
 
     /// SB3's `train_freq`: counted in vector steps, or in episodes finished by any copy.
@@ -780,6 +892,8 @@ where
     /// evaluations over a run are comparable.
     fn evaluate(&mut self, episodes: usize) -> EvalStats {
         let seed = self.cfg.seed.wrapping_add(EVAL_SEED_OFFSET);
+        // Noisy nets act greedily on their mean weights here.
+        self.agent.remove_noise();
         let agent = &mut self.agent;
         evaluate(&mut self.eval_env, episodes, Some(seed), |obs| {
             agent.greedy_action(obs)

@@ -65,3 +65,26 @@ fn same_seed_same_weights_different_seed_different_weights() {
     cfg.seed = 1;
     assert_ne!(a, params(&cfg));
 }
+
+/// n-step returns store nothing during the first steps of an episode; training that starts
+/// at once (`learning_starts = 0`) waits for the first stored transition, with uniform,
+/// prioritized or no replay.
+#[test]
+fn n_step_training_can_start_before_the_first_transition_is_stored() {
+    for (replay, prioritized) in [(true, false), (true, true), (false, false)] {
+        let cfg = deepq::DqnConfig {
+            n_steps: 5,
+            learning_starts: deepq::config::Count::steps(0),
+            train_freq: deepq::config::Count::steps(1),
+            replay,
+            prioritized_replay: prioritized,
+            total_timesteps: 300,
+            eval_freq: deepq::config::Count::steps(0),
+            final_eval_episodes: 1,
+            net_arch: vec![8],
+            ..deepq::DqnConfig::default()
+        };
+        let outcome = deepq::train(&cfg, &mut ()).unwrap();
+        assert!(outcome.summary.updates > 250, "{:?}", outcome.summary);
+    }
+}

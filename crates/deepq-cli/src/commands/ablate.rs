@@ -25,13 +25,20 @@ struct Ingredient {
     switch_off: fn(&mut DqnConfig),
 }
 
-/// The ingredients, in the order the table lists them.
+/// The ingredients, in the order the table lists them. Switching off a Rainbow component
+/// also sets `rainbow = false` (which otherwise requires every component on); the other
+/// components keep their settings.
 const INGREDIENTS: &[Ingredient] = &[
     Ingredient {
         label: "no replay (latest transition only)",
         slug: "no-replay",
         used: |c| c.replay,
-        switch_off: |c| c.replay = false,
+        switch_off: |c| {
+            c.replay = false;
+            // Prioritizing needs a buffer to sample from.
+            c.prioritized_replay = false;
+            c.rainbow = false;
+        },
     },
     Ingredient {
         label: "no target network",
@@ -43,21 +50,115 @@ const INGREDIENTS: &[Ingredient] = &[
         label: "no double DQN",
         slug: "no-double",
         used: |c| c.double_q,
-        switch_off: |c| c.double_q = false,
+        switch_off: |c| {
+            c.double_q = false;
+            c.rainbow = false;
+        },
+    },
+    Ingredient {
+        label: "no dueling head",
+        slug: "no-dueling",
+        used: |c| c.dueling,
+        switch_off: |c| {
+            c.dueling = false;
+            c.rainbow = false;
+        },
+    },
+    Ingredient {
+        label: "no prioritized replay (uniform)",
+        slug: "no-per",
+        used: |c| c.prioritized_replay,
+        switch_off: |c| {
+            c.prioritized_replay = false;
+            c.rainbow = false;
+        },
+    },
+    Ingredient {
+        label: "1-step returns",
+        slug: "one-step",
+        used: |c| c.n_steps > 1,
+        switch_off: |c| {
+            c.n_steps = 1;
+            c.rainbow = false;
+        },
+    },
+    Ingredient {
+        label: "no noisy nets (ε-greedy)",
+        slug: "no-noisy",
+        used: |c| c.noisy,
+        switch_off: |c| {
+            c.noisy = false;
+            c.rainbow = false;
+        },
+    },
+    Ingredient {
+        label: "no C51 (scalar Q, `loss` key)",
+        slug: "no-c51",
+        used: |c| c.atoms > 1,
+        switch_off: |c| {
+            c.atoms = 1;
+            c.rainbow = false;
+        },
     },
     Ingredient {
         label: "MSE instead of Huber",
         slug: "mse",
-        used: |c| c.loss == Loss::Huber,
+        used: |c| c.loss == Loss::Huber && c.atoms == 1,
         switch_off: |c| c.loss = Loss::Mse,
     },
     Ingredient {
         label: "Huber instead of MSE",
         slug: "huber",
-        used: |c| c.loss == Loss::Mse,
+        used: |c| c.loss == Loss::Mse && c.atoms == 1,
         switch_off: |c| c.loss = Loss::Huber,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deepq::Preset;
+
+    /// Every variant of the Rainbow preset validates and differs from the preset in its
+    /// component only (and in the `rainbow` shorthand).
+    #[test]
+    fn rainbow_variants_switch_one_component_off() {
+        let base = Preset::find("cartpole-rainbow").unwrap().config().unwrap();
+        let used: Vec<&str> = INGREDIENTS
+            .iter()
+            .filter(|i| (i.used)(&base))
+            .map(|i| i.slug)
+            .collect();
+        assert_eq!(
+            used,
+            [
+                "no-replay",
+                "no-target",
+                "no-double",
+                "no-dueling",
+                "no-per",
+                "one-step",
+                "no-noisy",
+                "no-c51"
+            ]
+        );
+        for ingredient in INGREDIENTS.iter().filter(|i| (i.used)(&base)) {
+            let mut cfg = base.clone();
+            (ingredient.switch_off)(&mut cfg);
+            cfg.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", ingredient.slug));
+            assert!(!(ingredient.used)(&cfg), "{}", ingredient.slug);
+        }
+        // The plain preset keeps its ingredients.
+        let plain = Preset::find("default").unwrap().config().unwrap();
+        let used: Vec<&str> = INGREDIENTS
+            .iter()
+            .filter(|i| (i.used)(&plain))
+            .map(|i| i.slug)
+            .collect();
+        assert_eq!(used, ["no-replay", "no-target", "no-double", "huber"]);
+    }
+}
 
 /// `DIR/ablation.json`: every variant's aggregate over seeds.
 #[derive(Serialize)]

@@ -8,6 +8,7 @@ use deepq::DqnConfig;
 use deepq::agent::DqnAgent;
 use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs, VecEnv};
 use deepq::nn::Loss;
+use deepq::per::Priorities;
 use deepq::replay::Batch;
 use deepq::stats::quantile;
 use rand::{Rng, SeedableRng};
@@ -111,6 +112,7 @@ struct UpdatesReport {
     batch: usize,
     repeats: usize,
     loss: Loss,
+    components: Vec<&'static str>,
     mflop_per_update: f64,
     gflop_per_s: f64,
 }
@@ -122,21 +124,73 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
             "--batch, --obs-dim and --actions must be at least 1".into(),
         ));
     }
-    let cfg = DqnConfig {
+    let mut cfg = DqnConfig {
         net_arch: hidden.clone(),
         batch_size: a.batch,
         learning_rate: 1e-3,
         loss: a.loss.into(),
         max_grad_norm: f64::INFINITY,
+        double_q: a.double,
+        dueling: a.dueling,
+        noisy: a.noisy,
+        atoms: a.atoms,
+        n_steps: a.n_steps,
+        prioritized_replay: a.per,
         ..DqnConfig::default()
     };
+    if a.rainbow {
+        cfg.set_rainbow_components(true);
+    }
+    cfg.validate()?;
+    let mut components = Vec::new();
+    for (on, name) in [
+        (cfg.double_q, "double"),
+        (cfg.dueling, "dueling"),
+        (cfg.noisy, "noisy"),
+        (cfg.atoms > 1, "c51"),
+        (cfg.n_steps > 1, "n-step"),
+        (cfg.prioritized_replay, "per"),
+    ] {
+        if on {
+            components.push(name);
+        }
+    }
     let mut rng = Pcg64::seed_from_u64(0);
     let mut agent = DqnAgent::<f32>::new(a.obs_dim, a.actions, &cfg, &mut rng);
-    let batch = random_batch(&mut rng, a.batch, a.obs_dim, a.actions);
+    let mut batch = random_batch(&mut rng, a.batch, a.obs_dim, a.actions);
+    if cfg.n_steps > 1 {
+        batch.horizons = (0..a.batch)
+            .map(|_| rng.random_range(1..=cfg.n_steps as u16))
+            .collect();
+    }
+    let mut noise_rng = Pcg64::seed_from_u64(1);
+    let mut per = cfg.prioritized_replay.then(|| {
+        // A full 100k-slot buffer's priorities, spread over four orders of magnitude.
+        let mut p = Priorities::new(100_000, cfg.prioritized_replay_alpha, 1e-6);
+        for slot in 0..100_000 {
+            p.on_push(slot);
+        }
+        let slots: Vec<usize> = (0..100_000).collect();
+        p.update(
+            &slots,
+            (0..100_000).map(|_| rng.random_range(0.0..1.0f64).powi(4)),
+        );
+        (p, Vec::with_capacity(a.batch))
+    });
     let rates = measure(a.timing.seconds, a.timing.repeats, |n| {
         for _ in 0..n {
-            black_box(agent.update(&batch));
+            if let Some((p, slots)) = &mut per {
+                p.sample(&mut noise_rng, a.batch, slots);
+                batch.weights.clear();
+                batch
+                    .weights
+                    .extend(p.weights(slots, 0.7).map(|w| w as f32));
+            }
+            black_box(agent.update(&batch, &mut noise_rng));
             agent.update_target(0.005);
+            if let Some((p, slots)) = &mut per {
+                p.update(slots, agent.priorities(a.batch).iter().copied());
+            }
         }
     })?;
     let mut sizes = vec![a.obs_dim];
@@ -151,6 +205,7 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         batch: a.batch,
         repeats: a.timing.repeats,
         loss: a.loss.into(),
+        components: components.clone(),
         mflop_per_update: flops / 1e6,
         gflop_per_s: rates.median * flops / 1e9,
     };
@@ -158,22 +213,38 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         print_json(&report);
     } else {
         let net: Vec<String> = sizes.iter().map(usize::to_string).collect();
+        let extra = if components.is_empty() {
+            String::new()
+        } else {
+            format!(" + {}", components.join(" + "))
+        };
         println!(
-            "DQN updates, {} MLP, batch {}, {:?} loss, Adam + Polyak, one thread:",
+            "DQN updates, {} MLP, batch {}, {:?} loss, Adam + Polyak{extra}, one thread:",
             net.join("-"),
             a.batch,
             a.loss
         );
-        println!(
-            "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update, {:.2} MFLOP/update, {:.1} GFLOP/s",
-            report.updates_per_s,
-            a.timing.repeats,
-            report.min,
-            report.max,
-            1e6 / report.updates_per_s,
-            report.mflop_per_update,
-            report.gflop_per_s
-        );
+        if components.is_empty() {
+            println!(
+                "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update, {:.2} MFLOP/update, {:.1} GFLOP/s",
+                report.updates_per_s,
+                a.timing.repeats,
+                report.min,
+                report.max,
+                1e6 / report.updates_per_s,
+                report.mflop_per_update,
+                report.gflop_per_s
+            );
+        } else {
+            println!(
+                "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update",
+                report.updates_per_s,
+                a.timing.repeats,
+                report.min,
+                report.max,
+                1e6 / report.updates_per_s,
+            );
+        }
     }
     Ok(())
 }
