@@ -272,6 +272,10 @@ pub struct DqnConfig {
     /// End training at the first periodic evaluation whose mean reaches the environment's
     /// reward threshold (SB3's `StopTrainingOnRewardThreshold`).
     pub stop_on_solve: bool,
+    /// The mean a periodic evaluation must reach for `stop_on_solve` to end training; the
+    /// environment's reward threshold when unset. A margin above the threshold makes it
+    /// likelier that the final, longer evaluation passes too.
+    pub stop_reward_threshold: Option<f64>,
     /// Updates between two loss/Q-value records.
     pub log_interval: u64,
     /// Episodes in the rolling mean of the returns plot and progress display.
@@ -338,6 +342,7 @@ impl Default for DqnConfig {
             final_eval_episodes: 100,
             checkpoint_freq: Count::steps(50_000),
             stop_on_solve: false,
+            stop_reward_threshold: None,
             log_interval: 100,
             rolling_window: 100,
         }
@@ -359,6 +364,7 @@ pub fn config_keys() -> Vec<String> {
         optimizer_eps: Some(1e-8),
         weight_decay: Some(0.0),
         rmsprop_alpha: Some(0.99),
+        stop_reward_threshold: Some(0.0),
         ..DqnConfig::default()
     };
     to_table(&all_set).keys().cloned().collect()
@@ -603,6 +609,15 @@ impl DqnConfig {
                 "invalid value true for 'stop_on_solve': needs periodic evaluations (eval_freq > 0)".into(),
             ));
         }
+        if let Some(threshold) = self.stop_reward_threshold
+            && !threshold.is_finite()
+        {
+            return Err(ConfigError::invalid(
+                "stop_reward_threshold",
+                threshold,
+                "must be a finite number",
+            ));
+        }
         if self.eval_freq.n > 0 && self.eval_episodes == 0 {
             return Err(ConfigError::invalid(
                 "eval_episodes",
@@ -796,7 +811,12 @@ impl DqnConfig {
         cfg
     }
 
-    /// The exploration schedule this config asks for.
+    /// Whether a periodic evaluation with this mean ends training: `stop_on_solve` is set and
+    /// the mean reaches `stop_reward_threshold`, or else the environment's threshold.
+    pub fn stops_at(&self, eval_mean: f64, env_threshold: f64) -> bool {
+        self.stop_on_solve && eval_mean >= self.stop_reward_threshold.unwrap_or(env_threshold)
+    }
+
     pub fn exploration(&self) -> ExplorationSchedule {
         ExplorationSchedule {
             kind: self.exploration_schedule,
@@ -934,6 +954,8 @@ mod tests {
                 "optimizer = \"rmsprop\"\nrmsprop_alpha = 5.0",
                 "rmsprop_alpha",
             ),
+            ("stop_reward_threshold = nan", "stop_reward_threshold"),
+            ("stop_reward_threshold = -inf", "stop_reward_threshold"),
         ];
         for (src, key) in cases {
             let mut cfg = DqnConfig::default();

@@ -36,6 +36,7 @@ presets![
     "acrobot-rainbow",
     "mountaincar",
     "lunarlander",
+    "lunarlander-fast",
     "cartpole-naive",
     "frozenlake-tabular",
     "frozenlake8x8-tabular",

@@ -170,6 +170,7 @@ fn run<E: Env + Clone>(
     let (mut steps, mut episodes, mut ret, mut length) = (0u64, 0u64, 0.0, 0u64);
     let mut next_eval = cfg.eval_freq.n;
     let mut solved_at_step = None;
+    let mut stop_reached = false;
     let mut recent = VecDeque::with_capacity(100);
     let eval_seed = cfg.seed.wrapping_add(1_000_000_007);
     while steps < cfg.total_timesteps && cfg.episodes.is_none_or(|max| episodes < max) {
@@ -240,8 +241,9 @@ fn run<E: Env + Clone>(
             if solved_at_step.is_none() && stats.mean >= spec.reward_threshold {
                 solved_at_step = Some(steps);
             }
+            stop_reached = cfg.stops_at(stats.mean, spec.reward_threshold);
             observer.on_eval(&EvalRecord { step: steps, stats });
-            if cfg.stop_on_solve && solved_at_step.is_some() {
+            if stop_reached {
                 break;
             }
         }
@@ -261,7 +263,7 @@ fn run<E: Env + Clone>(
     let wall_s = start.elapsed().as_secs_f64();
     let interrupted = steps < cfg.total_timesteps
         && cfg.episodes.is_none_or(|max| episodes < max)
-        && !(cfg.stop_on_solve && solved_at_step.is_some());
+        && !stop_reached;
     let eval: Option<EvalStats> = (!interrupted).then(|| {
         evaluate(
             &mut eval_env,

@@ -399,6 +399,8 @@ pub struct Trainer<E: Env, T: Scalar> {
     /// Next periodic checkpoint, in `checkpoint_freq`'s unit.
     next_checkpoint: u64,
     solved_at_step: Option<u64>,
+    /// A periodic evaluation met the stop criterion (`DqnConfig::stops_at`).
+    stop_reached: bool,
     /// Training seconds of earlier sessions of this run.
     wall_before: f64,
     /// The noise of noisy nets (acting and updates draw from it in turn).
@@ -503,6 +505,7 @@ where
             next_eval: cfg.eval_freq.n,
             next_checkpoint: cfg.checkpoint_freq.n,
             solved_at_step: None,
+            stop_reached: false,
             wall_before: 0.0,
             noise_rng: stream_rng(cfg.seed, Stream::Noise),
             nstep,
@@ -701,6 +704,7 @@ where
                 if self.solved_at_step.is_none() && stats.mean >= self.spec.reward_threshold {
                     self.solved_at_step = Some(self.steps);
                 }
+                self.stop_reached |= self.cfg.stops_at(stats.mean, self.spec.reward_threshold);
                 observer.on_eval(&EvalRecord {
                     step: self.steps,
                     stats,
@@ -841,12 +845,11 @@ where
         Ok(true)
     }
 
-    /// The step or episode budget is spent, or a periodic evaluation solved the env and the
-    /// config asks to stop there.
+    /// The step or episode budget is spent, or a periodic evaluation met the stop criterion.
     fn finished(&self) -> bool {
         self.steps >= self.cfg.total_timesteps
             || self.cfg.episodes.is_some_and(|max| self.episodes >= max)
-            || (self.cfg.stop_on_solve && self.solved_at_step.is_some())
+            || self.stop_reached
     }
 
     /// ε of ε-greedy exploration (0 with noisy nets, which explore through their noise).

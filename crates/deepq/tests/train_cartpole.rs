@@ -88,3 +88,31 @@ fn n_step_training_can_start_before_the_first_transition_is_stored() {
         assert!(outcome.summary.updates > 250, "{:?}", outcome.summary);
     }
 }
+
+/// `stop_reward_threshold` replaces the environment's threshold as the stop criterion: training
+/// ends at the first periodic evaluation whose mean reaches it, and not before.
+#[test]
+fn stop_reward_threshold_ends_training_at_the_first_evaluation_reaching_it() {
+    let cfg = deepq::DqnConfig {
+        stop_reward_threshold: Some(100.0),
+        final_eval_episodes: 5,
+        ..Preset::find("default").unwrap().config().unwrap()
+    };
+    let mut recorder = Recorder::default();
+    let s = train(&cfg, &mut recorder).unwrap().summary;
+    let (last, earlier) = recorder
+        .evals
+        .split_last()
+        .expect("periodic evaluations ran");
+    assert!(
+        last.stats.mean >= 100.0,
+        "stopped at a mean of {}",
+        last.stats.mean
+    );
+    assert!(earlier.iter().all(|e| e.stats.mean < 100.0));
+    assert_eq!(s.env_steps, last.step);
+    assert!(s.env_steps < cfg.total_timesteps);
+    // Solving still means the environment's threshold.
+    assert_eq!(s.reward_threshold, 475.0);
+    assert_eq!(s.solved_at_step.is_some(), last.stats.mean >= 475.0);
+}

@@ -25,9 +25,19 @@ struct Ingredient {
     switch_off: fn(&mut DqnConfig),
 }
 
-/// The ingredients, in the order the table lists them. Switching off a Rainbow component
-/// also sets `rainbow = false` (which otherwise requires every component on); the other
-/// components keep their settings.
+impl Ingredient {
+    /// `base` with this ingredient switched off. The variant clears the `rainbow` shorthand,
+    /// which would demand every component on; loading already spelled the components out, so
+    /// the others keep their settings.
+    fn variant_of(&self, base: &DqnConfig) -> DqnConfig {
+        let mut cfg = base.clone();
+        (self.switch_off)(&mut cfg);
+        cfg.rainbow = false;
+        cfg
+    }
+}
+
+/// The ingredients, in the order the table lists them.
 const INGREDIENTS: &[Ingredient] = &[
     Ingredient {
         label: "no replay (latest transition only)",
@@ -37,7 +47,6 @@ const INGREDIENTS: &[Ingredient] = &[
             c.replay = false;
             // Prioritizing needs a buffer to sample from.
             c.prioritized_replay = false;
-            c.rainbow = false;
         },
     },
     Ingredient {
@@ -50,55 +59,37 @@ const INGREDIENTS: &[Ingredient] = &[
         label: "no double DQN",
         slug: "no-double",
         used: |c| c.double_q,
-        switch_off: |c| {
-            c.double_q = false;
-            c.rainbow = false;
-        },
+        switch_off: |c| c.double_q = false,
     },
     Ingredient {
         label: "no dueling head",
         slug: "no-dueling",
         used: |c| c.dueling,
-        switch_off: |c| {
-            c.dueling = false;
-            c.rainbow = false;
-        },
+        switch_off: |c| c.dueling = false,
     },
     Ingredient {
         label: "no prioritized replay (uniform)",
         slug: "no-per",
         used: |c| c.prioritized_replay,
-        switch_off: |c| {
-            c.prioritized_replay = false;
-            c.rainbow = false;
-        },
+        switch_off: |c| c.prioritized_replay = false,
     },
     Ingredient {
         label: "1-step returns",
         slug: "one-step",
         used: |c| c.n_steps > 1,
-        switch_off: |c| {
-            c.n_steps = 1;
-            c.rainbow = false;
-        },
+        switch_off: |c| c.n_steps = 1,
     },
     Ingredient {
         label: "no noisy nets (ε-greedy)",
         slug: "no-noisy",
         used: |c| c.noisy,
-        switch_off: |c| {
-            c.noisy = false;
-            c.rainbow = false;
-        },
+        switch_off: |c| c.noisy = false,
     },
     Ingredient {
         label: "no C51 (scalar Q, `loss` key)",
         slug: "no-c51",
         used: |c| c.atoms > 1,
-        switch_off: |c| {
-            c.atoms = 1;
-            c.rainbow = false;
-        },
+        switch_off: |c| c.atoms = 1,
     },
     Ingredient {
         label: "MSE instead of Huber",
@@ -143,8 +134,7 @@ mod tests {
             ]
         );
         for ingredient in INGREDIENTS.iter().filter(|i| (i.used)(&base)) {
-            let mut cfg = base.clone();
-            (ingredient.switch_off)(&mut cfg);
+            let cfg = ingredient.variant_of(&base);
             cfg.validate()
                 .unwrap_or_else(|e| panic!("{}: {e}", ingredient.slug));
             assert!(!(ingredient.used)(&cfg), "{}", ingredient.slug);
@@ -193,8 +183,7 @@ pub fn run(args: &AblateArgs) -> CliResult<()> {
     let mut variants: Vec<(String, &str, DqnConfig)> =
         vec![("full preset".into(), "full", base.clone())];
     for ingredient in INGREDIENTS.iter().filter(|i| (i.used)(&base)) {
-        let mut cfg = base.clone();
-        (ingredient.switch_off)(&mut cfg);
+        let cfg = ingredient.variant_of(&base);
         cfg.validate()?;
         variants.push((ingredient.label.into(), ingredient.slug, cfg));
     }

@@ -150,7 +150,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
             "not solved"
         };
         println!(
-            "{}: greedy mean return {:.2} ± {:.2} over {} episodes (min {}, max {}, mean length {:.1}); threshold {}: {verdict}",
+            "{}: greedy mean return {:.2} ± {:.2} over {} episodes (min {:.2}, max {:.2}, mean length {:.1}); threshold {}: {verdict}",
             spec.id,
             stats.mean,
             stats.std,

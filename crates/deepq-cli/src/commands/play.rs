@@ -57,7 +57,7 @@ pub fn run(args: &PlayArgs) -> CliResult<()> {
         EpisodeEnd::Truncated => "truncated (the time limit)",
     };
     println!(
-        "{}: episode ended after {} steps with return {}: {how}",
+        "{}: episode ended after {} steps with return {:.2}: {how}",
         played.env, played.length, played.ret
     );
     if let Render::Gif(path) = &args.render {
