@@ -270,7 +270,8 @@ pub struct DqnConfig {
     /// stops (at its end or on Ctrl-C).
     pub checkpoint_freq: Count,
     /// End training at the first periodic evaluation whose mean reaches the environment's
-    /// reward threshold (SB3's `StopTrainingOnRewardThreshold`).
+    /// reward threshold, or `stop_reward_threshold` when set (SB3's
+    /// `StopTrainingOnRewardThreshold`).
     pub stop_on_solve: bool,
     /// The mean a periodic evaluation must reach for `stop_on_solve` to end training; the
     /// environment's reward threshold when unset. A margin above the threshold makes it
@@ -817,6 +818,7 @@ impl DqnConfig {
         self.stop_on_solve && eval_mean >= self.stop_reward_threshold.unwrap_or(env_threshold)
     }
 
+    /// The exploration schedule this config asks for.
     pub fn exploration(&self) -> ExplorationSchedule {
         ExplorationSchedule {
             kind: self.exploration_schedule,
