@@ -62,7 +62,10 @@ pub fn train(
     if let Some(e) = failure.take() {
         return Err(Error::Python(e));
     }
-    let TrainOutcome { summary, network } = outcome?;
+    let TrainOutcome { summary, model } = outcome?;
+    let network = model.into_network().ok_or_else(|| {
+        Error::usage("algorithm = \"tabular\" learns a Q-table; train it with the deepq command")
+    })?;
     if !summary.interrupted {
         observer.finish(summary.env_steps);
         if let Some(e) = failure.take() {

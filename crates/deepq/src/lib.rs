@@ -1,7 +1,8 @@
 //! deepq: Deep Q-Learning on Gymnasium-exact environments.
 //!
-//! The library behind the `deepq` command. A run is described by a [`DqnConfig`] (keys named
-//! after Stable-Baselines3's DQN arguments) and started with [`train`]:
+//! The library behind the `deepq` command and the Python package. A run is described by a
+//! [`DqnConfig`] (flat keys named after Stable-Baselines3's arguments) and started with
+//! [`train`]:
 //!
 //! ```no_run
 //! let mut cfg = deepq::DqnConfig::default();
@@ -10,18 +11,33 @@
 //! println!("solved: {}", outcome.summary.solved);
 //! ```
 //!
-//! Modules, in the order the algorithm uses them: [`schedule`] (ε), [`nstep`] (n-step
-//! returns), [`replay`] (the buffer) and [`per`] (its priorities), [`agent`] (acting and the
-//! TD update), [`train`](mod@train) (the loop), [`eval`] (greedy evaluation). The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
+//! Where things live:
+//! - [`algorithms`]: one module per algorithm ([`algorithms::dqn`], [`algorithms::pqn`],
+//!   [`algorithms::tabular`]), each supplying only its own step;
+//! - [`core`]: the training core they share (budget, episodes, evaluations, checkpoints and
+//!   resume, progress, divergence, the summary); [`train`](mod@train) starts and resumes runs;
+//! - DQN's parts: [`agent`] (acting and the TD update), [`replay`] (the buffer, with [`nstep`]
+//!   returns and [`per`] priorities), [`schedule`] (ε);
+//! - [`config`] and [`presets`]; [`eval`] (greedy evaluation), [`stats`] (across seeds),
+//!   [`model`] (what a run saves), [`observer`] (what a run reports), [`checkpoint`],
+//!   [`tabular`] (the Q-table and the optimum it is compared with).
+//!
+//! The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
 
 pub mod agent;
+pub mod algorithms;
 pub mod checkpoint;
 pub mod config;
+pub mod core;
+pub mod error;
 pub mod eval;
+pub mod model;
 pub mod nstep;
+pub mod observer;
 pub mod per;
 pub mod presets;
 pub mod replay;
+pub mod rng;
 pub mod schedule;
 pub mod stats;
 pub mod tabular;
@@ -29,9 +45,13 @@ pub mod train;
 
 pub use agent::DqnAgent;
 pub use config::{ConfigError, DqnConfig};
+pub use core::TrainSummary;
+pub use error::TrainError;
 pub use eval::{EvalStats, evaluate};
+pub use model::{Model, QNetwork};
+pub use observer::Observer;
 pub use presets::{PRESETS, Preset};
-pub use train::{Observer, QNetwork, TrainError, TrainOutcome, TrainSummary, Trainer, train};
+pub use train::{TrainOutcome, train};
 
 pub use deepq_envs as envs;
 pub use deepq_nn as nn;

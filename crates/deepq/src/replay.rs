@@ -1,9 +1,240 @@
-//! The experience replay buffer: a fixed-capacity ring of transitions stored as
-//! structure-of-arrays, sampled uniformly into preallocated batches.
+//! Experience replay. [`Replay`] is what DQN talks to: it stores each environment copy's
+//! transitions (completing n-step returns first), keeps prioritized replay's priorities in
+//! step with the slots it writes, and samples minibatches the way the config asks (uniform
+//! with or without replacement, whole vector steps, prioritized with importance weights, or
+//! just the latest transitions). [`ReplayBuffer`] is its storage: a fixed-capacity ring of
+//! transitions stored as structure-of-arrays.
 
 use deepq_nn::Scalar;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::config::DqnConfig;
+use crate::nstep::NStepQueue;
+use crate::per::Priorities;
+
+/// How [`Replay::sample`] chooses the transitions of a minibatch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Sampling {
+    /// No replay: the latest `count` transitions (one vector step).
+    Latest {
+        /// Transitions per batch.
+        count: usize,
+    },
+    /// Uniformly, in aligned blocks of `block` transitions (a whole vector step when
+    /// `block = n_envs`, else 1).
+    Uniform {
+        /// Transitions per batch.
+        batch_size: usize,
+        /// Draw with replacement (SB3) or without (the PyTorch tutorials).
+        with_replacement: bool,
+        /// Transitions per draw.
+        block: usize,
+    },
+    /// In proportion to priority^α, with importance-sampling weights (Schaul et al. 2016).
+    Prioritized {
+        /// Transitions per batch.
+        batch_size: usize,
+        /// The initial importance-sampling exponent, annealed linearly to 1 over the run.
+        beta0: f64,
+        /// The priority of every stored transition.
+        priorities: Priorities,
+    },
+}
+
+/// The replay of one DQN run: storage, n-step queues (one per environment copy) and
+/// priorities, kept consistent with each other.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Replay {
+    storage: ReplayBuffer,
+    /// Pending n-step returns of each environment copy; empty for one-step returns.
+    pending: Vec<NStepQueue>,
+    sampling: Sampling,
+    gamma: f64,
+}
+
+impl Replay {
+    /// The replay `cfg` asks for, for `obs_dim`-wide observations.
+    pub fn new(cfg: &DqnConfig, obs_dim: usize) -> Self {
+        let n = cfg.n_envs;
+        let capacity = if cfg.replay { cfg.buffer_size } else { n };
+        let sampling = if cfg.prioritized_replay {
+            Sampling::Prioritized {
+                batch_size: cfg.batch_size,
+                beta0: cfg.prioritized_replay_beta0,
+                priorities: Priorities::new(
+                    capacity,
+                    cfg.prioritized_replay_alpha,
+                    cfg.prioritized_replay_eps,
+                ),
+            }
+        } else if cfg.replay {
+            Sampling::Uniform {
+                batch_size: cfg.batch_size,
+                with_replacement: cfg.replay_with_replacement,
+                block: if cfg.sample_vector_steps { n } else { 1 },
+            }
+        } else {
+            Sampling::Latest { count: n }
+        };
+        let n_step = cfg.n_steps > 1;
+        Replay {
+            storage: if n_step {
+                ReplayBuffer::new_n_step(capacity, obs_dim)
+            } else {
+                ReplayBuffer::new(capacity, obs_dim)
+            },
+            pending: if n_step {
+                vec![NStepQueue::new(cfg.n_steps, obs_dim); n]
+            } else {
+                Vec::new()
+            },
+            sampling,
+            gamma: cfg.gamma,
+        }
+    }
+
+    /// Whether a replay decoded from a checkpoint is the one `cfg` asks for.
+    pub fn fits(&self, cfg: &DqnConfig, obs_dim: usize) -> bool {
+        let fresh = Replay::new(cfg, obs_dim);
+        let sampling_fits = match (&self.sampling, &fresh.sampling) {
+            (
+                Sampling::Prioritized {
+                    batch_size,
+                    beta0,
+                    priorities,
+                },
+                Sampling::Prioritized {
+                    batch_size: b,
+                    beta0: b0,
+                    ..
+                },
+            ) => batch_size == b && beta0 == b0 && priorities.len() == self.storage.len(),
+            (mine, fresh) => mine == fresh,
+        };
+        sampling_fits
+            && self.gamma == fresh.gamma
+            && self.storage.obs_dim() == obs_dim
+            && self.storage.capacity() == fresh.storage.capacity()
+            && self.pending.len() == fresh.pending.len()
+            && self.pending.iter().all(|q| q.fits(cfg.n_steps, obs_dim))
+    }
+
+    /// The stored transitions.
+    pub fn storage(&self) -> &ReplayBuffer {
+        &self.storage
+    }
+
+    /// Stores the step environment copy `env` just took (`next_obs` is the final observation
+    /// if the episode ended). With n-step returns it stores whatever transitions this step
+    /// completed; each new transition gets the highest priority seen so far.
+    #[allow(clippy::too_many_arguments)]
+    pub fn store(
+        &mut self,
+        env: usize,
+        obs: &[f32],
+        action: u32,
+        reward: f64,
+        next_obs: &[f32],
+        terminated: bool,
+        truncated: bool,
+    ) {
+        let storage = &mut self.storage;
+        let mut priorities = match &mut self.sampling {
+            Sampling::Prioritized { priorities, .. } => Some(priorities),
+            _ => None,
+        };
+        let Some(queue) = self.pending.get_mut(env) else {
+            let slot = storage.push(obs, action, reward, next_obs, terminated, truncated);
+            if let Some(p) = priorities {
+                p.on_push(slot);
+            }
+            return;
+        };
+        queue.push(
+            obs,
+            action,
+            reward,
+            next_obs,
+            terminated,
+            truncated,
+            self.gamma,
+            |t| {
+                let slot = storage.push_n(
+                    t.obs,
+                    t.action,
+                    t.ret,
+                    t.next_obs,
+                    t.terminated,
+                    t.truncated,
+                    t.horizon,
+                );
+                if let Some(p) = priorities.as_mut() {
+                    p.on_push(slot);
+                }
+            },
+        );
+    }
+
+    /// Samples a minibatch into `batch` (with importance weights under prioritized replay,
+    /// whose β is annealed by `progress`, the fraction of the run done) and its slots into
+    /// `indices`. Returns false, drawing nothing, when replay cannot fill a batch yet.
+    pub fn sample<T: Scalar>(
+        &self,
+        rng: &mut impl Rng,
+        progress: f64,
+        indices: &mut Vec<usize>,
+        batch: &mut Batch<T>,
+    ) -> bool {
+        // n-step returns store a transition only once its return is complete.
+        if self.storage.is_empty() {
+            return false;
+        }
+        match &self.sampling {
+            Sampling::Prioritized {
+                batch_size,
+                beta0,
+                priorities,
+            } => {
+                if priorities.is_empty() {
+                    return false;
+                }
+                priorities.sample(rng, *batch_size, indices);
+                self.storage.gather(indices, batch);
+                let beta = beta0 + (1.0 - beta0) * progress.min(1.0);
+                batch.weights.clear();
+                batch
+                    .weights
+                    .extend(priorities.weights(indices, beta).map(T::from_f64));
+            }
+            &Sampling::Uniform {
+                batch_size,
+                with_replacement,
+                block,
+            } => {
+                if !with_replacement && self.storage.len() < batch_size {
+                    return false;
+                }
+                self.storage
+                    .sample_indices(rng, batch_size, with_replacement, block, indices);
+                self.storage.gather(indices, batch);
+            }
+            &Sampling::Latest { count } => {
+                self.storage.latest_indices(count, indices);
+                self.storage.gather(indices, batch);
+            }
+        }
+        true
+    }
+
+    /// Sets the priorities of the slots `indices` from the last update's errors (no-op
+    /// without prioritized replay).
+    pub fn update_priorities(&mut self, indices: &[usize], errors: &[f64]) {
+        if let Sampling::Prioritized { priorities, .. } = &mut self.sampling {
+            priorities.update(indices, errors.iter().copied());
+        }
+    }
+}
 
 /// A ring buffer of `(obs, action, reward, next_obs, terminated, truncated)` transitions.
 ///

@@ -1,29 +1,44 @@
-//! Tabular Q-learning for environments with discrete observations, and the optimum it is
-//! measured against: dynamic programming on the environment's known transition table.
+//! The Q-table that tabular Q-learning ([`crate::algorithms::tabular`]) learns, and the
+//! optimum it is measured against: dynamic programming on the environment's known transition
+//! table.
 
-use std::collections::VecDeque;
-use std::time::Instant;
-
-use deepq_envs::{AnyEnv, Env, EnvSpec, EnvVisitor, Observation, Space};
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
+use deepq_envs::{AnyEnv, Env};
 use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::config::{ConfigError, DqnConfig};
-use crate::eval::{EvalStats, evaluate};
-use crate::train::{EpisodeRecord, EvalRecord, Observer, Progress, TrainError, TrainSummary};
+use serde::{Deserialize, Serialize};
 
 /// Name of the table in a saved model.
 const TENSOR_NAME: &str = "q_table";
 
 /// A table of action values, `n_states × n_actions`, row-major.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredTable")]
 pub struct QTable {
     n_states: usize,
     n_actions: usize,
     values: Vec<f64>,
+}
+
+/// A table as decoded from a checkpoint, before its size is checked.
+#[derive(Deserialize)]
+struct StoredTable {
+    n_states: usize,
+    n_actions: usize,
+    values: Vec<f64>,
+}
+
+impl TryFrom<StoredTable> for QTable {
+    type Error = &'static str;
+
+    fn try_from(s: StoredTable) -> Result<Self, Self::Error> {
+        if s.n_states.checked_mul(s.n_actions) != Some(s.values.len()) {
+            return Err("Q-table size does not match its values");
+        }
+        Ok(QTable {
+            n_states: s.n_states,
+            n_actions: s.n_actions,
+            values: s.values,
+        })
+    }
 }
 
 impl QTable {
@@ -49,6 +64,11 @@ impl QTable {
     /// The action values of `state`.
     pub fn row(&self, state: usize) -> &[f64] {
         &self.values[state * self.n_actions..(state + 1) * self.n_actions]
+    }
+
+    /// The value of `action` in `state`, to update it.
+    pub fn value_mut(&mut self, state: usize, action: usize) -> &mut f64 {
+        &mut self.values[state * self.n_actions + action]
     }
 
     /// The greedy action in `state` (the first on ties, as `numpy.argmax`).
@@ -98,199 +118,8 @@ impl QTable {
 }
 
 /// The index of a one-hot vector: discrete observations reach learners one-hot encoded.
-fn one_hot_index(obs: &[f32]) -> usize {
+pub(crate) fn one_hot_index(obs: &[f32]) -> usize {
     obs.iter().position(|&x| x == 1.0).unwrap_or(0)
-}
-
-/// The result of [`train_tabular`].
-#[derive(Clone, Debug)]
-pub struct TabularOutcome {
-    /// What the run achieved.
-    pub summary: TrainSummary,
-    /// The learned table.
-    pub table: QTable,
-}
-
-/// Trains a Q-table with one-step Q-learning: `Q(s,a) += α·(r + γ·max Q(s') − Q(s,a))`,
-/// with `learning_rate` as α, `gamma`, the ε schedule and the step/episode budget of `cfg`.
-/// Only termination stops the bootstrap (unless `bootstrap_on_truncation` is false).
-pub fn train_tabular(
-    cfg: &DqnConfig,
-    observer: &mut dyn Observer,
-) -> Result<TabularOutcome, TrainError> {
-    cfg.validate()?;
-    let env = deepq_envs::make(&cfg.env, &cfg.env_kwargs)?;
-    if let Space::Box { shape, .. } = env.observation_space() {
-        return Err(ConfigError(format!(
-            "invalid value \"tabular\" for 'algorithm': {} has continuous observations (Box {shape:?}); tabular Q-learning needs a Discrete observation space",
-            cfg.env
-        ))
-        .into());
-    }
-    env.visit(TabularVisitor { cfg, observer })
-}
-
-struct TabularVisitor<'a> {
-    cfg: &'a DqnConfig,
-    observer: &'a mut dyn Observer,
-}
-
-impl EnvVisitor for TabularVisitor<'_> {
-    type Output = Result<TabularOutcome, TrainError>;
-
-    fn visit<E>(self, env: E, spec: EnvSpec) -> Self::Output
-    where
-        E: Env + Clone + Serialize + DeserializeOwned + 'static,
-    {
-        Ok(run(self.cfg, env, spec, self.observer))
-    }
-}
-
-fn run<E: Env + Clone>(
-    cfg: &DqnConfig,
-    mut env: E,
-    spec: EnvSpec,
-    observer: &mut dyn Observer,
-) -> TabularOutcome {
-    let start = Instant::now();
-    let n_states = env.observation_space().flat_dim();
-    let n_actions = env.n_actions();
-    let mut table = QTable::zeros(n_states, n_actions);
-    let mut eval_env = env.clone();
-    let mut rng = Pcg64::seed_from_u64(cfg.seed);
-    let schedule = cfg.exploration();
-    let (alpha, gamma) = (cfg.learning_rate, cfg.gamma);
-    let mut flat = vec![0.0f32; n_states];
-    let mut state_of = |obs: &E::Obs| {
-        obs.write_flat(&mut flat);
-        one_hot_index(&flat)
-    };
-
-    let mut state = state_of(&env.reset(Some(cfg.seed)));
-    let (mut steps, mut episodes, mut ret, mut length) = (0u64, 0u64, 0.0, 0u64);
-    let mut next_eval = cfg.eval_freq.n;
-    let mut solved_at_step = None;
-    let mut stop_reached = false;
-    let mut recent = VecDeque::with_capacity(100);
-    let eval_seed = cfg.seed.wrapping_add(1_000_000_007);
-    while steps < cfg.total_timesteps && cfg.episodes.is_none_or(|max| episodes < max) {
-        if observer.should_stop() {
-            break;
-        }
-        // ε-greedy, breaking ties at random so that an all-zero row explores evenly.
-        let epsilon = schedule.epsilon(steps, episodes);
-        let action = if rng.random::<f64>() < epsilon {
-            rng.random_range(0..n_actions)
-        } else {
-            let row = table.row(state);
-            let best = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let ties = row.iter().filter(|&&q| q == best).count();
-            let pick = rng.random_range(0..ties);
-            row.iter()
-                .enumerate()
-                .filter(|&(_, &q)| q == best)
-                .nth(pick)
-                .map_or(0, |(a, _)| a)
-        };
-        let step = env.step(action);
-        let next = state_of(&step.obs);
-        let stops = step.terminated || (step.truncated && !cfg.bootstrap_on_truncation);
-        let bootstrap = if stops {
-            0.0
-        } else {
-            table
-                .row(next)
-                .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max)
-        };
-        let q = &mut table.values[state * n_actions + action];
-        *q += alpha * (step.reward + gamma * bootstrap - *q);
-        steps += 1;
-        ret += step.reward;
-        length += 1;
-        state = next;
-        if step.terminated || step.truncated {
-            episodes += 1;
-            observer.on_episode(&EpisodeRecord {
-                episode: episodes,
-                step: steps,
-                ret,
-                length,
-                epsilon,
-                wall_s: start.elapsed().as_secs_f64(),
-            });
-            if recent.len() == 100 {
-                recent.pop_front();
-            }
-            recent.push_back(ret);
-            (ret, length) = (0.0, 0);
-            state = state_of(&env.reset(None));
-        }
-        let progress = cfg.eval_freq.of(steps, episodes);
-        if cfg.eval_freq.n > 0 && progress >= next_eval {
-            while next_eval <= progress {
-                next_eval += cfg.eval_freq.n;
-            }
-            let stats = evaluate(
-                &mut eval_env,
-                cfg.eval_episodes,
-                Some(eval_seed),
-                table.greedy_policy(),
-            );
-            if solved_at_step.is_none() && stats.mean >= spec.reward_threshold {
-                solved_at_step = Some(steps);
-            }
-            stop_reached = cfg.stops_at(stats.mean, spec.reward_threshold);
-            observer.on_eval(&EvalRecord { step: steps, stats });
-            if stop_reached {
-                break;
-            }
-        }
-        if steps.is_multiple_of(10_000) {
-            observer.on_progress(&Progress {
-                step: steps,
-                total_timesteps: cfg.total_timesteps,
-                episodes,
-                max_episodes: cfg.episodes,
-                epsilon,
-                mean_return_100: (!recent.is_empty())
-                    .then(|| recent.iter().sum::<f64>() / recent.len() as f64),
-                wall_s: start.elapsed().as_secs_f64(),
-            });
-        }
-    }
-    let wall_s = start.elapsed().as_secs_f64();
-    let interrupted = steps < cfg.total_timesteps
-        && cfg.episodes.is_none_or(|max| episodes < max)
-        && !stop_reached;
-    let eval: Option<EvalStats> = (!interrupted).then(|| {
-        evaluate(
-            &mut eval_env,
-            cfg.final_eval_episodes,
-            Some(eval_seed),
-            table.greedy_policy(),
-        )
-    });
-    let summary = TrainSummary {
-        env: spec.id.clone(),
-        seed: cfg.seed,
-        total_timesteps: cfg.total_timesteps,
-        env_steps: steps,
-        episodes,
-        updates: steps,
-        wall_s,
-        steps_per_s: steps as f64 / wall_s.max(1e-9),
-        updates_per_s: steps as f64 / wall_s.max(1e-9),
-        solved: eval
-            .as_ref()
-            .is_some_and(|e| e.mean >= spec.reward_threshold),
-        eval,
-        reward_threshold: spec.reward_threshold,
-        solved_at_step,
-        interrupted,
-    };
-    TabularOutcome { summary, table }
 }
 
 /// One entry of a transition table: (probability, next state, reward, terminated).

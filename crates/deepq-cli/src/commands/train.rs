@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use deepq::config::Algorithm;
 use deepq::stats::Aggregate;
 use deepq::{DqnConfig, TrainSummary};
 use rayon::prelude::*;
@@ -188,11 +187,8 @@ pub fn train_one(
     let run = RunDir::create(out)?;
     write_atomic(&run.config(), config_file(cfg, preset).as_bytes())?;
     let observer = RunObserver::new(&run, bar, tensorboard, None, Arc::clone(stop))?;
-    finish_run(&run, cfg, preset, observer, |obs| match cfg.algorithm {
-        Algorithm::Dqn => deepq::train(cfg, obs).map(|o| (o.summary, o.network.to_safetensors())),
-        Algorithm::Tabular => {
-            deepq::tabular::train_tabular(cfg, obs).map(|o| (o.summary, o.table.to_safetensors()))
-        }
+    finish_run(&run, cfg, preset, observer, |obs| {
+        deepq::train(cfg, obs).map(|o| (o.summary, o.model.to_safetensors()))
     })
 }
 
@@ -231,7 +227,7 @@ fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
         stop_on_ctrl_c(),
     )?;
     let summary = finish_run(&run, &cfg, &preset, observer, |obs| {
-        deepq::train::resume(&bytes, obs).map(|o| (o.summary, o.network.to_safetensors()))
+        deepq::train::resume(&bytes, obs).map(|o| (o.summary, o.model.to_safetensors()))
     })?;
     print_summary(&summary, dir);
     interrupted(&summary, dir)

@@ -1,0 +1,371 @@
+//! PQN (Gallici et al., "Simplifying Deep Temporal Difference Learning", ICLR 2025): no replay
+//! buffer and no target network. Many auto-resetting environment copies are stepped ε-greedily
+//! for `rollout_steps` steps; Q(λ) targets are computed backwards over that rollout from the
+//! online network; then the network learns from the rollout for `n_epochs` passes of
+//! `n_minibatches` shuffled minibatches. LayerNorm after each hidden layer keeps this stable.
+//!
+//! As purejaxql's `pqn_gymnax.py`, with one deliberate difference: purejaxql ends the λ-return
+//! on any `done`, time-limit truncations included, so a truncated episode's last step is
+//! valued as if the episode had terminated. Here a truncated step bootstraps from its final
+//! observation, `r + γ·max Q(s_final)`, as DQN does (`bootstrap_on_truncation = false`
+//! restores purejaxql's behaviour).
+
+use deepq_envs::{Env, Observation, VecEnv};
+use deepq_nn::{Loss, Mlp, Optimizer, Scalar, Workspace, argmax, clip_grad_norm, q_loss};
+use rand::Rng;
+use rand::seq::SliceRandom;
+use rand_pcg::Pcg64;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{DqnConfig, LearningRateSchedule};
+use crate::core::{Algorithm, RunState};
+use crate::error::TrainError;
+use crate::model::{Model, QNetwork};
+use crate::observer::Observer;
+use crate::rng::{Stream, stream_rng};
+
+/// A PQN learner on `n_envs` copies of environment `E`, with a network of scalar `T`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "E: Serialize", deserialize = "E: DeserializeOwned"))]
+pub struct Pqn<E: Env, T: Scalar> {
+    envs: VecEnv<E>,
+    online: Mlp<T>,
+    optimizer: Optimizer<T>,
+    explore_rng: Pcg64,
+    shuffle_rng: Pcg64,
+    /// Per-rollout buffers, rebuilt after a restore.
+    #[serde(skip)]
+    scratch: Option<Scratch<T>>,
+}
+
+/// One rollout, time-major (`rollout_steps × n_envs` rows), and the buffers learning reuses.
+struct Scratch<T: Scalar> {
+    obs_dim: usize,
+    n_actions: usize,
+    /// The observation each copy acts on next, `n_envs × obs_dim`.
+    obs: Vec<T>,
+    rollout_obs: Vec<T>,
+    actions: Vec<u32>,
+    /// Scaled rewards.
+    rewards: Vec<T>,
+    /// Whether the step ended its episode (terminated or truncated).
+    ended: Vec<bool>,
+    /// max_a Q(s', a) of the step's next state: the final observation's if the episode was
+    /// truncated, 0 if it terminated.
+    next_max: Vec<T>,
+    targets: Vec<T>,
+    env_actions: Vec<usize>,
+    final_q: Vec<T>,
+    ws_act: Workspace<T>,
+    ws_one: Workspace<T>,
+    ws_train: Workspace<T>,
+    order: Vec<usize>,
+    mb_obs: Vec<T>,
+    mb_actions: Vec<u32>,
+    mb_targets: Vec<T>,
+    grad_q: Vec<T>,
+    grads: Vec<T>,
+}
+
+impl<T: Scalar> Scratch<T> {
+    fn new<E: Env>(envs: &VecEnv<E>, online: &Mlp<T>, cfg: &DqnConfig) -> Self {
+        let (n, len) = (envs.num_envs(), cfg.rollout_steps);
+        let obs_dim = online.n_inputs();
+        let n_actions = online.n_outputs();
+        let rows = n * len;
+        let minibatch = rows / cfg.n_minibatches;
+        let mut obs = vec![T::ZERO; n * obs_dim];
+        let mut flat = vec![0.0f32; obs_dim];
+        for (o, row) in envs
+            .observations()
+            .iter()
+            .zip(obs.chunks_exact_mut(obs_dim))
+        {
+            o.write_flat(&mut flat);
+            to_scalar(&flat, row);
+        }
+        Scratch {
+            obs_dim,
+            n_actions,
+            obs,
+            rollout_obs: vec![T::ZERO; rows * obs_dim],
+            actions: vec![0; rows],
+            rewards: vec![T::ZERO; rows],
+            ended: vec![false; rows],
+            next_max: vec![T::ZERO; rows],
+            targets: vec![T::ZERO; rows],
+            env_actions: vec![0; n],
+            final_q: vec![T::ZERO; n_actions],
+            ws_act: Workspace::new(online, n),
+            ws_one: Workspace::new(online, 1),
+            ws_train: Workspace::new(online, minibatch),
+            order: (0..rows).collect(),
+            mb_obs: vec![T::ZERO; minibatch * obs_dim],
+            mb_actions: vec![0; minibatch],
+            mb_targets: vec![T::ZERO; minibatch],
+            grad_q: vec![T::ZERO; minibatch * n_actions],
+            grads: vec![T::ZERO; online.n_params()],
+        }
+    }
+}
+
+fn to_scalar<T: Scalar>(src: &[f32], dst: &mut [T]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = T::from_f64(f64::from(s));
+    }
+}
+
+fn row_max<T: Scalar>(row: &[T]) -> T {
+    row[argmax(row)]
+}
+
+impl<E, T> Pqn<E, T>
+where
+    E: Env + Clone + Serialize + DeserializeOwned,
+    T: Scalar,
+{
+    /// The online network.
+    pub fn network(&self) -> &Mlp<T> {
+        &self.online
+    }
+
+    /// 1. Rollout: `rollout_steps` ε-greedy steps of every copy, keeping for each step the
+    ///    observation, action, scaled reward, whether it ended the episode, and the greedy
+    ///    value of the state that followed.
+    fn collect(&mut self, run: &mut RunState, observer: &mut dyn Observer) {
+        let epsilon = run.cfg.exploration().epsilon(run.steps, run.episodes());
+        let s = self
+            .scratch
+            .as_mut()
+            .expect("scratch is built before a rollout");
+        let (n, d, a) = (self.envs.num_envs(), s.obs_dim, s.n_actions);
+        let reward_scale = T::from_f64(run.cfg.reward_scale);
+        let mut flat = vec![0.0f32; d];
+        for t in 0..run.cfg.rollout_steps {
+            let rows = t * n..(t + 1) * n;
+            let q = self.online.forward(&s.obs, n, &mut s.ws_act);
+            for i in 0..n {
+                let q_row = &q[i * a..(i + 1) * a];
+                // The previous step's next state is this one, unless its episode ended.
+                if t > 0 && !s.ended[rows.start - n + i] {
+                    s.next_max[rows.start - n + i] = row_max(q_row);
+                }
+                s.env_actions[i] = if self.explore_rng.random::<f64>() < epsilon {
+                    self.explore_rng.random_range(0..a)
+                } else {
+                    argmax(q_row)
+                };
+            }
+            s.rollout_obs[rows.start * d..rows.end * d].copy_from_slice(&s.obs);
+
+            let step = self.envs.step(&s.env_actions);
+            for i in 0..n {
+                let k = rows.start + i;
+                s.actions[k] = s.env_actions[i] as u32;
+                s.rewards[k] = T::from_f64(step.rewards[i]) * reward_scale;
+                let bootstraps = step.truncated[i] && run.cfg.bootstrap_on_truncation;
+                s.ended[k] = step.terminated[i] || step.truncated[i];
+                s.next_max[k] = if bootstraps {
+                    step.final_obs[i].write_flat(&mut flat);
+                    to_scalar(&flat, &mut s.obs[i * d..(i + 1) * d]);
+                    self.online.predict_one(
+                        &s.obs[i * d..(i + 1) * d],
+                        &mut s.ws_one,
+                        &mut s.final_q,
+                    );
+                    row_max(&s.final_q)
+                } else {
+                    T::ZERO
+                };
+                step.obs[i].write_flat(&mut flat);
+                to_scalar(&flat, &mut s.obs[i * d..(i + 1) * d]);
+                let step_number = run.steps + i as u64 + 1;
+                run.env_step(
+                    i,
+                    step.rewards[i],
+                    s.ended[k],
+                    step_number,
+                    epsilon,
+                    observer,
+                );
+            }
+            run.steps += n as u64;
+        }
+        // The state after the rollout values its last step.
+        let last = (run.cfg.rollout_steps - 1) * n;
+        let q = self.online.forward(&s.obs, n, &mut s.ws_act);
+        for i in 0..n {
+            if !s.ended[last + i] {
+                s.next_max[last + i] = row_max(&q[i * a..(i + 1) * a]);
+            }
+        }
+    }
+
+    /// 2. Q(λ) targets, backwards over the rollout: `G_t = r_t + γ·((1−λ)·max Q(s_{t+1}) +
+    ///    λ·G_{t+1})`, with `G_t = r_t + γ·max Q(s_{t+1})` at the rollout's last step and at a
+    ///    truncation (whose next state is the final observation), and `G_t = r_t` at a
+    ///    termination (`next_max` is 0 there).
+    fn compute_targets(&mut self, cfg: &DqnConfig) {
+        let s = self
+            .scratch
+            .as_mut()
+            .expect("scratch is built before a rollout");
+        let n = self.envs.num_envs();
+        let (gamma, lambda) = (T::from_f64(cfg.gamma), T::from_f64(cfg.q_lambda));
+        for i in 0..n {
+            let mut next_return = T::ZERO;
+            for t in (0..cfg.rollout_steps).rev() {
+                let k = t * n + i;
+                let next_max = s.next_max[k];
+                let bootstrap = if s.ended[k] || t + 1 == cfg.rollout_steps {
+                    next_max
+                } else {
+                    (T::ONE - lambda) * next_max + lambda * next_return
+                };
+                s.targets[k] = s.rewards[k] + gamma * bootstrap;
+                next_return = s.targets[k];
+            }
+        }
+    }
+
+    /// 3. Learn: `n_epochs` passes over the rollout in `n_minibatches` shuffled minibatches,
+    ///    each a gradient step on ½·mean (Q(s, a) − G)² (purejaxql's loss), with global-norm
+    ///    clipping and the learning-rate schedule.
+    fn learn(&mut self, run: &mut RunState, observer: &mut dyn Observer) -> Result<(), TrainError> {
+        let s = self
+            .scratch
+            .as_mut()
+            .expect("scratch is built before a rollout");
+        let (d, a) = (s.obs_dim, s.n_actions);
+        let minibatch = s.mb_actions.len();
+        let half = T::from_f64(0.5);
+        let total_steps = gradient_steps_of_run(&run.cfg);
+        for _ in 0..run.cfg.n_epochs {
+            s.order.shuffle(&mut self.shuffle_rng);
+            for chunk in s.order.chunks_exact(minibatch) {
+                for (j, &k) in chunk.iter().enumerate() {
+                    s.mb_obs[j * d..(j + 1) * d]
+                        .copy_from_slice(&s.rollout_obs[k * d..(k + 1) * d]);
+                    s.mb_actions[j] = s.actions[k];
+                    s.mb_targets[j] = s.targets[k];
+                }
+                let q = self.online.forward(&s.mb_obs, minibatch, &mut s.ws_train);
+                let mean_q = s
+                    .mb_actions
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &act)| q[j * a + act as usize].to_f64())
+                    .sum::<f64>()
+                    / minibatch as f64;
+                let mse = q_loss(
+                    Loss::Mse,
+                    q,
+                    a,
+                    &s.mb_actions,
+                    &s.mb_targets,
+                    None,
+                    &mut s.grad_q,
+                    None,
+                );
+                s.grad_q.iter_mut().for_each(|g| *g = *g * half);
+                self.online
+                    .backward(&mut s.ws_train, &s.grad_q, &mut s.grads);
+                clip_grad_norm(&mut s.grads, T::from_f64(run.cfg.max_grad_norm));
+                let lr = learning_rate(&run.cfg, self.optimizer.steps(), total_steps);
+                self.optimizer.set_lr(lr);
+                self.optimizer.step(self.online.params_mut(), &s.grads);
+                run.record_update((mse * half).to_f64(), mean_q, lr, observer)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gradient steps of the whole run: every rollout (`total_timesteps` rounded up to whole
+/// rollouts) takes `n_epochs × n_minibatches`.
+fn gradient_steps_of_run(cfg: &DqnConfig) -> u64 {
+    let per_rollout = (cfg.n_envs * cfg.rollout_steps) as u64;
+    cfg.total_timesteps.div_ceil(per_rollout) * (cfg.n_epochs * cfg.n_minibatches) as u64
+}
+
+/// The learning rate of gradient step `k` (0-based) of `total`: constant, or decaying
+/// linearly to 0 over the run (purejaxql's `LR_LINEAR_DECAY`).
+fn learning_rate(cfg: &DqnConfig, k: u64, total: u64) -> f64 {
+    match cfg.learning_rate_schedule {
+        LearningRateSchedule::Constant => cfg.learning_rate,
+        LearningRateSchedule::Linear => {
+            cfg.learning_rate * (1.0 - (k as f64 / total as f64).min(1.0))
+        }
+    }
+}
+
+impl<E, T> Algorithm<E> for Pqn<E, T>
+where
+    E: Env + Clone + Serialize + DeserializeOwned,
+    T: Scalar,
+    QNetwork: From<Mlp<T>>,
+{
+    fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError> {
+        let mut sizes = vec![env.observation_space().flat_dim()];
+        sizes.extend(&cfg.net_arch);
+        sizes.push(env.n_actions());
+        let online = Mlp::with_arch(
+            &sizes,
+            cfg.arch(),
+            cfg.noisy_sigma0,
+            &mut stream_rng(cfg.seed, Stream::Init),
+        );
+        let mut envs = VecEnv::new(vec![env.clone(); cfg.n_envs]);
+        envs.reset(Some(cfg.seed));
+        Ok(Pqn {
+            scratch: Some(Scratch::new(&envs, &online, cfg)),
+            optimizer: Optimizer::new(cfg.optimizer_config(), online.n_params()),
+            online,
+            envs,
+            explore_rng: stream_rng(cfg.seed, Stream::Explore),
+            shuffle_rng: stream_rng(cfg.seed, Stream::Replay),
+        })
+    }
+
+    fn n_envs(&self) -> usize {
+        self.envs.num_envs()
+    }
+
+    fn step(&mut self, run: &mut RunState, observer: &mut dyn Observer) -> Result<(), TrainError> {
+        if self.scratch.is_none() {
+            self.scratch = Some(Scratch::new(&self.envs, &self.online, &run.cfg));
+        }
+        self.collect(run, observer);
+        self.compute_targets(&run.cfg);
+        self.learn(run, observer)
+    }
+
+    fn epsilon(&self, run: &RunState) -> f64 {
+        run.cfg.exploration().epsilon(run.steps, run.episodes())
+    }
+
+    fn greedy_policy(&mut self) -> impl FnMut(&[f32]) -> usize + '_ {
+        let network = &self.online;
+        let mut ws = Workspace::new(network, 1);
+        let mut input = Vec::new();
+        move |obs| {
+            input.clear();
+            input.extend(obs.iter().map(|&x| T::from_f64(f64::from(x))));
+            network.argmax_action(&input, &mut ws)
+        }
+    }
+
+    fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
+        let net = &self.online;
+        net.n_inputs() == env.observation_space().flat_dim()
+            && net.n_outputs() == env.n_actions()
+            && net.arch() == &cfg.arch().canonical()
+            && self.optimizer.n_params() == net.n_params()
+            && self.envs.num_envs() == cfg.n_envs
+    }
+
+    fn model(&self) -> Model {
+        Model::Network(self.online.clone().into())
+    }
+}

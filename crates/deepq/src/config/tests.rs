@@ -1,0 +1,225 @@
+use super::*;
+use proptest::prelude::Strategy;
+
+fn table(s: &str) -> toml::Table {
+    s.parse().unwrap()
+}
+
+#[test]
+fn defaults_validate_and_round_trip_through_toml() {
+    let cfg = DqnConfig::default();
+    cfg.validate().unwrap();
+    let mut again = DqnConfig::default();
+    again.apply_toml(&table(&cfg.to_toml())).unwrap();
+    assert_eq!(again, cfg);
+}
+
+#[test]
+fn overrides_apply_with_sb3_names_and_tuple_train_freq() {
+    let mut cfg = DqnConfig::default();
+    cfg.apply_toml(&table(
+        "learning_rate = 1e-3\nnet_arch = [128, 64]\ndouble_q = true\ntrain_freq = [2, \"episode\"]\nenv_kwargs = { max_episode_steps = 1000 }\nloss = \"mse\"\noptimizer = \"nadam\"",
+    ))
+    .unwrap();
+    assert_eq!(cfg.learning_rate, 1e-3);
+    assert_eq!(cfg.net_arch, vec![128, 64]);
+    assert!(cfg.double_q);
+    assert_eq!(cfg.train_freq, Count::episodes(2));
+    assert_eq!(cfg.loss, Loss::Mse);
+    assert_eq!(cfg.optimizer, OptimizerKind::NAdam);
+    assert!(cfg.to_toml().contains("train_freq = [2, \"episode\"]"));
+}
+
+#[test]
+fn unknown_key_suggests_the_closest() {
+    let err = DqnConfig::default()
+        .apply_toml(&table("lerning_rate = 0.1"))
+        .unwrap_err();
+    assert_eq!(
+        err.0,
+        "unknown config key 'lerning_rate'; did you mean 'learning_rate'?"
+    );
+    let err = DqnConfig::default()
+        .apply_toml(&table("zzzzzzzz = 1"))
+        .unwrap_err();
+    assert!(
+        err.0.contains("allowed keys:") && err.0.contains("gamma"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_type_names_key_and_value() {
+    let err = DqnConfig::default()
+        .apply_toml(&table("batch_size = \"big\""))
+        .unwrap_err();
+    assert!(
+        err.0.starts_with("invalid value \"big\" for 'batch_size'"),
+        "{err}"
+    );
+    assert!(!err.0.contains('\n'));
+}
+
+#[test]
+fn out_of_range_values_are_refused() {
+    let cases = [
+        ("learning_rate = 0.0", "learning_rate"),
+        ("learning_rate = -1.0", "learning_rate"),
+        ("gamma = 1.5", "gamma"),
+        ("tau = 0.0", "tau"),
+        ("tau = 1.5", "tau"),
+        ("net_arch = []", "net_arch"),
+        ("n_envs = 0", "n_envs"),
+        ("batch_size = 64\nbuffer_size = 32", "batch_size"),
+        (
+            "learning_starts = 200\ntotal_timesteps = 100",
+            "learning_starts",
+        ),
+        ("gradient_steps = -2", "gradient_steps"),
+        ("max_grad_norm = 0.0", "max_grad_norm"),
+        (
+            "optimizer = \"rmsprop\"\nrmsprop_alpha = 5.0",
+            "rmsprop_alpha",
+        ),
+        ("stop_reward_threshold = nan", "stop_reward_threshold"),
+        ("stop_reward_threshold = -inf", "stop_reward_threshold"),
+    ];
+    for (src, key) in cases {
+        let mut cfg = DqnConfig::default();
+        cfg.apply_toml(&table(src)).unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert!(err.0.contains(&format!("'{key}'")), "{src}: {err}");
+    }
+    let err = DqnConfig::default()
+        .apply_toml(&table("total_timesteps = -5"))
+        .unwrap_err();
+    assert!(err.0.contains("'total_timesteps'"), "{err}");
+}
+
+#[test]
+fn rainbow_shorthand_turns_components_on_and_off() {
+    let mut cfg = DqnConfig::default();
+    cfg.apply_toml(&table("rainbow = true\nn_steps = 5"))
+        .unwrap();
+    assert!(cfg.rainbow && cfg.dueling && cfg.noisy && cfg.prioritized_replay && cfg.double_q);
+    assert_eq!((cfg.n_steps, cfg.atoms), (5, 51));
+    cfg.validate().unwrap();
+    // The resolved config reloads to itself.
+    let mut again = DqnConfig::default();
+    again.apply_toml(&table(&cfg.to_toml())).unwrap();
+    assert_eq!(again, cfg);
+    // Switching one component off needs rainbow = false.
+    let mut off = cfg.clone();
+    off.apply_toml(&table("dueling = false")).unwrap();
+    let err = off.validate().unwrap_err();
+    assert!(
+        err.0
+            .starts_with("invalid value false for 'dueling': rainbow = true"),
+        "{err}"
+    );
+    let mut off = cfg.clone();
+    off.apply_toml(&table("rainbow = false\ndueling = true"))
+        .unwrap();
+    assert!(!off.rainbow && off.dueling && !off.noisy && !off.prioritized_replay);
+    assert_eq!((off.n_steps, off.atoms), (1, 1));
+    off.validate().unwrap();
+    // A plain config is unaffected by rainbow = false.
+    let mut plain = DqnConfig {
+        double_q: true,
+        ..DqnConfig::default()
+    };
+    plain.apply_toml(&table("rainbow = false")).unwrap();
+    assert!(plain.double_q);
+}
+
+#[test]
+fn rainbow_component_values_are_checked() {
+    let cases = [
+        ("atoms = 0", "atoms"),
+        ("atoms = 5000", "atoms"),
+        ("v_min = 5.0\nv_max = 1.0", "v_max"),
+        ("v_min = nan", "v_min"),
+        ("n_steps = 0", "n_steps"),
+        (
+            "n_steps = 3\nsample_vector_steps = true",
+            "sample_vector_steps",
+        ),
+        (
+            "prioritized_replay = true\nreplay = false",
+            "prioritized_replay",
+        ),
+        (
+            "prioritized_replay = true\nreplay_with_replacement = false",
+            "prioritized_replay",
+        ),
+        (
+            "prioritized_replay_alpha = -1.0",
+            "prioritized_replay_alpha",
+        ),
+        ("prioritized_replay_beta0 = 1.5", "prioritized_replay_beta0"),
+        ("prioritized_replay_eps = 0.0", "prioritized_replay_eps"),
+        ("noisy_sigma0 = -0.5", "noisy_sigma0"),
+        ("atoms = 51\nregress_max_q = true", "regress_max_q"),
+        ("rainbow = true\nn_steps = 1", "n_steps"),
+        ("rainbow = true\natoms = 1", "atoms"),
+        ("rainbow = true\nnoisy = false", "noisy"),
+    ];
+    for (src, key) in cases {
+        let mut cfg = DqnConfig::default();
+        cfg.apply_toml(&table(src)).unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert!(err.0.contains(&format!("'{key}'")), "{src}: {err}");
+        assert!(!err.0.contains('\n'));
+    }
+}
+
+proptest::proptest! {
+    /// The config loader never panics: arbitrary text either fails to parse as TOML or
+    /// yields a config that is applied and validated, or refused with an error.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        if let Ok(table) = text.parse::<toml::Table>() {
+            let mut cfg = DqnConfig::default();
+            if cfg.apply_toml(&table).is_ok() {
+                let _ = cfg.validate();
+            }
+        }
+    }
+
+    /// Known keys with values of any TOML type and range.
+    #[test]
+    fn any_value_for_any_key_never_panics(
+        key in proptest::sample::select(config_keys()),
+        value in proptest::prop_oneof![
+            proptest::num::i64::ANY.prop_map(|v| v.to_string()),
+            proptest::num::f64::ANY.prop_map(|v| format!("{v:?}")),
+            proptest::bool::ANY.prop_map(|v| v.to_string()),
+            "\\PC{0,20}".prop_map(|v| format!("{v:?}")),
+            proptest::collection::vec(-5i64..5000, 0..4).prop_map(|v| format!("{v:?}")),
+            (0u64..100, proptest::sample::select(vec!["step", "episode", "year"]))
+                .prop_map(|(n, u)| format!("[{n}, \"{u}\"]")),
+        ],
+    ) {
+        if let Ok(table) = format!("{key} = {value}").parse::<toml::Table>() {
+            let mut cfg = DqnConfig::default();
+            if cfg.apply_toml(&table).is_ok() && cfg.validate().is_ok() {
+                deepq_nn::Optimizer::<f32>::new(cfg.optimizer_config(), 10);
+            }
+        }
+    }
+}
+
+#[test]
+fn optimizer_options_reach_the_optimizer() {
+    let mut cfg = DqnConfig::default();
+    cfg.apply_toml(&table(
+        "optimizer = \"rmsprop\"\nmomentum = 0.5\noptimizer_eps = 1e-5",
+    ))
+    .unwrap();
+    match cfg.optimizer_config() {
+        OptimizerConfig::RmsProp { momentum, eps, .. } => {
+            assert_eq!((momentum, eps), (0.5, 1e-5));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -1,0 +1,384 @@
+//! Checking a config: ranges and relations between keys, one concern at a time. Every error is
+//! one line naming the key, the bad value and what is allowed.
+
+use super::{Algorithm, ConfigError, DqnConfig, MAX_ATOMS, MAX_N_STEPS, Unit};
+
+/// Keys that only DQN reads: replay, the target network, the TD loss and Rainbow's parts.
+const DQN_KEYS: &[&str] = &[
+    "buffer_size",
+    "replay",
+    "replay_with_replacement",
+    "sample_vector_steps",
+    "batch_size",
+    "learning_starts",
+    "random_warmup",
+    "train_freq",
+    "gradient_steps",
+    "target_network",
+    "target_update_interval",
+    "tau",
+    "double_q",
+    "regress_max_q",
+    "loss",
+    "dueling",
+    "noisy",
+    "noisy_sigma0",
+    "atoms",
+    "v_min",
+    "v_max",
+    "n_steps",
+    "prioritized_replay",
+    "prioritized_replay_alpha",
+    "prioritized_replay_beta0",
+    "prioritized_replay_eps",
+];
+
+/// Keys that only PQN reads, with their names in PQN's code.
+pub const PQN_KEYS: &[(&str, &str)] = &[
+    ("rollout_steps", "NUM_STEPS"),
+    ("n_epochs", "NUM_EPOCHS"),
+    ("n_minibatches", "NUM_MINIBATCHES"),
+    ("q_lambda", "LAMBDA"),
+    ("reward_scale", "REW_SCALE"),
+    ("learning_rate_schedule", "LR_LINEAR_DECAY"),
+];
+
+fn invalid(key: &str, value: impl std::fmt::Display, allowed: &str) -> ConfigError {
+    ConfigError::invalid(key, value, allowed)
+}
+
+fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v > 0.0 && v.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(key, v, "must be a finite number > 0"))
+    }
+}
+
+fn at_least_one(key: &str, v: u64) -> Result<(), ConfigError> {
+    if v == 0 {
+        return Err(invalid(key, 0, "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn unit_interval(key: &str, v: f64) -> Result<(), ConfigError> {
+    if !(0.0..=1.0).contains(&v) {
+        return Err(invalid(key, v, "must be in [0, 1]"));
+    }
+    Ok(())
+}
+
+impl DqnConfig {
+    /// Checks ranges and relations between keys; the error names the value and what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_algorithm_keys()?;
+        self.validate_budget()?;
+        self.validate_network()?;
+        self.validate_optimizer()?;
+        self.validate_replay()?;
+        self.validate_target()?;
+        self.validate_exploration()?;
+        self.validate_evaluation()?;
+        self.validate_rainbow()?;
+        self.validate_pqn()?;
+        Ok(())
+    }
+
+    /// Keys of one algorithm set on a run of another are refused, rather than ignored.
+    fn validate_algorithm_keys(&self) -> Result<(), ConfigError> {
+        let name = |a: Algorithm| match a {
+            Algorithm::Dqn => "dqn",
+            Algorithm::Pqn => "pqn",
+            Algorithm::Tabular => "tabular",
+        };
+        let defaults = super::to_table(&DqnConfig::default());
+        let mine = super::to_table(self);
+        let changed = |key: &str| mine.get(key) != defaults.get(key);
+        if self.algorithm != Algorithm::Pqn
+            && let Some((key, _)) = PQN_KEYS.iter().find(|(key, _)| changed(key))
+        {
+            return Err(ConfigError(format!(
+                "invalid value {} for '{key}': it applies to algorithm = \"pqn\" only (this run is \"{}\")",
+                mine[*key],
+                name(self.algorithm)
+            )));
+        }
+        if self.algorithm == Algorithm::Pqn
+            && let Some(key) = DQN_KEYS.iter().find(|key| changed(key))
+        {
+            return Err(ConfigError(format!(
+                "invalid value {} for '{key}': it applies to algorithm = \"dqn\" only; PQN learns from its rollouts with ½·MSE, without replay or a target network",
+                mine[*key]
+            )));
+        }
+        if self.algorithm == Algorithm::Tabular && self.layer_norm {
+            return Err(ConfigError(
+                "invalid value true for 'layer_norm': a tabular run has no network; use algorithm = \"dqn\" or \"pqn\"".into(),
+            ));
+        }
+        if self.algorithm == Algorithm::Tabular && self.n_envs != 1 {
+            return Err(invalid(
+                "n_envs",
+                self.n_envs,
+                "tabular Q-learning steps one environment (n_envs = 1)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The step and episode budget and the vector env.
+    fn validate_budget(&self) -> Result<(), ConfigError> {
+        at_least_one("n_envs", self.n_envs as u64)?;
+        at_least_one("total_timesteps", self.total_timesteps)?;
+        if self.episodes == Some(0) {
+            return Err(invalid("episodes", 0, "must be at least 1"));
+        }
+        unit_interval("gamma", self.gamma)
+    }
+
+    /// The network's layers.
+    fn validate_network(&self) -> Result<(), ConfigError> {
+        if self.net_arch.is_empty() || self.net_arch.contains(&0) {
+            return Err(invalid(
+                "net_arch",
+                format!("{:?}", self.net_arch),
+                "must list at least one hidden layer width, each > 0, e.g. [64, 64]",
+            ));
+        }
+        if self.layer_norm && (self.dueling || self.noisy || self.atoms > 1) {
+            return Err(ConfigError(
+                "invalid value true for 'layer_norm': LayerNorm works with the plain Q-value head; switch dueling, noisy and atoms off".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The optimizer and what it does to the gradient.
+    fn validate_optimizer(&self) -> Result<(), ConfigError> {
+        positive("learning_rate", self.learning_rate)?;
+        if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
+            return Err(invalid(
+                "max_grad_norm",
+                self.max_grad_norm,
+                "must be > 0 (use inf to disable clipping)",
+            ));
+        }
+        if let Some(eps) = self.optimizer_eps {
+            positive("optimizer_eps", eps)?;
+        }
+        if let Some([b1, b2]) = self.optimizer_betas
+            && !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2))
+        {
+            return Err(invalid(
+                "optimizer_betas",
+                format!("[{b1}, {b2}]"),
+                "both must be in [0, 1)",
+            ));
+        }
+        if self.weight_decay.is_some_and(|w| w.is_nan() || w < 0.0) {
+            return Err(invalid(
+                "weight_decay",
+                self.weight_decay.unwrap_or_default(),
+                "must be >= 0",
+            ));
+        }
+        if let Some(alpha) = self.rmsprop_alpha {
+            unit_interval("rmsprop_alpha", alpha)?;
+        }
+        if self.momentum.is_nan() || self.momentum < 0.0 {
+            return Err(invalid("momentum", self.momentum, "must be >= 0"));
+        }
+        self.optimizer_config().validate().map_err(|e| {
+            ConfigError(format!(
+                "invalid optimizer settings for '{:?}': {e}",
+                self.optimizer
+            ))
+        })
+    }
+
+    /// Replay, and when and how much DQN trains on it.
+    fn validate_replay(&self) -> Result<(), ConfigError> {
+        at_least_one("batch_size", self.batch_size as u64)?;
+        at_least_one("buffer_size", self.buffer_size as u64)?;
+        if self.replay && self.batch_size > self.buffer_size {
+            return Err(ConfigError(format!(
+                "invalid value {} for 'batch_size': must not exceed buffer_size ({})",
+                self.batch_size, self.buffer_size
+            )));
+        }
+        if self.learning_starts.unit == Unit::Step && self.learning_starts.n > self.total_timesteps
+        {
+            return Err(ConfigError(format!(
+                "invalid value {} for 'learning_starts': must not exceed total_timesteps ({})",
+                self.learning_starts.n, self.total_timesteps
+            )));
+        }
+        at_least_one("train_freq", self.train_freq.n)?;
+        if self.sample_vector_steps
+            && !(self.batch_size.is_multiple_of(self.n_envs)
+                && self.buffer_size.is_multiple_of(self.n_envs))
+        {
+            return Err(ConfigError(format!(
+                "invalid value true for 'sample_vector_steps': batch_size ({}) and buffer_size ({}) must be multiples of n_envs ({})",
+                self.batch_size, self.buffer_size, self.n_envs
+            )));
+        }
+        if self.gradient_steps == 0 || self.gradient_steps < -1 {
+            return Err(invalid(
+                "gradient_steps",
+                self.gradient_steps,
+                "must be a positive count, or -1 for as many as environment steps collected",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The target network.
+    fn validate_target(&self) -> Result<(), ConfigError> {
+        if !(self.tau > 0.0 && self.tau <= 1.0) {
+            return Err(invalid("tau", self.tau, "must be in (0, 1]"));
+        }
+        at_least_one("target_update_interval", self.target_update_interval)
+    }
+
+    /// The ε schedule.
+    fn validate_exploration(&self) -> Result<(), ConfigError> {
+        unit_interval("exploration_initial_eps", self.exploration_initial_eps)?;
+        unit_interval("exploration_final_eps", self.exploration_final_eps)?;
+        if !(self.exploration_fraction > 0.0 && self.exploration_fraction <= 1.0) {
+            return Err(invalid(
+                "exploration_fraction",
+                self.exploration_fraction,
+                "must be in (0, 1]",
+            ));
+        }
+        positive("exploration_decay_steps", self.exploration_decay_steps)?;
+        positive(
+            "exploration_decay_episodes",
+            self.exploration_decay_episodes,
+        )
+    }
+
+    /// Evaluations, stop-on-solve and logging.
+    fn validate_evaluation(&self) -> Result<(), ConfigError> {
+        at_least_one("final_eval_episodes", self.final_eval_episodes as u64)?;
+        if self.stop_on_solve && self.eval_freq.n == 0 {
+            return Err(ConfigError(
+                "invalid value true for 'stop_on_solve': needs periodic evaluations (eval_freq > 0)".into(),
+            ));
+        }
+        if let Some(threshold) = self.stop_reward_threshold
+            && !threshold.is_finite()
+        {
+            return Err(invalid(
+                "stop_reward_threshold",
+                threshold,
+                "must be a finite number",
+            ));
+        }
+        if self.eval_freq.n > 0 && self.eval_episodes == 0 {
+            return Err(invalid(
+                "eval_episodes",
+                0,
+                "must be at least 1 when eval_freq > 0",
+            ));
+        }
+        at_least_one("rolling_window", self.rolling_window as u64)?;
+        at_least_one("log_interval", self.log_interval)
+    }
+
+    /// Rainbow's components and how they combine with the rest.
+    fn validate_rainbow(&self) -> Result<(), ConfigError> {
+        if !(self.noisy_sigma0 >= 0.0 && self.noisy_sigma0.is_finite()) {
+            return Err(invalid(
+                "noisy_sigma0",
+                self.noisy_sigma0,
+                "must be a finite number >= 0",
+            ));
+        }
+        if self.atoms == 0 || self.atoms > MAX_ATOMS {
+            return Err(invalid(
+                "atoms",
+                self.atoms,
+                &format!("must be 1 (scalar Q-values) or 2 to {MAX_ATOMS} (C51, e.g. 51)"),
+            ));
+        }
+        for (key, v) in [("v_min", self.v_min), ("v_max", self.v_max)] {
+            if !v.is_finite() {
+                return Err(invalid(key, v, "must be a finite number"));
+            }
+        }
+        if self.v_min >= self.v_max {
+            return Err(ConfigError(format!(
+                "invalid value {} for 'v_max': must be greater than v_min ({})",
+                self.v_max, self.v_min
+            )));
+        }
+        if self.atoms > 1 && self.regress_max_q {
+            return Err(ConfigError(
+                "invalid value true for 'regress_max_q': the naive learner needs scalar Q-values (atoms = 1)".into(),
+            ));
+        }
+        if self.n_steps == 0 || self.n_steps > MAX_N_STEPS {
+            return Err(invalid(
+                "n_steps",
+                self.n_steps,
+                &format!("must be 1 (one-step returns) to {MAX_N_STEPS}"),
+            ));
+        }
+        if self.n_steps > 1 && self.sample_vector_steps {
+            return Err(ConfigError(
+                "invalid value true for 'sample_vector_steps': n-step returns (n_steps > 1) store transitions as they complete, not as whole vector steps".into(),
+            ));
+        }
+        if self.prioritized_replay {
+            if !self.replay {
+                return Err(ConfigError(
+                    "invalid value true for 'prioritized_replay': needs replay = true".into(),
+                ));
+            }
+            if !self.replay_with_replacement || self.sample_vector_steps {
+                return Err(ConfigError(
+                    "invalid value true for 'prioritized_replay': samples single transitions with replacement (replay_with_replacement = true, sample_vector_steps = false)".into(),
+                ));
+            }
+        }
+        if !(self.prioritized_replay_alpha >= 0.0 && self.prioritized_replay_alpha.is_finite()) {
+            return Err(invalid(
+                "prioritized_replay_alpha",
+                self.prioritized_replay_alpha,
+                "must be a finite number >= 0 (0 samples uniformly)",
+            ));
+        }
+        unit_interval("prioritized_replay_beta0", self.prioritized_replay_beta0)?;
+        if !(self.prioritized_replay_eps > 0.0 && self.prioritized_replay_eps.is_finite()) {
+            return Err(invalid(
+                "prioritized_replay_eps",
+                self.prioritized_replay_eps,
+                "must be a finite number > 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// PQN's rollouts and how they split into minibatches.
+    fn validate_pqn(&self) -> Result<(), ConfigError> {
+        at_least_one("rollout_steps", self.rollout_steps as u64)?;
+        at_least_one("n_epochs", self.n_epochs as u64)?;
+        at_least_one("n_minibatches", self.n_minibatches as u64)?;
+        unit_interval("q_lambda", self.q_lambda)?;
+        positive("reward_scale", self.reward_scale)?;
+        if self.algorithm != Algorithm::Pqn {
+            return Ok(());
+        }
+        let rows = self.n_envs * self.rollout_steps;
+        if !rows.is_multiple_of(self.n_minibatches) {
+            return Err(ConfigError(format!(
+                "invalid value {} for 'n_minibatches': must divide n_envs × rollout_steps ({} × {} = {rows}) into equal minibatches",
+                self.n_minibatches, self.n_envs, self.rollout_steps
+            )));
+        }
+        Ok(())
+    }
+}

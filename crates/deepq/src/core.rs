@@ -1,0 +1,423 @@
+//! The training core that every algorithm shares.
+//!
+//! An algorithm ([`Algorithm`]) supplies only its own step: collect some experience and learn
+//! from it. Everything else lives here, once: the budget and stop-on-solve, episode
+//! bookkeeping and the rolling mean return, periodic greedy evaluations and their seed,
+//! progress reports, checkpoints and bit-exact resume, Ctrl-C (through
+//! [`Observer::should_stop`]), divergence handling, and the summary.
+//!
+//! A [`Session`] is one run: the shared [`RunState`], the evaluation environment and the
+//! algorithm. Serializing a session is checkpointing it.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use deepq_envs::{Env, EnvSpec};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, CheckpointError, CheckpointHeader};
+use crate::config::{Count, DqnConfig};
+use crate::error::TrainError;
+use crate::eval::{EvalStats, evaluate};
+use crate::model::Model;
+use crate::observer::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
+
+/// A learning algorithm, as the core runs it: it owns its environments, networks or table,
+/// buffers and random streams, and advances them one step at a time.
+pub trait Algorithm<E: Env>: Serialize + DeserializeOwned {
+    /// A fresh run of `cfg` (already validated) on copies of `env`: environments reset with
+    /// the run's seed, the model initialised.
+    fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError>
+    where
+        Self: Sized;
+
+    /// Environment copies that collect experience (episodes are tracked per copy).
+    fn n_envs(&self) -> usize;
+
+    /// One step of the algorithm: collect experience, reporting every environment step to
+    /// `run` ([`RunState::env_step`]) and every gradient step ([`RunState::record_update`]),
+    /// and learn from it. DQN steps its vector env once; PQN runs a whole rollout.
+    fn step(&mut self, run: &mut RunState, observer: &mut dyn Observer) -> Result<(), TrainError>;
+
+    /// ε of the behaviour policy now, for progress reports.
+    fn epsilon(&self, run: &RunState) -> f64;
+
+    /// The greedy policy over flat observations, for evaluation.
+    fn greedy_policy(&mut self) -> impl FnMut(&[f32]) -> usize + '_;
+
+    /// Whether a state decoded from a checkpoint fits `cfg` and a fresh `env`.
+    fn fits(&self, cfg: &DqnConfig, env: &E) -> bool;
+
+    /// The trained model.
+    fn model(&self) -> Model;
+}
+
+/// What a training run achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Environment id.
+    pub env: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// The configured step budget.
+    pub total_timesteps: u64,
+    /// Environment steps taken.
+    pub env_steps: u64,
+    /// Finished training episodes.
+    pub episodes: u64,
+    /// Gradient steps taken.
+    pub updates: u64,
+    /// Wall-clock seconds of training, over every session of a resumed run (the final
+    /// evaluation excluded).
+    pub wall_s: f64,
+    /// Environment steps per second.
+    pub steps_per_s: f64,
+    /// Gradient steps per second.
+    pub updates_per_s: f64,
+    /// The final greedy evaluation; none when training was interrupted.
+    pub eval: Option<EvalStats>,
+    /// The environment's reward threshold.
+    pub reward_threshold: f64,
+    /// Whether the final evaluation's mean reached the threshold (false when interrupted).
+    pub solved: bool,
+    /// Step of the first periodic evaluation whose mean reached the threshold.
+    pub solved_at_step: Option<u64>,
+    /// Whether training was stopped early by the observer.
+    pub interrupted: bool,
+}
+
+/// The evaluation env is reset with this offset from the run's seed, so it never replays
+/// the training envs' episodes (those use `seed + i`).
+const EVAL_SEED_OFFSET: u64 = 1_000_000_007;
+
+/// Environment steps between two [`Observer::on_progress`] calls.
+const PROGRESS_INTERVAL: u64 = 500;
+
+/// Episodes in the rolling mean return reported with progress.
+const ROLLING_EPISODES: usize = 100;
+
+/// Returns and lengths of the episodes under way in each environment copy, and the count and
+/// recent returns of the finished ones.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Episodes {
+    returns: Vec<f64>,
+    lengths: Vec<u64>,
+    recent: VecDeque<f64>,
+    finished: u64,
+}
+
+/// The state every algorithm shares: the config, the counters, episode bookkeeping and the
+/// schedule of evaluations and checkpoints.
+#[derive(Serialize, Deserialize)]
+pub struct RunState {
+    /// The run's config; it travels in the checkpoint header.
+    #[serde(skip)]
+    pub cfg: DqnConfig,
+    /// The environment's id, step limit and reward threshold.
+    pub spec: EnvSpec,
+    /// Environment steps taken (every copy counts).
+    pub steps: u64,
+    /// Gradient steps taken.
+    pub updates: u64,
+    episodes: Episodes,
+    next_eval: u64,
+    next_checkpoint: u64,
+    next_progress: u64,
+    solved_at_step: Option<u64>,
+    stop_reached: bool,
+    /// Training seconds of earlier sessions of a resumed run.
+    wall_before: f64,
+    #[serde(skip, default = "Instant::now")]
+    session_start: Instant,
+}
+
+impl RunState {
+    fn new(cfg: DqnConfig, spec: EnvSpec, n_envs: usize) -> Self {
+        RunState {
+            spec,
+            steps: 0,
+            updates: 0,
+            episodes: Episodes {
+                returns: vec![0.0; n_envs],
+                lengths: vec![0; n_envs],
+                recent: VecDeque::with_capacity(ROLLING_EPISODES),
+                finished: 0,
+            },
+            next_eval: cfg.eval_freq.n,
+            next_checkpoint: cfg.checkpoint_freq.n,
+            next_progress: PROGRESS_INTERVAL,
+            solved_at_step: None,
+            stop_reached: false,
+            wall_before: 0.0,
+            session_start: Instant::now(),
+            cfg,
+        }
+    }
+
+    /// Finished episodes.
+    pub fn episodes(&self) -> u64 {
+        self.episodes.finished
+    }
+
+    /// Training seconds so far, over every session of a resumed run.
+    pub fn wall_s(&self) -> f64 {
+        self.wall_before + self.session_start.elapsed().as_secs_f64()
+    }
+
+    /// Records one step of environment copy `env`, the run's step number `step`: adds
+    /// `reward` to its episode and, if the episode `ended`, reports it (with the `epsilon`
+    /// it was played with) and starts the next. Returns `ended`.
+    pub fn env_step(
+        &mut self,
+        env: usize,
+        reward: f64,
+        ended: bool,
+        step: u64,
+        epsilon: f64,
+        observer: &mut dyn Observer,
+    ) -> bool {
+        let e = &mut self.episodes;
+        e.returns[env] += reward;
+        e.lengths[env] += 1;
+        if ended {
+            e.finished += 1;
+            let record = EpisodeRecord {
+                episode: e.finished,
+                step,
+                ret: e.returns[env],
+                length: e.lengths[env],
+                epsilon,
+                wall_s: self.wall_before + self.session_start.elapsed().as_secs_f64(),
+            };
+            if e.recent.len() == ROLLING_EPISODES {
+                e.recent.pop_front();
+            }
+            e.recent.push_back(record.ret);
+            observer.on_episode(&record);
+            e.returns[env] = 0.0;
+            e.lengths[env] = 0;
+        }
+        ended
+    }
+
+    /// Counts one gradient step with its `loss` and mean Q-value, logs it every
+    /// `log_interval` updates, and stops the run if either is NaN or infinite.
+    pub fn record_update(
+        &mut self,
+        loss: f64,
+        mean_q: f64,
+        learning_rate: f64,
+        observer: &mut dyn Observer,
+    ) -> Result<(), TrainError> {
+        self.updates += 1;
+        if !loss.is_finite() || !mean_q.is_finite() {
+            let loss = if loss.is_finite() { mean_q } else { loss };
+            return Err(TrainError::Diverged {
+                step: self.steps,
+                loss,
+            });
+        }
+        if self.updates.is_multiple_of(self.cfg.log_interval) {
+            observer.on_update(&UpdateRecord {
+                step: self.steps,
+                updates: self.updates,
+                loss,
+                mean_q,
+                learning_rate,
+            });
+        }
+        Ok(())
+    }
+
+    /// The step or episode budget is spent, or a periodic evaluation met the stop criterion.
+    fn finished(&self) -> bool {
+        self.steps >= self.cfg.total_timesteps
+            || self.cfg.episodes.is_some_and(|max| self.episodes() >= max)
+            || self.stop_reached
+    }
+
+    /// Whether a periodic event counted by `every` is due now; if so, advances `next` past
+    /// the current count. `every.n == 0` never fires.
+    fn due(&self, every: Count, next: &mut u64) -> bool {
+        let now = every.of(self.steps, self.episodes());
+        if every.n == 0 || now < *next {
+            return false;
+        }
+        while *next <= now {
+            *next += every.n;
+        }
+        true
+    }
+
+    fn progress(&self, epsilon: f64) -> Progress {
+        let recent = &self.episodes.recent;
+        Progress {
+            step: self.steps,
+            total_timesteps: self.cfg.total_timesteps,
+            episodes: self.episodes(),
+            max_episodes: self.cfg.episodes,
+            epsilon,
+            mean_return_100: (!recent.is_empty())
+                .then(|| recent.iter().sum::<f64>() / recent.len() as f64),
+            wall_s: self.wall_s(),
+        }
+    }
+}
+
+/// One training run: the shared state, the evaluation environment and the algorithm.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "E: Serialize", deserialize = "E: DeserializeOwned"))]
+pub struct Session<E: Env, A: Algorithm<E>> {
+    run: RunState,
+    eval_env: E,
+    algorithm: A,
+}
+
+impl<E, A> Session<E, A>
+where
+    E: Env + Clone + Serialize + DeserializeOwned,
+    A: Algorithm<E>,
+{
+    /// A fresh run of `cfg` (already validated) on `env`, described by `spec`.
+    pub fn new(cfg: DqnConfig, env: E, spec: EnvSpec) -> Result<Self, TrainError> {
+        let algorithm = A::new(&cfg, &env)?;
+        Ok(Session {
+            run: RunState::new(cfg, spec, algorithm.n_envs()),
+            eval_env: env,
+            algorithm,
+        })
+    }
+
+    /// A run restored from checkpoint bytes; `env` is a fresh instance of the run's
+    /// environment, used to check that the checkpoint fits it.
+    pub fn restore(bytes: &[u8], env: &E) -> Result<Self, CheckpointError> {
+        let (header, state) = checkpoint::read_header(bytes)?;
+        let mut session: Self = checkpoint::decode_state(state)?;
+        let cfg = header.config;
+        let episodes = &session.run.episodes;
+        let n = session.algorithm.n_envs();
+        let fits = session.algorithm.fits(&cfg, env)
+            && session.run.steps == header.steps
+            && episodes.finished == header.episodes
+            && episodes.returns.len() == n
+            && episodes.lengths.len() == n;
+        if !fits {
+            return Err(CheckpointError::Decode(format!(
+                "its model, buffers or counters do not fit {} with this config",
+                cfg.env
+            )));
+        }
+        session.run.cfg = cfg;
+        Ok(session)
+    }
+
+    /// The algorithm being trained.
+    pub fn algorithm(&self) -> &A {
+        &self.algorithm
+    }
+
+    /// The run as checkpoint bytes.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let header = CheckpointHeader {
+            deepq_version: env!("CARGO_PKG_VERSION").to_string(),
+            config: self.run.cfg.clone(),
+            steps: self.run.steps,
+            episodes: self.run.episodes(),
+        };
+        checkpoint::encode(&header, self)
+    }
+
+    /// Trains until the step or episode budget is spent (or the observer stops it), then
+    /// evaluates the greedy policy. Returns the summary and the trained model.
+    pub fn run(
+        &mut self,
+        observer: &mut dyn Observer,
+    ) -> Result<(TrainSummary, Model), TrainError> {
+        self.run.session_start = Instant::now();
+        let mut interrupted = false;
+        while !self.run.finished() {
+            if observer.should_stop() {
+                interrupted = true;
+                break;
+            }
+            self.algorithm.step(&mut self.run, observer)?;
+
+            let mut next = self.run.next_eval;
+            if self.run.due(self.run.cfg.eval_freq, &mut next) {
+                self.run.next_eval = next;
+                let stats = self.evaluate(self.run.cfg.eval_episodes);
+                let run = &mut self.run;
+                if run.solved_at_step.is_none() && stats.mean >= run.spec.reward_threshold {
+                    run.solved_at_step = Some(run.steps);
+                }
+                run.stop_reached |= run.cfg.stops_at(stats.mean, run.spec.reward_threshold);
+                observer.on_eval(&EvalRecord {
+                    step: run.steps,
+                    stats,
+                });
+            }
+
+            let mut next = self.run.next_checkpoint;
+            if self.run.due(self.run.cfg.checkpoint_freq, &mut next) {
+                self.run.next_checkpoint = next;
+                self.save(observer);
+            }
+
+            let mut next = self.run.next_progress;
+            if self.run.due(Count::steps(PROGRESS_INTERVAL), &mut next) {
+                self.run.next_progress = next;
+                observer.on_progress(&self.run.progress(self.algorithm.epsilon(&self.run)));
+            }
+        }
+        observer.on_progress(&self.run.progress(self.algorithm.epsilon(&self.run)));
+        self.save(observer);
+        let wall_s = self.run.wall_s();
+
+        let eval = (!interrupted).then(|| self.evaluate(self.run.cfg.final_eval_episodes));
+        let run = &self.run;
+        let summary = TrainSummary {
+            env: run.spec.id.clone(),
+            seed: run.cfg.seed,
+            total_timesteps: run.cfg.total_timesteps,
+            env_steps: run.steps,
+            episodes: run.episodes(),
+            updates: run.updates,
+            wall_s,
+            steps_per_s: run.steps as f64 / wall_s.max(1e-9),
+            updates_per_s: run.updates as f64 / wall_s.max(1e-9),
+            solved: eval
+                .as_ref()
+                .is_some_and(|e| e.mean >= run.spec.reward_threshold),
+            eval,
+            reward_threshold: run.spec.reward_threshold,
+            solved_at_step: run.solved_at_step,
+            interrupted,
+        };
+        Ok((summary, self.algorithm.model()))
+    }
+
+    /// Hands the observer a checkpoint, with this session's training time folded in.
+    fn save(&mut self, observer: &mut dyn Observer) {
+        if !observer.wants_checkpoints() {
+            return;
+        }
+        let (before, start) = (self.run.wall_before, self.run.session_start);
+        self.run.wall_before = self.run.wall_s();
+        observer.on_checkpoint(&self.checkpoint(), self.run.steps);
+        self.run.wall_before = before;
+        self.run.session_start = start;
+    }
+
+    /// Greedy episodes on the evaluation env, always from the same seed so that
+    /// evaluations over a run are comparable.
+    fn evaluate(&mut self, episodes: usize) -> EvalStats {
+        let seed = self.run.cfg.seed.wrapping_add(EVAL_SEED_OFFSET);
+        evaluate(
+            &mut self.eval_env,
+            episodes,
+            Some(seed),
+            self.algorithm.greedy_policy(),
+        )
+    }
+}
