@@ -22,6 +22,7 @@ pub mod nstep;
 pub mod per;
 pub mod presets;
 pub mod replay;
+pub mod run_dir;
 pub mod schedule;
 pub mod stats;
 pub mod tabular;
