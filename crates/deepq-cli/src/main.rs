@@ -3,10 +3,8 @@
 mod cli;
 mod commands;
 mod error;
-mod fsutil;
 mod observer;
 mod plots;
-mod run_dir;
 mod settings;
 mod tensorboard;
 

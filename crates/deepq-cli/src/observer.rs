@@ -4,12 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use deepq::run_dir::{CsvLog, EPISODES_HEADER, EVAL_HEADER, RunDir, TRAIN_HEADER, write_atomic};
 use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{CliResult, Failure};
-use crate::fsutil::write_atomic;
-use crate::run_dir::{CsvLog, EPISODES_HEADER, EVAL_HEADER, RunDir, TRAIN_HEADER};
 use crate::tensorboard::EventWriter;
 
 /// Writes a run's CSV logs as training goes and drives its progress bar.
@@ -89,9 +88,9 @@ impl RunObserver {
         }
     }
 
-    fn keep(&mut self, result: CliResult<()>) {
+    fn keep(&mut self, result: Result<(), impl Into<Failure>>) {
         if let (Err(e), None) = (result, &self.error) {
-            self.error = Some(e);
+            self.error = Some(e.into());
         }
     }
 }

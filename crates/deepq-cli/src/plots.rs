@@ -9,8 +9,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::error::{CliResult, Failure};
-use crate::fsutil::write_atomic;
-use crate::run_dir::{RunDir, read_csv};
+use deepq::run_dir::{RunDir, read_csv, write_atomic};
 
 /// Image format of the plots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -98,7 +97,7 @@ pub fn render(chart: &Chart, path: &Path, format: Format) -> CliResult<()> {
                 draw(&root, chart).map_err(fail)?;
                 root.present().map_err(|e| fail(e.to_string()))?;
             }
-            write_atomic(path, svg.as_bytes())
+            Ok(write_atomic(path, svg.as_bytes())?)
         }
         Format::Png => {
             let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
@@ -108,7 +107,10 @@ pub fn render(chart: &Chart, path: &Path, format: Format) -> CliResult<()> {
                 draw(&root, chart).map_err(fail)?;
                 root.present().map_err(|e| fail(e.to_string()))?;
             }
-            write_atomic(path, &encode_png(&rgb, WIDTH, HEIGHT).map_err(fail)?)
+            Ok(write_atomic(
+                path,
+                &encode_png(&rgb, WIDTH, HEIGHT).map_err(fail)?,
+            )?)
         }
     }
 }

@@ -44,12 +44,7 @@ fn unknown_key(key: &str) -> Error {
 impl Config {
     /// Parses the flat TOML of a run's `config.toml` on top of the library defaults.
     pub fn parse(text: &str) -> std::result::Result<DqnConfig, String> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            format!("invalid TOML: {}", e.message().lines().next().unwrap_or(""))
-        })?;
-        let mut cfg = DqnConfig::default();
-        cfg.apply_toml(&table).map_err(|e| e.to_string())?;
-        Ok(cfg)
+        deepq::run_dir::parse_config(text)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The built-in environments and presets, described for the Python layer.
 
 use deepq::PRESETS;
-use deepq_envs::Space;
+use deepq::envs::Space;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -19,7 +19,7 @@ pub fn builtin_env<'py>(
     id: &str,
     env_kwargs: Option<&Bound<'py, PyDict>>,
 ) -> Result<Bound<'py, PyDict>> {
-    let env = deepq_envs::make(id, &kwargs(env_kwargs)?)?;
+    let env = deepq::envs::make(id, &kwargs(env_kwargs)?)?;
     let info = PyDict::new(py);
     let spec = env.spec();
     info.set_item("id", &spec.id)?;
@@ -38,13 +38,13 @@ pub fn builtin_env<'py>(
 /// Whether `id` names a built-in environment.
 #[pyfunction]
 pub fn is_builtin(id: &str) -> bool {
-    deepq_envs::spec(id).is_ok()
+    deepq::envs::spec(id).is_ok()
 }
 
 /// The ids of the built-in environments.
 #[pyfunction]
 pub fn env_ids() -> Vec<&'static str> {
-    deepq_envs::env_ids()
+    deepq::envs::env_ids()
 }
 
 /// The presets as `(name, description)` pairs.

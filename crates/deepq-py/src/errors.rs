@@ -8,8 +8,9 @@
 use std::io;
 use std::path::Path;
 
+use deepq::envs::EnvError;
+use deepq::run_dir::{RunDirError, RunDirErrorKind};
 use deepq::{ConfigError, TrainError};
-use deepq_envs::EnvError;
 use pyo3::PyErr;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyNotADirectoryError, PyOSError,
@@ -75,6 +76,22 @@ impl From<TrainError> for Error {
             TrainError::Config(e) => e.into(),
             TrainError::Env(e) => e.into(),
             other => Error::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<RunDirError> for Error {
+    /// A missing directory or one that is not a run is a `FileNotFoundError`, a failed file
+    /// operation the `OSError` of its kind, a corrupt file a `RuntimeError`.
+    fn from(e: RunDirError) -> Self {
+        let message = e.to_string();
+        match e.kind() {
+            RunDirErrorKind::NotARun => Error::Io {
+                kind: io::ErrorKind::NotFound,
+                message,
+            },
+            RunDirErrorKind::Io(kind) => Error::Io { kind, message },
+            RunDirErrorKind::Invalid => Error::Runtime(message),
         }
     }
 }

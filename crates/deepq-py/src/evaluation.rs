@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use deepq::QNetwork;
+use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs};
 use deepq::eval::run_episode;
-use deepq_envs::{Env, EnvSpec, EnvVisitor, Kwargs};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use rand::{Rng, SeedableRng};
@@ -121,7 +121,7 @@ pub fn evaluate(
     let net = &network.net;
     if let Ok(id) = env.cast::<PyString>() {
         let id = id.to_str()?;
-        let made = deepq_envs::make(id, &kwargs(env_kwargs)?)?;
+        let made = deepq::envs::make(id, &kwargs(env_kwargs)?)?;
         network.check_fits(
             id,
             made.observation_space().flat_dim(),

@@ -1,5 +1,5 @@
 //! Gymnasium environments stepped from Rust: [`GymEnv`] describes a Python environment (its
-//! spaces, as the Python layer read them), and [`PyEnv`] implements [`deepq_envs::Env`] on it,
+//! spaces, as the Python layer read them), and [`PyEnv`] implements [`deepq::envs::Env`] on it,
 //! so deepq's training loop and evaluation run on any Gymnasium `Env` with a `Discrete` action
 //! space and a `Box` or `Discrete` observation space.
 //!
@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use deepq_envs::{Env, EnvSpec, Observation, RgbFrame, Space, Step};
+use deepq::envs::{Env, EnvSpec, Observation, RgbFrame, Space, Step};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;

@@ -9,7 +9,8 @@
 //!   env stepped through Python ([`gym::PyEnv`]), reporting through [`observer::PyObserver`];
 //! - [`network::Network`]: the Q-network, for predictions and safetensors I/O;
 //! - [`evaluation::evaluate`]: greedy or ε-greedy episodes;
-//! - [`run_dir`]: saving and loading the CLI's run directories;
+//! - [`run_dir`]: saving and loading run directories (the format of `deepq::run_dir`, shared
+//!   with the CLI);
 //! - [`envs`]: the built-in environments and presets.
 //!
 //! Errors carry the library's one-line messages (see [`errors`]).

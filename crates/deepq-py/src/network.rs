@@ -3,7 +3,7 @@
 
 use deepq::QNetwork;
 use deepq::config::Dtype;
-use deepq_nn::{Mlp, Scalar, Workspace};
+use deepq::nn::{Mlp, Scalar, Workspace};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;

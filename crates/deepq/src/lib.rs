@@ -19,7 +19,8 @@
 //! - DQN's parts: [`agent`] (acting and the TD update), [`replay`] (the buffer, with [`nstep`]
 //!   returns and [`per`] priorities), [`schedule`] (ε);
 //! - [`config`] and [`presets`]; [`eval`] (greedy evaluation), [`stats`] (across seeds),
-//!   [`model`] (what a run saves), [`observer`] (what a run reports), [`checkpoint`],
+//!   [`model`] (what a run saves), [`run_dir`] (the run directory both front ends read and
+//!   write), [`observer`] (what a run reports), [`checkpoint`],
 //!   [`tabular`] (the Q-table and the optimum it is compared with).
 //!
 //! The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
@@ -38,6 +39,7 @@ pub mod per;
 pub mod presets;
 pub mod replay;
 pub mod rng;
+pub mod run_dir;
 pub mod schedule;
 pub mod stats;
 pub mod tabular;

@@ -105,6 +105,14 @@ impl Model {
             })
     }
 
+    /// (inputs, outputs): the flat observation size and the number of actions it expects.
+    pub fn shape(&self) -> (usize, usize) {
+        match self {
+            Model::Network(n) => (n.sizes()[0], n.sizes()[n.sizes().len() - 1]),
+            Model::Table(t) => (t.n_states(), t.n_actions()),
+        }
+    }
+
     /// The network, if the model is one.
     pub fn into_network(self) -> Option<QNetwork> {
         match self {
@@ -114,10 +122,15 @@ impl Model {
     }
 
     /// A greedy policy over flat observations (one-hot for a table).
-    pub fn greedy_policy(&self) -> Box<dyn FnMut(&[f32]) -> usize + '_> {
-        match self {
-            Model::Network(net) => Box::new(net.greedy_policy()),
-            Model::Table(table) => Box::new(table.greedy_policy()),
+    pub fn greedy_policy(&self) -> impl FnMut(&[f32]) -> usize + '_ {
+        let (mut network, mut table) = match self {
+            Model::Network(n) => (Some(n.greedy_policy()), None),
+            Model::Table(t) => (None, Some(t.greedy_policy())),
+        };
+        move |obs| match (&mut network, &mut table) {
+            (Some(policy), _) => policy(obs),
+            (_, Some(policy)) => policy(obs),
+            (None, None) => unreachable!("a model is a network or a table"),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use deepq::config::Count;
 use deepq::train::{EpisodeRecord, EvalRecord, Observer, resume};
-use deepq::{DqnConfig, Preset, QNetwork, TrainOutcome, train};
+use deepq::{DqnConfig, Preset, TrainOutcome, train};
 
 #[derive(Default)]
 struct Recorder {
@@ -36,11 +36,9 @@ impl Observer for Recorder {
     }
 }
 
-fn bits(outcome: &TrainOutcome) -> Vec<u64> {
-    match &outcome.network {
-        QNetwork::F32(m) => m.params().iter().map(|x| u64::from(x.to_bits())).collect(),
-        QNetwork::F64(m) => m.params().iter().map(|x| x.to_bits()).collect(),
-    }
+/// The trained model, bit for bit: its saved file.
+fn bits(outcome: &TrainOutcome) -> Vec<u8> {
+    outcome.model.to_safetensors()
 }
 
 fn check_resume_is_exact(cfg: &DqnConfig, interruptions: &[u64]) {
@@ -161,7 +159,7 @@ fn a_finished_run_resumes_to_the_same_result() {
 #[test]
 fn rainbow_runs_resume_exactly() {
     let mut cfg = short(Preset::find("cartpole-rainbow").unwrap().config().unwrap());
-    assert!(cfg.rainbow && cfg.noisy && cfg.dueling && cfg.prioritized_replay);
+    assert!(cfg.is_rainbow());
     assert!(cfg.n_steps > 1 && cfg.atoms > 1);
     cfg.net_arch = vec![32, 32];
     cfg.atoms = 11;
@@ -220,4 +218,32 @@ fn single_components_resume_exactly() {
         cfg.validate().unwrap();
         check_resume_is_exact(&cfg, &[600, 2100]);
     }
+}
+
+/// Tabular runs resume too: the table, the env mid-episode and the exploration stream.
+#[test]
+fn tabular_runs_resume_exactly() {
+    let mut cfg = Preset::find("taxi-tabular").unwrap().config().unwrap();
+    cfg.total_timesteps = 30_000;
+    cfg.eval_freq = Count::steps(5_000);
+    cfg.checkpoint_freq = Count::steps(7_000);
+    cfg.final_eval_episodes = 5;
+    check_resume_is_exact(&cfg, &[0, 1, 4_999, 12_345]);
+}
+
+/// PQN resumes exactly from a checkpoint written between rollouts.
+#[test]
+fn pqn_runs_resume_exactly() {
+    let mut cfg = Preset::find("pqn-cartpole").unwrap().config().unwrap();
+    cfg.total_timesteps = 8 * 16 * 12;
+    cfg.n_envs = 8;
+    cfg.rollout_steps = 16;
+    cfg.n_minibatches = 4;
+    cfg.n_epochs = 2;
+    cfg.net_arch = vec![32, 32];
+    cfg.eval_freq = Count::steps(512);
+    cfg.eval_episodes = 2;
+    cfg.final_eval_episodes = 2;
+    cfg.checkpoint_freq = Count::steps(300);
+    check_resume_is_exact(&cfg, &[0, 1, 5, 9]);
 }

@@ -52,9 +52,9 @@ fn same_seed_same_weights_different_seed_different_weights() {
     cfg.total_timesteps = 3_000;
     cfg.learning_starts = deepq::config::Count::steps(500);
     cfg.final_eval_episodes = 2;
-    let params = |cfg: &deepq::DqnConfig| match train(cfg, &mut ()).unwrap().network {
-        QNetwork::F32(m) => m.params().to_vec(),
-        QNetwork::F64(_) => unreachable!("the default preset is f32"),
+    let params = |cfg: &deepq::DqnConfig| match train(cfg, &mut ()).unwrap().model {
+        deepq::Model::Network(QNetwork::F32(m)) => m.params().to_vec(),
+        other => unreachable!("the default preset trains an f32 network, not {other:?}"),
     };
     let a = params(&cfg);
     let b = params(&cfg);

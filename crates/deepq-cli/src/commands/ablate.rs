@@ -6,14 +6,13 @@ use std::path::PathBuf;
 
 use deepq::DqnConfig;
 use deepq::nn::Loss;
+use deepq::run_dir::{RunDir, write_atomic, write_json};
 use serde::Serialize;
 
 use crate::cli::{AblateArgs, parse_seeds};
 use crate::commands::train::{SeedsSummary, aggregate, train_parallel};
 use crate::error::{CliResult, Failure};
-use crate::fsutil::{write_atomic, write_json};
 use crate::plots;
-use crate::run_dir::RunDir;
 use crate::settings::{self, Sources};
 
 /// One ingredient that can be switched off: its variant's label and directory name, whether

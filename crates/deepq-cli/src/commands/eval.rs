@@ -1,99 +1,28 @@
 //! `deepq eval`: greedy evaluation of a saved agent.
 
+use std::path::Path;
+
+use deepq::Model;
 use deepq::envs::{Env, EnvSpec, EnvVisitor};
-use deepq::tabular::QTable;
-use deepq::{DqnConfig, EvalStats, QNetwork, evaluate};
+use deepq::run_dir::{self, LoadedRun};
+use deepq::{EvalStats, evaluate};
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
 use crate::commands::train::optimum;
 use crate::error::{CliResult, Failure};
-use crate::fsutil::read;
-use crate::run_dir::RunDir;
-use crate::settings::read_config_file;
 
-/// A greedy policy: the action to take for a flat observation.
-pub type GreedyPolicy<'a> = Box<dyn FnMut(&[f32]) -> usize + 'a>;
-
-/// A trained policy: a DQN network or a tabular Q-table.
-pub enum Policy {
-    /// A Q-network.
-    Network(QNetwork),
-    /// A Q-table.
-    Table(QTable),
-}
-
-impl Policy {
-    /// Reads `model.safetensors` of either kind.
-    fn from_safetensors(bytes: &[u8]) -> Result<Self, String> {
-        QNetwork::from_safetensors(bytes)
-            .map(Policy::Network)
-            .or_else(|e| {
-                QTable::from_safetensors(bytes)
-                    .map(Policy::Table)
-                    .map_err(|_| e.to_string())
-            })
-    }
-
-    /// (inputs, outputs) the policy expects.
-    fn shape(&self) -> (usize, usize) {
-        match self {
-            Policy::Network(n) => (n.sizes()[0], n.sizes()[n.sizes().len() - 1]),
-            Policy::Table(t) => (t.n_states(), t.n_actions()),
-        }
-    }
-
-    /// The greedy policy over flat observations.
-    pub fn greedy(&self) -> GreedyPolicy<'_> {
-        match self {
-            Policy::Network(n) => Box::new(n.greedy_policy()),
-            Policy::Table(t) => Box::new(t.greedy_policy()),
-        }
-    }
-}
-
-/// A trained agent loaded from a run directory, checked against its environment.
-pub struct LoadedRun {
-    /// The run's resolved config.
-    pub config: DqnConfig,
-    /// The trained policy.
-    pub policy: Policy,
-}
-
-impl LoadedRun {
-    /// Reads `config.toml` and `model.safetensors`; corrupt files and models whose shapes
-    /// do not fit the environment are one-line errors.
-    pub fn open(run: &RunDir) -> CliResult<Self> {
-        let mut config = DqnConfig::default();
-        config
-            .apply_toml(&read_config_file(&run.config())?)
-            .map_err(|e| {
-                Failure::Runtime(format!(
-                    "'{}' is not a valid run config: {e}",
-                    run.config().display()
-                ))
-            })?;
-        let model = run.model();
-        let policy = Policy::from_safetensors(&read(&model)?).map_err(|e| {
-            Failure::Runtime(format!("cannot load model '{}': {e}", model.display()))
-        })?;
-        let env = deepq::envs::make(&config.env, &config.env_kwargs)?;
-        let needs = (
-            env.observation_space().flat_dim(),
-            env.action_space().flat_dim(),
-        );
-        let (inputs, outputs) = policy.shape();
-        if (inputs, outputs) != needs {
-            return Err(Failure::Runtime(format!(
-                "model '{}' has layer sizes {inputs} in, {outputs} out, but {} needs {} inputs and {} outputs",
-                model.display(),
-                config.env,
-                needs.0,
-                needs.1
-            )));
-        }
-        Ok(LoadedRun { config, policy })
-    }
+/// Loads the run at `path` (config and model) and checks the model against the run's
+/// environment; a missing or foreign directory is a usage error, corrupt files and models
+/// whose shapes do not fit the environment are runtime errors.
+pub fn open_run(path: &Path) -> CliResult<LoadedRun> {
+    let loaded = run_dir::load_run(path)?;
+    let env = deepq::envs::make(&loaded.config.env, &loaded.config.env_kwargs)?;
+    loaded.check_fits(
+        env.observation_space().flat_dim(),
+        env.action_space().flat_dim(),
+    )?;
+    Ok(loaded)
 }
 
 #[derive(Serialize)]
@@ -117,12 +46,11 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
             "invalid value 0 for '--episodes': must be at least 1".into(),
         ));
     }
-    let run = RunDir::open(&args.run)?;
-    let loaded = LoadedRun::open(&run)?;
+    let loaded = open_run(&args.run)?;
     let env = deepq::envs::make(&loaded.config.env, &loaded.config.env_kwargs)?;
     let spec = env.spec().clone();
     let stats = env.visit(Evaluate {
-        policy: &loaded.policy,
+        model: &loaded.model,
         episodes: args.episodes,
         seed: args.seed,
     });
@@ -168,7 +96,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
 }
 
 struct Evaluate<'a> {
-    policy: &'a Policy,
+    model: &'a Model,
     episodes: usize,
     seed: u64,
 }
@@ -181,7 +109,7 @@ impl EnvVisitor for Evaluate<'_> {
             &mut env,
             self.episodes,
             Some(self.seed),
-            self.policy.greedy(),
+            self.model.greedy_policy(),
         )
     }
 }

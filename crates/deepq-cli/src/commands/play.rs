@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use deepq::envs::{Env, EnvSpec, EnvVisitor, RgbFrame};
 use deepq::eval::{EpisodeEnd, run_episode};
+use deepq::run_dir::{LoadedRun, write_atomic};
 
 use crate::cli::PlayArgs;
-use crate::commands::eval::LoadedRun;
+use crate::commands::eval::open_run;
 use crate::error::{CliResult, Failure};
-use crate::fsutil::write_atomic;
-use crate::run_dir::RunDir;
 
 /// Where `play` draws the episode.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,8 +35,7 @@ pub fn parse_render(spec: &str) -> Result<Render, String> {
 
 /// Runs `deepq play`.
 pub fn run(args: &PlayArgs) -> CliResult<()> {
-    let run = RunDir::open(&args.run)?;
-    let loaded = LoadedRun::open(&run)?;
+    let loaded = open_run(&args.run)?;
     let env = deepq::envs::make(&loaded.config.env, &loaded.config.env_kwargs)?;
     if args.fps == 0 {
         return Err(Failure::Usage(
@@ -85,7 +83,7 @@ impl EnvVisitor for Play<'_> {
     type Output = CliResult<Played>;
 
     fn visit<E: Env + Clone + 'static>(self, mut env: E, spec: EnvSpec) -> CliResult<Played> {
-        let mut policy = self.loaded.policy.greedy();
+        let mut policy = self.loaded.model.greedy_policy();
         let delay = Duration::from_secs_f64(1.0 / f64::from(self.fps));
         let (ret, length, end, frames) = match self.render {
             Render::Terminal => {
@@ -153,7 +151,7 @@ pub fn write_gif(path: &Path, frames: &[RgbFrame], fps: u32) -> CliResult<()> {
                 .map_err(|e| fail(e.to_string()))?;
         }
     }
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }
 
 #[cfg(test)]

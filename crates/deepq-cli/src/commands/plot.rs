@@ -1,17 +1,16 @@
 //! `deepq plot`: redraw a run's plots from its CSV logs.
 
+use deepq::run_dir::RunDir;
+
 use crate::cli::PlotArgs;
 use crate::commands::train::RunSummary;
 use crate::error::CliResult;
 use crate::plots::draw_run;
-use crate::run_dir::RunDir;
-use crate::settings::read_config_file;
 
 /// Runs `deepq plot`.
 pub fn run(args: &PlotArgs) -> CliResult<()> {
     let run = RunDir::open(&args.run)?;
-    let mut config = deepq::DqnConfig::default();
-    config.apply_toml(&read_config_file(&run.config())?)?;
+    let (config, _) = run.read_config()?;
     // The threshold line needs the env's spec; an unfinished run has no summary yet.
     let threshold = std::fs::read(run.summary())
         .ok()

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use deepq::run_dir::{self, RunDir, write_json};
 use deepq::stats::Aggregate;
 use deepq::{DqnConfig, TrainSummary};
 use rayon::prelude::*;
@@ -12,10 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{TrainArgs, parse_seeds};
 use crate::error::{CliResult, Failure};
-use crate::fsutil::{write_atomic, write_json};
 use crate::observer::{RunObserver, progress_bar};
 use crate::plots::{self, Format};
-use crate::run_dir::RunDir;
 use crate::settings::{self, Sources};
 
 /// `summary.json` of one run (a contract: scripts read these keys).
@@ -185,7 +184,7 @@ pub fn train_one(
     stop: &Arc<AtomicBool>,
 ) -> CliResult<RunSummary> {
     let run = RunDir::create(out)?;
-    write_atomic(&run.config(), config_file(cfg, preset).as_bytes())?;
+    run.write_config(&run_dir::config_text(cfg, Some(preset)))?;
     let observer = RunObserver::new(&run, bar, tensorboard, None, Arc::clone(stop))?;
     finish_run(&run, cfg, preset, observer, |obs| {
         deepq::train(cfg, obs).map(|o| (o.summary, o.model.to_safetensors()))
@@ -195,7 +194,7 @@ pub fn train_one(
 /// `deepq train --resume DIR`: continues a run from `DIR/checkpoint/` to its configured end,
 /// appending to its logs.
 fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
-    let run = RunDir::open(dir).map_err(|e| match e {
+    let run = RunDir::open(dir).map_err(|e| match Failure::from(e) {
         Failure::Usage(m) => Failure::Usage(format!("cannot resume: {m}")),
         other => other,
     })?;
@@ -258,7 +257,7 @@ fn finish_run(
         other => other.into(),
     })?;
     let (trained, model) = outcome;
-    write_atomic(&run.model(), &model)?;
+    run.write_model(&model)?;
     let mut summary = RunSummary::new(preset, trained);
     summary.optimal_return = optimum(cfg);
     write_json(&run.summary(), &summary)?;
@@ -377,23 +376,11 @@ pub fn optimum(cfg: &DqnConfig) -> Option<f64> {
     deepq::tabular::env_optimum(&env)
 }
 
-/// The config file of a run: the resolved config, headed by the preset it started from.
-fn config_file(cfg: &DqnConfig, preset: &str) -> String {
-    format!("{PRESET_COMMENT}{preset}\n{}", cfg.to_toml())
-}
-
-const PRESET_COMMENT: &str = "# preset: ";
-
 /// The preset a run started from, as its config file records it.
 fn preset_of(run: &RunDir) -> String {
-    std::fs::read_to_string(run.config())
+    run.read_config_text()
         .ok()
-        .and_then(|text| {
-            text.lines()
-                .next()?
-                .strip_prefix(PRESET_COMMENT)
-                .map(str::to_string)
-        })
+        .and_then(|text| run_dir::preset_of(&text).map(str::to_string))
         .unwrap_or_else(|| "custom".into())
 }
 

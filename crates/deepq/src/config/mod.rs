@@ -452,11 +452,10 @@ impl DqnConfig {
                 self.set_rainbow_components(true);
                 rainbow_keeps_every_component(&overrides)?;
             }
-            Some(toml::Value::Boolean(false)) => {
-                if self.is_rainbow() {
-                    self.set_rainbow_components(false);
-                }
+            Some(toml::Value::Boolean(false)) if self.is_rainbow() => {
+                self.set_rainbow_components(false);
             }
+            Some(toml::Value::Boolean(false)) => {}
             Some(other) => {
                 return Err(ConfigError::invalid(
                     RAINBOW_KEY,
