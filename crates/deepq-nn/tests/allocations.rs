@@ -129,6 +129,7 @@ fn rainbow_heads_do_not_allocate() {
         atoms,
         v_min: 0.0,
         v_max: 100.0,
+        ..Arch::default()
     };
     let mut net = Mlp::<f32>::with_arch(&[4, 64, 64, n_act], arch, 0.5, &mut rng);
     let mut ws = Workspace::new(&net, batch);

@@ -232,6 +232,7 @@ fn arch(dueling: bool, noisy: bool, atoms: usize) -> Arch {
         atoms,
         v_min: -2.0,
         v_max: 3.0,
+        ..Arch::default()
     }
 }
 
