@@ -330,14 +330,13 @@ fn from_sequential_layer_norm<T: Scalar>(
         }
         modules.entry(index).or_default()[slot] = Some(view);
     }
-    // The output layer is the last module; it has no LayerNorm after it.
+    // The output layer is the last Linear; a LayerNorm after it is left over, and refused
+    // below.
     let last = *modules
         .keys()
-        .next_back()
+        .rev()
+        .find(|&&i| i % 3 == 0)
         .ok_or_else(|| NnError::MissingTensor("0.weight".into()))?;
-    if last % 3 != 0 {
-        return Err(NnError::MissingTensor(format!("{}.weight", last + 2)));
-    }
     let n_layers = last / 3 + 1;
     let mut take = |index: usize, part: usize| {
         let name = format!("{index}.{}", ["weight", "bias"][part]);
@@ -393,7 +392,7 @@ fn from_sequential_layer_norm<T: Scalar>(
             params.extend(decode::<T>(view)?);
         }
     }
-    // Only the LayerNorm after the output layer can be left over here.
+    // Only a LayerNorm after the output layer can be left over here.
     if let Some((index, m)) = modules.iter().find(|(_, m)| m.iter().any(Option::is_some)) {
         let part = if m[0].is_some() { "weight" } else { "bias" };
         return Err(NnError::UnexpectedTensor(format!("{index}.{part}")));
