@@ -180,6 +180,9 @@ fn pytorch_layer_norm_state_dict_without_metadata_gets_pytorch_eps() {
     assert_eq!(mlp.arch().layer_norm_eps, 1e-5);
 }
 
+/// `(name, shape)` pairs for [`file_with`].
+type Tensors<'a> = Vec<(&'a str, Vec<usize>)>;
+
 #[test]
 fn damaged_layer_norm_files_are_rejected() {
     let good = [
@@ -190,20 +193,19 @@ fn damaged_layer_norm_files_are_rejected() {
         ("3.weight", vec![2, 5]),
         ("3.bias", vec![2]),
     ];
-    let without = |name: &str| -> Vec<(&str, Vec<usize>)> {
-        good.iter().filter(|(n, _)| *n != name).cloned().collect()
-    };
-    let with = |extra: (&'static str, Vec<usize>)| -> Vec<(&str, Vec<usize>)> {
+    let without =
+        |name: &str| -> Tensors { good.iter().filter(|(n, _)| *n != name).cloned().collect() };
+    let with = |extra: (&'static str, Vec<usize>)| -> Tensors {
         let mut v = good.to_vec();
         v.push(extra);
         v
     };
-    let reshaped = |name: &str, shape: Vec<usize>| -> Vec<(&str, Vec<usize>)> {
+    let reshaped = |name: &str, shape: Vec<usize>| -> Tensors {
         good.iter()
             .map(|(n, s)| (*n, if *n == name { shape.clone() } else { s.clone() }))
             .collect()
     };
-    let cases: Vec<(Vec<(&str, Vec<usize>)>, &str)> = vec![
+    let cases: Vec<(Tensors, &str)> = vec![
         (without("1.bias"), "missing tensor \"1.bias\""),
         (without("3.bias"), "missing tensor \"3.bias\""),
         (reshaped("1.weight", vec![4]), "\"1.weight\" has shape [4]"),
