@@ -16,6 +16,19 @@
 //!   `bias_mu` and `bias_sigma` (its noise is not saved: register it with
 //!   `persistent=False`);
 //! - `support` (`[atoms]`, a persistent buffer) for C51: the atoms, `v_min` to `v_max`.
+//!
+//! With LayerNorm ([`Arch::layer_norm`]) every hidden Linear is followed by an
+//! `nn.LayerNorm` before its ReLU, which shifts the indices: a plain network is the
+//! `state_dict` of `nn.Sequential(Linear, LayerNorm, ReLU, Linear, LayerNorm, ReLU, Linear)`,
+//! `"0.weight"` `[256, 4]`, `"0.bias"`, `"1.weight"` `[256]` (the LayerNorm's γ), `"1.bias"`
+//! (β), `"3.weight"`, `"3.bias"`, `"4.weight"`, `"4.bias"`, `"6.weight"`, `"6.bias"` (Linear
+//! layers at multiples of 3, LayerNorms right after them); the other heads' torsos likewise
+//! (`torso.0.*`, `torso.1.*`, `torso.3.*`, …). A one-dimensional `"<index>.weight"` (or a
+//! `"torso.1.weight"`) marks a LayerNorm file on loading. The LayerNorm's ε is not part of a
+//! `state_dict`: it is written to the file's `__metadata__` as `layer_norm_eps` (a decimal
+//! number), which also marks a LayerNorm network without hidden layers; a LayerNorm file
+//! without it (as PyTorch's `save_file(model.state_dict())` writes) gets PyTorch's default,
+//! 1e-5. Files without LayerNorm are written and read exactly as before it existed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,6 +39,9 @@ use crate::error::NnError;
 use crate::mlp::{Arch, Layer, Mlp};
 use crate::scalar::Scalar;
 
+/// The `__metadata__` key holding the LayerNorm ε of a LayerNorm network (see the module docs).
+pub const LAYER_NORM_EPS_KEY: &str = "layer_norm_eps";
+
 /// Encodes `mlp` as a safetensors file (dtype F32 or F64 by `T`).
 pub fn to_safetensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<u8> {
     to_safetensors_with_metadata(mlp, None)
@@ -33,10 +49,19 @@ pub fn to_safetensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<u8> {
 
 /// As [`to_safetensors`], with a string map stored in the file's `__metadata__` header
 /// (for example the training configuration); read it back with [`safetensors_metadata`].
+/// A LayerNorm network adds (or overwrites) the key [`LAYER_NORM_EPS_KEY`] in that map.
 pub fn to_safetensors_with_metadata<T: Scalar>(
     mlp: &Mlp<T>,
-    metadata: Option<HashMap<String, String>>,
+    mut metadata: Option<HashMap<String, String>>,
 ) -> Vec<u8> {
+    if mlp.arch().layer_norm {
+        // `{:e}` prints the shortest digits that read back to the same f64, in a form
+        // Python's `float()` also parses.
+        metadata.get_or_insert_with(HashMap::new).insert(
+            LAYER_NORM_EPS_KEY.into(),
+            format!("{:e}", mlp.arch().layer_norm_eps),
+        );
+    }
     let tensors = named_tensors(mlp);
     let views = tensors.iter().map(|(name, shape, data)| {
         let view =
@@ -56,18 +81,33 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
     };
     let mut tensors = Vec::new();
     let layers = mlp.layers();
+    // Modules per hidden layer in the `nn.Sequential`: Linear, (LayerNorm,) ReLU.
+    let stride = if mlp.arch().layer_norm { 3 } else { 2 };
+    // A hidden layer's LayerNorm, module `index`, under `prefix`.
+    let layer_norm = |tensors: &mut Vec<_>, prefix: &str, index: usize, layer: &Layer| {
+        if let Some((gamma, beta)) = layer.ln_ranges() {
+            for (part, range) in [("weight", gamma), ("bias", beta)] {
+                tensors.push((
+                    format!("{prefix}{index}.{part}"),
+                    vec![layer.n_out],
+                    bytes(&params[range]),
+                ));
+            }
+        }
+    };
     if mlp.arch().is_plain() {
         for (k, layer) in layers.iter().enumerate() {
             tensors.push((
-                format!("{}.weight", 2 * k),
+                format!("{}.weight", stride * k),
                 vec![layer.n_out, layer.n_in],
                 bytes(&params[layer.weight_range()]),
             ));
             tensors.push((
-                format!("{}.bias", 2 * k),
+                format!("{}.bias", stride * k),
                 vec![layer.n_out],
                 bytes(&params[layer.bias_range()]),
             ));
+            layer_norm(&mut tensors, "", stride * k + 1, layer);
         }
         return tensors;
     }
@@ -100,7 +140,7 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
     };
     let (head, torso) = layers.split_last().expect("a network has layers");
     for (k, layer) in torso.iter().enumerate() {
-        push(&format!("torso.{}", 2 * k), layer, 0..layer.n_out);
+        push(&format!("torso.{}", stride * k), layer, 0..layer.n_out);
     }
     let atoms = mlp.arch().atoms;
     if mlp.arch().dueling {
@@ -108,6 +148,9 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
         push("advantage", head, atoms..head.n_out);
     } else {
         push("head", head, 0..head.n_out);
+    }
+    for (k, layer) in torso.iter().enumerate() {
+        layer_norm(&mut tensors, "torso.", stride * k + 1, layer);
     }
     if atoms > 1 {
         tensors.push(("support".into(), vec![atoms], bytes(mlp.support())));
@@ -118,11 +161,14 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
 /// Decodes a network written by [`to_safetensors`] or by PyTorch (see the module docs).
 ///
 /// Checks that the file parses, that the tensors are exactly `0.weight`, `0.bias`, … for
-/// consecutive even indices, that their dtype is `T`'s, and that the shapes chain
-/// (`weight` `out × in`, `bias` `out`, each layer's `in` the previous `out`). Never panics:
-/// any other input gives an error.
+/// consecutive even indices (with LayerNorm: Linear layers at multiples of 3, each hidden
+/// one followed by its LayerNorm's `weight` and `bias`), that their dtype is `T`'s, and that
+/// the shapes chain (`weight` `out × in`, `bias` `out`, each layer's `in` the previous
+/// `out`, a LayerNorm's `weight` and `bias` `out`). Never panics: any other input gives an
+/// error.
 pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
     let file = parse(bytes)?;
+    let eps = layer_norm_eps(bytes)?;
     let structured = file.names().iter().any(|n| {
         n.starts_with("torso.")
             || n.starts_with("head.")
@@ -131,7 +177,14 @@ pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
             || *n == "support"
     });
     if structured {
-        return from_structured(&file);
+        return from_structured(&file, eps);
+    }
+    let layer_norm = eps.is_some()
+        || file.tensors().iter().any(|(name, view)| {
+            view.shape().len() == 1 && parse_index(name).is_some_and(|(_, slot)| slot == 0)
+        });
+    if layer_norm {
+        return from_sequential_layer_norm(&file, eps.unwrap_or(Arch::default().layer_norm_eps));
     }
     let mut tensors = file.tensors();
     // Sorted, so that the error reported for a file with several problems is always the same.
@@ -216,6 +269,12 @@ fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, NnError> {
 
 /// `"2k.weight"` → `(k, 0)`, `"2k.bias"` → `(k, 1)`; only canonical decimal indices.
 fn parse_name(name: &str) -> Option<(usize, usize)> {
+    let (parsed, slot) = parse_index(name)?;
+    parsed.is_multiple_of(2).then_some((parsed / 2, slot))
+}
+
+/// `"i.weight"` → `(i, 0)`, `"i.bias"` → `(i, 1)`, for any canonical decimal index `i`.
+fn parse_index(name: &str) -> Option<(usize, usize)> {
     let (index, part) = name.split_once('.')?;
     let slot = match part {
         "weight" => 0,
@@ -223,7 +282,127 @@ fn parse_name(name: &str) -> Option<(usize, usize)> {
         _ => return None,
     };
     let parsed: usize = index.parse().ok()?;
-    (parsed.to_string() == index && parsed.is_multiple_of(2)).then_some((parsed / 2, slot))
+    (parsed.to_string() == index).then_some((parsed, slot))
+}
+
+/// The LayerNorm ε stored in the file's metadata, if any.
+fn layer_norm_eps(bytes: &[u8]) -> Result<Option<f64>, NnError> {
+    let metadata = safetensors_metadata(bytes)?;
+    metadata
+        .get(LAYER_NORM_EPS_KEY)
+        .map(|v| {
+            v.trim().parse::<f64>().map_err(|_| {
+                NnError::Format(format!(
+                    "metadata {LAYER_NORM_EPS_KEY} = {v:?} is not a number"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Decodes the values of a tensor of `T`'s dtype.
+fn decode<T: Scalar>(view: &TensorView<'_>) -> Result<Vec<T>, NnError> {
+    T::from_le_bytes(view.data()).ok_or_else(|| {
+        NnError::Format("tensor data length is not a multiple of the dtype size".into())
+    })
+}
+
+/// Decodes a plain LayerNorm network: the `state_dict` of `nn.Sequential(Linear, LayerNorm,
+/// ReLU, …, Linear)` (Linear layers at indices `3k`, LayerNorms at `3k + 1`).
+fn from_sequential_layer_norm<T: Scalar>(
+    file: &SafeTensors<'_>,
+    eps: f64,
+) -> Result<Mlp<T>, NnError> {
+    let mut tensors = file.tensors();
+    // Sorted, so that the error reported for a file with several problems is always the same.
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut modules: BTreeMap<usize, [Option<TensorView<'_>>; 2]> = BTreeMap::new();
+    for (name, view) in tensors {
+        let (index, slot) = parse_index(&name)
+            .filter(|(i, _)| i % 3 != 2)
+            .ok_or_else(|| NnError::UnexpectedTensor(name.clone()))?;
+        if view.dtype() != T::DTYPE {
+            return Err(NnError::Dtype {
+                name,
+                expected: T::DTYPE.to_string(),
+                found: view.dtype().to_string(),
+            });
+        }
+        modules.entry(index).or_default()[slot] = Some(view);
+    }
+    // The output layer is the last Linear; a LayerNorm after it is left over, and refused
+    // below.
+    let last = *modules
+        .keys()
+        .rev()
+        .find(|&&i| i % 3 == 0)
+        .ok_or_else(|| NnError::MissingTensor("0.weight".into()))?;
+    let n_layers = last / 3 + 1;
+    let mut take = |index: usize, part: usize| {
+        let name = format!("{index}.{}", ["weight", "bias"][part]);
+        modules
+            .get_mut(&index)
+            .and_then(|m| m[part].take())
+            .map(|v| (name.clone(), v))
+            .ok_or(NnError::MissingTensor(name))
+    };
+    let mut sizes = Vec::with_capacity(n_layers + 1);
+    let mut params = Vec::new();
+    for k in 0..n_layers {
+        let (w_name, weight) = take(3 * k, 0)?;
+        let (b_name, bias) = take(3 * k, 1)?;
+        let (n_out, n_in) = match *weight.shape() {
+            [n_out, n_in] if n_out > 0 && n_in > 0 => (n_out, n_in),
+            _ => {
+                return Err(NnError::Shape {
+                    name: w_name,
+                    expected: "a non-empty matrix [out, in]".into(),
+                    found: weight.shape().to_vec(),
+                });
+            }
+        };
+        match sizes.last() {
+            None => sizes.push(n_in),
+            Some(&prev) if prev != n_in => {
+                return Err(NnError::Shape {
+                    name: w_name,
+                    expected: format!("[{n_out}, {prev}] (the previous layer has {prev} outputs)"),
+                    found: weight.shape().to_vec(),
+                });
+            }
+            Some(_) => {}
+        }
+        sizes.push(n_out);
+        let mut views = vec![(b_name, bias)];
+        if k + 1 < n_layers {
+            views.push(take(3 * k + 1, 0)?);
+            views.push(take(3 * k + 1, 1)?);
+        }
+        for (name, view) in &views {
+            if view.shape() != [n_out] {
+                return Err(NnError::Shape {
+                    name: name.clone(),
+                    expected: format!("[{n_out}]"),
+                    found: view.shape().to_vec(),
+                });
+            }
+        }
+        params.extend(decode::<T>(&weight)?);
+        for (_, view) in &views {
+            params.extend(decode::<T>(view)?);
+        }
+    }
+    // Only a LayerNorm after the output layer can be left over here.
+    if let Some((index, m)) = modules.iter().find(|(_, m)| m.iter().any(Option::is_some)) {
+        let part = if m[0].is_some() { "weight" } else { "bias" };
+        return Err(NnError::UnexpectedTensor(format!("{index}.{part}")));
+    }
+    let arch = Arch {
+        layer_norm: true,
+        layer_norm_eps: eps,
+        ..Arch::default()
+    };
+    Mlp::from_parts(sizes, arch, params).map_err(NnError::Format)
 }
 
 /// One decoded layer: `(n_out, n_in, [values of each part])`.
@@ -231,7 +410,7 @@ type TakenLayer<T> = (usize, usize, Vec<Vec<T>>);
 
 /// Decodes a network with named modules (see the module docs): `torso.<2k>.*`, then `head.*`
 /// or `value.*` and `advantage.*`, noisy layers as `*_mu`/`*_sigma`, and `support`.
-fn from_structured<T: Scalar>(file: &SafeTensors<'_>) -> Result<Mlp<T>, NnError> {
+fn from_structured<T: Scalar>(file: &SafeTensors<'_>, eps: Option<f64>) -> Result<Mlp<T>, NnError> {
     let mut remaining: BTreeMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
     for (name, view) in &remaining {
         if view.dtype() != T::DTYPE {
@@ -243,6 +422,8 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>) -> Result<Mlp<T>, NnError>
         }
     }
     let noisy = remaining.keys().any(|n| n.ends_with(".weight_mu"));
+    let layer_norm = eps.is_some() || remaining.contains_key("torso.1.weight");
+    let stride = if layer_norm { 3 } else { 2 };
     let parts: &[&str] = if noisy {
         &["weight_mu", "bias_mu", "weight_sigma", "bias_sigma"]
     } else {
@@ -302,7 +483,7 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>) -> Result<Mlp<T>, NnError>
     };
     let mut torso = Vec::new();
     let mut n_in = None;
-    while let Some(layer) = take(&format!("torso.{}", 2 * torso.len()), n_in)? {
+    while let Some(layer) = take(&format!("torso.{}", stride * torso.len()), n_in)? {
         n_in = Some(layer.0);
         torso.push(layer);
     }
@@ -329,6 +510,28 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>) -> Result<Mlp<T>, NnError>
             Some(decode(&view)?)
         }
     };
+    // Each hidden layer's LayerNorm: `[weight, bias]` values.
+    let mut norms = Vec::new();
+    if layer_norm {
+        for (k, layer) in torso.iter().enumerate() {
+            let mut values = Vec::with_capacity(2);
+            for part in ["weight", "bias"] {
+                let name = format!("torso.{}.{part}", 3 * k + 1);
+                let view = remaining
+                    .remove(&name)
+                    .ok_or_else(|| NnError::MissingTensor(name.clone()))?;
+                if view.shape() != [layer.0] {
+                    return Err(NnError::Shape {
+                        name,
+                        expected: format!("[{}]", layer.0),
+                        found: view.shape().to_vec(),
+                    });
+                }
+                values.push(decode(&view)?);
+            }
+            norms.push(values);
+        }
+    }
     if let Some(name) = remaining.keys().next() {
         return Err(NnError::UnexpectedTensor(name.clone()));
     }
@@ -355,6 +558,8 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>) -> Result<Mlp<T>, NnError>
         });
     }
     let arch = Arch {
+        layer_norm,
+        layer_norm_eps: eps.unwrap_or(Arch::default().layer_norm_eps),
         dueling: value.is_some(),
         noisy,
         atoms,
@@ -365,8 +570,8 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>) -> Result<Mlp<T>, NnError>
     sizes.extend(torso.iter().map(|l| l.0));
     sizes.push(head.0 / atoms);
     let mut params = Vec::new();
-    for (_, _, values) in &torso {
-        for v in values {
+    for (k, (_, _, values)) in torso.iter().enumerate() {
+        for v in values.iter().chain(norms.get(k).into_iter().flatten()) {
             params.extend_from_slice(v);
         }
     }

@@ -1,8 +1,9 @@
 //! Neural-network core for deep Q-learning: small fully connected ReLU networks (MLPs)
-//! with hand-scheduled forward and backward passes, optionally with a dueling head, noisy
-//! layers (factorised Gaussian NoisyLinear) and distributional C51 outputs ([`Arch`]), TD
-//! losses, C51's categorical projection and cross-entropy, target-network updates, gradient
-//! clipping, PyTorch's optimizers, and safetensors exchange with PyTorch.
+//! with hand-scheduled forward and backward passes, optionally with LayerNorm after each
+//! hidden layer (PQN's network), a dueling head, noisy layers (factorised Gaussian
+//! NoisyLinear) and distributional C51 outputs ([`Arch`]), TD losses, C51's categorical
+//! projection and cross-entropy, target-network updates, gradient clipping, PyTorch's
+//! optimizers (RAdam included), and safetensors exchange with PyTorch.
 //!
 //! DQN trains tiny networks (e.g. 4-64-64-2) on small batches, where general frameworks
 //! spend most of their time in dispatch. Here parameters and gradients are flat buffers,
@@ -54,6 +55,7 @@ mod distributional;
 mod error;
 mod io;
 mod kernels;
+mod layer_norm;
 mod loss;
 mod mlp;
 mod optim;
@@ -67,7 +69,8 @@ pub use distributional::{
 };
 pub use error::NnError;
 pub use io::{
-    from_safetensors, safetensors_metadata, to_safetensors, to_safetensors_with_metadata,
+    LAYER_NORM_EPS_KEY, from_safetensors, safetensors_metadata, to_safetensors,
+    to_safetensors_with_metadata,
 };
 pub use loss::{Loss, q_loss};
 pub use mlp::{Arch, Mlp, Workspace};

@@ -1,7 +1,7 @@
-//! The Q-network: an MLP torso (linear layers with ReLU between them) and a linear output
-//! head, optionally dueling, noisy (factorised Gaussian NoisyLinear layers) and distributional
-//! (C51 atom logits); parameters, initialisation, batched forward and backward passes, and
-//! single-observation inference.
+//! The Q-network: an MLP torso (linear layers with ReLU between them, optionally each
+//! followed by LayerNorm before its ReLU) and a linear output head, optionally dueling, noisy
+//! (factorised Gaussian NoisyLinear layers) and distributional (C51 atom logits); parameters,
+//! initialisation, batched forward and backward passes, and single-observation inference.
 
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -9,13 +9,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::dense;
 use crate::kernels::{self, MatRef};
+use crate::layer_norm;
 use crate::qvalues::argmax;
 use crate::scalar::Scalar;
 
 /// What the network computes on top of the plain MLP. The default is the plain MLP: one
-/// Q-value per action from a linear output layer.
+/// Q-value per action from a linear output layer, no LayerNorm.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Arch {
+    /// Every hidden linear layer is followed by a LayerNorm over its output features (affine
+    /// weight initialised to 1, bias to 0; biased variance, as PyTorch's `nn.LayerNorm`) and
+    /// then the ReLU: `Linear → LayerNorm → ReLU`, repeated, then the output layer, as PQN
+    /// (Gallici et al. 2025) uses. Works with every head. Default false (absent in
+    /// configurations saved before it existed).
+    #[serde(default)]
+    pub layer_norm: bool,
+    /// The ε added to the variance inside the LayerNorm's square root. Default 1e-5,
+    /// PyTorch's; PQN's flax networks use 1e-6. Ignored (and reset to the default) without
+    /// [`layer_norm`](Self::layer_norm).
+    #[serde(default = "default_layer_norm_eps")]
+    pub layer_norm_eps: f64,
     /// Dueling head: the output layer has a value stream (`atoms` outputs) and an advantage
     /// stream (`n_actions · atoms` outputs), combined as `V + (A − mean_a A)` per atom.
     pub dueling: bool,
@@ -31,9 +44,16 @@ pub struct Arch {
     pub v_max: f64,
 }
 
+/// PyTorch's `nn.LayerNorm` default ε.
+fn default_layer_norm_eps() -> f64 {
+    1e-5
+}
+
 impl Default for Arch {
     fn default() -> Self {
         Arch {
+            layer_norm: false,
+            layer_norm_eps: default_layer_norm_eps(),
             dueling: false,
             noisy: false,
             atoms: 1,
@@ -44,7 +64,8 @@ impl Default for Arch {
 }
 
 impl Arch {
-    /// The plain MLP: no dueling, no noise, scalar Q-values.
+    /// A plain head: no dueling, no noise, scalar Q-values (LayerNorm in the torso may be
+    /// on or off).
     pub fn is_plain(&self) -> bool {
         !self.dueling && !self.noisy && self.atoms == 1
     }
@@ -54,12 +75,16 @@ impl Arch {
         self.atoms > 1
     }
 
-    /// The same architecture with the support of a scalar head (unused) reset to the
-    /// default, so that equal networks compare equal; networks store their head this way.
+    /// The same architecture with the support of a scalar head and the ε of a network
+    /// without LayerNorm (both unused) reset to the default, so that equal networks compare
+    /// equal; networks store their head this way.
     pub fn canonical(mut self) -> Self {
+        let plain = Arch::default();
         if self.atoms == 1 {
-            let plain = Arch::default();
             (self.v_min, self.v_max) = (plain.v_min, plain.v_max);
+        }
+        if !self.layer_norm {
+            self.layer_norm_eps = plain.layer_norm_eps;
         }
         self
     }
@@ -75,6 +100,12 @@ impl Arch {
             return Err(format!(
                 "v_min ({}) and v_max ({}) must be finite with v_min < v_max",
                 self.v_min, self.v_max
+            ));
+        }
+        if self.layer_norm && !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(format!(
+                "layer_norm_eps ({}) must be finite and positive",
+                self.layer_norm_eps
             ));
         }
         Ok(())
@@ -129,6 +160,9 @@ pub(crate) struct Layer {
     /// Offset of the `n_out` bias (μ), right after the weight.
     pub(crate) bias: usize,
     pub(crate) noisy: Option<NoisyLayer>,
+    /// Offset of the `n_out` weight γ of the LayerNorm after this (hidden) layer, right after
+    /// the layer's own parameters; its bias β follows it.
+    pub(crate) ln: Option<usize>,
 }
 
 impl Layer {
@@ -138,6 +172,12 @@ impl Layer {
 
     pub(crate) fn bias_range(&self) -> std::ops::Range<usize> {
         self.bias..self.bias + self.n_out
+    }
+
+    /// The LayerNorm's weight γ and bias β, if this layer has one.
+    pub(crate) fn ln_ranges(&self) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+        self.ln
+            .map(|w| (w..w + self.n_out, w + self.n_out..w + 2 * self.n_out))
     }
 
     pub(crate) fn sigma_ranges(&self) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
@@ -164,8 +204,14 @@ pub(crate) struct Layout {
 /// Lays out the layers of a network with layer widths `widths` (the last being the output
 /// layer's raw width); `None` if there are fewer than two widths, a width is zero, or a count
 /// overflows. Each layer holds its weight then its bias; a noisy layer then its weight σ and
-/// bias σ. `value_rows` splits a noisy output layer's input noise into two groups.
-pub(crate) fn layout(widths: &[usize], noisy: bool, value_rows: Option<usize>) -> Option<Layout> {
+/// bias σ; with `layer_norm`, a hidden layer then its LayerNorm's weight γ and bias β.
+/// `value_rows` splits a noisy output layer's input noise into two groups.
+pub(crate) fn layout(
+    widths: &[usize],
+    noisy: bool,
+    value_rows: Option<usize>,
+    layer_norm: bool,
+) -> Option<Layout> {
     if widths.len() < 2 || widths.contains(&0) {
         return None;
     }
@@ -205,12 +251,20 @@ pub(crate) fn layout(widths: &[usize], noisy: bool, value_rows: Option<usize>) -
         } else {
             None
         };
+        let ln = if layer_norm && l + 1 < n_layers {
+            let gamma = offset;
+            offset = gamma.checked_add(n_out.checked_mul(2)?)?;
+            Some(gamma)
+        } else {
+            None
+        };
         out.layers.push(Layer {
             n_in,
             n_out,
             weight: bias - size,
             bias,
             noisy,
+            ln,
         });
     }
     out.n_params = offset;
@@ -231,9 +285,12 @@ struct Noise<T> {
 ///
 /// All parameters live in one flat buffer, layer by layer: the weight (`out × in`,
 /// row-major, exactly PyTorch `nn.Linear`'s layout) then the bias (`out`); a noisy layer
-/// follows them with its weight σ and bias σ. A dueling output layer holds the value rows
-/// (`atoms`) first, then the advantage rows (`n_actions · atoms`, action-major). Optimizers,
-/// gradient clipping and target-network updates work on that buffer as a whole.
+/// follows them with its weight σ and bias σ; with [`Arch::layer_norm`], each hidden layer
+/// then has its LayerNorm's weight γ (`out`) and bias β (`out`), so a plain LayerNorm network
+/// is laid out in the order of PyTorch's `state_dict` (`0.weight`, `0.bias`, `1.weight`,
+/// `1.bias`, `3.weight`, …). A dueling output layer holds the value rows (`atoms`) first,
+/// then the advantage rows (`n_actions · atoms`, action-major). Optimizers, gradient clipping
+/// and target-network updates work on that buffer as a whole.
 ///
 /// `sizes` are `[n_inputs, hidden..., n_actions]` whatever the head; [`Mlp::forward`] returns
 /// `n_actions · atoms` values per row (Q-values, or C51 atom logits per action), and the
@@ -282,6 +339,7 @@ impl<T: Scalar> TryFrom<MlpData<T>> for Mlp<T> {
                     &w,
                     data.arch.noisy,
                     data.arch.dueling.then_some(data.arch.atoms),
+                    data.arch.layer_norm,
                 )
             })
             .ok_or_else(|| format!("invalid layer sizes {:?}", data.sizes))?;
@@ -328,7 +386,8 @@ impl<T: Scalar> Mlp<T> {
     /// Linear layers are initialised as in [`Mlp::new`]; noisy layers as in Fortunato et
     /// al.'s factorised scheme: μ (weight, then bias) from U(−1/√n, 1/√n) and every σ set to
     /// `sigma0/√n`, for fan-in `n`. A dueling output layer draws its value rows then its
-    /// advantage rows, as one layer.
+    /// advantage rows, as one layer. LayerNorm weights are set to 1 and biases to 0, drawing
+    /// nothing, so a network draws the same numbers with LayerNorm on or off.
     ///
     /// # Panics
     /// If `sizes` has fewer than two entries or contains a zero, or `arch` is invalid.
@@ -343,6 +402,10 @@ impl<T: Scalar> Mlp<T> {
                 let sigma = T::from_f64(sigma0 / (layer.n_in as f64).sqrt());
                 mlp.params[w.start..b.end].fill(sigma);
             }
+            if let Some((gamma, _)) = layer.ln_ranges() {
+                // β stays at the zero `zeros_with_arch` gave it.
+                mlp.params[gamma].fill(T::ONE);
+            }
         }
         mlp
     }
@@ -355,13 +418,21 @@ impl<T: Scalar> Mlp<T> {
         Self::zeros_with_arch(sizes, Arch::default())
     }
 
-    /// A network with widths `sizes`, head `arch` and every parameter zero.
+    /// A network with widths `sizes`, head `arch` and every parameter zero (LayerNorm weights
+    /// included).
     ///
     /// # Panics
     /// If `sizes` has fewer than two entries or contains a zero, or `arch` is invalid.
     pub fn zeros_with_arch(sizes: &[usize], arch: Arch) -> Self {
         let n = widths(sizes, &arch)
-            .and_then(|w| layout(&w, arch.noisy, arch.dueling.then_some(arch.atoms)))
+            .and_then(|w| {
+                layout(
+                    &w,
+                    arch.noisy,
+                    arch.dueling.then_some(arch.atoms),
+                    arch.layer_norm,
+                )
+            })
             .map(|l| l.n_params)
             .unwrap_or_else(|| panic!("a network needs ≥ 2 non-zero layer sizes, got {sizes:?}"));
         Self::from_parts(sizes.to_vec(), arch, vec![T::ZERO; n]).unwrap_or_else(|e| panic!("{e}"))
@@ -414,7 +485,8 @@ impl<T: Scalar> Mlp<T> {
         self.n_outputs() * self.arch.atoms
     }
 
-    /// Total number of parameters (weights, biases, and the σ of noisy layers).
+    /// Total number of parameters (weights, biases, the σ of noisy layers, and LayerNorm
+    /// weights and biases).
     pub fn n_params(&self) -> usize {
         self.params.len()
     }
@@ -538,6 +610,28 @@ impl<T: Scalar> Mlp<T> {
             let x = &before[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
             let z = &mut after[..batch * layer.n_out];
             let (w, bias) = self.weights(layer);
+            if let Some((gamma, beta)) = layer.ln_ranges() {
+                // The linear output goes to the LayerNorm cache, normalised there in place;
+                // the activations get ReLU(LayerNorm(·)).
+                let off = ws.act_offsets[l + 1] - ws.act_offsets[1];
+                let xhat = &mut ws.ln_xhat[off..off + batch * layer.n_out];
+                if layer.n_out < dense::NARROW {
+                    dense::dense_rows(w, bias, layer.n_in, x, xhat, false);
+                } else {
+                    let w = MatRef::row_major(w, layer.n_out, layer.n_in);
+                    kernels::matmul(MatRef::row_major(x, batch, layer.n_in), w.t(), xhat);
+                    kernels::bias_activation(xhat, bias, false);
+                }
+                layer_norm::layer_norm_forward(
+                    xhat,
+                    &self.params[gamma],
+                    &self.params[beta],
+                    self.arch.layer_norm_eps,
+                    &mut ws.ln_rstd[l * ws.max_batch..][..batch],
+                    z,
+                );
+                continue;
+            }
             let relu = l + 1 < n_layers;
             if layer.n_out < dense::NARROW {
                 dense::dense_rows(w, bias, layer.n_in, x, z, relu);
@@ -613,7 +707,24 @@ impl<T: Scalar> Mlp<T> {
                 let w = MatRef::row_major(self.weights(layer).0, layer.n_out, layer.n_in);
                 let dx = &mut dx[..batch * layer.n_in];
                 kernels::matmul(g, w, dx);
-                kernels::relu_backward(dx, x, &mut grads[layers[l - 1].bias_range()]);
+                let below = &layers[l - 1];
+                match below.ln_ranges() {
+                    None => kernels::relu_backward(dx, x, &mut grads[below.bias_range()]),
+                    Some((gamma, beta)) => {
+                        // Through the ReLU (β's gradient is the column sums there), the
+                        // LayerNorm (γ's gradient), then the linear bias's column sums.
+                        kernels::relu_backward(dx, x, &mut grads[beta]);
+                        let off = ws.act_offsets[l] - ws.act_offsets[1];
+                        layer_norm::layer_norm_backward(
+                            dx,
+                            &ws.ln_xhat[off..off + batch * below.n_out],
+                            &ws.ln_rstd[(l - 1) * ws.max_batch..][..batch],
+                            &self.params[gamma.clone()],
+                            &mut grads[gamma],
+                        );
+                        kernels::column_sums(dx, &mut grads[below.bias_range()]);
+                    }
+                }
             }
         }
         if self.arch.noisy {
@@ -690,7 +801,19 @@ impl<T: Scalar> Mlp<T> {
         for (l, layer) in layers.iter().enumerate() {
             let x = if l == 0 { obs } else { &src[..layer.n_in] };
             let (w, bias) = self.weights(layer);
-            dense::dense_rows(w, bias, layer.n_in, x, &mut dst[..layer.n_out], l < last);
+            let z = &mut dst[..layer.n_out];
+            match layer.ln_ranges() {
+                None => dense::dense_rows(w, bias, layer.n_in, x, z, l < last),
+                Some((gamma, beta)) => {
+                    dense::dense_rows(w, bias, layer.n_in, x, z, false);
+                    layer_norm::layer_norm_relu_in_place(
+                        z,
+                        &self.params[gamma],
+                        &self.params[beta],
+                        self.arch.layer_norm_eps,
+                    );
+                }
+            }
             std::mem::swap(&mut src, &mut dst);
         }
         let width = self.output_width();
@@ -816,6 +939,12 @@ pub struct Workspace<T> {
     grad_b: Vec<T>,
     /// Gradient w.r.t. a dueling output layer's raw output.
     grad_head: Vec<T>,
+    /// LayerNorm cache of the last forward pass: each hidden layer's normalised output `ẑ`,
+    /// laid out like that layer's activations in `acts` (offset `act_offsets[l + 1] −
+    /// act_offsets[1]`), and its `1/√(σ² + ε)` per row (`max_batch` per hidden layer).
+    /// Empty without LayerNorm.
+    ln_xhat: Vec<T>,
+    ln_rstd: Vec<T>,
     single_a: Vec<T>,
     single_b: Vec<T>,
     single_q: Vec<T>,
@@ -843,6 +972,15 @@ impl<T: Scalar> Workspace<T> {
         act_offsets.push(total);
         let hidden_max = sizes[1..sizes.len() - 1].iter().copied().max().unwrap_or(0);
         let width_max = widths.iter().copied().max().unwrap_or(0);
+        let n_hidden = sizes.len() - 2;
+        let (ln_xhat, ln_rstd) = if arch.layer_norm {
+            (
+                act_offsets[n_hidden + 1] - act_offsets[1],
+                max_batch * n_hidden,
+            )
+        } else {
+            (0, 0)
+        };
         Self {
             sizes,
             arch,
@@ -852,6 +990,8 @@ impl<T: Scalar> Workspace<T> {
             act_offsets,
             grad_a: vec![T::ZERO; max_batch * hidden_max],
             grad_b: vec![T::ZERO; max_batch * hidden_max],
+            ln_xhat: vec![T::ZERO; ln_xhat],
+            ln_rstd: vec![T::ZERO; ln_rstd],
             grad_head: vec![
                 T::ZERO;
                 if arch.dueling {

@@ -57,6 +57,23 @@ pub enum OptimizerConfig {
         /// Momentum schedule rate (4e-3).
         momentum_decay: f64,
     },
+    /// `torch.optim.RAdam` (Liu et al. 2020: Adam whose adaptive step is rectified by the
+    /// variance of its second-moment estimate; while that variance is intractable, in the
+    /// first steps (`ρ_t ≤ 5`, the first 5 steps with β₂ = 0.999), the step is plain
+    /// bias-corrected momentum SGD). L2 penalty `weight_decay` added to the gradient (PyTorch's
+    /// `decoupled_weight_decay=False`).
+    RAdam {
+        /// Learning rate (1e-3).
+        lr: f64,
+        /// First-moment decay (0.9).
+        beta1: f64,
+        /// Second-moment decay (0.999).
+        beta2: f64,
+        /// Denominator term (1e-8).
+        eps: f64,
+        /// L2 penalty (0).
+        weight_decay: f64,
+    },
     /// `torch.optim.RMSprop`.
     RmsProp {
         /// Learning rate (1e-2).
@@ -122,6 +139,17 @@ impl OptimizerConfig {
         }
     }
 
+    /// RAdam with PyTorch's defaults and learning rate `lr` (PyTorch's default is 1e-3).
+    pub fn radam(lr: f64) -> Self {
+        Self::RAdam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+
     /// RMSprop with PyTorch's defaults and learning rate `lr` (PyTorch's default is 1e-2).
     pub fn rmsprop(lr: f64) -> Self {
         Self::RmsProp {
@@ -151,6 +179,7 @@ impl OptimizerConfig {
             Self::Adam { lr, .. }
             | Self::AdamW { lr, .. }
             | Self::NAdam { lr, .. }
+            | Self::RAdam { lr, .. }
             | Self::RmsProp { lr, .. }
             | Self::Sgd { lr, .. } => lr,
         }
@@ -161,6 +190,7 @@ impl OptimizerConfig {
             Self::Adam { lr, .. }
             | Self::AdamW { lr, .. }
             | Self::NAdam { lr, .. }
+            | Self::RAdam { lr, .. }
             | Self::RmsProp { lr, .. }
             | Self::Sgd { lr, .. } => lr,
         }
@@ -187,6 +217,13 @@ impl OptimizerConfig {
                 ..
             }
             | Self::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            }
+            | Self::RAdam {
                 beta1,
                 beta2,
                 eps,
@@ -318,7 +355,9 @@ impl<T: Scalar> Optimizer<T> {
         }
         let zeros = |used: bool| vec![T::ZERO; if used { n_params } else { 0 }];
         let state = match config {
-            OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => State::Adam {
+            OptimizerConfig::Adam { .. }
+            | OptimizerConfig::AdamW { .. }
+            | OptimizerConfig::RAdam { .. } => State::Adam {
                 exp_avg: zeros(true),
                 exp_avg_sq: zeros(true),
             },
@@ -483,6 +522,44 @@ impl<T: Scalar> Optimizer<T> {
                 nadam(params, grads, exp_avg, exp_avg_sq, coefs);
             }
             (
+                &OptimizerConfig::RAdam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                },
+                State::Adam {
+                    exp_avg,
+                    exp_avg_sq,
+                },
+            ) => {
+                let bias_correction1 = 1.0 - beta1.powf(t);
+                let bias_correction2 = 1.0 - beta2.powf(t);
+                // The length of the approximated simple moving average (ρ∞ its limit): the
+                // adaptive step's variance is tractable only for ρ_t > 5.
+                let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+                let rho_t = rho_inf - 2.0 * t * beta2.powf(t) / bias_correction2;
+                let rectified = (rho_t > 5.0).then(|| RAdamRect {
+                    rect: c((((rho_t - 4.0) * (rho_t - 2.0) * rho_inf)
+                        / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                        .powf(0.5)),
+                    bias_correction2_sqrt: c(bias_correction2.powf(0.5)),
+                    eps: c(eps),
+                });
+                let coefs = RAdamCoefs {
+                    penalty: penalty(weight_decay),
+                    m: Lerp::new(1.0 - beta1),
+                    beta2: c(beta2),
+                    one_minus_beta2: c(1.0 - beta2),
+                    bias_correction1: c(bias_correction1),
+                    lr: c(lr),
+                    rectified,
+                };
+                check_len(n, [exp_avg.len(), exp_avg_sq.len()]);
+                radam(params, grads, exp_avg, exp_avg_sq, coefs);
+            }
+            (
                 &OptimizerConfig::RmsProp {
                     lr,
                     alpha,
@@ -638,6 +715,49 @@ simd_dispatch! {
             let denom = (*v / c.bias_correction2).sqrt() + c.eps;
             *p = *p + c.grad_coef * g / denom;
             *p = *p + c.avg_coef * *m / denom;
+        }
+    }
+}
+
+/// The rectified branch of an [`radam`] step (`ρ_t > 5`).
+#[derive(Clone, Copy)]
+struct RAdamRect<T> {
+    rect: T,
+    bias_correction2_sqrt: T,
+    eps: T,
+}
+
+/// One step's constants for [`radam`], rounded to `T`.
+#[derive(Clone, Copy)]
+struct RAdamCoefs<T> {
+    penalty: Option<T>,
+    m: Lerp<T>,
+    beta2: T,
+    one_minus_beta2: T,
+    bias_correction1: T,
+    lr: T,
+    /// `None` in the early steps, which take the un-rectified (SGD with momentum) step.
+    rectified: Option<RAdamRect<T>>,
+}
+
+simd_dispatch! {
+    /// RAdam over all parameters, as `_single_tensor_radam`. Python evaluates
+    /// `bias_correction2 ** 0.5 / exp_avg_sq_sqrt` as `reciprocal(denominator) * scalar`
+    /// (`Tensor.__rtruediv__`), so the adaptive learning rate is rounded twice here too.
+    fn radam<T: Scalar>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], c: RAdamCoefs<T>) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+            let g = penalised(g, *p, c.penalty);
+            *m = c.m.apply(*m, g);
+            *v = *v * c.beta2 + c.one_minus_beta2 * g * g;
+            let update = *m / c.bias_correction1 * c.lr;
+            let update = match c.rectified {
+                Some(r) => {
+                    let adaptive_lr = T::ONE / (v.sqrt() + r.eps) * r.bias_correction2_sqrt;
+                    update * adaptive_lr * r.rect
+                }
+                None => update,
+            };
+            *p = *p - update;
         }
     }
 }

@@ -119,6 +119,43 @@ fn training_and_acting_steps_do_not_allocate() {
 }
 
 #[test]
+fn layer_norm_network_and_radam_do_not_allocate() {
+    use deepq_nn::Arch;
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(2);
+    let batch = 32;
+    let arch = Arch {
+        layer_norm: true,
+        layer_norm_eps: 1e-6,
+        ..Arch::default()
+    };
+    let mut net = Mlp::<f32>::with_arch(&[4, 256, 256, 2], arch, 0.5, &mut rng);
+    let mut ws = Workspace::new(&net, batch);
+    let mut opt = Optimizer::new(OptimizerConfig::radam(1e-4), net.n_params());
+    let obs = vec![0.3f32; batch * 4];
+    let mut grads = vec![0.0; net.n_params()];
+    let grad_q = vec![0.01f32; batch * 2];
+    let mut out = [0.0f32; 2];
+    net.forward(&obs, batch, &mut ws);
+    net.backward(&mut ws, &grad_q, &mut grads);
+    let count = allocations_in(|| {
+        // Past RAdam's switch to the rectified step at step 6.
+        for _ in 0..8 {
+            net.argmax_action(&obs[..4], &mut ws);
+            net.predict_one(&obs[..4], &mut ws, &mut out);
+            opt.step(net.params_mut(), &grads);
+        }
+    });
+    assert_eq!(count, 0);
+    // Only matrixmultiply's packing buffers, one per product: 3 forward, 3 weight-gradient
+    // and 2 input-gradient products at most.
+    let count = allocations_in(|| {
+        net.forward(&obs, batch, &mut ws);
+        net.backward(&mut ws, &grad_q, &mut grads);
+    });
+    assert!(count <= 8, "{count} allocations");
+}
+
+#[test]
 fn rainbow_heads_do_not_allocate() {
     use deepq_nn::{Arch, categorical_loss, categorical_projection, softmax_rows};
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
@@ -129,6 +166,7 @@ fn rainbow_heads_do_not_allocate() {
         atoms,
         v_min: 0.0,
         v_max: 100.0,
+        ..Arch::default()
     };
     let mut net = Mlp::<f32>::with_arch(&[4, 64, 64, n_act], arch, 0.5, &mut rng);
     let mut ws = Workspace::new(&net, batch);

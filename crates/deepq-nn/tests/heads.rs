@@ -1,13 +1,14 @@
-//! Dueling, noisy and distributional (C51) networks: forward passes against a naive f64
-//! reference, gradients against central finite differences (f64), the categorical projection
-//! against a hand-computed case, and safetensors round trips.
+//! Dueling, noisy and distributional (C51) networks, and LayerNorm torsos under every head:
+//! forward passes against a naive f64 reference, gradients against central finite
+//! differences (f64), the categorical projection against a hand-computed case, and
+//! safetensors round trips.
 
 mod common;
 
 use common::{rng, uniform};
 use deepq_nn::{
     Arch, Loss, Mlp, NnError, Workspace, categorical_loss, categorical_projection,
-    from_safetensors, q_loss, softmax_rows, to_safetensors,
+    from_safetensors, q_loss, safetensors_metadata, softmax_rows, to_safetensors,
 };
 use rand::Rng;
 
@@ -16,8 +17,10 @@ const TOL: f64 = 1e-7;
 const KINK_MARGIN: f64 = 1e-3;
 
 /// Textbook forward pass in f64 for any head: effective noisy weights rebuilt from the
-/// network's noise factors, `y = x Wᵀ + b` with ReLU between layers, then the dueling
-/// combination. Returns the hidden pre-activations and the output rows.
+/// network's noise factors, `y = x Wᵀ + b` with ReLU between layers (after a LayerNorm,
+/// `(z − mean)/√(var + ε)·γ + β` with the biased variance, if the network has them), then the
+/// dueling combination. Returns the hidden pre-activations (what ReLU sees) and the output
+/// rows.
 fn naive_forward(mlp: &Mlp<f64>, input: &[f64], batch: usize) -> (Vec<f64>, Vec<f64>) {
     let arch = *mlp.arch();
     let sizes = mlp.sizes();
@@ -73,6 +76,19 @@ fn naive_forward(mlp: &Mlp<f64>, input: &[f64], batch: usize) -> (Vec<f64>, Vec<
             }
         }
         if l + 1 < n_layers {
+            if arch.layer_norm {
+                let (gamma, beta) = p[offset..offset + 2 * n_out].split_at(n_out);
+                offset += 2 * n_out;
+                for row in z.chunks_mut(n_out) {
+                    let mean = row.iter().sum::<f64>() / n_out as f64;
+                    let var =
+                        row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n_out as f64;
+                    let std = (var + arch.layer_norm_eps).sqrt();
+                    for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+                        *v = (*v - mean) / std * g + b;
+                    }
+                }
+            }
             hidden.extend_from_slice(&z);
             x = z.iter().map(|&v| v.max(0.0)).collect();
         } else {
@@ -152,10 +168,41 @@ impl Problem {
     }
 }
 
+/// Offsets of the LayerNorm weights γ (each followed by its β) of a LayerNorm network, with
+/// their widths: after each hidden layer's weight, bias (and σs).
+fn layer_norm_offsets(mlp: &Mlp<f64>) -> Vec<(usize, usize)> {
+    let sizes = mlp.sizes();
+    let per_param = if mlp.arch().noisy { 2 } else { 1 };
+    let mut offset = 0;
+    let mut out = Vec::new();
+    for l in 0..sizes.len() - 2 {
+        let (n_in, n_out) = (sizes[l], sizes[l + 1]);
+        offset += per_param * (n_in * n_out + n_out);
+        out.push((offset, n_out));
+        offset += 2 * n_out;
+    }
+    out
+}
+
 fn problem(sizes: &[usize], arch: Arch, batch: usize, weighted: bool, seed: u64) -> Problem {
     let mut r = rng(seed);
     loop {
         let mut mlp = Mlp::<f64>::with_arch(sizes, arch, 0.5, &mut r);
+        if arch.layer_norm {
+            // Away from the initial γ = 1, β = 0, so that their gradients are general.
+            for (gamma, n) in layer_norm_offsets(&mlp) {
+                for (i, v) in mlp.params_mut()[gamma..gamma + 2 * n]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    *v = if i < n {
+                        r.random_range(0.5..1.5)
+                    } else {
+                        r.random_range(-0.3..0.3)
+                    };
+                }
+            }
+        }
         let noise_seed = arch.noisy.then(|| r.random::<u64>());
         if let Some(s) = noise_seed {
             mlp.sample_noise(&mut rng(s));
@@ -232,6 +279,7 @@ fn arch(dueling: bool, noisy: bool, atoms: usize) -> Arch {
         atoms,
         v_min: -2.0,
         v_max: 3.0,
+        ..Arch::default()
     }
 }
 
@@ -307,6 +355,103 @@ fn rainbow_head_gradients_match_finite_differences() {
 /// Worked by hand: support {−1, −0.5, 0, 0.5, 1}, reward 0.3, discount 0.5: the shifted atoms
 /// −0.2, 0.05, 0.3, 0.55, 0.8 sit at positions 1.6, 2.1, 2.6, 3.1, 3.6 and split their mass
 /// between the neighbouring atoms.
+#[test]
+fn layer_norm_gradients_match_finite_differences_under_every_head() {
+    // Linear weight and bias, LayerNorm weight and bias (and σ of noisy layers) are all in
+    // the parameter vector that `check` perturbs one by one.
+    for (seed, (dueling, noisy, atoms), sizes) in [
+        (40, (false, false, 1), &[3usize, 7, 5, 2][..]),
+        (41, (false, false, 1), &[4, 20, 3]),
+        (42, (true, false, 1), &[3, 6, 5, 3]),
+        (43, (false, true, 1), &[3, 6, 5, 2]),
+        (44, (false, false, 5), &[3, 6, 2]),
+        (45, (true, true, 4), &[2, 6, 5, 3]),
+        (46, (false, false, 1), &[3, 2]),
+    ] {
+        let arch = Arch {
+            layer_norm: true,
+            layer_norm_eps: 1e-3,
+            ..arch(dueling, noisy, atoms)
+        };
+        check(&problem(sizes, arch, 6, seed % 2 == 0, seed));
+    }
+}
+
+#[test]
+fn layer_norm_parameters_start_at_one_and_zero_and_draw_nothing() {
+    for (dueling, noisy, atoms) in [(false, false, 1), (true, true, 3)] {
+        let plain =
+            Mlp::<f64>::with_arch(&[3, 8, 5, 2], arch(dueling, noisy, atoms), 0.5, &mut rng(7));
+        let ln_arch = Arch {
+            layer_norm: true,
+            ..arch(dueling, noisy, atoms)
+        };
+        let mut r = rng(7);
+        let ln = Mlp::<f64>::with_arch(&[3, 8, 5, 2], ln_arch, 0.5, &mut r);
+        // Same random stream consumed, and the same draws in the linear layers.
+        assert_eq!(r.random::<u64>(), {
+            let mut r2 = rng(7);
+            Mlp::<f64>::with_arch(&[3, 8, 5, 2], arch(dueling, noisy, atoms), 0.5, &mut r2);
+            r2.random::<u64>()
+        });
+        let offsets = layer_norm_offsets(&ln);
+        let mut stripped = Vec::new();
+        let mut start = 0;
+        for &(gamma, n) in &offsets {
+            stripped.extend_from_slice(&ln.params()[start..gamma]);
+            assert!(ln.params()[gamma..gamma + n].iter().all(|&v| v == 1.0));
+            assert!(
+                ln.params()[gamma + n..gamma + 2 * n]
+                    .iter()
+                    .all(|&v| v == 0.0)
+            );
+            start = gamma + 2 * n;
+        }
+        stripped.extend_from_slice(&ln.params()[start..]);
+        assert_eq!(stripped, plain.params());
+        assert_eq!(ln.n_params(), plain.n_params() + 2 * (8 + 5));
+    }
+}
+
+#[test]
+fn layer_norm_single_observation_matches_the_batched_pass() {
+    let arch = Arch {
+        layer_norm: true,
+        layer_norm_eps: 1e-6,
+        ..arch(true, false, 1)
+    };
+    let p = problem(&[4, 32, 17, 3], arch, 5, false, 50);
+    let mut ws = Workspace::new(&p.mlp, p.batch);
+    let batched = p.mlp.forward(&p.input, p.batch, &mut ws).to_vec();
+    let mut q = [0.0; 3];
+    for r in 0..p.batch {
+        p.mlp
+            .predict_one(&p.input[r * 4..(r + 1) * 4], &mut ws, &mut q);
+        for (a, b) in q.iter().zip(&batched[r * 3..(r + 1) * 3]) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn invalid_layer_norm_eps_is_rejected() {
+    for eps in [0.0, -1e-5, f64::NAN, f64::INFINITY] {
+        let arch = Arch {
+            layer_norm: true,
+            layer_norm_eps: eps,
+            ..Arch::default()
+        };
+        assert!(arch.validate().unwrap_err().contains("layer_norm_eps"));
+    }
+    // Ignored, and made canonical, without LayerNorm.
+    let off = Arch {
+        layer_norm_eps: 0.0,
+        ..Arch::default()
+    };
+    assert!(off.validate().is_ok());
+    assert_eq!(off.canonical(), Arch::default());
+}
+
 #[test]
 fn categorical_projection_matches_a_hand_computed_case() {
     let p = [0.1, 0.2, 0.3, 0.25, 0.15];
@@ -457,6 +602,49 @@ fn safetensors_round_trip_every_head() {
         assert_eq!(has("support"), a.atoms > 1);
         assert!(has("torso.2.weight") || has("torso.2.weight_mu"));
         assert!(from_safetensors::<f64>(&bytes).is_err());
+    }
+}
+
+#[test]
+fn safetensors_round_trip_layer_norm_under_every_head() {
+    for (a, sizes) in [
+        (arch(true, false, 1), &[4usize, 16, 8, 3][..]),
+        (arch(false, true, 1), &[4, 16, 8, 3]),
+        (arch(true, true, 51), &[4, 16, 8, 3]),
+        // No hidden layer, so no LayerNorm tensor: the metadata alone marks it.
+        (arch(true, false, 1), &[4, 3]),
+    ] {
+        let a = Arch {
+            layer_norm: true,
+            layer_norm_eps: 1e-6,
+            ..a
+        };
+        let mut mlp = Mlp::<f32>::with_arch(sizes, a, 0.5, &mut rng(7));
+        let mut r = rng(8);
+        for v in mlp.params_mut() {
+            *v += r.random_range(-0.1..0.1);
+        }
+        let bytes = to_safetensors(&mlp);
+        let back: Mlp<f32> = from_safetensors(&bytes).unwrap();
+        assert_eq!(back.sizes(), mlp.sizes());
+        assert_eq!(back.arch(), mlp.arch(), "{a:?}");
+        assert_eq!(back.params(), mlp.params());
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let names = file.names();
+        let has = |n: &str| names.contains(&n);
+        let hidden = sizes.len() > 2;
+        assert_eq!(has("torso.1.weight"), hidden);
+        assert_eq!(has("torso.4.bias"), hidden);
+        if hidden {
+            assert_eq!(file.tensor("torso.1.weight").unwrap().shape(), [16]);
+            assert_eq!(file.tensor("torso.4.bias").unwrap().shape(), [8]);
+            assert!(has("torso.3.weight") || has("torso.3.weight_mu"));
+            assert!(!has("torso.2.weight") && !has("torso.2.weight_mu"));
+        }
+        assert_eq!(
+            safetensors_metadata(&bytes).unwrap()["layer_norm_eps"],
+            "1e-6"
+        );
     }
 }
 

@@ -639,3 +639,158 @@ fn constructors_use_pytorch_defaults() {
         other => panic!("{other:?}"),
     }
 }
+
+/// RAdam written out from its definition (PyTorch's docs and `_single_tensor_radam`), in f64:
+/// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `m̂ = m/(1−β₁ᵗ)`,
+/// `ρ_t = ρ∞ − 2tβ₂ᵗ/(1−β₂ᵗ)` with `ρ∞ = 2/(1−β₂) − 1`; if `ρ_t > 5`,
+/// `θ ← θ − lr·m̂·r_t·√(1−β₂ᵗ)/(√v + ε)` with `r_t = √((ρ_t−4)(ρ_t−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρ_t))`,
+/// else `θ ← θ − lr·m̂`. The L2 penalty is added to the gradient first.
+fn radam_reference(
+    p0: &[f64],
+    grads: &[Vec<f64>],
+    (lr, beta1, beta2, eps, wd): (f64, f64, f64, f64, f64),
+) -> Vec<Vec<f64>> {
+    let mut p = p0.to_vec();
+    let (mut m, mut v) = (vec![0.0; p.len()], vec![0.0; p.len()]);
+    let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+    let mut out = Vec::new();
+    for (step, g) in grads.iter().enumerate() {
+        let t = (step + 1) as f64;
+        let rho_t = rho_inf - 2.0 * t * beta2.powf(t) / (1.0 - beta2.powf(t));
+        for i in 0..p.len() {
+            let g = g[i] + wd * p[i];
+            m[i] = beta1 * m[i] + (1.0 - beta1) * g;
+            v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
+            let m_hat = m[i] / (1.0 - beta1.powf(t));
+            if rho_t > 5.0 {
+                let r = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                    / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                    .sqrt();
+                let adaptive = (1.0 - beta2.powf(t)).sqrt() / (v[i].sqrt() + eps);
+                p[i] -= lr * m_hat * r * adaptive;
+            } else {
+                p[i] -= lr * m_hat;
+            }
+        }
+        out.push(p.clone());
+    }
+    out
+}
+
+/// Twelve steps of RAdam against [`radam_reference`], in f64 and f32: steps 1–5 take the
+/// un-rectified branch (ρ_t ≤ 5 with β₂ = 0.999), steps 6–12 the rectified one (with
+/// β₂ = 0.99 the switch comes at the same step, 6, through a different ρ∞).
+#[test]
+fn radam_matches_its_definition_in_both_branches() {
+    let steps = 12;
+    let grads: Vec<Vec<f64>> = (0..steps)
+        .map(|t| {
+            (0..P0.len())
+                .map(|i| ((t * 7 + i * 3) as f64 * 0.37).sin() * (1.0 + i as f64))
+                .collect()
+        })
+        .collect();
+    for (config, hyper) in [
+        (OptimizerConfig::radam(1e-2), (1e-2, 0.9, 0.999, 1e-8, 0.0)),
+        (
+            OptimizerConfig::RAdam {
+                lr: 0.05,
+                beta1: 0.8,
+                beta2: 0.99,
+                eps: 1e-3,
+                weight_decay: 0.1,
+            },
+            (0.05, 0.8, 0.99, 1e-3, 0.1),
+        ),
+    ] {
+        let expected = radam_reference(&P0, &grads, hyper);
+        // The rectified branch must move parameters differently from the un-rectified one.
+        let beta2 = hyper.2;
+        let rho =
+            |t: f64| 2.0 / (1.0 - beta2) - 1.0 - 2.0 * t * beta2.powf(t) / (1.0 - beta2.powf(t));
+        assert!(rho(5.0) <= 5.0 && rho(6.0) > 5.0, "{config:?}");
+        for (rtol, f32_run) in [(F64_RTOL, false), (F32_RTOL, true)] {
+            let mut p64 = P0.to_vec();
+            let mut p32: Vec<f32> = P0.iter().map(|&x| x as f32).collect();
+            let mut o64 = Optimizer::<f64>::new(config.clone(), P0.len());
+            let mut o32 = Optimizer::<f32>::new(config.clone(), P0.len());
+            for (t, (g, want)) in grads.iter().zip(&expected).enumerate() {
+                let got: Vec<f64> = if f32_run {
+                    let g: Vec<f32> = g.iter().map(|&x| x as f32).collect();
+                    o32.step(&mut p32, &g);
+                    p32.iter().map(|&x| x as f64).collect()
+                } else {
+                    o64.step(&mut p64, g);
+                    p64.clone()
+                };
+                for (i, (&got, &want)) in got.iter().zip(want).enumerate() {
+                    assert!(
+                        (got - want).abs() <= rtol * want.abs().max(1.0),
+                        "{config:?} f32={f32_run} step {} param {i}: got {got:e}, reference {want:e}",
+                        t + 1
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn radam_checkpoint_resumes_bit_identically_and_keeps_set_lr() {
+    let mut p1: Vec<f32> = P0.iter().map(|&x| x as f32).collect();
+    let mut opt = Optimizer::<f32>::new(OptimizerConfig::radam(0.01), p1.len());
+    let grads: Vec<Vec<f32>> = (0..9)
+        .map(|t| GRADS[t % 4].iter().map(|&x| x as f32).collect())
+        .collect();
+    for g in &grads[..4] {
+        opt.step(&mut p1, g);
+    }
+    opt.set_lr(0.005);
+    assert_eq!(opt.lr(), 0.005);
+    let json = serde_json::to_string(&opt).unwrap();
+    let mut resumed: Optimizer<f32> = serde_json::from_str(&json).unwrap();
+    assert_eq!(resumed.steps(), 4);
+    assert_eq!(resumed.lr(), 0.005);
+    let mut p2 = p1.clone();
+    // Across the switch to the rectified branch at step 6.
+    for g in &grads[4..] {
+        opt.step(&mut p1, g);
+        resumed.step(&mut p2, g);
+    }
+    assert_eq!(p1, p2);
+    // A state of the wrong shape is refused.
+    let broken = json.replacen("\"exp_avg\":[", "\"exp_avg\":[1.0,", 1);
+    assert!(serde_json::from_str::<Optimizer<f32>>(&broken).is_err());
+}
+
+#[test]
+fn radam_defaults_and_validation() {
+    assert_eq!(
+        OptimizerConfig::radam(1e-3),
+        OptimizerConfig::RAdam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0
+        }
+    );
+    assert_eq!(OptimizerConfig::radam(3e-4).lr(), 3e-4);
+    assert!(OptimizerConfig::radam(1e-3).validate().is_ok());
+    assert!(OptimizerConfig::radam(-1.0).validate().is_err());
+    for (beta1, beta2, eps, weight_decay) in [
+        (1.0, 0.999, 1e-8, 0.0),
+        (0.9, -0.1, 1e-8, 0.0),
+        (0.9, 0.999, -1.0, 0.0),
+        (0.9, 0.999, 1e-8, -1.0),
+    ] {
+        let config = OptimizerConfig::RAdam {
+            lr: 1e-3,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        };
+        assert!(config.validate().is_err(), "{config:?}");
+    }
+}

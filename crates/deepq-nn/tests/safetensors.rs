@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use common::rng;
 use deepq_nn::{
-    Mlp, NnError, Scalar, from_safetensors, safetensors_metadata, to_safetensors,
-    to_safetensors_with_metadata,
+    Arch, LAYER_NORM_EPS_KEY, Mlp, NnError, Scalar, from_safetensors, safetensors_metadata,
+    to_safetensors, to_safetensors_with_metadata,
 };
 use proptest::prelude::*;
 use safetensors::SafeTensors;
@@ -82,6 +82,167 @@ fn metadata_round_trips() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// PQN's network: `nn.Sequential(Linear, LayerNorm, ReLU, Linear, LayerNorm, ReLU, Linear)`.
+fn layer_norm_mlp<T: Scalar>(eps: f64) -> Mlp<T> {
+    let arch = Arch {
+        layer_norm: true,
+        layer_norm_eps: eps,
+        ..Arch::default()
+    };
+    let mut mlp = Mlp::<T>::with_arch(&[4, 256, 256, 2], arch, 0.5, &mut rng(3));
+    // LayerNorm parameters away from their constant initial values.
+    for (i, p) in mlp.params_mut().iter_mut().enumerate() {
+        *p = *p + T::from_f64((i % 7) as f64 * 0.01);
+    }
+    mlp
+}
+
+#[test]
+fn layer_norm_network_is_named_like_pytorch_sequential() {
+    let mlp = layer_norm_mlp::<f32>(1e-6);
+    let bytes = to_safetensors(&mlp);
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort();
+    let expect = [
+        ("0.weight", vec![256, 4]),
+        ("0.bias", vec![256]),
+        ("1.weight", vec![256]),
+        ("1.bias", vec![256]),
+        ("3.weight", vec![256, 256]),
+        ("3.bias", vec![256]),
+        ("4.weight", vec![256]),
+        ("4.bias", vec![256]),
+        ("6.weight", vec![2, 256]),
+        ("6.bias", vec![2]),
+    ];
+    let mut want: Vec<&str> = expect.iter().map(|(n, _)| *n).collect();
+    want.sort();
+    assert_eq!(names, want);
+    // In the flat buffer each LayerNorm follows its Linear layer, in state_dict order.
+    let mut offset = 0;
+    for (name, shape) in expect {
+        let t = file.tensor(name).unwrap();
+        assert_eq!(t.shape(), shape.as_slice(), "{name}");
+        let n = shape.iter().product::<usize>();
+        let values: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(values, mlp.params()[offset..offset + n], "{name}");
+        offset += n;
+    }
+    assert_eq!(offset, mlp.n_params());
+    assert_eq!(
+        safetensors_metadata(&bytes).unwrap()["layer_norm_eps"],
+        "1e-6"
+    );
+}
+
+#[test]
+fn layer_norm_round_trip_is_bit_exact_and_keeps_eps() {
+    for eps in [1e-6, 1e-5, 0.1 + 0.2] {
+        let mlp = layer_norm_mlp::<f64>(eps);
+        let back = from_safetensors::<f64>(&to_safetensors(&mlp)).unwrap();
+        assert_eq!(back.arch(), mlp.arch());
+        assert_eq!(back.arch().layer_norm_eps.to_bits(), eps.to_bits());
+        assert_eq!(back.params(), mlp.params());
+    }
+    let mlp = layer_norm_mlp::<f32>(1e-6);
+    let back = from_safetensors::<f32>(&to_safetensors(&mlp)).unwrap();
+    assert_eq!(back.arch(), mlp.arch());
+    assert_eq!(back.params(), mlp.params());
+    // The caller's metadata is kept beside the ε.
+    let meta = HashMap::from([("env".to_string(), "CartPole-v1".to_string())]);
+    let bytes = to_safetensors_with_metadata(&mlp, Some(meta));
+    let read = safetensors_metadata(&bytes).unwrap();
+    assert_eq!(read["env"], "CartPole-v1");
+    assert_eq!(read[LAYER_NORM_EPS_KEY], "1e-6");
+}
+
+#[test]
+fn pytorch_layer_norm_state_dict_without_metadata_gets_pytorch_eps() {
+    // What `save_file(model.state_dict(), path)` writes: no ε anywhere.
+    let bytes = file_with(&[
+        ("0.weight", vec![5, 3]),
+        ("0.bias", vec![5]),
+        ("1.weight", vec![5]),
+        ("1.bias", vec![5]),
+        ("3.weight", vec![2, 5]),
+        ("3.bias", vec![2]),
+    ]);
+    let mlp = from_safetensors::<f32>(&bytes).unwrap();
+    assert_eq!(mlp.sizes(), [3, 5, 2]);
+    assert!(mlp.arch().layer_norm);
+    assert_eq!(mlp.arch().layer_norm_eps, 1e-5);
+}
+
+/// `(name, shape)` pairs for [`file_with`].
+type Tensors<'a> = Vec<(&'a str, Vec<usize>)>;
+
+#[test]
+fn damaged_layer_norm_files_are_rejected() {
+    let good = [
+        ("0.weight", vec![5, 3]),
+        ("0.bias", vec![5]),
+        ("1.weight", vec![5]),
+        ("1.bias", vec![5]),
+        ("3.weight", vec![2, 5]),
+        ("3.bias", vec![2]),
+    ];
+    let without =
+        |name: &str| -> Tensors { good.iter().filter(|(n, _)| *n != name).cloned().collect() };
+    let with = |extra: (&'static str, Vec<usize>)| -> Tensors {
+        let mut v = good.to_vec();
+        v.push(extra);
+        v
+    };
+    let reshaped = |name: &str, shape: Vec<usize>| -> Tensors {
+        good.iter()
+            .map(|(n, s)| (*n, if *n == name { shape.clone() } else { s.clone() }))
+            .collect()
+    };
+    let cases: Vec<(Tensors, &str)> = vec![
+        (without("1.bias"), "missing tensor \"1.bias\""),
+        (without("3.bias"), "missing tensor \"3.bias\""),
+        (reshaped("1.weight", vec![4]), "\"1.weight\" has shape [4]"),
+        (
+            reshaped("1.bias", vec![5, 1]),
+            "\"1.bias\" has shape [5, 1]",
+        ),
+        (
+            with(("2.weight", vec![5])),
+            "unexpected tensor \"2.weight\"",
+        ),
+        (
+            with(("4.weight", vec![2])),
+            "unexpected tensor \"4.weight\"",
+        ),
+        (
+            with(("1.running_mean", vec![5])),
+            "unexpected tensor \"1.running_mean\"",
+        ),
+    ];
+    for (tensors, want) in cases {
+        let msg = load_err(&file_with(&tensors));
+        assert!(msg.contains(want), "{want}: {msg}");
+    }
+    // A LayerNorm before the first Linear layer.
+    let msg = load_err(&file_with(&[("1.weight", vec![5]), ("1.bias", vec![5])]));
+    assert!(msg.contains("0.weight"), "{msg}");
+    // An ε that is not a positive number.
+    let mlp = layer_norm_mlp::<f32>(1e-6);
+    for bad in ["abc", "0", "-1e-5", "NaN"] {
+        let bytes = to_safetensors_with_metadata(&mlp, None);
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let meta = HashMap::from([(LAYER_NORM_EPS_KEY.to_string(), bad.to_string())]);
+        let bytes = safetensors::serialize(file.tensors(), Some(meta)).unwrap();
+        let msg = load_err(&bytes);
+        assert!(msg.contains("layer_norm_eps"), "{bad}: {msg}");
+    }
 }
 
 /// Input and output of the PyTorch model saved in `tests/data/torch_3_4_2_f32.safetensors`
