@@ -37,6 +37,8 @@ presets![
     "mountaincar",
     "lunarlander",
     "lunarlander-fast",
+    "pqn-cartpole",
+    "pqn-acrobot",
     "cartpole-naive",
     "frozenlake-tabular",
     "frozenlake8x8-tabular",

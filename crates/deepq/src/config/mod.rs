@@ -123,6 +123,8 @@ pub enum OptimizerKind {
     AdamW,
     /// torch.optim.NAdam.
     NAdam,
+    /// torch.optim.RAdam (PQN's optimizer).
+    RAdam,
     /// torch.optim.RMSprop.
     RmsProp,
     /// torch.optim.SGD, optionally with momentum.
@@ -385,6 +387,9 @@ impl Default for DqnConfig {
     }
 }
 
+/// ε of the LayerNorm layers: PyTorch's default.
+pub const LAYER_NORM_EPS: f64 = 1e-5;
+
 /// The largest `atoms`.
 pub const MAX_ATOMS: usize = 1001;
 
@@ -509,6 +514,8 @@ impl DqnConfig {
             atoms: self.atoms,
             v_min: self.v_min,
             v_max: self.v_max,
+            layer_norm: self.layer_norm,
+            layer_norm_eps: LAYER_NORM_EPS,
         }
     }
 
@@ -524,6 +531,7 @@ impl DqnConfig {
             OptimizerKind::Adam => OptimizerConfig::adam(lr),
             OptimizerKind::AdamW => OptimizerConfig::adamw(lr),
             OptimizerKind::NAdam => OptimizerConfig::nadam(lr),
+            OptimizerKind::RAdam => OptimizerConfig::radam(lr),
             OptimizerKind::RmsProp => OptimizerConfig::rmsprop(lr),
             OptimizerKind::Sgd => OptimizerConfig::sgd(lr),
         };
@@ -543,6 +551,13 @@ impl DqnConfig {
                 ..
             }
             | OptimizerConfig::NAdam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            }
+            | OptimizerConfig::RAdam {
                 beta1,
                 beta2,
                 eps,
