@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use deepq_nn::{
-    Loss, Mlp, Optimizer, OptimizerConfig, Workspace, max_per_row, polyak_update, q_loss,
+    Arch, Loss, Mlp, Optimizer, OptimizerConfig, Workspace, max_per_row, polyak_update, q_loss,
 };
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -134,6 +134,38 @@ fn forward_backward(c: &mut Criterion) {
     group.finish();
 }
 
+/// PQN's network (LayerNorm after each hidden layer), forward and backward at `BATCH`.
+fn layer_norm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("layer_norm");
+    let sizes = NETS[1];
+    let arch = Arch {
+        layer_norm: true,
+        layer_norm_eps: 1e-6,
+        ..Arch::default()
+    };
+    let mut rng = Pcg64::seed_from_u64(4);
+    let mlp = Mlp::<f32>::with_arch(sizes, arch, 0.5, &mut rng);
+    let mut ws = Workspace::new(&mlp, BATCH);
+    let obs: Vec<f32> = (0..BATCH * sizes[0])
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let grad_q = vec![0.01f32; BATCH * mlp.n_outputs()];
+    let mut grads = vec![0.0; mlp.n_params()];
+    group.bench_function(BenchmarkId::new("forward", name(sizes)), |b| {
+        b.iter(|| {
+            black_box(mlp.forward(&obs, BATCH, &mut ws));
+        })
+    });
+    mlp.forward(&obs, BATCH, &mut ws);
+    group.bench_function(BenchmarkId::new("backward", name(sizes)), |b| {
+        b.iter(|| {
+            mlp.backward(&mut ws, &grad_q, &mut grads);
+            black_box(&grads);
+        })
+    });
+    group.finish();
+}
+
 fn greedy_action(c: &mut Criterion) {
     let mut rng = Pcg64::seed_from_u64(3);
     let mlp = Mlp::<f32>::new(NETS[0], &mut rng);
@@ -144,5 +176,11 @@ fn greedy_action(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, dqn_update, forward_backward, greedy_action);
+criterion_group!(
+    benches,
+    dqn_update,
+    forward_backward,
+    layer_norm,
+    greedy_action
+);
 criterion_main!(benches);

@@ -606,32 +606,14 @@ impl<T: Scalar> Mlp<T> {
         let layers = &self.layout.layers;
         let n_layers = layers.len();
         for (l, layer) in layers.iter().enumerate() {
+            if layer.ln.is_some() {
+                self.forward_layer_norm(l, layer, batch, ws);
+                continue;
+            }
             let (before, after) = ws.acts.split_at_mut(ws.act_offsets[l + 1]);
             let x = &before[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
             let z = &mut after[..batch * layer.n_out];
             let (w, bias) = self.weights(layer);
-            if let Some((gamma, beta)) = layer.ln_ranges() {
-                // The linear output goes to the LayerNorm cache, normalised there in place;
-                // the activations get ReLU(LayerNorm(·)).
-                let off = ws.act_offsets[l + 1] - ws.act_offsets[1];
-                let xhat = &mut ws.ln_xhat[off..off + batch * layer.n_out];
-                if layer.n_out < dense::NARROW {
-                    dense::dense_rows(w, bias, layer.n_in, x, xhat, false);
-                } else {
-                    let w = MatRef::row_major(w, layer.n_out, layer.n_in);
-                    kernels::matmul(MatRef::row_major(x, batch, layer.n_in), w.t(), xhat);
-                    kernels::bias_activation(xhat, bias, false);
-                }
-                layer_norm::layer_norm_forward(
-                    xhat,
-                    &self.params[gamma],
-                    &self.params[beta],
-                    self.arch.layer_norm_eps,
-                    &mut ws.ln_rstd[l * ws.max_batch..][..batch],
-                    z,
-                );
-                continue;
-            }
             let relu = l + 1 < n_layers;
             if layer.n_out < dense::NARROW {
                 dense::dense_rows(w, bias, layer.n_in, x, z, relu);
@@ -656,6 +638,36 @@ impl<T: Scalar> Mlp<T> {
         } else {
             &ws.acts[raw..raw + batch * width]
         }
+    }
+
+    /// One hidden layer `l` of [`forward`](Self::forward) with its LayerNorm: the linear
+    /// output goes to the LayerNorm cache and is normalised there in place, and the
+    /// activations get ReLU(LayerNorm(·)). Out of line, so that the loop of a network without
+    /// LayerNorm compiles as it did before LayerNorm existed.
+    #[inline(never)]
+    fn forward_layer_norm(&self, l: usize, layer: &Layer, batch: usize, ws: &mut Workspace<T>) {
+        let (gamma, beta) = layer.ln_ranges().expect("a LayerNorm layer");
+        let (before, after) = ws.acts.split_at_mut(ws.act_offsets[l + 1]);
+        let x = &before[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
+        let z = &mut after[..batch * layer.n_out];
+        let (w, bias) = self.weights(layer);
+        let off = ws.act_offsets[l + 1] - ws.act_offsets[1];
+        let xhat = &mut ws.ln_xhat[off..off + batch * layer.n_out];
+        if layer.n_out < dense::NARROW {
+            dense::dense_rows(w, bias, layer.n_in, x, xhat, false);
+        } else {
+            let w = MatRef::row_major(w, layer.n_out, layer.n_in);
+            kernels::matmul(MatRef::row_major(x, batch, layer.n_in), w.t(), xhat);
+            kernels::bias_activation(xhat, bias, false);
+        }
+        layer_norm::layer_norm_forward(
+            xhat,
+            &self.params[gamma],
+            &self.params[beta],
+            self.arch.layer_norm_eps,
+            &mut ws.ln_rstd[l * ws.max_batch..][..batch],
+            z,
+        );
     }
 
     /// Backward pass for the batch of the last [`forward`](Self::forward) on `ws`:

@@ -325,6 +325,7 @@ impl<T: Scalar> TryFrom<UncheckedOptimizer<T>> for Optimizer<T> {
 /// are empty.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum State<T> {
+    /// Adam, AdamW and RAdam: PyTorch keeps the same two moments for all three.
     Adam {
         exp_avg: Vec<T>,
         exp_avg_sq: Vec<T>,

@@ -136,6 +136,29 @@ fn serde_round_trip_and_validation() {
 }
 
 #[test]
+fn serde_of_layer_norm_networks_and_of_older_checkpoints() {
+    let arch = deepq_nn::Arch {
+        layer_norm: true,
+        layer_norm_eps: 1e-6,
+        ..deepq_nn::Arch::default()
+    };
+    let mlp = Mlp::<f32>::with_arch(&[3, 4, 2], arch, 0.5, &mut rng(1));
+    let json = serde_json::to_string(&mlp).unwrap();
+    let back: Mlp<f32> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.arch(), mlp.arch());
+    assert_eq!(back.params(), mlp.params());
+    // 3·4 + 4 + 4 + 4 (LayerNorm) + 4·2 + 2.
+    assert_eq!(mlp.n_params(), 34);
+    // An `arch` written before LayerNorm existed reads as LayerNorm off.
+    let old = r#"{"sizes":[3,4,2],"arch":{"dueling":false,"noisy":false,"atoms":1,"v_min":-10.0,"v_max":10.0},"params":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}"#;
+    let back: Mlp<f32> = serde_json::from_str(old).unwrap();
+    assert_eq!(*back.arch(), deepq_nn::Arch::default());
+    // A LayerNorm network's parameter count is checked too.
+    let short = json.replacen("\"params\":[", "\"params\":[1.0,", 1);
+    assert!(serde_json::from_str::<Mlp<f32>>(&short).is_err());
+}
+
+#[test]
 #[should_panic(expected = "max_batch")]
 fn forward_rejects_oversized_batch() {
     let mlp = Mlp::<f32>::new(&[2, 3, 1], &mut rng(0));
