@@ -480,6 +480,8 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::QNetwork;
+    use crate::tabular::QTable;
 
     fn saved_run(dir: &Path, preset: Option<&str>, model: &[u8]) -> RunDir {
         let run = RunDir::create(dir).unwrap();

@@ -215,6 +215,8 @@ pub fn env_optimum(env: &AnyEnv) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DqnConfig;
+    use crate::config::Algorithm;
     use deepq_envs::{KwValue, Kwargs};
 
     fn lake(map: &str, slippery: bool) -> AnyEnv {
@@ -269,6 +271,7 @@ mod tests {
     #[test]
     fn tabular_learns_the_deterministic_lake_and_refuses_box_envs() {
         let cfg = DqnConfig {
+            algorithm: Algorithm::Tabular,
             env: "FrozenLake-v1".into(),
             env_kwargs: [("is_slippery".to_string(), KwValue::Bool(false))]
                 .into_iter()
@@ -282,14 +285,14 @@ mod tests {
             eval_freq: crate::config::Count::steps(0),
             ..DqnConfig::default()
         };
-        let out = train_tabular(&cfg, &mut ()).unwrap();
+        let out = crate::train(&cfg, &mut ()).unwrap();
         assert_eq!(out.summary.eval.unwrap().mean, 1.0);
         let cart = DqnConfig {
             env: "CartPole-v1".into(),
             env_kwargs: Kwargs::new(),
             ..cfg
         };
-        let err = train_tabular(&cart, &mut ()).unwrap_err().to_string();
+        let err = crate::train(&cart, &mut ()).unwrap_err().to_string();
         assert!(err.contains("Discrete observation space"), "{err}");
     }
 }

@@ -56,6 +56,8 @@ struct Scratch<T: Scalar> {
     next_max: Vec<T>,
     targets: Vec<T>,
     env_actions: Vec<usize>,
+    /// The final observation of a truncated episode, and its Q-values.
+    final_obs: Vec<T>,
     final_q: Vec<T>,
     ws_act: Workspace<T>,
     ws_one: Workspace<T>,
@@ -96,6 +98,7 @@ impl<T: Scalar> Scratch<T> {
             next_max: vec![T::ZERO; rows],
             targets: vec![T::ZERO; rows],
             env_actions: vec![0; n],
+            final_obs: vec![T::ZERO; obs_dim],
             final_q: vec![T::ZERO; n_actions],
             ws_act: Workspace::new(online, n),
             ws_one: Workspace::new(online, 1),
@@ -168,12 +171,9 @@ where
                 s.ended[k] = step.terminated[i] || step.truncated[i];
                 s.next_max[k] = if bootstraps {
                     step.final_obs[i].write_flat(&mut flat);
-                    to_scalar(&flat, &mut s.obs[i * d..(i + 1) * d]);
-                    self.online.predict_one(
-                        &s.obs[i * d..(i + 1) * d],
-                        &mut s.ws_one,
-                        &mut s.final_q,
-                    );
+                    to_scalar(&flat, &mut s.final_obs);
+                    self.online
+                        .predict_one(&s.final_obs, &mut s.ws_one, &mut s.final_q);
                     row_max(&s.final_q)
                 } else {
                     T::ZERO
@@ -242,6 +242,12 @@ where
         let half = T::from_f64(0.5);
         let total_steps = gradient_steps_of_run(&run.cfg);
         for _ in 0..run.cfg.n_epochs {
+            // A fresh permutation of the rollout each epoch, so that it depends only on
+            // the shuffle stream (which a checkpoint saves).
+            s.order
+                .iter_mut()
+                .enumerate()
+                .for_each(|(k, slot)| *slot = k);
             s.order.shuffle(&mut self.shuffle_rng);
             for chunk in s.order.chunks_exact(minibatch) {
                 for (j, &k) in chunk.iter().enumerate() {

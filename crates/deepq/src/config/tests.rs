@@ -97,39 +97,119 @@ fn out_of_range_values_are_refused() {
 }
 
 #[test]
-fn rainbow_shorthand_turns_components_on_and_off() {
+fn rainbow_shorthand_expands_when_read() {
     let mut cfg = DqnConfig::default();
     cfg.apply_toml(&table("rainbow = true\nn_steps = 5"))
         .unwrap();
-    assert!(cfg.rainbow && cfg.dueling && cfg.noisy && cfg.prioritized_replay && cfg.double_q);
+    assert!(cfg.is_rainbow() && cfg.dueling && cfg.noisy && cfg.prioritized_replay && cfg.double_q);
     assert_eq!((cfg.n_steps, cfg.atoms), (5, 51));
     cfg.validate().unwrap();
-    // The resolved config reloads to itself.
+    // The resolved config spells the components out, not the shorthand, and reloads to itself.
+    let text = cfg.to_toml();
+    assert!(!text.contains("rainbow"), "{text}");
     let mut again = DqnConfig::default();
-    again.apply_toml(&table(&cfg.to_toml())).unwrap();
+    again.apply_toml(&table(&text)).unwrap();
     assert_eq!(again, cfg);
-    // Switching one component off needs rainbow = false.
+    // Run directories written before the shorthand expanded on reading still load.
+    let mut old = DqnConfig::default();
+    old.apply_toml(&table(&format!("rainbow = true\n{text}")))
+        .unwrap();
+    assert_eq!(old, cfg);
+    // The same table cannot switch a component off under rainbow = true…
+    for (src, key) in [
+        ("rainbow = true\ndueling = false", "dueling"),
+        ("rainbow = true\nn_steps = 1", "n_steps"),
+        ("rainbow = true\natoms = 1", "atoms"),
+    ] {
+        let err = DqnConfig::default().apply_toml(&table(src)).unwrap_err();
+        assert!(
+            err.0.starts_with("invalid value") && err.0.contains(&format!("'{key}'")),
+            "{err}"
+        );
+    }
+    // …but a later table may: the shorthand is not remembered.
     let mut off = cfg.clone();
     off.apply_toml(&table("dueling = false")).unwrap();
-    let err = off.validate().unwrap_err();
-    assert!(
-        err.0
-            .starts_with("invalid value false for 'dueling': rainbow = true"),
-        "{err}"
-    );
+    assert!(!off.dueling && off.noisy);
+    off.validate().unwrap();
+    // rainbow = false switches a Rainbow config's six components off…
     let mut off = cfg.clone();
     off.apply_toml(&table("rainbow = false\ndueling = true"))
         .unwrap();
-    assert!(!off.rainbow && off.dueling && !off.noisy && !off.prioritized_replay);
+    assert!(off.dueling && !off.noisy && !off.prioritized_replay && !off.double_q);
     assert_eq!((off.n_steps, off.atoms), (1, 1));
     off.validate().unwrap();
-    // A plain config is unaffected by rainbow = false.
+    // …and leaves any other config alone.
     let mut plain = DqnConfig {
         double_q: true,
         ..DqnConfig::default()
     };
     plain.apply_toml(&table("rainbow = false")).unwrap();
     assert!(plain.double_q);
+    let err = DqnConfig::default()
+        .apply_toml(&table("rainbow = 1"))
+        .unwrap_err();
+    assert!(err.0.contains("'rainbow'"), "{err}");
+}
+
+#[test]
+fn keys_of_another_algorithm_are_refused() {
+    let cases = [
+        ("rollout_steps = 32", "rollout_steps", "pqn"),
+        ("q_lambda = 0.5", "q_lambda", "pqn"),
+        (
+            "learning_rate_schedule = \"linear\"",
+            "learning_rate_schedule",
+            "pqn",
+        ),
+        (
+            "algorithm = \"pqn\"\nbuffer_size = 1000",
+            "buffer_size",
+            "dqn",
+        ),
+        ("algorithm = \"pqn\"\ndouble_q = true", "double_q", "dqn"),
+        (
+            "algorithm = \"pqn\"\nn_minibatches = 7",
+            "n_minibatches",
+            "divide",
+        ),
+        ("algorithm = \"pqn\"\nq_lambda = 1.5", "q_lambda", "[0, 1]"),
+        (
+            "algorithm = \"pqn\"\nreward_scale = 0.0",
+            "reward_scale",
+            "> 0",
+        ),
+        (
+            "algorithm = \"tabular\"\nlayer_norm = true",
+            "layer_norm",
+            "tabular",
+        ),
+        ("layer_norm = true\ndueling = true", "layer_norm", "plain"),
+    ];
+    for (src, key, says) in cases {
+        let mut cfg = DqnConfig::default();
+        cfg.apply_toml(&table(src)).unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert!(
+            err.0.contains(&format!("'{key}'")) && err.0.contains(says),
+            "{src}: {err}"
+        );
+        assert!(!err.0.contains('\n'));
+    }
+    // Each PQN preset validates, and PQN keys are documented with their PQN names.
+    for name in ["pqn-cartpole", "pqn-acrobot"] {
+        crate::Preset::find(name)
+            .unwrap()
+            .config()
+            .unwrap()
+            .validate()
+            .unwrap();
+    }
+    assert!(
+        PQN_KEYS
+            .iter()
+            .all(|(key, _)| config_keys().iter().any(|k| k == key))
+    );
 }
 
 #[test]
@@ -160,9 +240,6 @@ fn rainbow_component_values_are_checked() {
         ("prioritized_replay_eps = 0.0", "prioritized_replay_eps"),
         ("noisy_sigma0 = -0.5", "noisy_sigma0"),
         ("atoms = 51\nregress_max_q = true", "regress_max_q"),
-        ("rainbow = true\nn_steps = 1", "n_steps"),
-        ("rainbow = true\natoms = 1", "atoms"),
-        ("rainbow = true\nnoisy = false", "noisy"),
     ];
     for (src, key) in cases {
         let mut cfg = DqnConfig::default();
