@@ -195,7 +195,13 @@ fn every_preset_parses_and_trains_briefly() {
         .collect();
     assert!(names.len() >= 9, "{names:?}");
     for name in &names {
-        let out = deepq(
+        // PQN has no warm-up (learning_starts is a DQN key); it learns from its first rollout.
+        let warm_up: &[&str] = if name.starts_with("pqn-") {
+            &[]
+        } else {
+            &["--set", "learning_starts=200"]
+        };
+        let args = [
             &[
                 "train",
                 "--quiet",
@@ -204,14 +210,14 @@ fn every_preset_parses_and_trains_briefly() {
                 "--total-timesteps",
                 "1500",
                 "--set",
-                "learning_starts=200",
-                "--set",
                 "final_eval_episodes=2",
                 "--out",
                 name,
             ],
-            dir.path(),
-        );
+            warm_up,
+        ]
+        .concat();
+        let out = deepq(&args, dir.path());
         assert!(out.status.success(), "{name}: {}", stderr(&out));
         let summary: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join(name).join("summary.json")).unwrap(),
@@ -472,4 +478,72 @@ fn bench_updates_reports_rainbow_components() {
     assert!(report["updates_per_s"].as_f64().unwrap() > 0.0);
     let bad = deepq(&["bench", "updates", "--atoms", "0"], dir.path());
     assert_clean_error(&bad, 2, &["'atoms'"]);
+}
+
+#[test]
+fn pqn_models_have_layer_norm_names_and_load_in_eval_and_play() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--preset",
+            "pqn-cartpole",
+            "--total-timesteps",
+            "4096",
+            "--set",
+            "net_arch=[32, 32]",
+            "--set",
+            "final_eval_episodes=3",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let model = std::fs::read(dir.path().join("run/model.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(model[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8_lossy(&model[8..8 + header_len]);
+    // nn.Sequential(Linear, LayerNorm, ReLU, Linear, LayerNorm, ReLU, Linear)
+    for name in [
+        "0.weight", "1.weight", "1.bias", "3.weight", "4.bias", "6.weight",
+    ] {
+        assert!(header.contains(&format!("\"{name}\"")), "{name}: {header}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/summary.json")).unwrap())
+            .unwrap();
+    // Two rollouts of 32 envs × 64 steps, each 4 epochs × 16 minibatches.
+    assert_eq!(summary["env_steps"], 4096);
+    assert_eq!(summary["updates"], 128);
+    let eval = deepq(
+        &["eval", "--run", "run", "--episodes", "3", "--json"],
+        dir.path(),
+    );
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let play = deepq(&["play", "--run", "run", "--fps", "1000"], dir.path());
+    assert!(play.status.success(), "{}", stderr(&play));
+    // A DQN key on a PQN run is one clear line.
+    let bad = deepq(
+        &[
+            "train",
+            "--preset",
+            "pqn-cartpole",
+            "--set",
+            "buffer_size=1000",
+        ],
+        dir.path(),
+    );
+    assert_clean_error(&bad, 2, &["'buffer_size'", "dqn"]);
+    let bad = deepq(
+        &[
+            "train",
+            "--preset",
+            "pqn-cartpole",
+            "--set",
+            "n_minibatches=7",
+        ],
+        dir.path(),
+    );
+    assert_clean_error(&bad, 2, &["'n_minibatches'", "divide"]);
 }

@@ -26,13 +26,39 @@ const LONG_RUN: &[&str] = &[
 
 #[test]
 fn ctrl_c_checkpoints_and_resume_is_bit_identical() {
+    check_ctrl_c_then_resume(LONG_RUN, 40_000);
+}
+
+/// Tabular runs checkpoint and resume through the same core.
+#[test]
+fn tabular_runs_resume_bit_identically() {
+    check_ctrl_c_then_resume(
+        &[
+            "train",
+            "--quiet",
+            "--preset",
+            "taxi-tabular",
+            "--total-timesteps",
+            "3000000",
+            "--set",
+            "checkpoint_freq=200000",
+            "--set",
+            "final_eval_episodes=3",
+        ],
+        3_000_000,
+    );
+}
+
+/// Interrupts `run_args` (plus `--out cut`) with SIGINT once 30 episodes are logged, resumes
+/// it, and checks the result is bit-identical to an uninterrupted run of `total` steps.
+fn check_ctrl_c_then_resume(run_args: &[&str], total: u64) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
     let child = std::process::Command::cargo_bin("deepq")
         .unwrap()
         .current_dir(d)
-        .args(LONG_RUN)
+        .args(run_args)
         .args(["--out", "cut"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -61,7 +87,7 @@ fn ctrl_c_checkpoints_and_resume_is_bit_identical() {
     assert_eq!(summary["interrupted"], true);
     let stopped_at = summary["env_steps"].as_u64().unwrap();
     assert!(
-        stopped_at < 40_000,
+        stopped_at < total,
         "the interrupt came too late to test anything"
     );
 
@@ -71,7 +97,7 @@ fn ctrl_c_checkpoints_and_resume_is_bit_identical() {
         "{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
-    let whole = deepq(&[LONG_RUN, &["--out", "whole"]].concat(), d);
+    let whole = deepq(&[run_args, &["--out", "whole"]].concat(), d);
     assert!(whole.status.success());
 
     let read = |p: &str| std::fs::read(d.join(p)).unwrap();
