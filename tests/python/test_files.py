@@ -135,3 +135,17 @@ def test_save_errors_are_os_errors(tmp_path, solved_builtin):
     blocker.write_text("x")
     with pytest.raises(OSError, match="cannot create run directory"):
         solved_builtin.save(blocker / "run")
+
+
+def test_load_reads_a_pqn_run_with_layer_norm(tmp_path, deepq_bin):
+    """A PQN model (LayerNorm after each hidden layer) trained by `deepq train` loads and acts
+    as the command's own evaluation does."""
+    run = tmp_path / "pqn-run"
+    run_cli(deepq_bin, "train", "--preset", "pqn-cartpole", "--total-timesteps", "8192",
+            "--set", "net_arch=[32, 32]", "--seed", "1", "--out", str(run), "--quiet")
+    model = deepq.DQN.load(run)
+    assert model.config["algorithm"] == "pqn"
+    assert model.config["layer_norm"] is True
+    cli = json.loads(run_cli(deepq_bin, "eval", "--run", str(run), "--episodes", "5", "--json").stdout)
+    ours, _ = deepq.evaluate_policy(model, "CartPole-v1", n_eval_episodes=5, seed=0)
+    assert ours == pytest.approx(cli["mean"]), "same network, env and seed: same returns"
