@@ -4,6 +4,13 @@ mod common;
 
 use common::{assert_clean_error, deepq, stderr};
 
+/// The JSON header of a safetensors file: its tensor names, shapes and metadata.
+fn safetensors_header(path: &std::path::Path) -> String {
+    let model = std::fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(model[..8].try_into().unwrap()) as usize;
+    String::from_utf8_lossy(&model[8..8 + header_len]).into_owned()
+}
+
 #[test]
 fn train_writes_the_run_directory_contract_and_eval_plot_read_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -426,9 +433,7 @@ fn rainbow_models_load_in_eval_and_play() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let model = std::fs::read(dir.path().join("run/model.safetensors")).unwrap();
-    let header_len = u64::from_le_bytes(model[..8].try_into().unwrap()) as usize;
-    let header = String::from_utf8_lossy(&model[8..8 + header_len]);
+    let header = safetensors_header(&dir.path().join("run/model.safetensors"));
     for name in [
         "torso.0.weight_mu",
         "torso.2.weight_sigma",
@@ -501,9 +506,7 @@ fn pqn_models_have_layer_norm_names_and_load_in_eval_and_play() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let model = std::fs::read(dir.path().join("run/model.safetensors")).unwrap();
-    let header_len = u64::from_le_bytes(model[..8].try_into().unwrap()) as usize;
-    let header = String::from_utf8_lossy(&model[8..8 + header_len]);
+    let header = safetensors_header(&dir.path().join("run/model.safetensors"));
     // nn.Sequential(Linear, LayerNorm, ReLU, Linear, LayerNorm, ReLU, Linear)
     for name in [
         "0.weight", "1.weight", "1.bias", "3.weight", "4.bias", "6.weight",
