@@ -423,3 +423,79 @@ impl Seaquest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(x: i32, y: i32, right: bool, move_timer: i32, shot_timer: i32) -> EnemySub {
+        EnemySub {
+            x,
+            y,
+            right,
+            move_timer,
+            shot_timer,
+        }
+    }
+
+    fn swimmer(x: i32, y: i32, right: bool, move_timer: i32) -> Swimmer {
+        Swimmer {
+            x,
+            y,
+            right,
+            move_timer,
+        }
+    }
+
+    /// A sub leaving the field whose new value equals an earlier (ghost) sub: the reference's
+    /// `remove` drops the ghost, the leaving sub is visited twice and still fires, and the
+    /// ghost at x = -1 is drawn in column 9. Expected values from minatar 1.0.15 with the same
+    /// state injected.
+    #[test]
+    fn python_list_quirks_match_the_reference() {
+        let mut g = Seaquest::new(true);
+        g.e_spawn_timer = 5;
+        g.d_spawn_timer = 5;
+        for s in [
+            sub(-1, 4, false, 5, 0),
+            sub(2, 6, false, 1, 4),
+            sub(0, 4, false, 0, 0),
+        ] {
+            g.e_subs.push(s);
+        }
+        g.e_fish.push(swimmer(3, 2, true, 0));
+        g.e_fish.push(swimmer(7, 7, false, 2));
+        g.divers.push(swimmer(4, 1, true, 0));
+        g.sub_y = 1;
+
+        let mut rng = RandomState::new(0);
+        assert_eq!(g.act(Action::Noop, &mut rng), (0, false));
+        let subs: Vec<_> = g.e_subs.iter().copied().collect();
+        assert_eq!(subs, [sub(2, 6, false, 0, 3), sub(-1, 4, false, 4, 9)]);
+        let fish: Vec<_> = g.e_fish.iter().copied().collect();
+        assert_eq!(fish, [swimmer(4, 2, true, 5), swimmer(7, 7, false, 1)]);
+        assert_eq!(g.e_bullets.iter().count(), 0);
+        assert_eq!(g.divers.iter().count(), 0);
+        assert_eq!((g.diver_count, g.oxygen), (1, 199));
+
+        let mut cells = vec![false; 1000];
+        g.draw(&mut Frame::new(&mut cells, 10));
+        let hex: String = cells
+            .chunks(8)
+            .map(|c| {
+                let byte = c
+                    .iter()
+                    .enumerate()
+                    .fold(0u8, |acc, (i, &b)| acc | (u8::from(b) << (7 - i)));
+                format!("{byte:02x}")
+            })
+            .collect();
+        assert_eq!(
+            hex,
+            "00000000000000000000000000000000000002004000000000000000004004000000000000000000\
+             00000000000000000000100000000000000000000000800000000000000000000000000000002040\
+             00000000000000000000000000000000010100000000000000000000000000000010040100401004\
+             0100401800"
+        );
+    }
+}
