@@ -42,6 +42,8 @@ pub mod box2d;
 pub mod classic;
 pub mod env;
 mod math;
+#[cfg(feature = "minatar")]
+pub mod minatar;
 pub mod registry;
 mod render;
 pub mod space;
@@ -55,7 +57,7 @@ pub use env::{DEFAULT_SEED, Env, Observation, RgbFrame, Step};
 pub use registry::{
     AnyEnv, EnvError, EnvSpec, EnvVisitor, KwValue, Kwargs, accepted_kwargs, env_ids, make, spec,
 };
-pub use space::Space;
+pub use space::{ElementType, Space};
 pub use time_limit::TimeLimit;
 pub use toy_text::cliff_walking::CliffWalking;
 pub use toy_text::frozen_lake::{FrozenLake, Transition};

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::box2d::lunar_lander::{self, LunarLander};
 use crate::classic::{Acrobot, CartPole, MountainCar};
 use crate::env::Env;
+#[cfg(feature = "minatar")]
+use crate::minatar::{self, MinAtar};
 use crate::space::Space;
 use crate::time_limit::TimeLimit;
 use crate::toy_text::cliff_walking::CliffWalking;
@@ -152,6 +154,9 @@ enum Family {
     /// CliffWalking with the given default `is_slippery`.
     CliffWalking(bool),
     LunarLander,
+    /// A MinAtar game, with its minimal action set (`-v1`) or all six actions (`-v0`).
+    #[cfg(feature = "minatar")]
+    MinAtar(deepq_minatar::Game, bool),
 }
 
 /// Gymnasium's built-in FrozenLake maps.
@@ -305,13 +310,60 @@ impl Family {
                 "turbulence_power",
                 "wind_power",
             ],
+            #[cfg(feature = "minatar")]
+            Family::MinAtar(..) => &[
+                "difficulty_ramping",
+                MAX_EPISODE_STEPS,
+                "sticky_action_prob",
+            ],
         }
     }
 }
 
+/// MinAtar's ids, as the `minatar` package registers them with Gymnasium: no time limit
+/// and no reward threshold.
+#[cfg(feature = "minatar")]
+const MINATAR_REGISTRY: [Registration; 10] = {
+    use deepq_minatar::Game;
+    const fn minatar(id: &'static str, game: Game, minimal: bool) -> Registration {
+        Registration {
+            id,
+            family: Family::MinAtar(game, minimal),
+            max_episode_steps: usize::MAX,
+            reward_threshold: f64::INFINITY,
+        }
+    }
+    [
+        minatar("MinAtar/Asterix-v0", Game::Asterix, false),
+        minatar("MinAtar/Asterix-v1", Game::Asterix, true),
+        minatar("MinAtar/Breakout-v0", Game::Breakout, false),
+        minatar("MinAtar/Breakout-v1", Game::Breakout, true),
+        minatar("MinAtar/Freeway-v0", Game::Freeway, false),
+        minatar("MinAtar/Freeway-v1", Game::Freeway, true),
+        minatar("MinAtar/Seaquest-v0", Game::Seaquest, false),
+        minatar("MinAtar/Seaquest-v1", Game::Seaquest, true),
+        minatar("MinAtar/SpaceInvaders-v0", Game::SpaceInvaders, false),
+        minatar("MinAtar/SpaceInvaders-v1", Game::SpaceInvaders, true),
+    ]
+};
+
+/// Every registration, built-in families first.
+fn registrations() -> impl Iterator<Item = &'static Registration> {
+    let minatar: &'static [Registration] = {
+        #[cfg(feature = "minatar")]
+        {
+            &MINATAR_REGISTRY
+        }
+        #[cfg(not(feature = "minatar"))]
+        {
+            &[]
+        }
+    };
+    REGISTRY.iter().chain(minatar)
+}
+
 fn lookup(id: &str) -> Result<&'static Registration, EnvError> {
-    REGISTRY
-        .iter()
+    registrations()
         .find(|r| r.id == id)
         .ok_or_else(|| EnvError::UnknownId {
             id: id.to_owned(),
@@ -321,7 +373,7 @@ fn lookup(id: &str) -> Result<&'static Registration, EnvError> {
 
 /// Every registered environment id.
 pub fn env_ids() -> Vec<&'static str> {
-    REGISTRY.iter().map(|r| r.id).collect()
+    registrations().map(|r| r.id).collect()
 }
 
 /// The spec of `id` without keyword arguments.
@@ -585,6 +637,15 @@ pub fn make(id: &str, kwargs: &Kwargs) -> Result<AnyEnv, EnvError> {
                 })?;
             AnyEnv::LunarLander(TimeLimit::with_spec(env, spec(None)))
         }
+        #[cfg(feature = "minatar")]
+        Family::MinAtar(game, minimal) => {
+            let sticky = kw
+                .probability("sticky_action_prob")?
+                .unwrap_or(minatar::DEFAULT_STICKY_ACTION_PROB);
+            let ramping = kw.bool("difficulty_ramping")?.unwrap_or(true);
+            let env = MinAtar::new(game, minimal, sticky, ramping);
+            AnyEnv::MinAtar(TimeLimit::with_spec(env, spec(None)))
+        }
     })
 }
 
@@ -608,6 +669,9 @@ pub enum AnyEnv {
     CliffWalking(TimeLimit<CliffWalking>),
     /// `LunarLander-v3`.
     LunarLander(TimeLimit<LunarLander>),
+    /// `MinAtar/<Game>-v0`, `MinAtar/<Game>-v1` (with the `minatar` feature).
+    #[cfg(feature = "minatar")]
+    MinAtar(TimeLimit<MinAtar>),
 }
 
 /// Lets generic code run once per concrete env type (no per-step dynamic
@@ -632,6 +696,8 @@ macro_rules! with_env {
             AnyEnv::Taxi($env) => $body,
             AnyEnv::CliffWalking($env) => $body,
             AnyEnv::LunarLander($env) => $body,
+            #[cfg(feature = "minatar")]
+            AnyEnv::MinAtar($env) => $body,
         }
     };
 }

@@ -1,4 +1,5 @@
-//! Observation and action spaces, after Gymnasium's `Discrete` and `Box`.
+//! Observation and action spaces, after Gymnasium's `Discrete` and `Box`: a flat `Box` of
+//! measurements, or an image `Box` of shape (height, width, channels) with its element type.
 
 use std::fmt;
 
@@ -26,6 +27,47 @@ pub enum Space {
         /// Dimensions of the box.
         shape: Vec<usize>,
     },
+    /// An image: a box of shape (height, width, channels), channels last as environments give
+    /// it (MinAtar, Atari through Gymnasium), whose elements have type `dtype`. Its flat
+    /// encoding is the elements in (y, x, channel) order, as `f32`.
+    Image {
+        /// (height, width, channels).
+        shape: [usize; 3],
+        /// The element type, which bounds the values (bool: 0 or 1, u8: 0 to 255).
+        dtype: ElementType,
+    },
+}
+
+/// The element type of an image observation; replay buffers store images in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElementType {
+    /// 0 or 1 (MinAtar's channels).
+    Bool,
+    /// 0 to 255 (Atari frames).
+    U8,
+    /// Any finite float.
+    F32,
+}
+
+impl ElementType {
+    /// numpy's name for the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            ElementType::Bool => "bool",
+            ElementType::U8 => "uint8",
+            ElementType::F32 => "float32",
+        }
+    }
+
+    /// Whether `x` is a value of this type.
+    pub fn contains(self, x: f32) -> bool {
+        match self {
+            ElementType::Bool => x == 0.0 || x == 1.0,
+            ElementType::U8 => (0.0..=255.0).contains(&x) && x.fract() == 0.0,
+            ElementType::F32 => x.is_finite(),
+        }
+    }
 }
 
 impl Space {
@@ -53,6 +95,15 @@ impl Space {
         match self {
             Space::Discrete { n } => *n,
             Space::Box { shape, .. } => shape.iter().product(),
+            Space::Image { shape, .. } => shape.iter().product(),
+        }
+    }
+
+    /// (height, width, channels) of an image space, `None` otherwise.
+    pub fn image_shape(&self) -> Option<[usize; 3]> {
+        match self {
+            Space::Image { shape, .. } => Some(*shape),
+            _ => None,
         }
     }
 
@@ -60,7 +111,7 @@ impl Space {
     pub fn n(&self) -> Option<usize> {
         match self {
             Space::Discrete { n } => Some(*n),
-            Space::Box { .. } => None,
+            Space::Box { .. } | Space::Image { .. } => None,
         }
     }
 
@@ -86,6 +137,9 @@ impl Space {
                         .zip(low.iter().zip(high))
                         .all(|(v, (l, h))| l <= v && v <= h)
             }
+            Space::Image { dtype, .. } => {
+                x.len() == self.flat_dim() && x.iter().all(|&v| dtype.contains(v))
+            }
         }
     }
 }
@@ -109,7 +163,7 @@ fn fmt_bound(f: &mut fmt::Formatter<'_>, values: &[f32]) -> fmt::Result {
 
 /// `Discrete(2)`, `Box(-inf..inf, (4,))` or, with per-element bounds,
 /// `Box([-4.8, -inf]..[4.8, inf], (2,))`; the shape is written as a Python tuple
-/// like Gymnasium does.
+/// like Gymnasium does. An image: `Box((10, 10, 4), bool)`.
 impl fmt::Display for Space {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -131,6 +185,10 @@ impl fmt::Display for Space {
                 }
                 f.write_str("))")
             }
+            Space::Image {
+                shape: [h, w, c],
+                dtype,
+            } => write!(f, "Box(({h}, {w}, {c}), {})", dtype.name()),
         }
     }
 }
@@ -158,6 +216,24 @@ mod tests {
         };
         assert_eq!(square.to_string(), "Box(0..1, (2, 2))");
         assert_eq!(square.flat_dim(), 4);
+    }
+
+    #[test]
+    fn image_spaces_have_a_shape_and_an_element_type() {
+        let image = Space::Image {
+            shape: [10, 10, 4],
+            dtype: ElementType::Bool,
+        };
+        assert_eq!(image.to_string(), "Box((10, 10, 4), bool)");
+        assert_eq!(image.flat_dim(), 400);
+        assert_eq!(image.image_shape(), Some([10, 10, 4]));
+        assert_eq!(image.n(), None);
+        let mut x = vec![0.0; 400];
+        x[7] = 1.0;
+        assert!(image.contains_flat(&x));
+        x[8] = 0.5;
+        assert!(!image.contains_flat(&x));
+        assert!(ElementType::U8.contains(255.0) && !ElementType::U8.contains(256.0));
     }
 
     #[test]

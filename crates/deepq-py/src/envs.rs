@@ -1,6 +1,7 @@
 //! The built-in environments and presets, described for the Python layer.
 
 use deepq::PRESETS;
+use deepq::envs::ElementType;
 use deepq::envs::Space;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -28,6 +29,15 @@ pub fn builtin_env<'py>(
             info.set_item("observation", ("box", shape, low, high))?
         }
         Space::Discrete { n } => info.set_item("observation", ("discrete", n))?,
+        // An image reaches Python as the Box Gymnasium would declare.
+        Space::Image { shape, dtype } => {
+            let n: usize = shape.iter().product();
+            let high = if dtype == ElementType::U8 { 255.0 } else { 1.0 };
+            info.set_item(
+                "observation",
+                ("box", shape.to_vec(), vec![0.0f32; n], vec![high; n]),
+            )?
+        }
     }
     info.set_item("n_actions", env.n_actions())?;
     info.set_item("max_episode_steps", spec.max_episode_steps)?;

@@ -23,13 +23,23 @@ pub fn envs() -> CliResult<()> {
     for id in env_ids() {
         let env = make(id, &Kwargs::new())?;
         let spec = env.spec();
+        // MinAtar registers neither a time limit nor a reward threshold.
+        let steps = match spec.max_episode_steps {
+            usize::MAX => "none".to_string(),
+            n => n.to_string(),
+        };
+        let threshold = if spec.reward_threshold.is_finite() {
+            spec.reward_threshold.to_string()
+        } else {
+            "none".to_string()
+        };
         println!(
             "{:<24} {:<28} {:<12} {:>6} {:>10}",
             id,
             env.observation_space().to_string(),
             env.action_space().to_string(),
-            spec.max_episode_steps,
-            spec.reward_threshold
+            steps,
+            threshold
         );
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! schedule and the run's budget. Only termination stops the bootstrap (unless
 //! `bootstrap_on_truncation` is false).
 
-use deepq_envs::{Env, Observation, Space};
+use deepq_envs::{Env, Observation};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use serde::de::DeserializeOwned;
@@ -61,9 +61,10 @@ where
     E: Env + Clone + Serialize + DeserializeOwned,
 {
     fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError> {
-        if let Space::Box { shape, .. } = env.observation_space() {
+        let space = env.observation_space();
+        if space.n().is_none() {
             return Err(ConfigError(format!(
-                "invalid value \"tabular\" for 'algorithm': {} has continuous observations (Box {shape:?}); tabular Q-learning needs a Discrete observation space",
+                "invalid value \"tabular\" for 'algorithm': {} has continuous observations ({space}); tabular Q-learning needs a Discrete observation space",
                 cfg.env
             ))
             .into());
