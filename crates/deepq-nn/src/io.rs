@@ -29,18 +29,53 @@
 //! number), which also marks a LayerNorm network without hidden layers; a LayerNorm file
 //! without it (as PyTorch's `save_file(model.state_dict())` writes) gets PyTorch's default,
 //! 1e-5. Files without LayerNorm are written and read exactly as before it existed.
+//!
+//! A convolutional network ([`Mlp::with_conv`]) puts its conv layers first, each an
+//! `nn.Conv2d` (`weight` `[filters, in_channels, k, k]`, `bias` `[filters]`) followed by an
+//! `nn.ReLU`, then an `nn.Flatten`, then the layers above with every index shifted by
+//! `2·n_conv + 1`. So a plain one is the `state_dict` of `nn.Sequential(Conv2d, ReLU, …,
+//! Conv2d, ReLU, Flatten, Linear, ReLU, …, Linear)`: with one conv layer (MinAtar's network)
+//! `"0.weight"` `[16, C, 3, 3]`, `"0.bias"`, `"3.weight"` `[128, 1024]`, `"3.bias"`,
+//! `"5.weight"`, `"5.bias"`; with three (Nature DQN's) `"0.*"`, `"2.*"`, `"4.*"` conv,
+//! `"7.*"` and `"9.*"` linear; with LayerNorm, Linear layers at `2·n_conv + 1 + 3k` and their
+//! LayerNorms right after (`"3.*"`, `"4.*"` LayerNorm, `"6.*"` for one conv layer). The other
+//! heads put the conv layers and the Flatten in the torso: `torso.0.*`, `torso.2.*`, …
+//! conv, `torso.<2·n_conv + 1 + stride·k>.*` the hidden Linear layers (stride 2, or 3 with
+//! LayerNorm, whose modules follow their Linear), then `head.*` or `value.*`/`advantage.*`
+//! and `support` as above. A four-dimensional `weight` at index 0 marks a conv file.
+//!
+//! The input image shape and the conv strides and paddings are not in a `state_dict` (the
+//! kernel sizes and channel counts are, in the weight shapes): they are written to the
+//! `__metadata__` as [`CONV_INPUT_SHAPE_KEY`] (`"height,width,channels"`, e.g. `"10,10,4"`),
+//! [`CONV_STRIDES_KEY`] and [`CONV_PADDINGS_KEY`] (one decimal number per conv layer,
+//! comma-separated, e.g. `"4,2,1"` and `"0,0,0"`). [`from_safetensors`] needs them and
+//! refuses a conv file without them; [`from_safetensors_with_conv`] takes the description
+//! from the caller instead (for a file PyTorch wrote).
 
 use std::collections::{BTreeMap, HashMap};
 
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
 
+use crate::conv::{self, ConvLayer, ConvTorso, ImageShape};
 use crate::error::NnError;
 use crate::mlp::{Arch, Layer, Mlp};
 use crate::scalar::Scalar;
 
 /// The `__metadata__` key holding the LayerNorm ε of a LayerNorm network (see the module docs).
 pub const LAYER_NORM_EPS_KEY: &str = "layer_norm_eps";
+
+/// The `__metadata__` key holding a convolutional network's input image shape,
+/// `"height,width,channels"` (see the module docs).
+pub const CONV_INPUT_SHAPE_KEY: &str = "conv_input_shape";
+
+/// The `__metadata__` key holding a convolutional network's strides, one per conv layer,
+/// comma-separated (see the module docs).
+pub const CONV_STRIDES_KEY: &str = "conv_strides";
+
+/// The `__metadata__` key holding a convolutional network's zero paddings, one per conv
+/// layer, comma-separated (see the module docs).
+pub const CONV_PADDINGS_KEY: &str = "conv_paddings";
 
 /// Encodes `mlp` as a safetensors file (dtype F32 or F64 by `T`).
 pub fn to_safetensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<u8> {
@@ -49,7 +84,8 @@ pub fn to_safetensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<u8> {
 
 /// As [`to_safetensors`], with a string map stored in the file's `__metadata__` header
 /// (for example the training configuration); read it back with [`safetensors_metadata`].
-/// A LayerNorm network adds (or overwrites) the key [`LAYER_NORM_EPS_KEY`] in that map.
+/// A LayerNorm network adds (or overwrites) the key [`LAYER_NORM_EPS_KEY`] in that map, a
+/// convolutional one [`CONV_INPUT_SHAPE_KEY`], [`CONV_STRIDES_KEY`] and [`CONV_PADDINGS_KEY`].
 pub fn to_safetensors_with_metadata<T: Scalar>(
     mlp: &Mlp<T>,
     mut metadata: Option<HashMap<String, String>>,
@@ -61,6 +97,19 @@ pub fn to_safetensors_with_metadata<T: Scalar>(
             LAYER_NORM_EPS_KEY.into(),
             format!("{:e}", mlp.arch().layer_norm_eps),
         );
+    }
+    if let Some(input) = mlp.input_shape() {
+        let list = |f: fn(&ConvLayer) -> usize| {
+            let v: Vec<String> = mlp.conv_layers().iter().map(|c| f(c).to_string()).collect();
+            v.join(",")
+        };
+        let metadata = metadata.get_or_insert_with(HashMap::new);
+        metadata.insert(
+            CONV_INPUT_SHAPE_KEY.into(),
+            format!("{},{},{}", input.height, input.width, input.channels),
+        );
+        metadata.insert(CONV_STRIDES_KEY.into(), list(|c| c.stride));
+        metadata.insert(CONV_PADDINGS_KEY.into(), list(|c| c.padding));
     }
     let tensors = named_tensors(mlp);
     let views = tensors.iter().map(|(name, shape, data)| {
@@ -83,6 +132,27 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
     let layers = mlp.layers();
     // Modules per hidden layer in the `nn.Sequential`: Linear, (LayerNorm,) ReLU.
     let stride = if mlp.arch().layer_norm { 3 } else { 2 };
+    // Conv layers first (Conv2d, ReLU each), then the Flatten, shift the linear modules.
+    let convs = mlp.conv_geoms();
+    let off = if convs.is_empty() {
+        0
+    } else {
+        2 * convs.len() + 1
+    };
+    let conv_prefix = if mlp.arch().is_plain() { "" } else { "torso." };
+    for (k, g) in convs.iter().enumerate() {
+        let s = g.spec;
+        tensors.push((
+            format!("{conv_prefix}{}.weight", 2 * k),
+            vec![s.filters, g.input.channels, s.kernel, s.kernel],
+            bytes(&params[g.weight_range()]),
+        ));
+        tensors.push((
+            format!("{conv_prefix}{}.bias", 2 * k),
+            vec![s.filters],
+            bytes(&params[g.bias_range()]),
+        ));
+    }
     // A hidden layer's LayerNorm, module `index`, under `prefix`.
     let layer_norm = |tensors: &mut Vec<_>, prefix: &str, index: usize, layer: &Layer| {
         if let Some((gamma, beta)) = layer.ln_ranges() {
@@ -98,16 +168,16 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
     if mlp.arch().is_plain() {
         for (k, layer) in layers.iter().enumerate() {
             tensors.push((
-                format!("{}.weight", stride * k),
+                format!("{}.weight", off + stride * k),
                 vec![layer.n_out, layer.n_in],
                 bytes(&params[layer.weight_range()]),
             ));
             tensors.push((
-                format!("{}.bias", stride * k),
+                format!("{}.bias", off + stride * k),
                 vec![layer.n_out],
                 bytes(&params[layer.bias_range()]),
             ));
-            layer_norm(&mut tensors, "", stride * k + 1, layer);
+            layer_norm(&mut tensors, "", off + stride * k + 1, layer);
         }
         return tensors;
     }
@@ -140,7 +210,11 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
     };
     let (head, torso) = layers.split_last().expect("a network has layers");
     for (k, layer) in torso.iter().enumerate() {
-        push(&format!("torso.{}", stride * k), layer, 0..layer.n_out);
+        push(
+            &format!("torso.{}", off + stride * k),
+            layer,
+            0..layer.n_out,
+        );
     }
     let atoms = mlp.arch().atoms;
     if mlp.arch().dueling {
@@ -150,7 +224,7 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
         push("head", head, 0..head.n_out);
     }
     for (k, layer) in torso.iter().enumerate() {
-        layer_norm(&mut tensors, "torso.", stride * k + 1, layer);
+        layer_norm(&mut tensors, "torso.", off + stride * k + 1, layer);
     }
     if atoms > 1 {
         tensors.push(("support".into(), vec![atoms], bytes(mlp.support())));
@@ -164,10 +238,20 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
 /// consecutive even indices (with LayerNorm: Linear layers at multiples of 3, each hidden
 /// one followed by its LayerNorm's `weight` and `bias`), that their dtype is `T`'s, and that
 /// the shapes chain (`weight` `out × in`, `bias` `out`, each layer's `in` the previous
-/// `out`, a LayerNorm's `weight` and `bias` `out`). Never panics: any other input gives an
+/// `out`, a LayerNorm's `weight` and `bias`
+/// `out`). Never panics: any other input gives an
 /// error.
+///
+/// A convolutional network's file (a four-dimensional `0.weight` or `torso.0.weight`) must
+/// carry its input shape, strides and paddings in the metadata, as [`to_safetensors`]
+/// writes them; without them this is an error, and [`from_safetensors_with_conv`] loads it.
 pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
     let file = parse(bytes)?;
+    if let Some(prefix) = conv_prefix(&file) {
+        let metadata = safetensors_metadata(bytes)?;
+        let (input, conv) = conv_metadata(&metadata)?;
+        return from_conv(&file, &metadata, prefix, input, &conv, false);
+    }
     let eps = layer_norm_eps(bytes)?;
     let structured = file.names().iter().any(|n| {
         n.starts_with("torso.")
@@ -254,6 +338,258 @@ pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
         }
     }
     Mlp::from_parts(sizes, Arch::default(), params).map_err(NnError::Format)
+}
+
+/// Decodes a convolutional network whose file lacks the conv metadata (as PyTorch's
+/// `save_file(model.state_dict())` writes it): `input` is the image shape and `conv` the
+/// conv layers, whose filter counts and kernel sizes must match the file's weights (their
+/// strides and paddings are taken from `conv`). Conv metadata in the file is ignored (a
+/// LayerNorm ε there is used). Otherwise as [`from_safetensors`].
+pub fn from_safetensors_with_conv<T: Scalar>(
+    bytes: &[u8],
+    input: ImageShape,
+    conv: &[ConvLayer],
+) -> Result<Mlp<T>, NnError> {
+    let file = parse(bytes)?;
+    let metadata = safetensors_metadata(bytes)?;
+    let Some(prefix) = conv_prefix(&file) else {
+        return Err(NnError::MissingTensor(
+            "0.weight (a conv weight [filters, in, k, k])".into(),
+        ));
+    };
+    from_conv(&file, &metadata, prefix, input, conv, true)
+}
+
+/// `""` or `"torso."` if the file holds a conv network (a four-dimensional weight at index
+/// 0), named as a plain `nn.Sequential` or with a torso.
+fn conv_prefix(file: &SafeTensors<'_>) -> Option<&'static str> {
+    ["", "torso."].into_iter().find(|prefix| {
+        file.tensor(&format!("{prefix}0.weight"))
+            .is_ok_and(|v| v.shape().len() == 4)
+    })
+}
+
+/// The input shape and the conv layers' strides and paddings from the metadata (filters
+/// and kernels zero: the weights give them).
+fn conv_metadata(
+    metadata: &HashMap<String, String>,
+) -> Result<(ImageShape, Vec<ConvLayer>), NnError> {
+    let get = |key: &str| {
+        metadata.get(key).ok_or_else(|| {
+            NnError::Format(format!(
+                "a convolutional network's file needs the metadata {CONV_INPUT_SHAPE_KEY}, \
+                 {CONV_STRIDES_KEY} and {CONV_PADDINGS_KEY} (a PyTorch state_dict does not hold \
+                 them), but {key} is missing; load it with from_safetensors_with_conv"
+            ))
+        })
+    };
+    let numbers = |key: &str| -> Result<Vec<usize>, NnError> {
+        let value = get(key)?;
+        value
+            .split(',')
+            .map(|v| v.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                NnError::Format(format!(
+                    "metadata {key} = {value:?} is not a comma-separated list of integers"
+                ))
+            })
+    };
+    let shape = numbers(CONV_INPUT_SHAPE_KEY)?;
+    let [height, width, channels] = shape[..] else {
+        return Err(NnError::Format(format!(
+            "metadata {CONV_INPUT_SHAPE_KEY} = {:?} is not \"height,width,channels\"",
+            get(CONV_INPUT_SHAPE_KEY)?
+        )));
+    };
+    let (strides, paddings) = (numbers(CONV_STRIDES_KEY)?, numbers(CONV_PADDINGS_KEY)?);
+    if strides.len() != paddings.len() {
+        return Err(NnError::Format(format!(
+            "metadata {CONV_STRIDES_KEY} has {} entries, {CONV_PADDINGS_KEY} {}",
+            strides.len(),
+            paddings.len()
+        )));
+    }
+    let conv = strides
+        .into_iter()
+        .zip(paddings)
+        .map(|(stride, padding)| ConvLayer {
+            filters: 0,
+            kernel: 0,
+            stride,
+            padding,
+        })
+        .collect();
+    let input = ImageShape {
+        height,
+        width,
+        channels,
+    };
+    Ok((input, conv))
+}
+
+/// `"<prefix><i>.<part>"` → `(i, part)` for a canonical decimal `i`.
+fn split_index<'a>(name: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
+    let (index, part) = name.strip_prefix(prefix)?.split_once('.')?;
+    let parsed: usize = index.parse().ok()?;
+    (parsed.to_string() == index).then_some((parsed, part))
+}
+
+/// Decodes a conv network: the conv layers `<prefix><2k>.*` here (stride and padding from
+/// `given`; with `check`, filters and kernel checked against it), the rest by renaming its
+/// modules down by `2·n_conv + 1` and decoding that as a network of its own, which keeps
+/// one decoder for the linear layers and heads.
+fn from_conv<T: Scalar>(
+    file: &SafeTensors<'_>,
+    metadata: &HashMap<String, String>,
+    prefix: &str,
+    input: ImageShape,
+    given: &[ConvLayer],
+    check: bool,
+) -> Result<Mlp<T>, NnError> {
+    let mut remaining: BTreeMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
+    for (name, view) in &remaining {
+        if view.dtype() != T::DTYPE {
+            return Err(NnError::Dtype {
+                name: name.clone(),
+                expected: T::DTYPE.to_string(),
+                found: view.dtype().to_string(),
+            });
+        }
+    }
+    let mut layers = Vec::new();
+    let mut params = Vec::new();
+    let mut channels = input.channels;
+    loop {
+        let k = layers.len();
+        let w_name = format!("{prefix}{}.weight", 2 * k);
+        if !remaining.get(&w_name).is_some_and(|v| v.shape().len() == 4) {
+            break;
+        }
+        let weight = remaining.remove(&w_name).expect("present");
+        let Some(spec) = given.get(k) else {
+            return Err(NnError::Format(format!(
+                "the file has more conv layers than the {} described",
+                given.len()
+            )));
+        };
+        let (filters, kernel) = match *weight.shape() {
+            [f, c, kh, kw] if f > 0 && kh > 0 && kh == kw && c == channels => (f, kh),
+            _ => {
+                return Err(NnError::Shape {
+                    name: w_name,
+                    expected: format!(
+                        "[filters, {channels}, k, k] (a square kernel over {channels} channels)"
+                    ),
+                    found: weight.shape().to_vec(),
+                });
+            }
+        };
+        if check && (spec.filters != filters || spec.kernel != kernel) {
+            return Err(NnError::Shape {
+                name: w_name,
+                expected: format!(
+                    "[{}, {channels}, {}, {}] (conv layer {} as described)",
+                    spec.filters,
+                    spec.kernel,
+                    spec.kernel,
+                    k + 1
+                ),
+                found: weight.shape().to_vec(),
+            });
+        }
+        let b_name = format!("{prefix}{}.bias", 2 * k);
+        let bias = remaining
+            .remove(&b_name)
+            .ok_or_else(|| NnError::MissingTensor(b_name.clone()))?;
+        if bias.shape() != [filters] {
+            return Err(NnError::Shape {
+                name: b_name,
+                expected: format!("[{filters}]"),
+                found: bias.shape().to_vec(),
+            });
+        }
+        params.extend(decode::<T>(&weight)?);
+        params.extend(decode::<T>(&bias)?);
+        layers.push(ConvLayer {
+            filters,
+            kernel,
+            stride: spec.stride,
+            padding: spec.padding,
+        });
+        channels = filters;
+    }
+    if layers.len() != given.len() {
+        return Err(NnError::Format(format!(
+            "the file has {} conv layers, {} were described",
+            layers.len(),
+            given.len()
+        )));
+    }
+    let features = conv::conv_output_shapes(input, &layers)
+        .map_err(NnError::Format)?
+        .last()
+        .expect("conv layers")
+        .size();
+    // The linear part, renamed as a network of its own.
+    let off = 2 * layers.len() + 1;
+    let mut renamed = Vec::with_capacity(remaining.len());
+    for (name, view) in remaining {
+        let new = match split_index(&name, prefix) {
+            Some((i, part)) if i >= off => format!("{prefix}{}.{part}", i - off),
+            Some(_) => return Err(NnError::UnexpectedTensor(name)),
+            None if prefix.is_empty() => return Err(NnError::UnexpectedTensor(name)),
+            None => name,
+        };
+        renamed.push((new, view));
+    }
+    let rest_metadata: HashMap<String, String> = metadata
+        .iter()
+        .filter(|(k, _)| k.as_str() == LAYER_NORM_EPS_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let bytes = safetensors::serialize(renamed, Some(rest_metadata))
+        .map_err(|e| NnError::Format(e.to_string()))?;
+    // Errors name the tensors as the caller's file does.
+    let shift_back = |name: String| match split_index(&name, prefix) {
+        Some((i, part)) => format!("{prefix}{}.{part}", i + off),
+        None => name,
+    };
+    let mlp = from_safetensors::<T>(&bytes).map_err(|e| match e {
+        NnError::MissingTensor(n) => NnError::MissingTensor(shift_back(n)),
+        NnError::UnexpectedTensor(n) => NnError::UnexpectedTensor(shift_back(n)),
+        NnError::Dtype {
+            name,
+            expected,
+            found,
+        } => NnError::Dtype {
+            name: shift_back(name),
+            expected,
+            found,
+        },
+        NnError::Shape {
+            name,
+            expected,
+            found,
+        } => NnError::Shape {
+            name: shift_back(name),
+            expected,
+            found,
+        },
+        other => other,
+    })?;
+    if mlp.input_shape().is_some() || mlp.sizes()[0] != features {
+        let first = &mlp.layers()[0];
+        return Err(NnError::Shape {
+            name: format!("the first linear layer after {prefix}{}", off - 1),
+            expected: format!("{features} inputs (the conv layers' output)"),
+            found: vec![first.n_out, first.n_in],
+        });
+    }
+    params.extend_from_slice(mlp.params());
+    let torso = ConvTorso { input, layers };
+    Mlp::from_parts_conv(mlp.sizes().to_vec(), *mlp.arch(), Some(torso), params)
+        .map_err(NnError::Format)
 }
 
 /// The `__metadata__` string map of a safetensors file (empty if it has none).

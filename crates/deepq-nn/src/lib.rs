@@ -50,6 +50,7 @@
 
 #![warn(missing_docs)]
 
+mod conv;
 mod dense;
 mod distributional;
 mod error;
@@ -63,13 +64,15 @@ mod qvalues;
 mod scalar;
 mod update;
 
+pub use conv::{ConvLayer, ImageShape, conv_output_shapes};
 pub use distributional::{
     categorical_loss, categorical_projection, expected_q, expected_q_from_probs, expected_value,
     softmax, softmax_rows,
 };
 pub use error::NnError;
 pub use io::{
-    LAYER_NORM_EPS_KEY, from_safetensors, safetensors_metadata, to_safetensors,
+    CONV_INPUT_SHAPE_KEY, CONV_PADDINGS_KEY, CONV_STRIDES_KEY, LAYER_NORM_EPS_KEY,
+    from_safetensors, from_safetensors_with_conv, safetensors_metadata, to_safetensors,
     to_safetensors_with_metadata,
 };
 pub use loss::{Loss, q_loss};

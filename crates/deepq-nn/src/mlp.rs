@@ -7,6 +7,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use crate::conv::{self, ConvGeom, ConvLayer, ConvTorso, ImageShape};
 use crate::dense;
 use crate::kernels::{self, MatRef};
 use crate::layer_norm;
@@ -199,18 +200,23 @@ pub(crate) struct Layout {
     pub(crate) n_eff: usize,
     /// Length of the noise-factor buffer.
     pub(crate) n_factors: usize,
+    /// The conv layers in front of the linear ones (their parameters come first); empty
+    /// for an MLP.
+    pub(crate) conv: Vec<ConvGeom>,
 }
 
 /// Lays out the layers of a network with layer widths `widths` (the last being the output
 /// layer's raw width); `None` if there are fewer than two widths, a width is zero, or a count
 /// overflows. Each layer holds its weight then its bias; a noisy layer then its weight σ and
 /// bias σ; with `layer_norm`, a hidden layer then its LayerNorm's weight γ and bias β.
-/// `value_rows` splits a noisy output layer's input noise into two groups.
+/// `value_rows` splits a noisy output layer's input noise into two groups. The first layer
+/// starts at offset `base` (after the conv layers' parameters; 0 without them).
 pub(crate) fn layout(
     widths: &[usize],
     noisy: bool,
     value_rows: Option<usize>,
     layer_norm: bool,
+    base: usize,
 ) -> Option<Layout> {
     if widths.len() < 2 || widths.contains(&0) {
         return None;
@@ -219,7 +225,7 @@ pub(crate) fn layout(
         layers: Vec::with_capacity(widths.len() - 1),
         ..Layout::default()
     };
-    let mut offset = 0usize;
+    let mut offset = base;
     let n_layers = widths.len() - 1;
     for (l, pair) in widths.windows(2).enumerate() {
         let (n_in, n_out) = (pair[0], pair[1]);
@@ -292,7 +298,17 @@ struct Noise<T> {
 /// then the advantage rows (`n_actions · atoms`, action-major). Optimizers, gradient clipping
 /// and target-network updates work on that buffer as a whole.
 ///
-/// `sizes` are `[n_inputs, hidden..., n_actions]` whatever the head; [`Mlp::forward`] returns
+/// A convolutional network ([`Mlp::with_conv`]) has `Conv2d` + ReLU layers in front of the
+/// linear ones, and their parameters come first in the buffer, layer by layer: the weight
+/// (`[filters, in_channels, k, k]`, PyTorch `nn.Conv2d`'s layout) then the bias (`filters`).
+/// It reads channels-last images (`[N, H, W, C]`, as environments give them) and flattens
+/// the last conv output in PyTorch's `(channel, y, x)` order, so it computes what
+/// `nn.Sequential(Conv2d, ReLU, …, Flatten, Linear, ReLU, …)` computes on
+/// `obs.permute(0, 3, 1, 2)`. Conv layers are never noisy and have no LayerNorm; the heads
+/// and LayerNorm apply to the linear layers as in an MLP.
+///
+/// `sizes` are `[n_inputs, hidden..., n_actions]` whatever the head (for a convolutional
+/// network `n_inputs` there is the flattened conv output's length); [`Mlp::forward`] returns
 /// `n_actions · atoms` values per row (Q-values, or C51 atom logits per action), and the
 /// single-observation methods ([`Mlp::predict_one`], [`Mlp::argmax_action`]) work on
 /// Q-values (the expectation over the atoms for C51).
@@ -302,6 +318,10 @@ pub struct Mlp<T: Scalar> {
     sizes: Vec<usize>,
     arch: Arch,
     params: Vec<T>,
+    /// The conv layers in front of the MLP and the image shape they read; absent (and not
+    /// serialised, so an MLP's serialised form is as before) for an MLP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conv: Option<ConvTorso>,
     #[serde(skip)]
     layout: Layout,
     #[serde(skip)]
@@ -317,6 +337,8 @@ struct MlpData<T> {
     #[serde(default)]
     arch: Arch,
     params: Vec<T>,
+    #[serde(default)]
+    conv: Option<ConvTorso>,
 }
 
 /// Internal layer widths: the input and hidden widths, then the output layer's raw width.
@@ -333,16 +355,32 @@ impl<T: Scalar> TryFrom<MlpData<T>> for Mlp<T> {
     fn try_from(mut data: MlpData<T>) -> Result<Self, String> {
         data.arch.validate()?;
         data.arch = data.arch.canonical();
-        let layout = widths(&data.sizes, &data.arch)
+        let (conv, conv_params) = match &data.conv {
+            None => (Vec::new(), 0),
+            Some(torso) => {
+                let (geoms, n) = conv::conv_layout(torso)?;
+                let features = geoms.last().expect("conv layers").output.size();
+                if data.sizes.first() != Some(&features) {
+                    return Err(format!(
+                        "the conv layers give {features} features, but the first linear layer takes {:?}",
+                        data.sizes.first()
+                    ));
+                }
+                (geoms, n)
+            }
+        };
+        let mut layout = widths(&data.sizes, &data.arch)
             .and_then(|w| {
                 layout(
                     &w,
                     data.arch.noisy,
                     data.arch.dueling.then_some(data.arch.atoms),
                     data.arch.layer_norm,
+                    conv_params,
                 )
             })
             .ok_or_else(|| format!("invalid layer sizes {:?}", data.sizes))?;
+        layout.conv = conv;
         if data.params.len() != layout.n_params {
             return Err(format!(
                 "layer sizes {:?} need {} parameters, got {}",
@@ -365,6 +403,7 @@ impl<T: Scalar> TryFrom<MlpData<T>> for Mlp<T> {
             sizes: data.sizes,
             arch: data.arch,
             params: data.params,
+            conv: data.conv,
             layout,
         })
     }
@@ -393,21 +432,117 @@ impl<T: Scalar> Mlp<T> {
     /// If `sizes` has fewer than two entries or contains a zero, or `arch` is invalid.
     pub fn with_arch(sizes: &[usize], arch: Arch, sigma0: f64, rng: &mut impl Rng) -> Self {
         let mut mlp = Self::zeros_with_arch(sizes, arch);
-        for layer in &mlp.layout.layers {
+        mlp.init_linear(sigma0, rng);
+        mlp
+    }
+
+    /// Draws the linear layers' parameters as [`with_arch`](Self::with_arch) describes.
+    fn init_linear(&mut self, sigma0: f64, rng: &mut impl Rng) {
+        for layer in &self.layout.layers {
             let bound = 1.0 / (layer.n_in as f64).sqrt();
-            for p in &mut mlp.params[layer.weight..layer.bias + layer.n_out] {
+            for p in &mut self.params[layer.weight..layer.bias + layer.n_out] {
                 *p = T::from_f64(rng.random_range(-bound..bound));
             }
             if let Some((w, b)) = layer.sigma_ranges() {
                 let sigma = T::from_f64(sigma0 / (layer.n_in as f64).sqrt());
-                mlp.params[w.start..b.end].fill(sigma);
+                self.params[w.start..b.end].fill(sigma);
             }
             if let Some((gamma, _)) = layer.ln_ranges() {
                 // β stays at the zero `zeros_with_arch` gave it.
-                mlp.params[gamma].fill(T::ONE);
+                self.params[gamma].fill(T::ONE);
             }
         }
-        mlp
+    }
+
+    /// A convolutional Q-network: the conv layers `conv` (each `Conv2d` then ReLU) read
+    /// channels-last images of shape `input`, their last output is flattened in PyTorch's
+    /// `(channel, y, x)` order and feeds linear layers of widths `hidden` and an output layer
+    /// for `n_actions` actions with head `arch`, exactly as [`with_arch`](Self::with_arch)
+    /// builds them on `[features, hidden..., n_actions]`. MinAtar's network is
+    /// `with_conv(ImageShape { height: 10, width: 10, channels: c }, &[ConvLayer { filters:
+    /// 16, kernel: 3, stride: 1, padding: 0 }], &[128], n_actions, Arch::default(), 0.5, rng)`.
+    ///
+    /// Initialised as PyTorch's `nn.Conv2d` then `nn.Linear`: conv layer by conv layer, the
+    /// weight (`[filters, in, k, k]` row-major) then the bias from U(−1/√n, 1/√n) with fan-in
+    /// `n = in · k · k`; then the linear layers draw as in [`with_arch`](Self::with_arch).
+    ///
+    /// # Panics
+    /// If the description is invalid; [`try_with_conv`](Self::try_with_conv) returns the
+    /// message instead (see [`conv_output_shapes`](crate::conv_output_shapes)).
+    pub fn with_conv(
+        input: ImageShape,
+        conv: &[ConvLayer],
+        hidden: &[usize],
+        n_actions: usize,
+        arch: Arch,
+        sigma0: f64,
+        rng: &mut impl Rng,
+    ) -> Self {
+        Self::try_with_conv(input, conv, hidden, n_actions, arch, sigma0, rng)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`with_conv`](Self::with_conv), returning a one-line message if the description is
+    /// invalid: no conv layers, a layer that would shrink the image below 1×1 (named, counted
+    /// from 1), a zero width, or an invalid `arch`. Draws nothing then.
+    pub fn try_with_conv(
+        input: ImageShape,
+        conv: &[ConvLayer],
+        hidden: &[usize],
+        n_actions: usize,
+        arch: Arch,
+        sigma0: f64,
+        rng: &mut impl Rng,
+    ) -> Result<Self, String> {
+        let mut mlp = Self::try_zeros_with_conv(input, conv, hidden, n_actions, arch)?;
+        for g in &mlp.layout.conv {
+            let bound = 1.0 / (g.patch() as f64).sqrt();
+            for p in &mut mlp.params[g.weight..g.bias + g.spec.filters] {
+                *p = T::from_f64(rng.random_range(-bound..bound));
+            }
+        }
+        mlp.init_linear(sigma0, rng);
+        Ok(mlp)
+    }
+
+    /// A convolutional network as [`with_conv`](Self::with_conv) describes, with every
+    /// parameter zero (LayerNorm weights included), or the message saying why the
+    /// description is invalid.
+    pub fn try_zeros_with_conv(
+        input: ImageShape,
+        conv: &[ConvLayer],
+        hidden: &[usize],
+        n_actions: usize,
+        arch: Arch,
+    ) -> Result<Self, String> {
+        arch.validate()?;
+        let torso = ConvTorso {
+            input,
+            layers: conv.to_vec(),
+        };
+        let (geoms, n_conv) = conv::conv_layout(&torso)?;
+        let features = geoms.last().expect("conv layers").output.size();
+        let mut sizes = Vec::with_capacity(hidden.len() + 2);
+        sizes.push(features);
+        sizes.extend_from_slice(hidden);
+        sizes.push(n_actions);
+        let n_params = widths(&sizes, &arch)
+            .and_then(|w| {
+                layout(
+                    &w,
+                    arch.noisy,
+                    arch.dueling.then_some(arch.atoms),
+                    arch.layer_norm,
+                    n_conv,
+                )
+            })
+            .map(|l| l.n_params)
+            .ok_or_else(|| {
+                format!(
+                    "hidden widths {hidden:?} and {n_actions} actions: every width must be non-zero"
+                )
+            })?;
+        Self::from_parts_conv(sizes, arch, Some(torso), vec![T::ZERO; n_params])
     }
 
     /// A plain MLP with widths `sizes` and every parameter zero (for loading weights into).
@@ -431,6 +566,7 @@ impl<T: Scalar> Mlp<T> {
                     arch.noisy,
                     arch.dueling.then_some(arch.atoms),
                     arch.layer_norm,
+                    0,
                 )
             })
             .map(|l| l.n_params)
@@ -444,18 +580,46 @@ impl<T: Scalar> Mlp<T> {
         arch: Arch,
         params: Vec<T>,
     ) -> Result<Self, String> {
+        Self::from_parts_conv(sizes, arch, None, params)
+    }
+
+    /// As [`from_parts`](Self::from_parts), with conv layers in front (their parameters
+    /// first in `params`).
+    pub(crate) fn from_parts_conv(
+        sizes: Vec<usize>,
+        arch: Arch,
+        conv: Option<ConvTorso>,
+        params: Vec<T>,
+    ) -> Result<Self, String> {
         Self::try_from(MlpData {
             sizes,
             arch,
             params,
+            conv,
         })
+    }
+
+    pub(crate) fn conv_geoms(&self) -> &[ConvGeom] {
+        &self.layout.conv
+    }
+
+    /// The shape of the images a convolutional network reads (`None` for an MLP, which
+    /// reads flat vectors of [`n_inputs`](Self::n_inputs) values).
+    pub fn input_shape(&self) -> Option<ImageShape> {
+        self.conv.as_ref().map(|c| c.input)
+    }
+
+    /// The conv layers in front of the linear ones, first to last (empty for an MLP).
+    pub fn conv_layers(&self) -> &[ConvLayer] {
+        self.conv.as_ref().map_or(&[], |c| &c.layers[..])
     }
 
     pub(crate) fn layers(&self) -> &[Layer] {
         &self.layout.layers
     }
 
-    /// The layer widths `[n_inputs, hidden..., n_actions]`.
+    /// The linear layer widths `[n_inputs, hidden..., n_actions]` (for a convolutional
+    /// network the first is the flattened conv output's length, not the observation's).
     pub fn sizes(&self) -> &[usize] {
         &self.sizes
     }
@@ -470,9 +634,13 @@ impl<T: Scalar> Mlp<T> {
         &self.support
     }
 
-    /// Length of one input row (observation size).
+    /// Length of one input row (observation size; `height · width · channels` for a
+    /// convolutional network).
     pub fn n_inputs(&self) -> usize {
-        self.sizes[0]
+        match &self.conv {
+            None => self.sizes[0],
+            Some(c) => c.input.size(),
+        }
     }
 
     /// Number of Q-values per observation (actions, for a Q-network).
@@ -485,8 +653,8 @@ impl<T: Scalar> Mlp<T> {
         self.n_outputs() * self.arch.atoms
     }
 
-    /// Total number of parameters (weights, biases, the σ of noisy layers, and LayerNorm
-    /// weights and biases).
+    /// Total number of parameters (weights, biases, the σ of noisy layers, LayerNorm
+    /// weights and biases, and the conv layers' weights and biases).
     pub fn n_params(&self) -> usize {
         self.params.len()
     }
@@ -508,7 +676,7 @@ impl<T: Scalar> Mlp<T> {
     /// If the two networks have different sizes or heads.
     pub fn copy_params_from(&mut self, other: &Self) {
         assert!(
-            self.sizes == other.sizes && self.arch == other.arch,
+            self.sizes == other.sizes && self.arch == other.arch && self.conv == other.conv,
             "copying between different networks"
         );
         self.params.copy_from_slice(&other.params);
@@ -586,7 +754,8 @@ impl<T: Scalar> Mlp<T> {
         }
     }
 
-    /// Batched forward pass. `input` is `batch × n_inputs`, row-major; returns the
+    /// Batched forward pass. `input` is `batch × n_inputs`, row-major (for a convolutional
+    /// network, `batch` channels-last images `[batch, height, width, channels]`); returns the
     /// `batch × output_width` row-major outputs (Q-values, or per action `atoms` logits).
     /// The activations stay in `ws` for [`backward`](Self::backward).
     ///
@@ -602,7 +771,11 @@ impl<T: Scalar> Mlp<T> {
         );
         assert_eq!(input.len(), batch * self.n_inputs(), "input length");
         ws.batch = Some(batch);
-        ws.acts[..input.len()].copy_from_slice(input);
+        if self.layout.conv.is_empty() {
+            ws.acts[..input.len()].copy_from_slice(input);
+        } else {
+            self.conv_forward(input, batch, ws);
+        }
         let layers = &self.layout.layers;
         let n_layers = layers.len();
         for (l, layer) in layers.iter().enumerate() {
@@ -637,6 +810,84 @@ impl<T: Scalar> Mlp<T> {
             &ws.acts[out..out + batch * width]
         } else {
             &ws.acts[raw..raw + batch * width]
+        }
+    }
+
+    /// The conv layers of [`forward`](Self::forward): each one's im2col matrix and its
+    /// channels-last output stay in `ws.conv` for the backward pass, and the last output,
+    /// flattened `(channel, y, x)`, becomes the MLP's input.
+    #[inline(never)]
+    fn conv_forward(&self, input: &[T], batch: usize, ws: &mut Workspace<T>) {
+        let cb = &mut ws.conv;
+        for (l, g) in self.layout.conv.iter().enumerate() {
+            let (before, after) = cb.acts.split_at_mut(cb.act_offsets[l]);
+            let x = if l == 0 {
+                input
+            } else {
+                &before[cb.act_offsets[l - 1]..][..batch * g.input.size()]
+            };
+            let (rows, patch, filters) = (batch * g.output.pixels(), g.patch(), g.spec.filters);
+            let cols = &mut cb.cols[cb.col_offsets[l]..][..rows * patch];
+            conv::im2col(x, g, batch, cols);
+            let out = &mut after[..rows * filters];
+            let w = MatRef::row_major(&self.params[g.weight_range()], filters, patch);
+            kernels::matmul(MatRef::row_major(cols, rows, patch), w.t(), out);
+            kernels::bias_activation(out, &self.params[g.bias_range()], true);
+        }
+        let last = self.layout.conv.last().expect("conv layers");
+        let (pixels, filters) = (last.output.pixels(), last.spec.filters);
+        let out =
+            &cb.acts[cb.act_offsets[self.layout.conv.len() - 1]..][..batch * pixels * filters];
+        conv::hwc_to_chw(out, pixels, filters, batch, &mut ws.acts);
+    }
+
+    /// The conv layers of [`backward`](Self::backward): `d_features` is d loss / d the
+    /// flattened conv output (`batch × features`, `(channel, y, x)` order).
+    #[inline(never)]
+    fn conv_backward(
+        &self,
+        d_features: &[T],
+        batch: usize,
+        cb: &mut ConvBuffers<T>,
+        grads: &mut [T],
+    ) {
+        let convs = &self.layout.conv;
+        let last = convs.last().expect("conv layers");
+        let ConvBuffers {
+            cols,
+            col_offsets,
+            acts,
+            act_offsets,
+            grad_a,
+            grad_b,
+            dcols,
+            ..
+        } = cb;
+        let (mut g_buf, mut dx_buf) = (&mut grad_a[..], &mut grad_b[..]);
+        conv::chw_to_hwc(
+            d_features,
+            last.output.pixels(),
+            last.spec.filters,
+            batch,
+            g_buf,
+        );
+        for (l, c) in convs.iter().enumerate().rev() {
+            let (rows, patch, filters) = (batch * c.output.pixels(), c.patch(), c.spec.filters);
+            let g = &mut g_buf[..rows * filters];
+            // Through the ReLU; the column sums are the bias gradient (one column per filter).
+            let act = &acts[act_offsets[l]..][..rows * filters];
+            kernels::relu_backward(g, act, &mut grads[c.bias_range()]);
+            let g = MatRef::row_major(&*g, rows, filters);
+            let x = MatRef::row_major(&cols[col_offsets[l]..], rows, patch);
+            kernels::matmul(g.t(), x, &mut grads[c.weight_range()]);
+            if l > 0 {
+                // The first layer's input is the observation: no gradient needed.
+                let dcols = &mut dcols[..rows * patch];
+                let w = MatRef::row_major(&self.params[c.weight_range()], filters, patch);
+                kernels::matmul(g, w, dcols);
+                conv::col2im(dcols, c, batch, dx_buf);
+                std::mem::swap(&mut g_buf, &mut dx_buf);
+            }
         }
     }
 
@@ -737,7 +988,21 @@ impl<T: Scalar> Mlp<T> {
                         kernels::column_sums(dx, &mut grads[below.bias_range()]);
                     }
                 }
+            } else if !self.layout.conv.is_empty() {
+                // The gradient w.r.t. the flattened conv output, for the conv layers.
+                let w = MatRef::row_major(self.weights(layer).0, layer.n_out, layer.n_in);
+                kernels::matmul(g, w, &mut dx[..batch * layer.n_in]);
             }
+        }
+        if !self.layout.conv.is_empty() {
+            // Layer 0 wrote its input gradient where the alternation above put it.
+            let d_features = if last % 2 == 0 {
+                &ws.grad_a
+            } else {
+                &ws.grad_b
+            };
+            let n = batch * self.sizes[0];
+            self.conv_backward(&d_features[..n], batch, &mut ws.conv, grads);
         }
         if self.arch.noisy {
             self.sigma_gradients(grads);
@@ -807,11 +1072,17 @@ impl<T: Scalar> Mlp<T> {
             single_a,
             single_b,
             single_q,
+            conv: cb,
             ..
         } = ws;
+        let input = if self.layout.conv.is_empty() {
+            obs
+        } else {
+            self.conv_forward_one(obs, cb)
+        };
         let (mut src, mut dst) = (&mut single_a[..], &mut single_b[..]);
         for (l, layer) in layers.iter().enumerate() {
-            let x = if l == 0 { obs } else { &src[..layer.n_in] };
+            let x = if l == 0 { input } else { &src[..layer.n_in] };
             let (w, bias) = self.weights(layer);
             let z = &mut dst[..layer.n_out];
             match layer.ln_ranges() {
@@ -845,6 +1116,41 @@ impl<T: Scalar> Mlp<T> {
             *q = crate::distributional::expected_value(logits, &self.support);
         }
         q
+    }
+}
+
+impl<T: Scalar> Mlp<T> {
+    /// The conv layers on one observation, by dot products (no matrix product, which would
+    /// allocate its packing buffer); returns the flattened features.
+    fn conv_forward_one<'w>(&self, obs: &[T], cb: &'w mut ConvBuffers<T>) -> &'w [T] {
+        let ConvBuffers {
+            single_cols,
+            single_a,
+            single_b,
+            single_features,
+            ..
+        } = cb;
+        let (mut src, mut dst) = (&mut single_a[..], &mut single_b[..]);
+        for (l, g) in self.layout.conv.iter().enumerate() {
+            let x = if l == 0 { obs } else { &src[..g.input.size()] };
+            let (pixels, patch, filters) = (g.output.pixels(), g.patch(), g.spec.filters);
+            let cols = &mut single_cols[..pixels * patch];
+            conv::im2col(x, g, 1, cols);
+            dense::dense_rows(
+                &self.params[g.weight_range()],
+                &self.params[g.bias_range()],
+                patch,
+                cols,
+                &mut dst[..pixels * filters],
+                true,
+            );
+            std::mem::swap(&mut src, &mut dst);
+        }
+        let last = self.layout.conv.last().expect("conv layers");
+        let (pixels, filters) = (last.output.pixels(), last.spec.filters);
+        let features = &mut single_features[..pixels * filters];
+        conv::hwc_to_chw(&src[..pixels * filters], pixels, filters, 1, features);
+        features
     }
 }
 
@@ -940,6 +1246,9 @@ pub(crate) fn dueling_backward<T: Scalar>(g: &[T], atoms: usize, raw: &mut [T]) 
 pub struct Workspace<T> {
     sizes: Vec<usize>,
     arch: Arch,
+    conv_torso: Option<ConvTorso>,
+    /// The conv layers' buffers (empty for an MLP).
+    conv: ConvBuffers<T>,
     max_batch: usize,
     /// Rows of the last forward pass, `None` before the first.
     batch: Option<usize>,
@@ -962,6 +1271,59 @@ pub struct Workspace<T> {
     single_q: Vec<T>,
 }
 
+/// The conv layers' part of a [`Workspace`]. Batched buffers hold up to `max_batch` images.
+#[derive(Clone, Debug, Default)]
+struct ConvBuffers<T> {
+    /// Each layer's im2col matrix of the last forward pass (`batch · pixels × patch`), at
+    /// `col_offsets[l]`: the weight gradient needs it.
+    cols: Vec<T>,
+    col_offsets: Vec<usize>,
+    /// Each layer's channels-last output (after ReLU) at `act_offsets[l]`.
+    acts: Vec<T>,
+    act_offsets: Vec<usize>,
+    /// Gradients w.r.t. conv outputs, alternating between layers (the largest output each).
+    grad_a: Vec<T>,
+    grad_b: Vec<T>,
+    /// The im2col-shaped input gradient of a layer after the first.
+    dcols: Vec<T>,
+    /// Single-observation scratch: one image's im2col matrix, layer outputs, features.
+    single_cols: Vec<T>,
+    single_a: Vec<T>,
+    single_b: Vec<T>,
+    single_features: Vec<T>,
+}
+
+impl<T: Scalar> ConvBuffers<T> {
+    fn new(convs: &[ConvGeom], max_batch: usize) -> Self {
+        let mut out = Self::default();
+        let (mut cols, mut acts) = (0, 0);
+        let (mut max_out, mut max_cols, mut max_dcols) = (0, 0, 0);
+        for (l, g) in convs.iter().enumerate() {
+            let (pixel_cols, outputs) = (g.output.pixels() * g.patch(), g.output.size());
+            out.col_offsets.push(cols);
+            out.act_offsets.push(acts);
+            cols += max_batch * pixel_cols;
+            acts += max_batch * outputs;
+            max_out = max_out.max(outputs);
+            max_cols = max_cols.max(pixel_cols);
+            if l > 0 {
+                max_dcols = max_dcols.max(pixel_cols);
+            }
+        }
+        let features = convs.last().map_or(0, |g| g.output.size());
+        out.cols = vec![T::ZERO; cols];
+        out.acts = vec![T::ZERO; acts];
+        out.grad_a = vec![T::ZERO; max_batch * max_out];
+        out.grad_b = vec![T::ZERO; max_batch * max_out];
+        out.dcols = vec![T::ZERO; max_batch * max_dcols];
+        out.single_cols = vec![T::ZERO; max_cols];
+        out.single_a = vec![T::ZERO; max_out];
+        out.single_b = vec![T::ZERO; max_out];
+        out.single_features = vec![T::ZERO; features];
+        out
+    }
+}
+
 impl<T: Scalar> Workspace<T> {
     /// Buffers for running `mlp` (or any network of the same sizes and head) on batches of up
     /// to `max_batch` rows.
@@ -982,7 +1344,11 @@ impl<T: Scalar> Workspace<T> {
             total += max_batch * width;
         }
         act_offsets.push(total);
-        let hidden_max = sizes[1..sizes.len() - 1].iter().copied().max().unwrap_or(0);
+        let mut hidden_max = sizes[1..sizes.len() - 1].iter().copied().max().unwrap_or(0);
+        if !mlp.layout.conv.is_empty() {
+            // The first linear layer's input gradient feeds the conv layers.
+            hidden_max = hidden_max.max(sizes[0]);
+        }
         let width_max = widths.iter().copied().max().unwrap_or(0);
         let n_hidden = sizes.len() - 2;
         let (ln_xhat, ln_rstd) = if arch.layer_norm {
@@ -996,6 +1362,8 @@ impl<T: Scalar> Workspace<T> {
         Self {
             sizes,
             arch,
+            conv_torso: mlp.conv.clone(),
+            conv: ConvBuffers::new(&mlp.layout.conv, max_batch),
             max_batch,
             batch: None,
             acts: vec![T::ZERO; total],
@@ -1025,7 +1393,7 @@ impl<T: Scalar> Workspace<T> {
 
     fn check(&self, mlp: &Mlp<T>) {
         assert!(
-            self.sizes == mlp.sizes && self.arch == mlp.arch,
+            self.sizes == mlp.sizes && self.arch == mlp.arch && self.conv_torso == mlp.conv,
             "workspace made for a network of different sizes"
         );
     }
