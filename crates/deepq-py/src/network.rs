@@ -32,12 +32,12 @@ impl Network {
 
     /// Number of inputs (the flat observation width).
     pub fn n_inputs(&self) -> usize {
-        self.net.sizes()[0]
+        self.net.n_inputs()
     }
 
     /// Number of outputs (actions).
     pub fn n_outputs(&self) -> usize {
-        *self.net.sizes().last().expect("a network has layers")
+        self.net.n_outputs()
     }
 
     /// Checks that the network fits an environment with `inputs` flat observation values

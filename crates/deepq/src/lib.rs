@@ -16,6 +16,7 @@
 //!   [`algorithms::tabular`]), each supplying only its own step;
 //! - [`core`]: the training core they share (budget, episodes, evaluations, checkpoints and
 //!   resume, progress, divergence, the summary); [`train`](mod@train) starts and resumes runs;
+//! - [`network`]: the Q-network a config asks for (MLP, or conv torso then MLP on images);
 //! - DQN's parts: [`agent`] (acting and the TD update), [`replay`] (the buffer, with [`nstep`]
 //!   returns and [`per`] priorities), [`schedule`] (ε);
 //! - [`config`] and [`presets`]; [`eval`] (greedy evaluation), [`stats`] (across seeds),
@@ -33,6 +34,7 @@ pub mod core;
 pub mod error;
 pub mod eval;
 pub mod model;
+pub mod network;
 pub mod nstep;
 pub mod observer;
 pub mod per;

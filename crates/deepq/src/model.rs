@@ -34,7 +34,23 @@ impl QNetwork {
             })
     }
 
-    /// Layer sizes, input first.
+    /// Width of the flat observation it takes (an image's `height · width · channels`).
+    pub fn n_inputs(&self) -> usize {
+        match self {
+            QNetwork::F32(m) => m.n_inputs(),
+            QNetwork::F64(m) => m.n_inputs(),
+        }
+    }
+
+    /// Number of actions it values.
+    pub fn n_outputs(&self) -> usize {
+        match self {
+            QNetwork::F32(m) => m.n_outputs(),
+            QNetwork::F64(m) => m.n_outputs(),
+        }
+    }
+
+    /// Layer sizes of the MLP part, its input first (after the conv torso's flatten, if any).
     pub fn sizes(&self) -> &[usize] {
         match self {
             QNetwork::F32(m) => m.sizes(),
@@ -108,7 +124,7 @@ impl Model {
     /// (inputs, outputs): the flat observation size and the number of actions it expects.
     pub fn shape(&self) -> (usize, usize) {
         match self {
-            Model::Network(n) => (n.sizes()[0], n.sizes()[n.sizes().len() - 1]),
+            Model::Network(n) => (n.n_inputs(), n.n_outputs()),
             Model::Table(t) => (t.n_states(), t.n_actions()),
         }
     }

@@ -15,6 +15,7 @@ use crate::config::{DqnConfig, Unit};
 use crate::core::{Algorithm, RunState};
 use crate::error::TrainError;
 use crate::model::{Model, QNetwork};
+use crate::network;
 use crate::observer::Observer;
 use crate::replay::{Batch, Replay};
 use crate::rng::{Stream, stream_rng};
@@ -138,13 +139,15 @@ where
     QNetwork: From<deepq_nn::Mlp<T>>,
 {
     fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError> {
-        let obs_dim = env.observation_space().flat_dim();
-        let agent = DqnAgent::new(
-            obs_dim,
-            env.n_actions(),
+        let space = env.observation_space();
+        let obs_dim = space.flat_dim();
+        let online = network::q_network(
             cfg,
+            &space,
+            env.n_actions(),
             &mut stream_rng(cfg.seed, Stream::Init),
-        );
+        )?;
+        let agent = DqnAgent::from_network(online, cfg);
         let mut envs = VecEnv::new(vec![env.clone(); cfg.n_envs]);
         envs.reset(Some(cfg.seed));
         Ok(Dqn {
@@ -259,11 +262,9 @@ where
     }
 
     fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
-        let obs_dim = env.observation_space().flat_dim();
-        let net = self.agent.network();
-        net.n_inputs() == obs_dim
-            && net.n_outputs() == env.n_actions()
-            && net.arch() == &cfg.arch().canonical()
+        let space = env.observation_space();
+        let obs_dim = space.flat_dim();
+        network::fits(self.agent.network(), cfg, &space, env.n_actions())
             && self.envs.num_envs() == cfg.n_envs
             && self.replay.fits(cfg, obs_dim)
     }

@@ -22,6 +22,7 @@ use crate::config::{DqnConfig, LearningRateSchedule};
 use crate::core::{Algorithm, RunState};
 use crate::error::TrainError;
 use crate::model::{Model, QNetwork};
+use crate::network;
 use crate::observer::Observer;
 use crate::rng::{Stream, stream_rng};
 
@@ -313,15 +314,12 @@ where
     QNetwork: From<Mlp<T>>,
 {
     fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError> {
-        let mut sizes = vec![env.observation_space().flat_dim()];
-        sizes.extend(&cfg.net_arch);
-        sizes.push(env.n_actions());
-        let online = Mlp::with_arch(
-            &sizes,
-            cfg.arch(),
-            cfg.noisy_sigma0,
+        let online = network::q_network(
+            cfg,
+            &env.observation_space(),
+            env.n_actions(),
             &mut stream_rng(cfg.seed, Stream::Init),
-        );
+        )?;
         let mut envs = VecEnv::new(vec![env.clone(); cfg.n_envs]);
         envs.reset(Some(cfg.seed));
         Ok(Pqn {
@@ -363,11 +361,8 @@ where
     }
 
     fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
-        let net = &self.online;
-        net.n_inputs() == env.observation_space().flat_dim()
-            && net.n_outputs() == env.n_actions()
-            && net.arch() == &cfg.arch().canonical()
-            && self.optimizer.n_params() == net.n_params()
+        network::fits(&self.online, cfg, &env.observation_space(), env.n_actions())
+            && self.optimizer.n_params() == self.online.n_params()
             && self.envs.num_envs() == cfg.n_envs
     }
 

@@ -11,7 +11,7 @@
 use std::fmt;
 
 use deepq_envs::Kwargs;
-use deepq_nn::{Arch, Loss, OptimizerConfig};
+use deepq_nn::{Arch, ConvLayer, Loss, OptimizerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::{ExplorationKind, ExplorationSchedule};
@@ -175,6 +175,12 @@ pub struct DqnConfig {
     /// Also stop after this many finished episodes, when set.
     pub episodes: Option<u64>,
 
+    /// Convolutional layers in front of the MLP, for image observations: one
+    /// `[filters, kernel, stride]` or `[filters, kernel, stride, padding]` per `Conv2d` + ReLU
+    /// layer (square kernels; padding 0 when left out). Empty for flat observations.
+    /// MinAtar's network is `cnn = [[16, 3, 1]]` with `net_arch = [128]`; Nature DQN's
+    /// `cnn = [[32, 8, 4], [64, 4, 2], [64, 3, 1]]` with `net_arch = [512]`.
+    pub cnn: Vec<Vec<usize>>,
     /// Hidden layer widths of the Q-network MLP.
     pub net_arch: Vec<usize>,
     /// LayerNorm (with affine weight and bias, ε = 1e-5 as PyTorch's) after each hidden
@@ -324,6 +330,7 @@ impl Default for DqnConfig {
             seed: 0,
             total_timesteps: 100_000,
             episodes: None,
+            cnn: Vec::new(),
             net_arch: vec![64, 64],
             layer_norm: false,
             dtype: Dtype::F32,
@@ -504,6 +511,19 @@ impl DqnConfig {
             && self.double_q
             && self.n_steps > 1
             && self.atoms > 1
+    }
+
+    /// The convolutional layers of `cnn`; `validate` has checked each entry's form.
+    pub fn conv_layers(&self) -> Vec<ConvLayer> {
+        self.cnn
+            .iter()
+            .map(|layer| ConvLayer {
+                filters: layer[0],
+                kernel: layer[1],
+                stride: layer[2],
+                padding: layer.get(3).copied().unwrap_or(0),
+            })
+            .collect()
     }
 
     /// The network head this config asks for.

@@ -146,9 +146,20 @@ impl DqnConfig {
                 "must list at least one hidden layer width, each > 0, e.g. [64, 64]",
             ));
         }
-        if self.layer_norm && (self.dueling || self.noisy || self.atoms > 1) {
+        if let Some(layer) = self
+            .cnn
+            .iter()
+            .find(|l| !(3..=4).contains(&l.len()) || l[..3].contains(&0))
+        {
+            return Err(invalid(
+                "cnn",
+                format!("{layer:?}"),
+                "each layer is [filters, kernel, stride] or [filters, kernel, stride, padding] with filters, kernel and stride > 0, e.g. cnn = [[16, 3, 1]]",
+            ));
+        }
+        if self.algorithm == Algorithm::Tabular && !self.cnn.is_empty() {
             return Err(ConfigError(
-                "invalid value true for 'layer_norm': LayerNorm works with the plain Q-value head; switch dueling, noisy and atoms off".into(),
+                "invalid value for 'cnn': a tabular run has no network; use algorithm = \"dqn\" or \"pqn\"".into(),
             ));
         }
         Ok(())
