@@ -1005,7 +1005,7 @@ impl<T: Scalar> Mlp<T> {
         }
         if !self.layout.conv.is_empty() {
             // Layer 0 wrote its input gradient where the alternation above put it.
-            let d_features = if last % 2 == 0 {
+            let d_features = if last.is_multiple_of(2) {
                 &ws.grad_a
             } else {
                 &ws.grad_b
