@@ -8,7 +8,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use deepq_nn::{
-    Arch, Loss, Mlp, Optimizer, OptimizerConfig, Workspace, max_per_row, polyak_update, q_loss,
+    Arch, ConvLayer, ImageShape, Loss, Mlp, Optimizer, OptimizerConfig, Workspace, max_per_row,
+    polyak_update, q_loss,
 };
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -166,6 +167,91 @@ fn layer_norm(c: &mut Criterion) {
     group.finish();
 }
 
+/// MinAtar's network (Young & Tian 2019): `Conv2d(C, 16, 3)` → ReLU → Flatten(1024) →
+/// `Linear(1024, 128)` → ReLU → `Linear(128, 6)` on 10×10×C observations (C = 4 as in
+/// Breakout, 10 the most any game has), at batch 32: forward + backward, and one whole DQN
+/// update (target forward and max, online forward, Huber loss, backward, centered RMSprop
+/// step as in the MinAtar paper); its throughput in elements/s is updates/s.
+fn minatar(c: &mut Criterion) {
+    const BATCH: usize = 32;
+    let mut group = c.benchmark_group("minatar");
+    for channels in [4, 10] {
+        let mut rng = Pcg64::seed_from_u64(5);
+        let input = ImageShape {
+            height: 10,
+            width: 10,
+            channels,
+        };
+        let conv = [ConvLayer {
+            filters: 16,
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+        }];
+        let online = Mlp::<f32>::with_conv(input, &conv, &[128], 6, Arch::default(), 0.5, &mut rng);
+        let target = online.clone();
+        let mut ws = Workspace::new(&online, BATCH);
+        let mut target_ws = Workspace::new(&target, BATCH);
+        // MinAtar observations are sparse 0/1 planes.
+        let mut planes = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| f32::from(rng.random_range(0.0..1.0) < 0.1))
+                .collect()
+        };
+        let (obs, next_obs) = (planes(BATCH * input.size()), planes(BATCH * input.size()));
+        let actions: Vec<u32> = (0..BATCH).map(|i| (i % 6) as u32).collect();
+        let mut grads = vec![0.0; online.n_params()];
+        let mut grad_q = vec![0.01f32; BATCH * 6];
+        let mut next_max = vec![0.0; BATCH];
+        let mut targets = vec![0.0; BATCH];
+        let mut optimizer = Optimizer::new(
+            OptimizerConfig::RmsProp {
+                lr: 2.5e-4,
+                alpha: 0.95,
+                eps: 0.01,
+                weight_decay: 0.0,
+                momentum: 0.0,
+                centered: true,
+            },
+            online.n_params(),
+        );
+        let id = format!("c{channels}-batch{BATCH}");
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::new("forward_backward", &id), |b| {
+            b.iter(|| {
+                black_box(online.forward(&obs, BATCH, &mut ws));
+                online.backward(&mut ws, &grad_q, &mut grads);
+                black_box(&grads);
+            })
+        });
+        let mut online = online;
+        group.bench_function(BenchmarkId::new("dqn_update", &id), |b| {
+            b.iter(|| {
+                let q_next = target.forward(&next_obs, BATCH, &mut target_ws);
+                max_per_row(q_next, 6, &mut next_max);
+                for (t, &m) in targets.iter_mut().zip(&next_max) {
+                    *t = 1.0 + 0.99 * m;
+                }
+                let q = online.forward(&obs, BATCH, &mut ws);
+                let loss = q_loss(
+                    Loss::Huber,
+                    q,
+                    6,
+                    &actions,
+                    &targets,
+                    None,
+                    &mut grad_q,
+                    None,
+                );
+                online.backward(&mut ws, &grad_q, &mut grads);
+                optimizer.step(online.params_mut(), &grads);
+                black_box(loss)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn greedy_action(c: &mut Criterion) {
     let mut rng = Pcg64::seed_from_u64(3);
     let mlp = Mlp::<f32>::new(NETS[0], &mut rng);
@@ -181,6 +267,7 @@ criterion_group!(
     dqn_update,
     forward_backward,
     layer_norm,
+    minatar,
     greedy_action
 );
 criterion_main!(benches);

@@ -463,7 +463,7 @@ fn from_conv<T: Scalar>(
     loop {
         let k = layers.len();
         let w_name = format!("{prefix}{}.weight", 2 * k);
-        if !remaining.get(&w_name).is_some_and(|v| v.shape().len() == 4) {
+        if remaining.get(&w_name).is_none_or(|v| v.shape().len() != 4) {
             break;
         }
         let weight = remaining.remove(&w_name).expect("present");

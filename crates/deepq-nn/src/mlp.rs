@@ -830,7 +830,9 @@ impl<T: Scalar> Mlp<T> {
             let cols = &mut cb.cols[cb.col_offsets[l]..][..rows * patch];
             conv::im2col(x, g, batch, cols);
             let out = &mut after[..rows * filters];
-            let w = MatRef::row_major(&self.params[g.weight_range()], filters, patch);
+            let w = &mut cb.weights[g.weight_range()];
+            conv::permute_weight(&self.params[g.weight_range()], g, w);
+            let w = MatRef::row_major(w, filters, patch);
             kernels::matmul(MatRef::row_major(cols, rows, patch), w.t(), out);
             kernels::bias_activation(out, &self.params[g.bias_range()], true);
         }
@@ -861,6 +863,8 @@ impl<T: Scalar> Mlp<T> {
             grad_a,
             grad_b,
             dcols,
+            weights,
+            weight_grad,
             ..
         } = cb;
         let (mut g_buf, mut dx_buf) = (&mut grad_a[..], &mut grad_b[..]);
@@ -879,11 +883,16 @@ impl<T: Scalar> Mlp<T> {
             kernels::relu_backward(g, act, &mut grads[c.bias_range()]);
             let g = MatRef::row_major(&*g, rows, filters);
             let x = MatRef::row_major(&cols[col_offsets[l]..], rows, patch);
-            kernels::matmul(g.t(), x, &mut grads[c.weight_range()]);
+            let weight_grad = &mut weight_grad[..filters * patch];
+            kernels::matmul(g.t(), x, weight_grad);
+            conv::unpermute_weight(weight_grad, c, &mut grads[c.weight_range()]);
             if l > 0 {
                 // The first layer's input is the observation: no gradient needed.
                 let dcols = &mut dcols[..rows * patch];
-                let w = MatRef::row_major(&self.params[c.weight_range()], filters, patch);
+                // The current weights, as the linear layers' input gradients use.
+                let w = &mut weights[c.weight_range()];
+                conv::permute_weight(&self.params[c.weight_range()], c, w);
+                let w = MatRef::row_major(w, filters, patch);
                 kernels::matmul(g, w, dcols);
                 conv::col2im(dcols, c, batch, dx_buf);
                 std::mem::swap(&mut g_buf, &mut dx_buf);
@@ -996,7 +1005,7 @@ impl<T: Scalar> Mlp<T> {
         }
         if !self.layout.conv.is_empty() {
             // Layer 0 wrote its input gradient where the alternation above put it.
-            let d_features = if last % 2 == 0 {
+            let d_features = if last.is_multiple_of(2) {
                 &ws.grad_a
             } else {
                 &ws.grad_b
@@ -1128,6 +1137,7 @@ impl<T: Scalar> Mlp<T> {
             single_a,
             single_b,
             single_features,
+            weights,
             ..
         } = cb;
         let (mut src, mut dst) = (&mut single_a[..], &mut single_b[..]);
@@ -1136,8 +1146,10 @@ impl<T: Scalar> Mlp<T> {
             let (pixels, patch, filters) = (g.output.pixels(), g.patch(), g.spec.filters);
             let cols = &mut single_cols[..pixels * patch];
             conv::im2col(x, g, 1, cols);
+            let w = &mut weights[g.weight_range()];
+            conv::permute_weight(&self.params[g.weight_range()], g, w);
             dense::dense_rows(
-                &self.params[g.weight_range()],
+                w,
                 &self.params[g.bias_range()],
                 patch,
                 cols,
@@ -1286,6 +1298,10 @@ struct ConvBuffers<T> {
     grad_b: Vec<T>,
     /// The im2col-shaped input gradient of a layer after the first.
     dcols: Vec<T>,
+    /// The conv weights permuted to the im2col column order (at their offsets in the
+    /// parameters), and one layer's weight gradient in that order.
+    weights: Vec<T>,
+    weight_grad: Vec<T>,
     /// Single-observation scratch: one image's im2col matrix, layer outputs, features.
     single_cols: Vec<T>,
     single_a: Vec<T>,
@@ -1311,6 +1327,10 @@ impl<T: Scalar> ConvBuffers<T> {
             }
         }
         let features = convs.last().map_or(0, |g| g.output.size());
+        let n_weights = convs.last().map_or(0, |g| g.bias);
+        let max_weight = convs.iter().map(|g| g.bias - g.weight).max().unwrap_or(0);
+        out.weights = vec![T::ZERO; n_weights];
+        out.weight_grad = vec![T::ZERO; max_weight];
         out.cols = vec![T::ZERO; cols];
         out.acts = vec![T::ZERO; acts];
         out.grad_a = vec![T::ZERO; max_batch * max_out];

@@ -220,3 +220,79 @@ fn rainbow_heads_do_not_allocate() {
     });
     assert!(count <= 8, "{count} allocations");
 }
+
+#[test]
+fn conv_networks_do_not_allocate() {
+    use deepq_nn::{Arch, ConvLayer, ImageShape};
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+    let batch = 32;
+    let input = ImageShape {
+        height: 10,
+        width: 10,
+        channels: 4,
+    };
+    // MinAtar's network, and two conv layers (stride 2, padding 1) under a dueling head, so
+    // that col2im runs too.
+    let two = [
+        ConvLayer {
+            filters: 16,
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+        },
+        ConvLayer {
+            filters: 32,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+    ];
+    let dueling = Arch {
+        dueling: true,
+        ..Arch::default()
+    };
+    let minatar = [ConvLayer {
+        filters: 16,
+        kernel: 3,
+        stride: 1,
+        padding: 0,
+    }];
+    for (conv, arch) in [(&minatar[..], Arch::default()), (&two[..], dueling)] {
+        let mut net = Mlp::<f32>::with_conv(input, conv, &[128], 6, arch, 0.5, &mut rng);
+        let mut ws = Workspace::new(&net, batch);
+        let mut opt = Optimizer::new(
+            OptimizerConfig::RmsProp {
+                lr: 2.5e-4,
+                alpha: 0.95,
+                eps: 0.01,
+                weight_decay: 0.0,
+                momentum: 0.0,
+                centered: true,
+            },
+            net.n_params(),
+        );
+        let obs = vec![1.0f32; batch * input.size()];
+        let mut grads = vec![0.0; net.n_params()];
+        let grad_q = vec![0.01f32; batch * 6];
+        let mut out = [0.0f32; 6];
+        net.forward(&obs, batch, &mut ws);
+        net.backward(&mut ws, &grad_q, &mut grads);
+        let count = allocations_in(|| {
+            for _ in 0..3 {
+                net.argmax_action(&obs[..input.size()], &mut ws);
+                net.predict_one(&obs[..input.size()], &mut ws, &mut out);
+                opt.step(net.params_mut(), &grads);
+            }
+        });
+        assert_eq!(count, 0);
+        // Only matrixmultiply's packing buffers, one per product: per conv layer one
+        // forward, one weight-gradient and (after the first) one input-gradient product; per
+        // wide linear layer as for an MLP.
+        let count = allocations_in(|| {
+            net.forward(&obs, batch, &mut ws);
+            net.backward(&mut ws, &grad_q, &mut grads);
+        });
+        let bound = 3 * conv.len() - 1 + 3 + 3;
+        assert!(count <= bound, "{count} allocations (at most {bound})");
+    }
+}
