@@ -117,7 +117,39 @@ pub fn to_safetensors_with_metadata<T: Scalar>(
             TensorView::new(T::DTYPE, shape.clone(), data).expect("byte length matches shape");
         (name.clone(), view)
     });
-    safetensors::serialize(views, metadata).expect("a network always forms a valid file")
+    let file = safetensors::serialize(views, None).expect("a network always forms a valid file");
+    match metadata {
+        Some(metadata) => with_metadata(file, &metadata.into_iter().collect()),
+        None => file,
+    }
+}
+
+/// `file` with `metadata` as its header's `__metadata__`, keys sorted. The safetensors
+/// crate writes a `HashMap` in its iteration order, which differs from run to run; sorted
+/// keys keep a model's file the same bytes whenever its weights are the same.
+fn with_metadata(file: Vec<u8>, metadata: &BTreeMap<String, String>) -> Vec<u8> {
+    let header_len = u64::from_le_bytes(file[..8].try_into().expect("8 bytes")) as usize;
+    let header = std::str::from_utf8(&file[8..8 + header_len]).expect("the header is JSON text");
+    let body = header
+        .trim_end()
+        .strip_prefix('{')
+        .expect("the header is a JSON object");
+    let metadata = serde_json::to_string(metadata).expect("strings serialize");
+    let separator = if body.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    let mut header = format!("{{\"__metadata__\":{metadata}{separator}{body}");
+    // The data that follows the header stays aligned to 8 bytes, as the format asks.
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + file.len() - 8 - header_len);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&file[8 + header_len..]);
+    out
 }
 
 /// Every tensor of `mlp` with its PyTorch name, shape and little-endian bytes.

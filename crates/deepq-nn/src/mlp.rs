@@ -318,9 +318,9 @@ pub struct Mlp<T: Scalar> {
     sizes: Vec<usize>,
     arch: Arch,
     params: Vec<T>,
-    /// The conv layers in front of the MLP and the image shape they read; absent (and not
-    /// serialised, so an MLP's serialised form is as before) for an MLP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The conv layers in front of the MLP and the image shape they read; `None` for an MLP.
+    /// Always serialised: checkpoints are postcard, which cannot skip a field.
+    #[serde(default)]
     conv: Option<ConvTorso>,
     #[serde(skip)]
     layout: Layout,

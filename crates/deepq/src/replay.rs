@@ -9,8 +9,11 @@ use deepq_nn::Scalar;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use deepq_envs::Space;
+
 use crate::config::DqnConfig;
 use crate::nstep::NStepQueue;
+use crate::obs_rows::{Encoding, ObsRows};
 use crate::per::Priorities;
 
 /// How [`Replay::sample`] chooses the transitions of a minibatch.
@@ -54,8 +57,10 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// The replay `cfg` asks for, for `obs_dim`-wide observations.
-    pub fn new(cfg: &DqnConfig, obs_dim: usize) -> Self {
+    /// The replay `cfg` asks for, for observations from `space` (stored in their own
+    /// element type).
+    pub fn new(cfg: &DqnConfig, space: &Space) -> Self {
+        let obs_dim = space.flat_dim();
         let n = cfg.n_envs;
         let capacity = if cfg.replay { cfg.buffer_size } else { n };
         let sampling = if cfg.prioritized_replay {
@@ -79,11 +84,7 @@ impl Replay {
         };
         let n_step = cfg.n_steps > 1;
         Replay {
-            storage: if n_step {
-                ReplayBuffer::new_n_step(capacity, obs_dim)
-            } else {
-                ReplayBuffer::new(capacity, obs_dim)
-            },
+            storage: ReplayBuffer::with_encoding(capacity, obs_dim, Encoding::of(space), n_step),
             pending: if n_step {
                 vec![NStepQueue::new(cfg.n_steps, obs_dim); n]
             } else {
@@ -95,8 +96,9 @@ impl Replay {
     }
 
     /// Whether a replay decoded from a checkpoint is the one `cfg` asks for.
-    pub fn fits(&self, cfg: &DqnConfig, obs_dim: usize) -> bool {
-        let fresh = Replay::new(cfg, obs_dim);
+    pub fn fits(&self, cfg: &DqnConfig, space: &Space) -> bool {
+        let obs_dim = space.flat_dim();
+        let fresh = Replay::new(cfg, space);
         let sampling_fits = match (&self.sampling, &fresh.sampling) {
             (
                 Sampling::Prioritized {
@@ -115,6 +117,7 @@ impl Replay {
         sampling_fits
             && self.gamma == fresh.gamma
             && self.storage.obs_dim() == obs_dim
+            && self.storage.obs.encoding() == fresh.storage.obs.encoding()
             && self.storage.capacity() == fresh.storage.capacity()
             && self.pending.len() == fresh.pending.len()
             && self.pending.iter().all(|q| q.fits(cfg.n_steps, obs_dim))
@@ -239,14 +242,15 @@ impl Replay {
 /// A ring buffer of `(obs, action, reward, next_obs, terminated, truncated)` transitions.
 ///
 /// Storage grows on demand up to `capacity` transitions and never beyond, so a large
-/// capacity costs memory only once it is used. Observations are stored flat in f32.
+/// capacity costs memory only once it is used. Observations are stored flat, in their own
+/// element type ([`ObsRows`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "UncheckedReplayBuffer")]
 pub struct ReplayBuffer {
     capacity: usize,
     obs_dim: usize,
-    obs: Vec<f32>,
-    next_obs: Vec<f32>,
+    obs: ObsRows,
+    next_obs: ObsRows,
     actions: Vec<u32>,
     rewards: Vec<f64>,
     terminated: Vec<bool>,
@@ -265,8 +269,8 @@ pub struct ReplayBuffer {
 struct UncheckedReplayBuffer {
     capacity: usize,
     obs_dim: usize,
-    obs: Vec<f32>,
-    next_obs: Vec<f32>,
+    obs: ObsRows,
+    next_obs: ObsRows,
     actions: Vec<u32>,
     rewards: Vec<f64>,
     terminated: Vec<bool>,
@@ -284,8 +288,9 @@ impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
         let consistent = u.capacity > 0
             && len <= u.capacity
             && u.next < u.capacity
-            && u.obs.len() == len * u.obs_dim
-            && u.next_obs.len() == len * u.obs_dim
+            && u.obs.holds(len, u.obs_dim)
+            && u.next_obs.holds(len, u.obs_dim)
+            && u.obs.encoding() == u.next_obs.encoding()
             && [u.rewards.len(), u.terminated.len(), u.truncated.len()] == [len; 3]
             && u.horizons.len() == if u.n_step { len } else { 0 };
         if !consistent {
@@ -357,30 +362,34 @@ impl<T: Scalar> Batch<T> {
 }
 
 impl ReplayBuffer {
-    /// An empty buffer for up to `capacity` transitions of `obs_dim`-wide observations.
+    /// An empty buffer for up to `capacity` transitions of `obs_dim`-wide observations,
+    /// stored as `f32`.
     pub fn new(capacity: usize, obs_dim: usize) -> Self {
+        Self::with_encoding(capacity, obs_dim, Encoding::F32, false)
+    }
+
+    /// An empty buffer for up to `capacity` transitions of `obs_dim`-wide observations stored
+    /// in `encoding`; with `n_step`, each transition also carries the number of steps summed
+    /// into its reward (see [`ReplayBuffer::push_n`]).
+    pub fn with_encoding(
+        capacity: usize,
+        obs_dim: usize,
+        encoding: Encoding,
+        n_step: bool,
+    ) -> Self {
         assert!(capacity > 0, "replay capacity must be positive");
         ReplayBuffer {
             capacity,
             obs_dim,
-            obs: Vec::new(),
-            next_obs: Vec::new(),
+            obs: ObsRows::new(encoding),
+            next_obs: ObsRows::new(encoding),
             actions: Vec::new(),
             rewards: Vec::new(),
             terminated: Vec::new(),
             truncated: Vec::new(),
             horizons: Vec::new(),
-            n_step: false,
+            n_step,
             next: 0,
-        }
-    }
-
-    /// An empty buffer whose transitions each carry the number of steps summed into their
-    /// reward (for n-step returns; see [`ReplayBuffer::push_n`]).
-    pub fn new_n_step(capacity: usize, obs_dim: usize) -> Self {
-        ReplayBuffer {
-            n_step: true,
-            ..Self::new(capacity, obs_dim)
         }
     }
 
@@ -441,8 +450,8 @@ impl ReplayBuffer {
         };
         if self.len() < self.capacity {
             self.reserve_one();
-            self.obs.extend_from_slice(obs);
-            self.next_obs.extend_from_slice(next_obs);
+            self.obs.push(obs);
+            self.next_obs.push(next_obs);
             self.actions.push(action);
             self.rewards.push(reward);
             self.terminated.push(terminated);
@@ -452,9 +461,8 @@ impl ReplayBuffer {
             }
         } else {
             let i = self.next;
-            let row = i * self.obs_dim..(i + 1) * self.obs_dim;
-            self.obs[row.clone()].copy_from_slice(obs);
-            self.next_obs[row].copy_from_slice(next_obs);
+            self.obs.set(i, obs);
+            self.next_obs.set(i, next_obs);
             self.actions[i] = action;
             self.rewards[i] = reward;
             self.terminated[i] = terminated;
@@ -474,8 +482,8 @@ impl ReplayBuffer {
             return;
         }
         let extra = len.max(1024).min(self.capacity - len);
-        self.obs.reserve_exact(extra * self.obs_dim);
-        self.next_obs.reserve_exact(extra * self.obs_dim);
+        self.obs.reserve_rows(extra, self.obs_dim);
+        self.next_obs.reserve_rows(extra, self.obs_dim);
         self.actions.reserve_exact(extra);
         self.rewards.reserve_exact(extra);
         self.terminated.reserve_exact(extra);
@@ -545,17 +553,8 @@ impl ReplayBuffer {
         batch.horizons.clear();
         let d = self.obs_dim;
         for &i in indices {
-            let row = i * d..(i + 1) * d;
-            batch.obs.extend(
-                self.obs[row.clone()]
-                    .iter()
-                    .map(|&x| T::from_f64(f64::from(x))),
-            );
-            batch.next_obs.extend(
-                self.next_obs[row]
-                    .iter()
-                    .map(|&x| T::from_f64(f64::from(x))),
-            );
+            self.obs.extend_row(i, d, &mut batch.obs);
+            self.next_obs.extend_row(i, d, &mut batch.next_obs);
             batch.actions.push(self.actions[i]);
             batch.rewards.push(T::from_f64(self.rewards[i]));
             batch.terminated.push(self.terminated[i]);
@@ -568,7 +567,8 @@ impl ReplayBuffer {
 
     /// Bytes of transition storage currently allocated.
     pub fn allocated_bytes(&self) -> usize {
-        (self.obs.capacity() + self.next_obs.capacity()) * 4
+        self.obs.allocated_bytes()
+            + self.next_obs.allocated_bytes()
             + self.actions.capacity() * 4
             + self.rewards.capacity() * 8
             + self.terminated.capacity()
@@ -620,7 +620,7 @@ mod tests {
         let buf = filled(3000, 10_000);
         assert_eq!(buf.len(), 3000);
         assert!(buf.actions.capacity() <= 3000);
-        assert!(buf.obs.capacity() <= 3000 * 2);
+        assert!(buf.obs.allocated_bytes() <= 3000 * 2 * 4);
     }
 
     #[test]

@@ -247,3 +247,20 @@ fn pqn_runs_resume_exactly() {
     cfg.checkpoint_freq = Count::steps(300);
     check_resume_is_exact(&cfg, &[0, 1, 5, 9]);
 }
+
+/// DQN on MinAtar with a convolutional network and bit-packed image replay resumes exactly.
+#[cfg(feature = "minatar")]
+#[test]
+fn minatar_cnn_runs_resume_exactly() {
+    let mut cfg = Preset::find("minatar-breakout").unwrap().config().unwrap();
+    cfg.total_timesteps = 1_500;
+    cfg.learning_starts = Count::steps(300);
+    cfg.buffer_size = 1_000;
+    cfg.cnn = vec![vec![4, 3, 2, 1]];
+    cfg.net_arch = vec![16];
+    cfg.eval_freq = Count::steps(700);
+    cfg.eval_episodes = 2;
+    cfg.final_eval_episodes = 2;
+    cfg.checkpoint_freq = Count::steps(400);
+    check_resume_is_exact(&cfg, &[0, 350, 999]);
+}

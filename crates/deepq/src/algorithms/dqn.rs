@@ -140,7 +140,6 @@ where
 {
     fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError> {
         let space = env.observation_space();
-        let obs_dim = space.flat_dim();
         let online = network::q_network(
             cfg,
             &space,
@@ -154,7 +153,7 @@ where
             scratch: Some(Scratch::new(&envs, cfg.batch_size)),
             envs,
             agent,
-            replay: Replay::new(cfg, obs_dim),
+            replay: Replay::new(cfg, &space),
             explore_rng: stream_rng(cfg.seed, Stream::Explore),
             replay_rng: stream_rng(cfg.seed, Stream::Replay),
             noise_rng: stream_rng(cfg.seed, Stream::Noise),
@@ -263,10 +262,9 @@ where
 
     fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
         let space = env.observation_space();
-        let obs_dim = space.flat_dim();
         network::fits(self.agent.network(), cfg, &space, env.n_actions())
             && self.envs.num_envs() == cfg.n_envs
-            && self.replay.fits(cfg, obs_dim)
+            && self.replay.fits(cfg, &space)
     }
 
     fn model(&self) -> Model {

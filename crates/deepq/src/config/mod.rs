@@ -204,6 +204,10 @@ pub struct DqnConfig {
     pub momentum: f64,
     /// RMSprop smoothing constant; PyTorch's 0.99 when unset.
     pub rmsprop_alpha: Option<f64>,
+    /// PyTorch's `centered` RMSprop: normalise by the variance of the gradient (its squared
+    /// average minus its squared mean) rather than its squared average, as DQN's and
+    /// MinAtar's RMSprop do.
+    pub rmsprop_centered: bool,
     /// Loss on the TD error: `"huber"` (SB3's smooth L1) or `"mse"`.
     pub loss: Loss,
     /// Global gradient-norm clip; `inf` disables clipping.
@@ -342,6 +346,7 @@ impl Default for DqnConfig {
             weight_decay: None,
             momentum: 0.0,
             rmsprop_alpha: None,
+            rmsprop_centered: false,
             loss: Loss::Huber,
             max_grad_norm: 10.0,
             buffer_size: 1_000_000,
@@ -595,8 +600,10 @@ impl DqnConfig {
                 eps,
                 weight_decay,
                 momentum,
+                centered,
                 ..
             } => {
+                *centered = self.rmsprop_centered;
                 *alpha = self.rmsprop_alpha.unwrap_or(*alpha);
                 *eps = self.optimizer_eps.unwrap_or(*eps);
                 *weight_decay = self.weight_decay.unwrap_or(*weight_decay);
