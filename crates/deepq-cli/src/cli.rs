@@ -173,12 +173,16 @@ pub struct Timing {
 /// Options of `deepq bench updates`.
 #[derive(Debug, Args)]
 pub struct BenchUpdatesArgs {
+    /// Measure the update of this preset's network, optimizer and loss on its environment's
+    /// observations (e.g. minatar-breakout); the network options below are then not used.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
     /// Hidden layer widths.
     #[arg(long, default_value = "64,64", value_name = "W,W")]
     pub net: String,
-    /// Batch size.
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub batch: usize,
+    /// Batch size [default: 64, or the preset's batch_size].
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
     /// Observation width.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub obs_dim: usize,

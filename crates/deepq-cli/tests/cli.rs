@@ -202,6 +202,9 @@ fn every_preset_parses_and_trains_briefly() {
         .collect();
     assert!(names.len() >= 9, "{names:?}");
     for name in &names {
+        if name.starts_with("minatar-") && !cfg!(feature = "minatar") {
+            continue;
+        }
         // PQN has no warm-up (learning_starts is a DQN key); it learns from its first rollout.
         let warm_up: &[&str] = if name.starts_with("pqn-") {
             &[]
@@ -549,4 +552,93 @@ fn pqn_models_have_layer_norm_names_and_load_in_eval_and_play() {
         dir.path(),
     );
     assert_clean_error(&bad, 2, &["'n_minibatches'", "divide"]);
+}
+
+#[cfg(feature = "minatar")]
+#[test]
+fn minatar_trains_with_a_conv_network_and_bad_torsos_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--preset",
+            "minatar-breakout",
+            "--total-timesteps",
+            "1200",
+            "--set",
+            "learning_starts=400",
+            "--set",
+            "cnn=[[4, 3, 1]]",
+            "--set",
+            "net_arch=[16]",
+            "--set",
+            "final_eval_episodes=2",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let header = safetensors_header(&dir.path().join("run/model.safetensors"));
+    // nn.Sequential(Conv2d, ReLU, Flatten, Linear, ReLU, Linear)
+    for name in ["0.weight", "3.weight", "5.bias", "conv_input_shape"] {
+        assert!(header.contains(&format!("\"{name}\"")), "{name}: {header}");
+    }
+    let eval = deepq(&["eval", "--run", "run", "--episodes", "2"], dir.path());
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let gif = deepq(
+        &["play", "--run", "run", "--render", "gif=run/episode.gif"],
+        dir.path(),
+    );
+    assert!(gif.status.success(), "{}", stderr(&gif));
+    assert!(dir.path().join("run/episode.gif").is_file());
+
+    let mlp_on_images = deepq(
+        &[
+            "train",
+            "--env",
+            "MinAtar/Breakout-v1",
+            "--total-timesteps",
+            "5000",
+        ],
+        dir.path(),
+    );
+    assert_clean_error(
+        &mlp_on_images,
+        2,
+        &["'cnn'", "image observations", "cnn = [[16, 3, 1]]"],
+    );
+    let cnn_on_vectors = deepq(&["train", "--set", "cnn=[[16, 3, 1]]"], dir.path());
+    assert_clean_error(&cnn_on_vectors, 2, &["'cnn'", "flat observations"]);
+    let too_small = deepq(
+        &[
+            "train",
+            "--preset",
+            "minatar-breakout",
+            "--set",
+            "cnn=[[16, 5, 1], [16, 5, 1], [16, 5, 1]]",
+        ],
+        dir.path(),
+    );
+    assert_clean_error(&too_small, 2, &["'cnn'", "conv layer 3", "below 1×1"]);
+
+    let bench = deepq(
+        &[
+            "bench",
+            "updates",
+            "--preset",
+            "minatar-breakout",
+            "--seconds",
+            "0.2",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(bench.status.success(), "{}", stderr(&bench));
+    let report: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
+    assert!(report["updates_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["batch"], 32);
 }

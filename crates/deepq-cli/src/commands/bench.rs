@@ -8,6 +8,7 @@ use deepq::DqnConfig;
 use deepq::agent::DqnAgent;
 use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs, VecEnv};
 use deepq::nn::Loss;
+use deepq::nn::{Mlp, conv_output_shapes};
 use deepq::per::Priorities;
 use deepq::replay::Batch;
 use deepq::stats::quantile;
@@ -118,15 +119,19 @@ struct UpdatesReport {
 }
 
 fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
+    if let Some(name) = &a.preset {
+        return preset_updates(a, name);
+    }
     let hidden = parse_net(&a.net)?;
-    if a.batch == 0 || a.obs_dim == 0 || a.actions == 0 {
+    let batch_size = a.batch.unwrap_or(64);
+    if batch_size == 0 || a.obs_dim == 0 || a.actions == 0 {
         return Err(Failure::Usage(
             "--batch, --obs-dim and --actions must be at least 1".into(),
         ));
     }
     let mut cfg = DqnConfig {
         net_arch: hidden.clone(),
-        batch_size: a.batch,
+        batch_size: batch_size,
         learning_rate: 1e-3,
         loss: a.loss.into(),
         max_grad_norm: f64::INFINITY,
@@ -157,9 +162,9 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
     }
     let mut rng = Pcg64::seed_from_u64(0);
     let mut agent = DqnAgent::<f32>::new(a.obs_dim, a.actions, &cfg, &mut rng);
-    let mut batch = random_batch(&mut rng, a.batch, a.obs_dim, a.actions);
+    let mut batch = random_batch(&mut rng, batch_size, a.obs_dim, a.actions);
     if cfg.n_steps > 1 {
-        batch.horizons = (0..a.batch)
+        batch.horizons = (0..batch_size)
             .map(|_| rng.random_range(1..=cfg.n_steps as u16))
             .collect();
     }
@@ -175,12 +180,12 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
             &slots,
             (0..100_000).map(|_| rng.random_range(0.0..1.0f64).powi(4)),
         );
-        (p, Vec::with_capacity(a.batch))
+        (p, Vec::with_capacity(batch_size))
     });
     let rates = measure(a.timing.seconds, a.timing.repeats, |n| {
         for _ in 0..n {
             if let Some((p, slots)) = &mut per {
-                p.sample(&mut noise_rng, a.batch, slots);
+                p.sample(&mut noise_rng, batch_size, slots);
                 batch.weights.clear();
                 batch
                     .weights
@@ -189,20 +194,20 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
             black_box(agent.update(&batch, &mut noise_rng));
             agent.update_target(0.005);
             if let Some((p, slots)) = &mut per {
-                p.update(slots, agent.priorities(a.batch).iter().copied());
+                p.update(slots, agent.priorities(batch_size).iter().copied());
             }
         }
     })?;
     let mut sizes = vec![a.obs_dim];
     sizes.extend(&hidden);
     sizes.push(a.actions);
-    let flops = update_flops(&sizes, a.batch);
+    let flops = update_flops(&sizes, batch_size);
     let report = UpdatesReport {
         updates_per_s: rates.median,
         min: rates.min,
         max: rates.max,
         net: sizes.clone(),
-        batch: a.batch,
+        batch: batch_size,
         repeats: a.timing.repeats,
         loss: a.loss.into(),
         components: components.clone(),
@@ -221,7 +226,7 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         println!(
             "DQN updates, {} MLP, batch {}, {:?} loss, Adam + Polyak{extra}, one thread:",
             net.join("-"),
-            a.batch,
+            batch_size,
             a.loss
         );
         if components.is_empty() {
@@ -480,4 +485,123 @@ mod tests {
         assert!(parse_net("64,0").is_err());
         assert!(parse_net("x").is_err());
     }
+}
+
+#[derive(Serialize)]
+struct PresetUpdatesReport {
+    updates_per_s: f64,
+    min: f64,
+    max: f64,
+    preset: String,
+    env: String,
+    network: String,
+    batch: usize,
+    repeats: usize,
+    mflop_per_update: f64,
+    gflop_per_s: f64,
+}
+
+/// `deepq bench updates --preset NAME`: the DQN update of a preset's network (conv torso
+/// included), optimizer, loss and head, on random observations shaped like its env's.
+fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
+    let mut cfg = deepq::Preset::find(name)?.config()?;
+    if let Some(batch) = a.batch {
+        cfg.batch_size = batch;
+    }
+    cfg.validate()?;
+    if cfg.algorithm != deepq::config::Algorithm::Dqn {
+        return Err(Failure::Usage(format!(
+            "invalid value '{name}' for '--preset': bench updates measures DQN's update, and {name} is algorithm {}",
+            format!("{:?}", cfg.algorithm).to_lowercase()
+        )));
+    }
+    let env = deepq::envs::make(&cfg.env, &cfg.env_kwargs)?;
+    let space = env.observation_space();
+    let mut rng = Pcg64::seed_from_u64(0);
+    let online = deepq::network::q_network::<f32>(&cfg, &space, env.n_actions(), &mut rng)?;
+    let flops = network_update_flops(&online, cfg.batch_size);
+    let network = describe_network(&online);
+    let mut agent = DqnAgent::from_network(online, &cfg);
+    let mut batch = random_batch(&mut rng, cfg.batch_size, space.flat_dim(), env.n_actions());
+    if space.image_shape().is_some() {
+        // Images are 0/1 (MinAtar) or small integers: keep the values in range.
+        for x in batch.obs.iter_mut().chain(batch.next_obs.iter_mut()) {
+            *x = f32::from(u8::from(*x > 0.8));
+        }
+    }
+    let mut noise_rng = Pcg64::seed_from_u64(1);
+    let rates = measure(a.timing.seconds, a.timing.repeats, |n| {
+        for _ in 0..n {
+            black_box(agent.update(&batch, &mut noise_rng));
+            agent.update_target(cfg.tau);
+        }
+    })?;
+    let report = PresetUpdatesReport {
+        updates_per_s: rates.median,
+        min: rates.min,
+        max: rates.max,
+        preset: name.to_string(),
+        env: cfg.env.clone(),
+        network,
+        batch: cfg.batch_size,
+        repeats: a.timing.repeats,
+        mflop_per_update: flops / 1e6,
+        gflop_per_s: rates.median * flops / 1e9,
+    };
+    if a.timing.json {
+        print_json(&report);
+    } else {
+        println!(
+            "DQN updates of preset {name} ({}), {}, batch {}, {:?}, one thread:",
+            report.env, report.network, report.batch, cfg.optimizer
+        );
+        println!(
+            "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update, {:.1} MFLOP/update, {:.1} GFLOP/s",
+            report.updates_per_s,
+            a.timing.repeats,
+            report.min,
+            report.max,
+            1e6 / report.updates_per_s,
+            report.mflop_per_update,
+            report.gflop_per_s
+        );
+    }
+    Ok(())
+}
+
+/// Multiply-adds of one forward pass per layer (conv layers first), for one observation.
+fn layer_macs(net: &Mlp<f32>) -> Vec<usize> {
+    let mut macs = Vec::new();
+    if let Some(input) = net.input_shape() {
+        let shapes =
+            conv_output_shapes(input, net.conv_layers()).expect("a built network is valid");
+        let mut channels = input.channels;
+        for (layer, out) in net.conv_layers().iter().zip(&shapes) {
+            macs.push(out.size() * channels * layer.kernel * layer.kernel);
+            channels = out.channels;
+        }
+    }
+    macs.extend(net.sizes().windows(2).map(|w| w[0] * w[1]));
+    macs
+}
+
+/// FLOPs of one DQN update of `net` on `batch` transitions: forward passes of the online
+/// and target networks, and the backward pass (no input gradient for the first layer).
+fn network_update_flops(net: &Mlp<f32>, batch: usize) -> f64 {
+    let macs = layer_macs(net);
+    let total: usize = macs.iter().sum();
+    2.0 * batch as f64 * (3 * total + (total - macs[0])) as f64
+}
+
+/// "conv 16x3x3/1 -> 1024-128-6" style description.
+fn describe_network(net: &Mlp<f32>) -> String {
+    let conv: Vec<String> = net
+        .conv_layers()
+        .iter()
+        .map(|c| format!("conv {}x{}x{}/{}", c.filters, c.kernel, c.kernel, c.stride))
+        .collect();
+    let mlp: Vec<String> = net.sizes().iter().map(usize::to_string).collect();
+    let mut parts = conv;
+    parts.push(mlp.join("-"));
+    parts.join(" -> ")
 }
