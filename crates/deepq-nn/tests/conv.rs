@@ -388,6 +388,32 @@ fn gradients_match_finite_differences() {
     }
     // No hidden linear layer; a single conv layer (whose input gradient is skipped).
     check_gradients(input, &conv[..1], &[], Arch::default());
+    // Without padding (the direct forward kernel), more than 16 filters (two blocks, the
+    // second partial), and a direct layer after a padded one.
+    let unpadded = [
+        ConvLayer {
+            filters: 18,
+            kernel: 3,
+            stride: 2,
+            padding: 0,
+        },
+        ConvLayer {
+            filters: 4,
+            kernel: 2,
+            stride: 1,
+            padding: 0,
+        },
+    ];
+    check_gradients(input, &unpadded, &[5], Arch::default());
+    check_gradients(
+        input,
+        &[conv[0], unpadded[1]],
+        &[],
+        Arch {
+            dueling: true,
+            ..Arch::default()
+        },
+    );
 }
 
 /// The noisy head's gradients (noise is drawn with a fixed seed, so the finite differences see
@@ -414,40 +440,54 @@ fn noisy_gradients_match_finite_differences() {
 
 #[test]
 fn conv_forward_matches_a_direct_convolution() {
-    // A direct (loop) convolution in f64 on the NHWC input, with PyTorch's flatten order.
+    // Padded (im2col path) and unpadded (in f32 with AVX-512, the direct kernel), one and
+    // two filter blocks.
+    for (padding, filters) in [(1, 4), (0, 4), (0, 18), (1, 18)] {
+        conv_forward_case::<f64>(padding, filters, 1e-12);
+        conv_forward_case::<f32>(padding, filters, 1e-5);
+    }
+}
+
+/// A loop convolution in f64 on the NHWC input, with PyTorch's flatten order.
+fn conv_forward_case<T: Scalar>(padding: usize, filters: usize, tol: f64) {
     let input = ImageShape {
         height: 6,
         width: 5,
         channels: 3,
     };
     let spec = ConvLayer {
-        filters: 4,
+        filters,
         kernel: 3,
         stride: 2,
-        padding: 1,
+        padding,
     };
     let mut rng = common::rng(5);
-    let mlp = Mlp::<f64>::with_conv(input, &[spec], &[], 2, Arch::default(), 0.5, &mut rng);
-    let batch = 2;
-    let obs: Vec<f64> = common::uniform(&mut rng, batch * input.size(), 1.0);
+    let mlp = Mlp::<T>::with_conv(input, &[spec], &[], 2, Arch::default(), 0.5, &mut rng);
+    let batch = 3;
+    let obs_t: Vec<T> = common::uniform(&mut rng, batch * input.size(), 1.0);
+    let obs: Vec<f64> = obs_t.iter().map(|v| v.to_f64()).collect();
     let mut ws = Workspace::new(&mlp, batch);
-    let q = mlp.forward(&obs, batch, &mut ws).to_vec();
+    let q: Vec<f64> = mlp
+        .forward(&obs_t, batch, &mut ws)
+        .iter()
+        .map(|v| v.to_f64())
+        .collect();
     let out = conv_output_shapes(input, &[spec]).unwrap()[0];
-    assert_eq!((out.height, out.width, out.channels), (3, 3, 4));
-    let p = mlp.params();
-    let (w, rest) = p.split_at(4 * 3 * 9);
-    let (b, lin) = rest.split_at(4);
+    let p: Vec<f64> = mlp.params().iter().map(|v| v.to_f64()).collect();
+    let (w, rest) = p.split_at(filters * 3 * 9);
+    let (b, lin) = rest.split_at(filters);
     let features = out.size();
     for n in 0..batch {
         let mut flat = vec![0.0; features];
-        for f in 0..4 {
+        for f in 0..filters {
             for oy in 0..out.height {
                 for ox in 0..out.width {
                     let mut s = b[f];
                     for c in 0..3 {
                         for ky in 0..3 {
                             for kx in 0..3 {
-                                let (iy, ix) = ((oy * 2 + ky) as i64 - 1, (ox * 2 + kx) as i64 - 1);
+                                let iy = (oy * 2 + ky) as i64 - padding as i64;
+                                let ix = (ox * 2 + kx) as i64 - padding as i64;
                                 if iy < 0 || ix < 0 || iy >= 6 || ix >= 5 {
                                     continue;
                                 }
@@ -466,13 +506,13 @@ fn conv_forward_matches_a_direct_convolution() {
             for (j, x) in flat.iter().enumerate() {
                 s += lin[a * features + j] * x;
             }
-            assert!((q[n * 2 + a] - s).abs() < 1e-12, "{} vs {s}", q[n * 2 + a]);
+            assert!((q[n * 2 + a] - s).abs() < tol, "{} vs {s}", q[n * 2 + a]);
         }
     }
     // Single-observation inference agrees.
-    let mut one = [0.0; 2];
-    mlp.predict_one(&obs[input.size()..], &mut ws, &mut one);
-    assert!((one[0] - q[2]).abs() < 1e-12 && (one[1] - q[3]).abs() < 1e-12);
+    let mut one = [T::ZERO; 2];
+    mlp.predict_one(&obs_t[input.size()..2 * input.size()], &mut ws, &mut one);
+    assert!((one[0].to_f64() - q[2]).abs() < tol && (one[1].to_f64() - q[3]).abs() < tol);
 }
 
 #[test]
