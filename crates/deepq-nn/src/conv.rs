@@ -15,7 +15,7 @@
 //! A layer without padding (MinAtar's, Nature DQN's) skips all that in the forward pass:
 //! [`conv_direct`] reads its patches in place and keeps blocks of outputs in registers,
 //! which halved the cost of MinAtar's conv layer (im2col and packing its matrix moved more
-//! memory than the product computes). Only the backward pass then builds the im2col matrix.
+//! memory than the product computes), and so does its weight gradient.
 //!
 //! Backward: the weight gradient is `gᵀ · cols`, the input gradient `g · W` scattered back
 //! through col2im (skipped for the first layer, whose input is the observation).
@@ -420,11 +420,115 @@ pub(crate) fn conv_direct<T: Scalar>(
     }
 }
 
+/// The weight gradient of a layer [`conv_direct`] handles, from its input `x` and the
+/// gradient `grad` w.r.t. its pre-activation output (`n · OH · OW` rows of `filters`), into
+/// `out` as `[k, k, in, out]` with `out` padded to [`padded_filters`] (undo with
+/// [`unpermute_weight_t`]). Reads the patches in place, like the forward pass, instead of
+/// building the im2col matrix and packing it for a matrix product.
+///
+/// # Panics
+/// As [`conv_direct`].
+pub(crate) fn conv_weight_grad_direct<T: Scalar>(
+    x: &[T],
+    g: &ConvGeom,
+    n: usize,
+    grad: &[T],
+    out: &mut [T],
+) {
+    assert!(
+        is_direct::<T>(g),
+        "conv_weight_grad_direct on a layer it does not handle"
+    );
+    assert!(x.len() >= n * g.input.size(), "input too short");
+    assert!(
+        grad.len() >= n * g.output.pixels() * g.spec.filters,
+        "gradient too short"
+    );
+    assert!(
+        out.len() >= g.patch() * padded_filters(g.spec.filters),
+        "output too short"
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `T` is `f32` (checked by `is_direct`), so the slices reinterpret exactly.
+        let cast =
+            |v: &[T]| unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) };
+        let out =
+            unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
+        // SAFETY: the CPU has AVX-512F (`is_direct`); the lengths are checked above.
+        unsafe { avx512::conv_weight_grad(cast(x), g, n, cast(grad), out) };
+    }
+}
+
+/// Patch columns per block of [`conv_weight_grad_direct`] (accumulator registers).
+const COLUMNS: usize = 8;
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{ConvGeom, FILTERS, PIXELS, padded_filters};
+    use super::{COLUMNS, ConvGeom, FILTERS, PIXELS, padded_filters};
+
+    /// # Safety
+    /// The CPU must have AVX-512F and the slices the lengths
+    /// [`super::conv_weight_grad_direct`] checks, for a layer without padding.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn conv_weight_grad(
+        x: &[f32],
+        g: &ConvGeom,
+        n: usize,
+        grad: &[f32],
+        out: &mut [f32],
+    ) {
+        let (inp, o, k, s) = (g.input, g.output, g.spec.kernel, g.spec.stride);
+        let (c_in, filters, patch) = (inp.channels, g.spec.filters, g.patch());
+        let (run, row_len, image) = (k * c_in, inp.width * c_in, inp.size());
+        let stride_f = padded_filters(filters);
+        let (x, grad, out) = (x.as_ptr(), grad.as_ptr(), out.as_mut_ptr());
+        let mut f0 = 0;
+        while f0 < filters {
+            let fw = FILTERS.min(filters - f0);
+            let mask: __mmask16 = if fw == FILTERS { !0 } else { (1 << fw) - 1 };
+            let mut j0 = 0;
+            while j0 < patch {
+                let jn = COLUMNS.min(patch - j0);
+                // Where patch column `j0 + c` sits relative to a patch's corner (a short last
+                // block repeats its last column; only `jn` are stored).
+                let offsets: [usize; COLUMNS] = std::array::from_fn(|c| {
+                    let j = j0 + c.min(jn - 1);
+                    (j / run) * row_len + j % run
+                });
+                let mut acc = [_mm512_setzero_ps(); COLUMNS];
+                let mut r = 0;
+                for img in 0..n {
+                    for oy in 0..o.height {
+                        for ox in 0..o.width {
+                            let corner = img * image + (oy * s * inp.width + ox * s) * c_in;
+                            // SAFETY: row `r` of `grad` has `f0 + fw <= filters` lanes, and
+                            // every patch lies inside its image (no padding).
+                            unsafe {
+                                let gv = _mm512_maskz_loadu_ps(mask, grad.add(r * filters + f0));
+                                for (a, &off) in acc.iter_mut().zip(&offsets) {
+                                    *a = _mm512_fmadd_ps(
+                                        _mm512_set1_ps(*x.add(corner + off)),
+                                        gv,
+                                        *a,
+                                    );
+                                }
+                            }
+                            r += 1;
+                        }
+                    }
+                }
+                for (c, &a) in acc.iter().enumerate().take(jn) {
+                    // SAFETY: row `j0 + c < patch` of `out` has `stride_f ≥ f0 + 16` lanes.
+                    unsafe { _mm512_storeu_ps(out.add((j0 + c) * stride_f + f0), a) };
+                }
+                j0 += COLUMNS;
+            }
+            f0 += FILTERS;
+        }
+    }
 
     /// # Safety
     /// The CPU must have AVX-512F and the slices the lengths [`super::conv_direct`] checks,
@@ -525,6 +629,20 @@ pub(crate) fn permute_weight<T: Scalar>(w: &[T], g: &ConvGeom, out: &mut [T]) {
         for c in 0..c_in {
             for at in 0..kk {
                 dst[at * c_in + c] = src[c * kk + at];
+            }
+        }
+    }
+}
+
+/// The inverse of [`permute_weight_t`] (its padding dropped): a `[k, k, in, out]` weight
+/// gradient back to PyTorch's `[out, in, k, k]`.
+pub(crate) fn unpermute_weight_t<T: Scalar>(w: &[T], g: &ConvGeom, out: &mut [T]) {
+    let (c_in, kk) = (g.input.channels, g.spec.kernel * g.spec.kernel);
+    let stride = padded_filters(g.spec.filters);
+    for (f, dst) in out.chunks_exact_mut(c_in * kk).enumerate() {
+        for c in 0..c_in {
+            for at in 0..kk {
+                dst[c * kk + at] = w[(at * c_in + c) * stride + f];
             }
         }
     }

@@ -875,6 +875,7 @@ impl<T: Scalar> Mlp<T> {
             grad_b,
             dcols,
             weights,
+            weights_t,
             weight_grad,
             input,
             ..
@@ -893,21 +894,23 @@ impl<T: Scalar> Mlp<T> {
             // Through the ReLU; the column sums are the bias gradient (one column per filter).
             let act = &acts[act_offsets[l]..][..rows * filters];
             kernels::relu_backward(g, act, &mut grads[c.bias_range()]);
-            let g = MatRef::row_major(&*g, rows, filters);
-            let cols = &mut cols[col_offsets[l]..][..rows * patch];
+            let g_rows: &[T] = g;
+            let g = MatRef::row_major(g_rows, rows, filters);
             if conv::is_direct::<T>(c) {
-                // Its forward pass read the input in place.
+                // Read the patches in place, as the forward pass did.
                 let x = if l == 0 {
                     &input[..]
                 } else {
                     &acts[act_offsets[l - 1]..][..batch * c.input.size()]
                 };
-                conv::im2col(x, c, batch, cols);
+                conv::conv_weight_grad_direct(x, c, batch, g_rows, weights_t);
+                conv::unpermute_weight_t(weights_t, c, &mut grads[c.weight_range()]);
+            } else {
+                let x = MatRef::row_major(&cols[col_offsets[l]..], rows, patch);
+                let weight_grad = &mut weight_grad[..filters * patch];
+                kernels::matmul(g.t(), x, weight_grad);
+                conv::unpermute_weight(weight_grad, c, &mut grads[c.weight_range()]);
             }
-            let x = MatRef::row_major(cols, rows, patch);
-            let weight_grad = &mut weight_grad[..filters * patch];
-            kernels::matmul(g.t(), x, weight_grad);
-            conv::unpermute_weight(weight_grad, c, &mut grads[c.weight_range()]);
             if l > 0 {
                 // The first layer's input is the observation: no gradient needed.
                 let dcols = &mut dcols[..rows * patch];
@@ -1308,9 +1311,8 @@ pub struct Workspace<T> {
 /// The conv layers' part of a [`Workspace`]. Batched buffers hold up to `max_batch` images.
 #[derive(Clone, Debug, Default)]
 struct ConvBuffers<T> {
-    /// Each layer's im2col matrix (`batch · pixels × patch`) at `col_offsets[l]`, for the
-    /// weight gradient: made by the forward pass of a padded layer, by the backward pass of
-    /// a direct one.
+    /// Each padded layer's im2col matrix (`batch · pixels × patch`) at `col_offsets[l]`,
+    /// made by the forward pass for the weight gradient (a direct layer has none).
     cols: Vec<T>,
     col_offsets: Vec<usize>,
     /// Each layer's channels-last output (after ReLU) at `act_offsets[l]`.
@@ -1324,7 +1326,8 @@ struct ConvBuffers<T> {
     /// The conv weights permuted to the im2col column order (at their offsets in the
     /// parameters), and one layer's weight gradient in that order.
     weights: Vec<T>,
-    /// One direct layer's weight as [`conv::conv_direct`] reads it.
+    /// One direct layer's weight as [`conv::conv_direct`] reads it, or its weight gradient
+    /// in that layout.
     weights_t: Vec<T>,
     /// The observations of the last forward pass, when the first layer is direct.
     input: Vec<T>,
@@ -1345,7 +1348,10 @@ impl<T: Scalar> ConvBuffers<T> {
             let (pixel_cols, outputs) = (g.output.pixels() * g.patch(), g.output.size());
             out.col_offsets.push(cols);
             out.act_offsets.push(acts);
-            cols += max_batch * pixel_cols;
+            // A direct layer never builds its im2col matrix.
+            if !conv::is_direct::<T>(g) {
+                cols += max_batch * pixel_cols;
+            }
             acts += max_batch * outputs;
             max_out = max_out.max(outputs);
             max_cols = max_cols.max(pixel_cols);
