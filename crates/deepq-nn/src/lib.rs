@@ -1,9 +1,11 @@
 //! Neural-network core for deep Q-learning: small fully connected ReLU networks (MLPs)
 //! with hand-scheduled forward and backward passes, optionally with LayerNorm after each
 //! hidden layer (PQN's network), a dueling head, noisy layers (factorised Gaussian
-//! NoisyLinear) and distributional C51 outputs ([`Arch`]), TD losses, C51's categorical
-//! projection and cross-entropy, target-network updates, gradient clipping, PyTorch's
-//! optimizers (RAdam included), and safetensors exchange with PyTorch.
+//! NoisyLinear) and distributional C51 outputs ([`Arch`]), optionally behind `Conv2d` + ReLU
+//! layers that read channels-last images ([`Mlp::with_conv`], for DQN from pixels and
+//! MinAtar), TD losses, C51's categorical projection and cross-entropy, target-network
+//! updates, gradient clipping, PyTorch's optimizers (RAdam included), and safetensors
+//! exchange with PyTorch.
 //!
 //! DQN trains tiny networks (e.g. 4-64-64-2) on small batches, where general frameworks
 //! spend most of their time in dispatch. Here parameters and gradients are flat buffers,

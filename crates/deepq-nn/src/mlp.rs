@@ -827,9 +827,20 @@ impl<T: Scalar> Mlp<T> {
                 &before[cb.act_offsets[l - 1]..][..batch * g.input.size()]
             };
             let (rows, patch, filters) = (batch * g.output.pixels(), g.patch(), g.spec.filters);
+            let out = &mut after[..rows * filters];
+            if conv::is_direct::<T>(g) {
+                // The backward pass builds the im2col matrix from the input; keep the
+                // observation for it (the other layers' inputs are in `acts`).
+                if l == 0 {
+                    cb.input[..input.len()].copy_from_slice(input);
+                }
+                conv::permute_weight_t(&self.params[g.weight_range()], g, &mut cb.weights_t);
+                let b = &self.params[g.bias_range()];
+                conv::conv_direct(x, g, batch, &cb.weights_t, b, out);
+                continue;
+            }
             let cols = &mut cb.cols[cb.col_offsets[l]..][..rows * patch];
             conv::im2col(x, g, batch, cols);
-            let out = &mut after[..rows * filters];
             let w = &mut cb.weights[g.weight_range()];
             conv::permute_weight(&self.params[g.weight_range()], g, w);
             let w = MatRef::row_major(w, filters, patch);
@@ -864,7 +875,9 @@ impl<T: Scalar> Mlp<T> {
             grad_b,
             dcols,
             weights,
+            weights_t,
             weight_grad,
+            input,
             ..
         } = cb;
         let (mut g_buf, mut dx_buf) = (&mut grad_a[..], &mut grad_b[..]);
@@ -881,11 +894,23 @@ impl<T: Scalar> Mlp<T> {
             // Through the ReLU; the column sums are the bias gradient (one column per filter).
             let act = &acts[act_offsets[l]..][..rows * filters];
             kernels::relu_backward(g, act, &mut grads[c.bias_range()]);
-            let g = MatRef::row_major(&*g, rows, filters);
-            let x = MatRef::row_major(&cols[col_offsets[l]..], rows, patch);
-            let weight_grad = &mut weight_grad[..filters * patch];
-            kernels::matmul(g.t(), x, weight_grad);
-            conv::unpermute_weight(weight_grad, c, &mut grads[c.weight_range()]);
+            let g_rows: &[T] = g;
+            let g = MatRef::row_major(g_rows, rows, filters);
+            if conv::is_direct::<T>(c) {
+                // Read the patches in place, as the forward pass did.
+                let x = if l == 0 {
+                    &input[..]
+                } else {
+                    &acts[act_offsets[l - 1]..][..batch * c.input.size()]
+                };
+                conv::conv_weight_grad_direct(x, c, batch, g_rows, weights_t);
+                conv::unpermute_weight_t(weights_t, c, &mut grads[c.weight_range()]);
+            } else {
+                let x = MatRef::row_major(&cols[col_offsets[l]..], rows, patch);
+                let weight_grad = &mut weight_grad[..filters * patch];
+                kernels::matmul(g.t(), x, weight_grad);
+                conv::unpermute_weight(weight_grad, c, &mut grads[c.weight_range()]);
+            }
             if l > 0 {
                 // The first layer's input is the observation: no gradient needed.
                 let dcols = &mut dcols[..rows * patch];
@@ -1286,8 +1311,8 @@ pub struct Workspace<T> {
 /// The conv layers' part of a [`Workspace`]. Batched buffers hold up to `max_batch` images.
 #[derive(Clone, Debug, Default)]
 struct ConvBuffers<T> {
-    /// Each layer's im2col matrix of the last forward pass (`batch · pixels × patch`), at
-    /// `col_offsets[l]`: the weight gradient needs it.
+    /// Each padded layer's im2col matrix (`batch · pixels × patch`) at `col_offsets[l]`,
+    /// made by the forward pass for the weight gradient (a direct layer has none).
     cols: Vec<T>,
     col_offsets: Vec<usize>,
     /// Each layer's channels-last output (after ReLU) at `act_offsets[l]`.
@@ -1301,6 +1326,11 @@ struct ConvBuffers<T> {
     /// The conv weights permuted to the im2col column order (at their offsets in the
     /// parameters), and one layer's weight gradient in that order.
     weights: Vec<T>,
+    /// One direct layer's weight as [`conv::conv_direct`] reads it, or its weight gradient
+    /// in that layout.
+    weights_t: Vec<T>,
+    /// The observations of the last forward pass, when the first layer is direct.
+    input: Vec<T>,
     weight_grad: Vec<T>,
     /// Single-observation scratch: one image's im2col matrix, layer outputs, features.
     single_cols: Vec<T>,
@@ -1318,7 +1348,10 @@ impl<T: Scalar> ConvBuffers<T> {
             let (pixel_cols, outputs) = (g.output.pixels() * g.patch(), g.output.size());
             out.col_offsets.push(cols);
             out.act_offsets.push(acts);
-            cols += max_batch * pixel_cols;
+            // A direct layer never builds its im2col matrix.
+            if !conv::is_direct::<T>(g) {
+                cols += max_batch * pixel_cols;
+            }
             acts += max_batch * outputs;
             max_out = max_out.max(outputs);
             max_cols = max_cols.max(pixel_cols);
@@ -1330,6 +1363,16 @@ impl<T: Scalar> ConvBuffers<T> {
         let n_weights = convs.last().map_or(0, |g| g.bias);
         let max_weight = convs.iter().map(|g| g.bias - g.weight).max().unwrap_or(0);
         out.weights = vec![T::ZERO; n_weights];
+        let max_t = convs
+            .iter()
+            .filter(|g| conv::is_direct::<T>(g))
+            .map(|g| g.patch() * conv::padded_filters(g.spec.filters))
+            .max()
+            .unwrap_or(0);
+        out.weights_t = vec![T::ZERO; max_t];
+        if convs.first().is_some_and(conv::is_direct::<T>) {
+            out.input = vec![T::ZERO; max_batch * convs[0].input.size()];
+        }
         out.weight_grad = vec![T::ZERO; max_weight];
         out.cols = vec![T::ZERO; cols];
         out.acts = vec![T::ZERO; acts];

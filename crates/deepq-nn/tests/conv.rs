@@ -388,6 +388,32 @@ fn gradients_match_finite_differences() {
     }
     // No hidden linear layer; a single conv layer (whose input gradient is skipped).
     check_gradients(input, &conv[..1], &[], Arch::default());
+    // Without padding (the direct forward kernel), more than 16 filters (two blocks, the
+    // second partial), and a direct layer after a padded one.
+    let unpadded = [
+        ConvLayer {
+            filters: 18,
+            kernel: 3,
+            stride: 2,
+            padding: 0,
+        },
+        ConvLayer {
+            filters: 4,
+            kernel: 2,
+            stride: 1,
+            padding: 0,
+        },
+    ];
+    check_gradients(input, &unpadded, &[5], Arch::default());
+    check_gradients(
+        input,
+        &[conv[0], unpadded[1]],
+        &[],
+        Arch {
+            dueling: true,
+            ..Arch::default()
+        },
+    );
 }
 
 /// The noisy head's gradients (noise is drawn with a fixed seed, so the finite differences see
@@ -414,40 +440,54 @@ fn noisy_gradients_match_finite_differences() {
 
 #[test]
 fn conv_forward_matches_a_direct_convolution() {
-    // A direct (loop) convolution in f64 on the NHWC input, with PyTorch's flatten order.
+    // Padded (im2col path) and unpadded (in f32 with AVX-512, the direct kernel), one and
+    // two filter blocks.
+    for (padding, filters) in [(1, 4), (0, 4), (0, 18), (1, 18)] {
+        conv_forward_case::<f64>(padding, filters, 1e-12);
+        conv_forward_case::<f32>(padding, filters, 1e-5);
+    }
+}
+
+/// A loop convolution in f64 on the NHWC input, with PyTorch's flatten order.
+fn conv_forward_case<T: Scalar>(padding: usize, filters: usize, tol: f64) {
     let input = ImageShape {
         height: 6,
         width: 5,
         channels: 3,
     };
     let spec = ConvLayer {
-        filters: 4,
+        filters,
         kernel: 3,
         stride: 2,
-        padding: 1,
+        padding,
     };
     let mut rng = common::rng(5);
-    let mlp = Mlp::<f64>::with_conv(input, &[spec], &[], 2, Arch::default(), 0.5, &mut rng);
-    let batch = 2;
-    let obs: Vec<f64> = common::uniform(&mut rng, batch * input.size(), 1.0);
+    let mlp = Mlp::<T>::with_conv(input, &[spec], &[], 2, Arch::default(), 0.5, &mut rng);
+    let batch = 3;
+    let obs_t: Vec<T> = common::uniform(&mut rng, batch * input.size(), 1.0);
+    let obs: Vec<f64> = obs_t.iter().map(|v| v.to_f64()).collect();
     let mut ws = Workspace::new(&mlp, batch);
-    let q = mlp.forward(&obs, batch, &mut ws).to_vec();
+    let q: Vec<f64> = mlp
+        .forward(&obs_t, batch, &mut ws)
+        .iter()
+        .map(|v| v.to_f64())
+        .collect();
     let out = conv_output_shapes(input, &[spec]).unwrap()[0];
-    assert_eq!((out.height, out.width, out.channels), (3, 3, 4));
-    let p = mlp.params();
-    let (w, rest) = p.split_at(4 * 3 * 9);
-    let (b, lin) = rest.split_at(4);
+    let p: Vec<f64> = mlp.params().iter().map(|v| v.to_f64()).collect();
+    let (w, rest) = p.split_at(filters * 3 * 9);
+    let (b, lin) = rest.split_at(filters);
     let features = out.size();
     for n in 0..batch {
         let mut flat = vec![0.0; features];
-        for f in 0..4 {
+        for f in 0..filters {
             for oy in 0..out.height {
                 for ox in 0..out.width {
                     let mut s = b[f];
                     for c in 0..3 {
                         for ky in 0..3 {
                             for kx in 0..3 {
-                                let (iy, ix) = ((oy * 2 + ky) as i64 - 1, (ox * 2 + kx) as i64 - 1);
+                                let iy = (oy * 2 + ky) as i64 - padding as i64;
+                                let ix = (ox * 2 + kx) as i64 - padding as i64;
                                 if iy < 0 || ix < 0 || iy >= 6 || ix >= 5 {
                                     continue;
                                 }
@@ -466,13 +506,13 @@ fn conv_forward_matches_a_direct_convolution() {
             for (j, x) in flat.iter().enumerate() {
                 s += lin[a * features + j] * x;
             }
-            assert!((q[n * 2 + a] - s).abs() < 1e-12, "{} vs {s}", q[n * 2 + a]);
+            assert!((q[n * 2 + a] - s).abs() < tol, "{} vs {s}", q[n * 2 + a]);
         }
     }
     // Single-observation inference agrees.
-    let mut one = [0.0; 2];
-    mlp.predict_one(&obs[input.size()..], &mut ws, &mut one);
-    assert!((one[0] - q[2]).abs() < 1e-12 && (one[1] - q[3]).abs() < 1e-12);
+    let mut one = [T::ZERO; 2];
+    mlp.predict_one(&obs_t[input.size()..2 * input.size()], &mut ws, &mut one);
+    assert!((one[0].to_f64() - q[2]).abs() < tol && (one[1].to_f64() - q[3]).abs() < tol);
 }
 
 #[test]
@@ -782,4 +822,67 @@ fn initialisation_order_and_bounds() {
     }
     let linear = Mlp::<f64>::with_arch(&[1024, 128, 6], Arch::default(), 0.5, &mut rng2);
     assert_eq!(&mlp.params()[n_conv..], linear.params());
+}
+
+/// `f32` networks without padding take the direct (AVX-512) kernels where the CPU has them,
+/// forward and weight gradient; they agree with the same network in `f64` (im2col and matrix
+/// products, checked against finite differences above) to `f32` rounding. Stride 2, two conv
+/// layers, 18 filters (a partial second block of 16), a batch that is not a multiple of 8.
+#[test]
+fn f32_matches_f64_without_padding() {
+    let input = ImageShape {
+        height: 9,
+        width: 8,
+        channels: 3,
+    };
+    let conv = [
+        ConvLayer {
+            filters: 18,
+            kernel: 3,
+            stride: 2,
+            padding: 0,
+        },
+        ConvLayer {
+            filters: 5,
+            kernel: 2,
+            stride: 1,
+            padding: 0,
+        },
+    ];
+    let arch = Arch {
+        dueling: true,
+        ..Arch::default()
+    };
+    let mut rng = common::rng(21);
+    let wide = Mlp::<f64>::with_conv(input, &conv, &[7], 3, arch, 0.5, &mut rng);
+    let mut narrow = Mlp::<f32>::try_zeros_with_conv(input, &conv, &[7], 3, arch).unwrap();
+    for (n, &w) in narrow.params_mut().iter_mut().zip(wide.params()) {
+        *n = w as f32;
+    }
+    let wide_params: Vec<f64> = narrow.params().iter().map(|&v| v as f64).collect();
+    let mut wide = wide;
+    wide.params_mut().copy_from_slice(&wide_params);
+    let batch = 5;
+    let obs: Vec<f32> = common::uniform(&mut rng, batch * input.size(), 1.0);
+    let obs64: Vec<f64> = obs.iter().map(|&v| v as f64).collect();
+    let (mut ws32, mut ws64) = (Workspace::new(&narrow, batch), Workspace::new(&wide, batch));
+    let q32 = narrow.forward(&obs, batch, &mut ws32).to_vec();
+    let q64 = wide.forward(&obs64, batch, &mut ws64).to_vec();
+    for (a, b) in q32.iter().zip(&q64) {
+        assert!((*a as f64 - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    let g: Vec<f64> = (0..q64.len())
+        .map(|i| ((i % 5) as f64 - 2.0) / 4.0)
+        .collect();
+    let g32: Vec<f32> = g.iter().map(|&v| v as f32).collect();
+    let (mut d32, mut d64) = (vec![0f32; narrow.n_params()], vec![0f64; wide.n_params()]);
+    narrow.backward(&mut ws32, &g32, &mut d32);
+    wide.backward(&mut ws64, &g, &mut d64);
+    let scale = d64.iter().fold(0f64, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in d32.iter().zip(&d64).enumerate() {
+        assert!(
+            (*a as f64 - b).abs() < 1e-5 * scale,
+            "gradient {i}: {a} vs {b}"
+        );
+    }
 }
