@@ -102,6 +102,8 @@ fn max_episode_steps_overrides_the_limit() {
             AnyEnv::Taxi(e) => e.max_episode_steps(),
             AnyEnv::CliffWalking(e) => e.max_episode_steps(),
             AnyEnv::LunarLander(e) => e.max_episode_steps(),
+            #[cfg(feature = "minatar")]
+            AnyEnv::MinAtar(e) => e.max_episode_steps(),
         };
         assert_eq!(limit, 1000, "{id}");
     }

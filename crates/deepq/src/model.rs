@@ -93,6 +93,8 @@ fn greedy<T: Scalar>(
 }
 
 /// A trained model: what `model.safetensors` of a run directory holds.
+// One model per run or file: its size on the stack does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Model {
     /// A Q-network (DQN, PQN).

@@ -131,7 +131,7 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
     }
     let mut cfg = DqnConfig {
         net_arch: hidden.clone(),
-        batch_size: batch_size,
+        batch_size,
         learning_rate: 1e-3,
         loss: a.loss.into(),
         max_grad_norm: f64::INFINITY,
