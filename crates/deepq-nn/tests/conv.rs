@@ -14,8 +14,9 @@
 
 mod common;
 
+use common::{f32s, group};
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use deepq_nn::{
     Arch, CONV_INPUT_SHAPE_KEY, CONV_PADDINGS_KEY, CONV_STRIDES_KEY, ConvLayer, ImageShape, Loss,
@@ -24,50 +25,9 @@ use deepq_nn::{
 };
 use rand::Rng;
 use safetensors::SafeTensors;
-use safetensors::tensor::TensorView;
-
-/// The golden directory: `$DEEPQ_GOLDEN_DIR`, else the first `shared/golden` found walking
-/// up from this crate.
-fn golden_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DEEPQ_GOLDEN_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared").join("golden"))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| manifest.join("../../../shared/golden"))
-}
 
 fn golden_bytes() -> Vec<u8> {
-    let path = golden_dir()
-        .join("torch_nets")
-        .join("minatar_cnn.safetensors");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn f32s(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
-    let view = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
-    view.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-/// The tensors under `prefix/` with the prefix removed.
-fn group<'a>(file: &'a SafeTensors<'a>, prefix: &str) -> Vec<(String, TensorView<'a>)> {
-    let mut out: Vec<_> = file
-        .tensors()
-        .into_iter()
-        .filter_map(|(name, view)| {
-            name.strip_prefix(&format!("{prefix}/"))
-                .map(|n| (n.to_string(), view))
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    common::torch_net("minatar_cnn.safetensors")
 }
 
 /// The network's tensors by PyTorch name, through this crate's safetensors writer.

@@ -1,12 +1,16 @@
 //! Helpers shared by the integration tests: a naive reference implementation of the
-//! network and random data.
+//! network, random data, and PyTorch's recorded tensors from the golden directory.
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+
 use deepq_nn::{Mlp, Scalar};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
+use safetensors::SafeTensors;
+use safetensors::tensor::TensorView;
 
 pub fn rng(seed: u64) -> Pcg64 {
     Pcg64::seed_from_u64(seed)
@@ -50,4 +54,48 @@ pub fn naive_forward<T: Scalar>(mlp: &Mlp<T>, input: &[T], batch: usize) -> Vec<
         pre.push(z);
     }
     pre
+}
+
+/// The golden directory: `$DEEPQ_GOLDEN_DIR`, else the first `shared/golden` found walking
+/// up from this crate.
+pub fn golden_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DEEPQ_GOLDEN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared").join("golden"))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| manifest.join("../../../shared/golden"))
+}
+
+/// The bytes of `torch_nets/<file>` in the golden directory; a missing file fails the test.
+pub fn torch_net(file: &str) -> Vec<u8> {
+    let path = golden_dir().join("torch_nets").join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A float32 tensor's values.
+pub fn f32s(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
+    let view = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
+    view.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// The tensors under `prefix/` with the prefix removed, sorted by name.
+pub fn group<'a>(file: &'a SafeTensors<'a>, prefix: &str) -> Vec<(String, TensorView<'a>)> {
+    let mut out: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .filter_map(|(name, view)| {
+            name.strip_prefix(&format!("{prefix}/"))
+                .map(|n| (n.to_string(), view))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
