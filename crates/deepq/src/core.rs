@@ -402,11 +402,10 @@ where
         if !observer.wants_checkpoints() {
             return;
         }
-        let (before, start) = (self.run.wall_before, self.run.session_start);
+        let before = self.run.wall_before;
         self.run.wall_before = self.run.wall_s();
         observer.on_checkpoint(&self.checkpoint(), self.run.steps);
         self.run.wall_before = before;
-        self.run.session_start = start;
     }
 
     /// Greedy episodes on the evaluation env, always from the same seed so that
