@@ -184,7 +184,8 @@ fn keys_of_another_algorithm_are_refused() {
             "layer_norm",
             "tabular",
         ),
-        ("layer_norm = true\ndueling = true", "layer_norm", "plain"),
+        ("cnn = [[16, 3]]", "cnn", "[filters, kernel, stride]"),
+        ("cnn = [[16, 0, 1]]", "cnn", "> 0"),
     ];
     for (src, key, says) in cases {
         let mut cfg = DqnConfig::default();
