@@ -299,7 +299,9 @@ pub fn draw_run(
                     faint: false,
                 },
             ],
-            reference: threshold.map(|t| (t, format!("threshold {t}"))),
+            reference: threshold
+                .filter(|t| t.is_finite())
+                .map(|t| (t, format!("threshold {t}"))),
         },
     )?;
     save(
@@ -391,7 +393,9 @@ pub fn draw_run(
                     faint: false,
                 },
             ],
-            reference: threshold.map(|t| (t, format!("threshold {t}"))),
+            reference: threshold
+                .filter(|t| t.is_finite())
+                .map(|t| (t, format!("threshold {t}"))),
         },
     )?;
     Ok(written)
@@ -493,7 +497,10 @@ pub fn draw_seeds(
         y_label: format!("rolling mean return ({window} episodes)"),
         bands,
         series,
-        reference: Some((threshold, format!("threshold {threshold}"))),
+        // MinAtar registers no threshold (infinite): no line then.
+        reference: threshold
+            .is_finite()
+            .then(|| (threshold, format!("threshold {threshold}"))),
     };
     render(&chart, &path, Format::Png)?;
     Ok(path)

@@ -78,7 +78,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
             "not solved"
         };
         println!(
-            "{}: greedy mean return {:.2} ± {:.2} over {} episodes (min {:.2}, max {:.2}, mean length {:.1}); threshold {}: {verdict}",
+            "{}: greedy mean return {:.2} ± {:.2} over {} episodes (min {:.2}, max {:.2}, mean length {:.1}); {}: {verdict}",
             spec.id,
             stats.mean,
             stats.std,
@@ -86,7 +86,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
             stats.min,
             stats.max,
             stats.mean_length,
-            spec.reward_threshold
+            super::train::threshold_text(spec.reward_threshold)
         );
         if let Some(best) = optimum(&loaded.config) {
             println!("optimum (value iteration within the step limit): {best:.4}");

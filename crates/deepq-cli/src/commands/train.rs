@@ -415,6 +415,15 @@ fn interrupted(summary: &RunSummary, out: &Path) -> CliResult<()> {
     Ok(())
 }
 
+/// "threshold 475", or "no reward threshold" for an env that registers none (MinAtar).
+pub fn threshold_text(threshold: f64) -> String {
+    if threshold.is_finite() {
+        format!("threshold {threshold}")
+    } else {
+        "no reward threshold".into()
+    }
+}
+
 fn print_summary(s: &RunSummary, out: &Path) {
     println!("{} · preset {} · seed {}", s.env, s.preset, s.seed);
     println!(
@@ -427,8 +436,9 @@ fn print_summary(s: &RunSummary, out: &Path) {
     });
     if let (Some(mean), Some(std)) = (s.eval_mean, s.eval_std) {
         println!(
-            "  greedy eval over {} episodes: {mean:.2} ± {std:.2} (threshold {}): {verdict}{first}",
-            s.eval_episodes, s.reward_threshold
+            "  greedy eval over {} episodes: {mean:.2} ± {std:.2} ({}): {verdict}{first}",
+            s.eval_episodes,
+            threshold_text(s.reward_threshold)
         );
     }
     if let Some(best) = s.optimal_return {
