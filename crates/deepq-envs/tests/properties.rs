@@ -27,8 +27,8 @@ fn run<E: Env>(env: &mut E, actions: &[usize]) -> Trace<E::Obs> {
     trace
 }
 
-/// Reset bounds of the state, per Gymnasium, for each family.
-fn reset_bounds(id: &str) -> Vec<(f64, f64)> {
+/// Reset bounds of the state (`state_len` values), per Gymnasium, for each family.
+fn reset_bounds(id: &str, state_len: usize) -> Vec<(f64, f64)> {
     // Acrobot rounds its U[-0.1, 0.1) draw to f32, which may land on 0.1f32.
     let acro = (-0.1f32 as f64, 0.1f32 as f64);
     match id {
@@ -47,6 +47,8 @@ fn reset_bounds(id: &str) -> Vec<(f64, f64)> {
             b.extend([(-1.0, 1.0); 2]);
             b
         }
+        // MinAtar's state is its observation's bits.
+        id if id.starts_with("MinAtar/") => vec![(0.0, 1.0); state_len],
         _ => panic!("no reset bounds for {id}"),
     }
 }
@@ -67,8 +69,8 @@ impl EnvVisitor for ResetInBounds {
             "{}: {flat:?} outside {space}",
             spec.id
         );
-        let bounds = reset_bounds(&spec.id);
         let state = env.state();
+        let bounds = reset_bounds(&spec.id, state.len());
         prop_assert_eq!(state.len(), bounds.len());
         for (v, (lo, hi)) in state.iter().zip(bounds) {
             prop_assert!(lo <= *v && *v <= hi, "{}: reset state {state:?}", spec.id);
