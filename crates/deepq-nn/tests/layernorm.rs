@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{f32s, group};
+use common::{Batch, batch, f32s, group};
 
 use std::collections::HashMap;
 
@@ -69,27 +69,6 @@ fn compare(what: &str, got: &[f32], want: &[f32], atol: impl Fn(usize) -> f64, m
         if w != 0.0 {
             max.rel = max.rel.max(err / w.abs());
         }
-    }
-}
-
-/// The batch: observations, actions (int64 in the file) and TD targets.
-struct Batch {
-    obs: Vec<f32>,
-    actions: Vec<u32>,
-    targets: Vec<f32>,
-}
-
-fn batch(file: &SafeTensors<'_>) -> Batch {
-    let actions = file.tensor("actions").unwrap();
-    assert_eq!(actions.dtype(), safetensors::Dtype::I64);
-    Batch {
-        obs: f32s(file, "obs"),
-        actions: actions
-            .data()
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-            .collect(),
-        targets: f32s(file, "targets"),
     }
 }
 

@@ -99,3 +99,24 @@ pub fn group<'a>(file: &'a SafeTensors<'a>, prefix: &str) -> Vec<(String, Tensor
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+/// The recorded batch: observations, actions (int64 in the file) and TD targets.
+pub struct Batch {
+    pub obs: Vec<f32>,
+    pub actions: Vec<u32>,
+    pub targets: Vec<f32>,
+}
+
+pub fn batch(file: &SafeTensors<'_>) -> Batch {
+    let actions = file.tensor("actions").unwrap();
+    assert_eq!(actions.dtype(), safetensors::Dtype::I64);
+    Batch {
+        obs: f32s(file, "obs"),
+        actions: actions
+            .data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+            .collect(),
+        targets: f32s(file, "targets"),
+    }
+}
