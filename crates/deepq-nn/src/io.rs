@@ -334,26 +334,9 @@ pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
         let bias = bias
             .as_ref()
             .ok_or_else(|| NnError::MissingTensor(name("bias")))?;
-        let (n_out, n_in) = match *weight.shape() {
-            [n_out, n_in] if n_out > 0 && n_in > 0 => (n_out, n_in),
-            _ => {
-                return Err(NnError::Shape {
-                    name: name("weight"),
-                    expected: "a non-empty matrix [out, in]".into(),
-                    found: weight.shape().to_vec(),
-                });
-            }
-        };
-        match sizes.last() {
-            None => sizes.push(n_in),
-            Some(&prev) if prev != n_in => {
-                return Err(NnError::Shape {
-                    name: name("weight"),
-                    expected: format!("[{n_out}, {prev}] (the previous layer has {prev} outputs)"),
-                    found: weight.shape().to_vec(),
-                });
-            }
-            Some(_) => {}
+        let (n_out, n_in) = linear_dims(&name("weight"), weight, sizes.last().copied())?;
+        if sizes.is_empty() {
+            sizes.push(n_in);
         }
         sizes.push(n_out);
         if bias.shape() != [n_out] {
@@ -364,9 +347,7 @@ pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
             });
         }
         for view in [weight, bias] {
-            params.extend(T::from_le_bytes(view.data()).ok_or_else(|| {
-                NnError::Format("tensor data length is not a multiple of the dtype size".into())
-            })?);
+            params.extend(decode::<T>(view)?);
         }
     }
     Mlp::from_parts(sizes, Arch::default(), params).map_err(NnError::Format)
@@ -668,6 +649,30 @@ fn layer_norm_eps(bytes: &[u8]) -> Result<Option<f64>, NnError> {
         .transpose()
 }
 
+/// The (out, in) widths of the Linear weight `name`: a non-empty matrix whose input width is
+/// the previous layer's output width `prev`, if there is one.
+fn linear_dims(
+    name: &str,
+    weight: &TensorView<'_>,
+    prev: Option<usize>,
+) -> Result<(usize, usize), NnError> {
+    let shape_error = |expected: String| NnError::Shape {
+        name: name.to_string(),
+        expected,
+        found: weight.shape().to_vec(),
+    };
+    let (n_out, n_in) = match *weight.shape() {
+        [n_out, n_in] if n_out > 0 && n_in > 0 => (n_out, n_in),
+        _ => return Err(shape_error("a non-empty matrix [out, in]".into())),
+    };
+    match prev {
+        Some(prev) if prev != n_in => Err(shape_error(format!(
+            "[{n_out}, {prev}] (the previous layer has {prev} outputs)"
+        ))),
+        _ => Ok((n_out, n_in)),
+    }
+}
+
 /// Decodes the values of a tensor of `T`'s dtype.
 fn decode<T: Scalar>(view: &TensorView<'_>) -> Result<Vec<T>, NnError> {
     T::from_le_bytes(view.data()).ok_or_else(|| {
@@ -719,26 +724,9 @@ fn from_sequential_layer_norm<T: Scalar>(
     for k in 0..n_layers {
         let (w_name, weight) = take(3 * k, 0)?;
         let (b_name, bias) = take(3 * k, 1)?;
-        let (n_out, n_in) = match *weight.shape() {
-            [n_out, n_in] if n_out > 0 && n_in > 0 => (n_out, n_in),
-            _ => {
-                return Err(NnError::Shape {
-                    name: w_name,
-                    expected: "a non-empty matrix [out, in]".into(),
-                    found: weight.shape().to_vec(),
-                });
-            }
-        };
-        match sizes.last() {
-            None => sizes.push(n_in),
-            Some(&prev) if prev != n_in => {
-                return Err(NnError::Shape {
-                    name: w_name,
-                    expected: format!("[{n_out}, {prev}] (the previous layer has {prev} outputs)"),
-                    found: weight.shape().to_vec(),
-                });
-            }
-            Some(_) => {}
+        let (n_out, n_in) = linear_dims(&w_name, &weight, sizes.last().copied())?;
+        if sizes.is_empty() {
+            sizes.push(n_in);
         }
         sizes.push(n_out);
         let mut views = vec![(b_name, bias)];
@@ -797,37 +785,14 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>, eps: Option<f64>) -> Resul
     } else {
         &["weight", "bias"]
     };
-    let decode = |view: &TensorView<'_>| -> Result<Vec<T>, NnError> {
-        T::from_le_bytes(view.data()).ok_or_else(|| {
-            NnError::Format("tensor data length is not a multiple of the dtype size".into())
-        })
-    };
     // Takes one layer `prefix.*`: returns (n_out, n_in, [values per part]).
     let mut take = |prefix: &str, n_in: Option<usize>| -> Result<Option<TakenLayer<T>>, NnError> {
         let first = format!("{prefix}.{}", parts[0]);
         let Some(weight) = remaining.remove(&first) else {
             return Ok(None);
         };
-        let (n_out, w_in) = match *weight.shape() {
-            [o, i] if o > 0 && i > 0 => (o, i),
-            _ => {
-                return Err(NnError::Shape {
-                    name: first,
-                    expected: "a non-empty matrix [out, in]".into(),
-                    found: weight.shape().to_vec(),
-                });
-            }
-        };
-        if let Some(prev) = n_in
-            && prev != w_in
-        {
-            return Err(NnError::Shape {
-                name: first,
-                expected: format!("[{n_out}, {prev}] (the previous layer has {prev} outputs)"),
-                found: weight.shape().to_vec(),
-            });
-        }
-        let mut values = vec![decode(&weight)?];
+        let (n_out, w_in) = linear_dims(&first, &weight, n_in)?;
+        let mut values = vec![decode::<T>(&weight)?];
         for part in &parts[1..] {
             let name = format!("{prefix}.{part}");
             let view = remaining
@@ -845,7 +810,7 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>, eps: Option<f64>) -> Resul
                     found: view.shape().to_vec(),
                 });
             }
-            values.push(decode(&view)?);
+            values.push(decode::<T>(&view)?);
         }
         Ok(Some((n_out, w_in, values)))
     };
@@ -875,7 +840,7 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>, eps: Option<f64>) -> Resul
                     found: view.shape().to_vec(),
                 });
             }
-            Some(decode(&view)?)
+            Some(decode::<T>(&view)?)
         }
     };
     // Each hidden layer's LayerNorm: `[weight, bias]` values.
@@ -895,7 +860,7 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>, eps: Option<f64>) -> Resul
                         found: view.shape().to_vec(),
                     });
                 }
-                values.push(decode(&view)?);
+                values.push(decode::<T>(&view)?);
             }
             norms.push(values);
         }
