@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{Batch, batch, f32s, group};
+use common::{batch, f32s, group, loss_and_grads};
 
 use std::collections::HashMap;
 
@@ -94,25 +94,6 @@ fn compare(what: &str, got: &[f64], want: &[f32], atol: impl Fn(usize) -> f64, m
     }
 }
 
-fn loss_and_grads(mlp: &Mlp<f32>, b: &Batch, ws: &mut Workspace<f32>) -> (Vec<f32>, f32, Vec<f32>) {
-    let n = b.actions.len();
-    let q = mlp.forward(&b.obs, n, ws).to_vec();
-    let mut grad_q = vec![0.0; q.len()];
-    let loss = q_loss(
-        Loss::Huber,
-        &q,
-        6,
-        &b.actions,
-        &b.targets,
-        None,
-        &mut grad_q,
-        None,
-    );
-    let mut grads = vec![0.0; mlp.n_params()];
-    mlp.backward(ws, &grad_q, &mut grads);
-    (q, loss, grads)
-}
-
 #[test]
 fn minatar_network_matches_pytorch() {
     let bytes = golden_bytes();
@@ -149,7 +130,7 @@ fn minatar_network_matches_pytorch() {
 
     let mut ws = Workspace::new(&mlp, b.actions.len());
     let mut report = Vec::new();
-    let (q, loss, grads) = loss_and_grads(&mlp, &b, &mut ws);
+    let (q, loss, grads) = loss_and_grads(Loss::Huber, &mlp, &b, &mut ws);
     let mut err = MaxErr::default();
     let q64: Vec<f64> = q.iter().map(|&v| v as f64).collect();
     compare("q", &q64, &f32s(&file, "q"), |_| 1e-6, &mut err);
@@ -205,7 +186,7 @@ fn minatar_network_matches_pytorch() {
         let mut net = mlp.clone();
         let mut opt = Optimizer::new(config, net.n_params());
         for _ in 0..3 {
-            let (_, _, grads) = loss_and_grads(&net, &b, &mut ws);
+            let (_, _, grads) = loss_and_grads(Loss::Huber, &net, &b, &mut ws);
             opt.step(net.params_mut(), &grads);
         }
         let ours = named(&net);

@@ -10,12 +10,12 @@
 
 mod common;
 
-use common::{Batch, batch, f32s, group};
+use common::{batch, f32s, group, loss_and_grads};
 
 use std::collections::HashMap;
 
 use deepq_nn::{
-    Loss, Mlp, Optimizer, OptimizerConfig, Workspace, from_safetensors, q_loss,
+    Loss, Mlp, Optimizer, OptimizerConfig, Workspace, from_safetensors,
     to_safetensors_with_metadata,
 };
 use safetensors::SafeTensors;
@@ -86,26 +86,6 @@ fn load_network(file: &SafeTensors<'_>) -> Mlp<f32> {
     mlp
 }
 
-/// Forward, MSE loss and backward on the batch: `(q, loss, grads)`.
-fn loss_and_grads(mlp: &Mlp<f32>, b: &Batch, ws: &mut Workspace<f32>) -> (Vec<f32>, f32, Vec<f32>) {
-    let n = b.actions.len();
-    let q = mlp.forward(&b.obs, n, ws).to_vec();
-    let mut grad_q = vec![0.0; q.len()];
-    let loss = q_loss(
-        Loss::Mse,
-        &q,
-        2,
-        &b.actions,
-        &b.targets,
-        None,
-        &mut grad_q,
-        None,
-    );
-    let mut grads = vec![0.0; mlp.n_params()];
-    mlp.backward(ws, &grad_q, &mut grads);
-    (q, loss, grads)
-}
-
 #[test]
 fn layer_norm_mlp_matches_pytorch() {
     let bytes = golden_bytes();
@@ -125,7 +105,7 @@ fn layer_norm_mlp_matches_pytorch() {
         assert_eq!(values, &f32s(&file, &format!("params/{name}")), "{name}");
     }
 
-    let (q, loss, grads) = loss_and_grads(&mlp, &b, &mut ws);
+    let (q, loss, grads) = loss_and_grads(Loss::Mse, &mlp, &b, &mut ws);
     let mut err = MaxErr::default();
     compare("q", &q, &f32s(&file, "q"), |_| 1e-6, &mut err);
     report.push(("q", err));
@@ -166,7 +146,7 @@ fn layer_norm_mlp_matches_pytorch() {
         let mut net = mlp.clone();
         let mut opt = Optimizer::new(config, net.n_params());
         for _ in 0..3 {
-            let (_, _, grads) = loss_and_grads(&net, &b, &mut ws);
+            let (_, _, grads) = loss_and_grads(Loss::Mse, &net, &b, &mut ws);
             opt.step(net.params_mut(), &grads);
         }
         let ours = named(&net);

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use deepq_nn::{Mlp, Scalar};
+use deepq_nn::{Loss, Mlp, Scalar, Workspace, q_loss};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use safetensors::SafeTensors;
@@ -119,4 +119,29 @@ pub fn batch(file: &SafeTensors<'_>) -> Batch {
             .collect(),
         targets: f32s(file, "targets"),
     }
+}
+
+/// Forward, `loss` and backward on the recorded batch: `(q, loss, grads)`.
+pub fn loss_and_grads(
+    loss: Loss,
+    mlp: &Mlp<f32>,
+    b: &Batch,
+    ws: &mut Workspace<f32>,
+) -> (Vec<f32>, f32, Vec<f32>) {
+    let n = b.actions.len();
+    let q = mlp.forward(&b.obs, n, ws).to_vec();
+    let mut grad_q = vec![0.0; q.len()];
+    let value = q_loss(
+        loss,
+        &q,
+        mlp.n_outputs(),
+        &b.actions,
+        &b.targets,
+        None,
+        &mut grad_q,
+        None,
+    );
+    let mut grads = vec![0.0; mlp.n_params()];
+    mlp.backward(ws, &grad_q, &mut grads);
+    (q, value, grads)
 }
