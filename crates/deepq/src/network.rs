@@ -16,7 +16,7 @@ pub fn q_network<T: Scalar>(
     n_actions: usize,
     rng: &mut impl Rng,
 ) -> Result<Mlp<T>, ConfigError> {
-    match space.image_shape() {
+    match image_shape(space) {
         None if cfg.cnn.is_empty() => {
             let mut sizes = vec![space.flat_dim()];
             sizes.extend(&cfg.net_arch);
@@ -31,38 +31,35 @@ pub fn q_network<T: Scalar>(
             "invalid value [] for 'cnn': {} has image observations ({space}); give the network a convolutional torso, e.g. cnn = [[16, 3, 1]] (filters, kernel, stride per layer)",
             cfg.env
         ))),
-        Some([height, width, channels]) => {
-            let input = ImageShape {
-                height,
-                width,
-                channels,
-            };
-            Mlp::try_with_conv(
-                input,
-                &cfg.conv_layers(),
-                &cfg.net_arch,
-                n_actions,
-                cfg.arch(),
-                cfg.noisy_sigma0,
-                rng,
-            )
-            .map_err(|e| ConfigError(format!("invalid value {:?} for 'cnn': {e}", cfg.cnn)))
-        }
+        Some(input) => Mlp::try_with_conv(
+            input,
+            &cfg.conv_layers(),
+            &cfg.net_arch,
+            n_actions,
+            cfg.arch(),
+            cfg.noisy_sigma0,
+            rng,
+        )
+        .map_err(|e| ConfigError(format!("invalid value {:?} for 'cnn': {e}", cfg.cnn))),
     }
 }
 
 /// Whether a restored network `net` is the one `cfg` asks for on `space` and `n_actions`.
 pub fn fits<T: Scalar>(net: &Mlp<T>, cfg: &DqnConfig, space: &Space, n_actions: usize) -> bool {
-    let input = space
+    net.n_inputs() == space.flat_dim()
+        && net.n_outputs() == n_actions
+        && net.arch() == &cfg.arch().canonical()
+        && net.input_shape() == image_shape(space)
+        && net.conv_layers() == cfg.conv_layers().as_slice()
+}
+
+/// The image shape of an image observation space, in `deepq-nn`'s terms.
+fn image_shape(space: &Space) -> Option<ImageShape> {
+    space
         .image_shape()
         .map(|[height, width, channels]| ImageShape {
             height,
             width,
             channels,
-        });
-    net.n_inputs() == space.flat_dim()
-        && net.n_outputs() == n_actions
-        && net.arch() == &cfg.arch().canonical()
-        && net.input_shape() == input
-        && net.conv_layers() == cfg.conv_layers().as_slice()
+        })
 }
