@@ -58,7 +58,15 @@ class DQN:
     ``gamma`` 0.99, ``train_freq`` 4 or ``(n, "episode")``, ``gradient_steps`` 1,
     ``target_update_interval`` 10000, ``exploration_fraction`` 0.1,
     ``exploration_initial_eps`` 1.0, ``exploration_final_eps`` 0.05, ``max_grad_norm`` 10,
-    ``policy_kwargs=dict(net_arch=[64, 64])``). Every other key of deepq's config is accepted
+    ``policy_kwargs=dict(net_arch=[64, 64])``).
+
+    ``policy`` is ``"MlpPolicy"`` or ``"CnnPolicy"``: a convolutional Q-network for image
+    observations (MinAtar's built-in games, or a Gymnasium env with an image ``Box``,
+    channels-first or channels-last, ``uint8`` values divided by 255 as SB3 does). Unless
+    ``cnn`` and ``net_arch`` are given, ``"CnnPolicy"`` is the Nature DQN network (SB3's
+    ``NatureCNN``: ``cnn=[[32, 8, 4], [64, 4, 2], [64, 3, 1]]``, ``net_arch=[512]``) on images
+    at least 36 pixels on a side and Young & Tian's MinAtar network (``cnn=[[16, 3, 1]]``,
+    ``net_arch=[128]``) on smaller ones. Every other key of deepq's config is accepted
     too (``double_q=True``, ``loss="mse"``, ``n_envs=4``, ``eval_freq=1000``, ...); unknown
     keys raise ValueError with a suggestion. Unlike SB3's ``learn()``, each ``learn()`` ends
     with a 10-episode greedy evaluation (``final_eval_episodes``), reported in
@@ -84,7 +92,7 @@ class DQN:
         overrides.update(self._hyperparameters(hyperparameters, policy_kwargs))
         if seed is None:
             seed = secrets.randbits(31)
-        self._setup(_native.Config(), env, overrides, seed, verbose, preset=None)
+        self._setup(_native.Config(), env, overrides, seed, verbose, preset=None, policy=policy)
 
     @classmethod
     def from_preset(cls, name: str, env: Any = None, *, verbose: int = 0,
@@ -112,11 +120,14 @@ class DQN:
         return out
 
     def _setup(self, config, env: Any, overrides: dict, seed: Optional[int], verbose: int,
-               preset: Optional[str]) -> None:
+               preset: Optional[str], policy: Optional[str] = None) -> None:
         env_kwargs = overrides.pop("env_kwargs", None)
         if isinstance(env, str) and env_kwargs is None and env == config.get("env"):
             env_kwargs = config.get("env_kwargs")
-        handle = resolve_env(env, env_kwargs)
+        cnn = policy == "CnnPolicy" or bool(overrides.get("cnn", config.get("cnn")))
+        handle = resolve_env(env, env_kwargs, cnn)
+        if policy is not None:
+            overrides.update(_sb3.policy_network(policy, handle.id, handle.observation, overrides))
         config.update({"env": handle.id, "env_kwargs": handle.env_kwargs})
         if seed is not None:
             overrides["seed"] = _as_count(seed, "seed")
@@ -129,7 +140,8 @@ class DQN:
         self.verbose = int(verbose)
         self._bind(handle)
         self._run_config(config.get("total_timesteps"))
-        self._net = _native.Network.init(self._sizes(), config.get("dtype"), config.get("seed"))
+        self._net = _native.Network.init(config, self._encoding.dim, self._n_actions,
+                                         self._encoding.image_shape)
         self._trained = False
         self._rng = np.random.default_rng(config.get("seed"))
         self.num_timesteps = 0
@@ -146,9 +158,6 @@ class DQN:
         self._encoding = encoding
         self._n_actions = n_actions
         self._action_start = action_start
-
-    def _sizes(self) -> list:
-        return [self._encoding.dim, *self._config.get("net_arch"), self._n_actions]
 
     def _run_config(self, total_timesteps: int):
         """The validated config of a run of ``total_timesteps`` steps. A ``learning_starts``
@@ -281,24 +290,27 @@ class DQN:
             model._attach(saved_id, f"model '{model_file}'", RuntimeError,
                           config.get("env_kwargs"))
         else:
-            encoding = (ObservationEncoding.parse(comments.get("observation_space", ""))
-                        or ObservationEncoding("box", shape=(network.sizes[0],)))
+            encoding = ObservationEncoding.parse(comments.get("observation_space", ""))
+            if encoding is None and network.input_shape is not None:
+                encoding = ObservationEncoding("image", shape=network.input_shape)
+            elif encoding is None:
+                encoding = ObservationEncoding("box", shape=(network.n_inputs,))
             actions = ObservationEncoding.parse(comments.get("action_space", ""))
             start = actions.start if actions is not None else 0
-            model._bind(None, encoding, network.sizes[-1], start)
-            if encoding.dim != network.sizes[0]:
-                raise RuntimeError(f"model '{model_file}' has layer sizes {network.sizes}, but "
-                                   f"its observation space {encoding.describe()} needs "
-                                   f"{encoding.dim} inputs")
+            model._bind(None, encoding, network.n_outputs, start)
+            if not _fits(network, encoding):
+                raise RuntimeError(f"model '{model_file}' {_reads(network)}, but its "
+                                   f"observation space {encoding.describe()} needs "
+                                   f"{_needs(encoding)}")
         return model
 
     def _attach(self, env: Any, what: str, error: type, env_kwargs: Optional[dict] = None) -> None:
         """Binds ``env`` after checking that the network fits it (``error`` otherwise)."""
-        handle = resolve_env(env, env_kwargs)
-        sizes = self._net.sizes
-        if sizes[0] != handle.observation.dim or sizes[-1] != handle.n_actions:
-            raise error(f"{what} has layer sizes {sizes}, but {handle.id} needs "
-                        f"{handle.observation.dim} inputs and {handle.n_actions} outputs")
+        handle = resolve_env(env, env_kwargs, bool(self._config.get("cnn")))
+        if not _fits(self._net, handle.observation) or self._net.n_outputs != handle.n_actions:
+            raise error(f"{what} {_reads(self._net)}, but "
+                        f"{handle.id} needs {_needs(handle.observation)} and "
+                        f"{handle.n_actions} outputs")
         self._config.update({"env": handle.id, "env_kwargs": handle.env_kwargs})
         self._bind(handle)
 
@@ -347,6 +359,28 @@ class DQN:
         env = None if self._handle is None else self._handle.id
         state = "trained" if self._trained else "untrained"
         return f"DQN(env={env!r}, net_arch={self._config.get('net_arch')}, {state})"
+
+
+def _fits(network, encoding: ObservationEncoding) -> bool:
+    """Whether ``network`` reads the observations ``encoding`` produces."""
+    return (network.n_inputs == encoding.dim
+            and network.input_shape == encoding.image_shape)
+
+
+def _reads(network) -> str:
+    """What ``network`` reads, for errors: ``has layer sizes [4, 64, 2]`` or ``reads images
+    of (height, width, channels) (10, 10, 4) into 6 outputs``."""
+    if network.input_shape is None:
+        return f"has layer sizes {network.sizes}"
+    return (f"reads images of (height, width, channels) {tuple(network.input_shape)} into "
+            f"{network.n_outputs} outputs")
+
+
+def _needs(encoding: ObservationEncoding) -> str:
+    """What a network needs for ``encoding``'s observations, for errors."""
+    if encoding.kind == "image":
+        return f"images of (height, width, channels) {encoding.image_shape}"
+    return f"{encoding.dim} inputs"
 
 
 _CONFIG_KEYS = frozenset(_native.Config.keys())

@@ -8,6 +8,15 @@ An ``env`` argument is either an environment id or a Gymnasium ``Env``:
 - a Gymnasium ``Env`` (with a ``Discrete`` action space and a ``Box`` or ``Discrete``
   observation space) is stepped from Rust through Python, honouring ``terminated`` and
   ``truncated`` exactly as it reports them.
+
+Images follow Stable-Baselines3's conventions. A three-dimensional ``Box`` of ``uint8`` or
+``bool`` is an image (and so is any three-dimensional ``Box`` for a convolutional network).
+It may be channels-last, (height, width, channels) as MinAtar and SB3's Atari wrappers give it,
+or channels-first, (channels, height, width) as PyTorch code and ``FrameStackObservation``
+give it: the first dimension is taken as channels when it is strictly the smallest, as SB3's
+``is_image_space_channels_first`` decides. deepq's network reads (height, width, channels),
+transposing channels-first observations, and sees ``uint8`` values divided by 255, as SB3's
+``normalize_images`` does.
 """
 
 from __future__ import annotations
@@ -43,25 +52,55 @@ def plain(value: Any) -> Any:
     return value
 
 
+def channels_first(shape: tuple) -> bool:
+    """Whether an image of ``shape`` is (channels, height, width): its first dimension is
+    strictly the smallest. Ties (MinAtar's 10×10×10 Seaquest) read as channels-last."""
+    return len(shape) == 3 and shape[0] < min(shape[1], shape[2])
+
+
 class ObservationEncoding:
     """How observations of one space reach the network: a ``Box`` as flat float32 rows,
-    a ``Discrete(n, start)`` as one-hot rows of width ``n``."""
+    an image (``kind="image"``) as flat rows in (height, width, channels) order with ``uint8``
+    values divided by 255, a ``Discrete(n, start)`` as one-hot rows of width ``n``.
 
-    def __init__(self, kind: str, shape: tuple = (), n: int = 0, start: int = 0):
+    An image's ``shape`` is the env's own, channels-first or channels-last (see the module
+    docs); ``dtype`` is ``"bool"``, ``"uint8"`` or ``"float32"``."""
+
+    def __init__(self, kind: str, shape: tuple = (), n: int = 0, start: int = 0,
+                 dtype: str = "float32"):
         self.kind = kind
         self.shape = tuple(int(d) for d in shape)
         self.n = int(n)
         self.start = int(start)
+        self.dtype = dtype
 
     @property
     def dim(self) -> int:
         """Width of the flat observation (the network's input)."""
         return self.n if self.kind == "discrete" else int(np.prod(self.shape, dtype=np.int64))
 
+    @property
+    def channels_first(self) -> bool:
+        """Whether the env gives images as (channels, height, width)."""
+        return self.kind == "image" and channels_first(self.shape)
+
+    @property
+    def image_shape(self) -> Optional[tuple]:
+        """(height, width, channels) of an image; None for other spaces."""
+        if self.kind != "image":
+            return None
+        if self.channels_first:
+            c, h, w = self.shape
+            return (h, w, c)
+        return self.shape
+
     def describe(self) -> str:
-        """``Box(4,)`` or ``Discrete(16, start=0)``, the form :meth:`parse` reads."""
+        """``Box(4,)``, ``Box(84, 84, 4, dtype=uint8)`` (an image) or
+        ``Discrete(16, start=0)``, the form :meth:`parse` reads."""
         if self.kind == "discrete":
             return f"Discrete({self.n}, start={self.start})"
+        if self.kind == "image":
+            return "Box({}, dtype={})".format(", ".join(str(d) for d in self.shape), self.dtype)
         return f"Box{self.shape}"
 
     @classmethod
@@ -71,26 +110,43 @@ class ObservationEncoding:
         m = re.fullmatch(r"Discrete\((\d+), start=(-?\d+)\)", text)
         if m:
             return cls("discrete", n=int(m.group(1)), start=int(m.group(2)))
-        m = re.fullmatch(r"Box\(([\d, ]*)\)", text)
+        m = re.fullmatch(r"Box\(([\d, ]*?)(?:,? ?dtype=(bool|uint8|float32))?\)", text)
         if m:
-            dims = [d for d in m.group(1).replace(" ", "").split(",") if d]
-            return cls("box", shape=tuple(int(d) for d in dims))
+            dims = tuple(int(d) for d in m.group(1).replace(" ", "").split(",") if d)
+            if m.group(2):
+                return cls("image", shape=dims, dtype=m.group(2))
+            return cls("box", shape=dims)
         return None
+
+    def _batch(self, observation: Any) -> tuple[np.ndarray, bool]:
+        """A ``Box`` observation or batch as an array of shape ``(n, *shape)``, and whether
+        it was a single observation; shapes are checked as Stable-Baselines3 checks them."""
+        arr = np.asarray(observation)
+        if arr.shape == self.shape:
+            return arr.reshape(1, *self.shape), True
+        if arr.ndim == len(self.shape) + 1 and arr.shape[1:] == self.shape and len(arr) > 0:
+            return arr, False
+        dims = ", ".join(str(d) for d in self.shape)
+        raise ValueError(
+            f"Error: Unexpected observation shape {arr.shape} for Box environment, "
+            f"please use {self.shape} or (n_env, {dims}) for the observation shape."
+        )
 
     def encode(self, observation: Any) -> tuple[np.ndarray, bool]:
         """Rows of the flat encoding of one observation or a batch of them, and whether it
         was a single observation. Shapes are checked as Stable-Baselines3 checks them."""
         if self.kind == "box":
-            arr = np.asarray(observation, dtype=np.float32)
-            if arr.shape == self.shape:
-                return np.ascontiguousarray(arr.reshape(1, self.dim)), True
-            if arr.ndim == len(self.shape) + 1 and arr.shape[1:] == self.shape and len(arr) > 0:
-                return np.ascontiguousarray(arr.reshape(len(arr), self.dim)), False
-            dims = ", ".join(str(d) for d in self.shape)
-            raise ValueError(
-                f"Error: Unexpected observation shape {arr.shape} for Box environment, "
-                f"please use {self.shape} or (n_env, {dims}) for the observation shape."
-            )
+            arr, single = self._batch(observation)
+            rows = arr.astype(np.float32, copy=False).reshape(len(arr), self.dim)
+            return np.ascontiguousarray(rows), single
+        if self.kind == "image":
+            arr, single = self._batch(observation)
+            values = arr.astype(np.float32)
+            if self.channels_first:
+                values = values.transpose(0, 2, 3, 1)
+            if self.dtype == "uint8":
+                values = values / np.float32(255)
+            return np.ascontiguousarray(values.reshape(len(arr), self.dim)), single
         arr = np.asarray(observation)
         if arr.ndim == 0:
             single, values = True, arr.reshape(1)
@@ -166,6 +222,11 @@ def gymnasium_spaces(observation: ObservationEncoding, n_actions: int, action_st
     actions = gym.spaces.Discrete(n_actions, start=action_start)
     if observation.kind == "discrete":
         return gym.spaces.Discrete(observation.n, start=observation.start), actions
+    if observation.kind == "image":
+        dtype = np.dtype(observation.dtype)
+        high = {"bool": 1, "uint8": 255}.get(observation.dtype, np.inf)
+        low = 0 if observation.dtype in ("bool", "uint8") else -np.inf
+        return gym.spaces.Box(low, high, shape=observation.shape, dtype=dtype), actions
     low, high = -np.inf, np.inf
     if env_id is not None and _native.is_builtin(env_id):
         kind, shape, low_list, high_list = _native.builtin_env(env_id)["observation"]
@@ -175,31 +236,34 @@ def gymnasium_spaces(observation: ObservationEncoding, n_actions: int, action_st
     return gym.spaces.Box(low, high, shape=observation.shape, dtype=np.float32), actions
 
 
-def resolve_env(env: Any, env_kwargs: Optional[dict] = None) -> EnvHandle:
-    """Resolves an ``env`` argument (see the module docs); ``env_kwargs`` apply to ids."""
+def resolve_env(env: Any, env_kwargs: Optional[dict] = None, cnn: bool = False) -> EnvHandle:
+    """Resolves an ``env`` argument (see the module docs); ``env_kwargs`` apply to ids.
+    ``cnn``: the network is convolutional, so any three-dimensional ``Box`` is an image."""
     if isinstance(env, str):
-        return _from_id(env, env_kwargs or {})
+        return _from_id(env, env_kwargs or {}, cnn)
     if env_kwargs:
         raise ValueError(
             "env_kwargs apply to environment ids; make the Gymnasium env with its arguments instead"
         )
-    return _from_gymnasium(env, env)
+    return _from_gymnasium(env, env, cnn)
 
 
-def _from_id(env_id: str, env_kwargs: dict) -> EnvHandle:
+def _from_id(env_id: str, env_kwargs: dict, cnn: bool) -> EnvHandle:
     if _native.is_builtin(env_id):
         kwargs = plain(env_kwargs)
         info = _native.builtin_env(env_id, kwargs)
         obs = info["observation"]
         if obs[0] == "box":
             encoding = ObservationEncoding("box", shape=tuple(obs[1]))
+        elif obs[0] == "image":
+            encoding = ObservationEncoding("image", shape=tuple(obs[1]), dtype=obs[2])
         else:
             encoding = ObservationEncoding("discrete", n=obs[1])
         return EnvHandle(env_id, env_id, kwargs, None, encoding, info["n_actions"], 0,
                          info["reward_threshold"])
     gym = _gymnasium()
     if gym is not None and env_id in gym.registry:
-        return _from_gymnasium(gym.make(env_id, **env_kwargs), env_id)
+        return _from_gymnasium(gym.make(env_id, **env_kwargs), env_id, cnn)
     _native.builtin_env(env_id)  # raises the registry's "unknown environment id" ValueError
     raise AssertionError("unreachable: an unknown id raises")
 
@@ -217,7 +281,19 @@ def _kind(space) -> Optional[str]:
     return {"Discrete": "discrete", "Box": "box"}.get(name)
 
 
-def _from_gymnasium(env: Any, source: Any) -> EnvHandle:
+def _image_dtype(space, cnn: bool) -> Optional[str]:
+    """The element type of an image ``Box`` (see the module docs), None for a flat one."""
+    if len(space.shape) != 3:
+        return None
+    dtype = np.dtype(space.dtype)
+    if dtype == np.bool_:
+        return "bool"
+    if dtype == np.uint8:
+        return "uint8"
+    return "float32" if cnn else None
+
+
+def _from_gymnasium(env: Any, source: Any, cnn: bool = False) -> EnvHandle:
     for attr in ("reset", "step", "observation_space", "action_space"):
         if not hasattr(env, attr):
             raise TypeError(
@@ -233,6 +309,11 @@ def _from_gymnasium(env: Any, source: Any) -> EnvHandle:
     if kind == "discrete":
         encoding = ObservationEncoding("discrete", n=int(space.n), start=int(space.start))
         obs_args = dict(obs_n=encoding.n, obs_start=encoding.start)
+    elif kind == "box" and _image_dtype(space, cnn) is not None:
+        encoding = ObservationEncoding("image", shape=tuple(space.shape),
+                                       dtype=_image_dtype(space, cnn))
+        obs_args = dict(obs_shape=list(encoding.shape), image_dtype=encoding.dtype,
+                        channels_first=encoding.channels_first)
     elif kind == "box":
         encoding = ObservationEncoding("box", shape=tuple(space.shape))
         bounds = [np.broadcast_to(np.asarray(b, dtype=np.float32), encoding.shape).ravel().tolist()

@@ -24,13 +24,48 @@ OPTIMIZER_KWARGS = {"eps": "optimizer_eps", "betas": "optimizer_betas",
 
 POLICY_KWARGS = ("net_arch", "activation_fn", "optimizer_class", "optimizer_kwargs")
 
+#: ``"CnnPolicy"``'s torso on images at least 36 pixels on a side: the Nature DQN (Mnih et
+#: al. 2015) as SB3's ``NatureCNN`` has it, with its 512-unit layer as ``net_arch``.
+NATURE_CNN = {"cnn": [[32, 8, 4], [64, 4, 2], [64, 3, 1]], "net_arch": [512]}
+
+#: ``"CnnPolicy"``'s network on smaller images: Young & Tian's MinAtar DQN.
+MINATAR_CNN = {"cnn": [[16, 3, 1]], "net_arch": [128]}
+
+#: The smallest side the Nature DQN torso fits (36 → 8 → 3 → 1).
+NATURE_CNN_MIN_SIDE = 36
+
 
 def check_policy(policy: Any) -> None:
-    """deepq's Q-network is a fully connected MLP: only ``"MlpPolicy"`` is accepted."""
-    if policy != "MlpPolicy":
+    """``"MlpPolicy"`` (a fully connected Q-network) or ``"CnnPolicy"`` (convolutional)."""
+    if policy not in ("MlpPolicy", "CnnPolicy"):
         raise ValueError(
-            f"deepq supports the policy 'MlpPolicy' only (a fully connected Q-network), not {policy!r}"
+            f"unsupported policy {policy!r}; deepq has 'MlpPolicy' (a fully connected "
+            "Q-network) and 'CnnPolicy' (a convolutional one, for image observations)"
         )
+
+
+def policy_network(policy: str, env_id: str, observation, overrides: dict) -> dict:
+    """Config keys for ``policy`` on an env whose observations are ``observation`` (an
+    ``ObservationEncoding``): ``"CnnPolicy"`` needs an image and, unless ``cnn`` and
+    ``net_arch`` are given, takes the Nature DQN torso for images at least 36 pixels on a
+    side and MinAtar's for smaller ones; ``"MlpPolicy"`` takes flat observations only."""
+    if policy == "MlpPolicy":
+        if observation.kind == "image":
+            raise ValueError(
+                f"{env_id} has image observations {observation.describe()}; use "
+                f"'CnnPolicy' for a convolutional Q-network"
+            )
+        if overrides.get("cnn"):
+            raise ValueError("cnn configures a convolutional network; use 'CnnPolicy' with it")
+        return {}
+    if observation.kind != "image":
+        raise ValueError(
+            f"'CnnPolicy' needs image observations (a Box of shape (height, width, channels) "
+            f"or (channels, height, width)); {env_id} has {observation.describe()}"
+        )
+    height, width, _ = observation.image_shape
+    defaults = NATURE_CNN if min(height, width) >= NATURE_CNN_MIN_SIDE else MINATAR_CNN
+    return {key: value for key, value in defaults.items() if key not in overrides}
 
 
 def check_device(device: Any) -> None:

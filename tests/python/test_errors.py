@@ -59,7 +59,10 @@ def test_unknown_environments_and_presets():
 
 
 def test_unsupported_sb3_options_are_refused_clearly():
-    with pytest.raises(ValueError, match="'MlpPolicy' only"):
+    with pytest.raises(ValueError, match="unsupported policy 'MultiInputPolicy'; deepq has"):
+        deepq.DQN("MultiInputPolicy", "CartPole-v1")
+    with pytest.raises(ValueError, match=r"'CnnPolicy' needs image observations .*; "
+                                         r"CartPole-v1 has Box\(4,\)"):
         deepq.DQN("CnnPolicy", "CartPole-v1")
     with pytest.raises(ValueError, match="CPU"):
         deepq.DQN("MlpPolicy", "CartPole-v1", device="cuda")

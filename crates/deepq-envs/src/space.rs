@@ -44,7 +44,9 @@ pub enum Space {
 pub enum ElementType {
     /// 0 or 1 (MinAtar's channels).
     Bool,
-    /// 0 to 255 (Atari frames).
+    /// 0 to 255 (Atari frames). The flat encoding the network sees is the value divided by
+    /// 255 ([`ElementType::flat_from_byte`]), the scaling Stable-Baselines3 and CleanRL apply
+    /// to frames.
     U8,
     /// Any finite float.
     F32,
@@ -60,13 +62,26 @@ impl ElementType {
         }
     }
 
-    /// Whether `x` is a value of this type.
+    /// Whether `x` is the flat encoding of a value of this type.
     pub fn contains(self, x: f32) -> bool {
         match self {
             ElementType::Bool => x == 0.0 || x == 1.0,
-            ElementType::U8 => (0.0..=255.0).contains(&x) && x.fract() == 0.0,
+            ElementType::U8 => {
+                (0.0..=1.0).contains(&x) && Self::flat_from_byte(Self::byte_from_flat(x)) == x
+            }
             ElementType::F32 => x.is_finite(),
         }
+    }
+
+    /// The flat encoding of a `u8` image value: `value / 255`.
+    pub fn flat_from_byte(value: u8) -> f32 {
+        f32::from(value) / 255.0
+    }
+
+    /// The `u8` value whose flat encoding ([`ElementType::flat_from_byte`]) is nearest `x`.
+    pub fn byte_from_flat(x: f32) -> u8 {
+        // The float-to-int cast saturates, so values outside [0, 1] clamp to 0 or 255.
+        (x * 255.0).round() as u8
     }
 }
 
@@ -233,7 +248,12 @@ mod tests {
         assert!(image.contains_flat(&x));
         x[8] = 0.5;
         assert!(!image.contains_flat(&x));
-        assert!(ElementType::U8.contains(255.0) && !ElementType::U8.contains(256.0));
+        assert!(ElementType::U8.contains(1.0) && ElementType::U8.contains(17.0 / 255.0));
+        assert!(!ElementType::U8.contains(17.5 / 255.0) && !ElementType::U8.contains(255.0));
+        for value in 0..=255 {
+            let x = ElementType::flat_from_byte(value);
+            assert_eq!(ElementType::byte_from_flat(x), value);
+        }
     }
 
     #[test]

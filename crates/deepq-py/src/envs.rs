@@ -1,7 +1,6 @@
 //! The built-in environments and presets, described for the Python layer.
 
 use deepq::PRESETS;
-use deepq::envs::ElementType;
 use deepq::envs::Space;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -10,7 +9,8 @@ use crate::errors::Result;
 use crate::evaluation::kwargs;
 
 /// Describes the built-in environment `id` made with `env_kwargs`: a dict with `id`,
-/// `observation` (`("box", shape, low, high)` or `("discrete", n)`), `n_actions`,
+/// `observation` (`("box", shape, low, high)`, `("image", (height, width, channels), dtype)`
+/// or `("discrete", n)`), `n_actions`,
 /// `max_episode_steps` and `reward_threshold`. Unknown ids and bad kwargs raise ValueError
 /// with the registry's message.
 #[pyfunction]
@@ -29,14 +29,8 @@ pub fn builtin_env<'py>(
             info.set_item("observation", ("box", shape, low, high))?
         }
         Space::Discrete { n } => info.set_item("observation", ("discrete", n))?,
-        // An image reaches Python as the Box Gymnasium would declare.
         Space::Image { shape, dtype } => {
-            let n: usize = shape.iter().product();
-            let high = if dtype == ElementType::U8 { 255.0 } else { 1.0 };
-            info.set_item(
-                "observation",
-                ("box", shape.to_vec(), vec![0.0f32; n], vec![high; n]),
-            )?
+            info.set_item("observation", ("image", shape.to_vec(), dtype.name()))?
         }
     }
     info.set_item("n_actions", env.n_actions())?;

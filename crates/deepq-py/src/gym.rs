@@ -1,7 +1,7 @@
 //! Gymnasium environments stepped from Rust: [`GymEnv`] describes a Python environment (its
 //! spaces, as the Python layer read them), and [`PyEnv`] implements [`deepq::envs::Env`] on it,
 //! so deepq's training loop and evaluation run on any Gymnasium `Env` with a `Discrete` action
-//! space and a `Box` or `Discrete` observation space.
+//! space and a `Box` (flat, or an image) or `Discrete` observation space.
 //!
 //! Each call into the environment attaches to the interpreter only for that call. The `Env`
 //! trait cannot return errors, so an exception raised by the environment (or an observation
@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use deepq::envs::{Env, EnvSpec, Observation, RgbFrame, Space, Step};
+use deepq::envs::{ElementType, Env, EnvSpec, Observation, RgbFrame, Space, Step};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
@@ -22,7 +22,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::convert::{repr, type_name};
 use crate::errors::{Error, Result};
 
-/// A Python env's observation, flattened (a `Box`) or one-hot encoded (a `Discrete`).
+/// A Python env's observation in deepq's flat encoding: a `Box` flattened, an image in
+/// (height, width, channels) order, a `Discrete` one-hot.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlatObs(pub Vec<f32>);
 
@@ -43,6 +44,17 @@ pub enum ObsLayout {
         low: Vec<f32>,
         /// Upper bound of every element.
         high: Vec<f32>,
+    },
+    /// An image `Box` (rank 3): deepq's (height, width, channels) order, from channels-last
+    /// observations as they are or from channels-first ones transposed; `u8` values scaled
+    /// to `value / 255`.
+    Image {
+        /// (height, width, channels).
+        shape: [usize; 3],
+        /// The element type.
+        dtype: ElementType,
+        /// Whether the env gives (channels, height, width).
+        channels_first: bool,
     },
     /// `Discrete(n, start)`: one-hot of `obs - start`.
     Discrete {
@@ -77,8 +89,49 @@ impl Layout {
                 high: high.clone(),
                 shape: shape.clone(),
             },
+            ObsLayout::Image { shape, dtype, .. } => Space::Image {
+                shape: *shape,
+                dtype: *dtype,
+            },
             ObsLayout::Discrete { n, .. } => Space::Discrete { n: *n },
         }
+    }
+
+    /// The observation's shape as the env gives it.
+    fn env_shape(&self) -> Vec<usize> {
+        match &self.obs {
+            ObsLayout::Box { shape, .. } => shape.clone(),
+            ObsLayout::Image {
+                shape: [h, w, c],
+                channels_first: true,
+                ..
+            } => vec![*c, *h, *w],
+            ObsLayout::Image { shape, .. } => shape.to_vec(),
+            ObsLayout::Discrete { .. } => Vec::new(),
+        }
+    }
+
+    /// `obs` as a float32 buffer, converting it with `numpy.asarray` when it is not one.
+    fn f32_buffer(
+        &self,
+        py: Python<'_>,
+        obs: &Bound<'_, PyAny>,
+        what: &str,
+    ) -> PyResult<PyBuffer<f32>> {
+        if let Ok(buffer) = PyBuffer::<f32>::get(obs) {
+            return Ok(buffer);
+        }
+        let array = self
+            .as_array
+            .bind(py)
+            .call1((obs, "float32"))
+            .map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "{what} returned an observation that is not numeric ({}): {e}",
+                    type_name(obs)
+                ))
+            })?;
+        PyBuffer::<f32>::get(&array)
     }
 
     /// Width of the flat observation.
@@ -95,30 +148,28 @@ impl Layout {
         what: &str,
     ) -> PyResult<()> {
         match &self.obs {
-            ObsLayout::Box { shape, .. } => {
-                let buffer = match PyBuffer::<f32>::get(obs) {
-                    Ok(b) => b,
-                    Err(_) => {
-                        let array = self.as_array.bind(py).call1((obs, "float32")).map_err(
-                            |e| {
-                                PyTypeError::new_err(format!(
-                                    "{what} returned an observation that is not numeric ({}): {e}",
-                                    type_name(obs)
-                                ))
-                            },
-                        )?;
-                        PyBuffer::<f32>::get(&array)?
-                    }
-                };
+            ObsLayout::Box { .. } | ObsLayout::Image { .. } => {
+                let buffer = self.f32_buffer(py, obs, what)?;
                 if buffer.item_count() != out.len() {
                     return Err(PyValueError::new_err(format!(
                         "{what} returned an observation with {} values, but the observation space has shape {} ({} values)",
                         buffer.item_count(),
-                        python_shape(shape),
+                        python_shape(&self.env_shape()),
                         out.len()
                     )));
                 }
-                buffer.copy_to_slice(py, out)
+                match &self.obs {
+                    ObsLayout::Image {
+                        shape,
+                        dtype,
+                        channels_first,
+                    } => {
+                        let values = buffer.to_vec(py)?;
+                        write_image(&values, *shape, *dtype, *channels_first, out);
+                        Ok(())
+                    }
+                    _ => buffer.copy_to_slice(py, out),
+                }
             }
             ObsLayout::Discrete { n, start } => {
                 let value: i64 = obs.extract().map_err(|_| {
@@ -140,6 +191,36 @@ impl Layout {
                 out[index] = 1.0;
                 Ok(())
             }
+        }
+    }
+}
+
+/// Writes an image's values (in the env's order) into `out` in deepq's flat encoding:
+/// (height, width, channels) order, `u8` values divided by 255.
+fn write_image(
+    values: &[f32],
+    [height, width, channels]: [usize; 3],
+    dtype: ElementType,
+    channels_first: bool,
+    out: &mut [f32],
+) {
+    let scale = |x: f32| {
+        if dtype == ElementType::U8 {
+            x / 255.0
+        } else {
+            x
+        }
+    };
+    if !channels_first {
+        for (o, &x) in out.iter_mut().zip(values) {
+            *o = scale(x);
+        }
+        return;
+    }
+    let pixels = height * width;
+    for (pixel, row) in out.chunks_exact_mut(channels).enumerate() {
+        for (channel, o) in row.iter_mut().enumerate() {
+            *o = scale(values[channel * pixels + pixel]);
         }
     }
 }
@@ -167,13 +248,16 @@ pub struct GymEnv {
 
 #[pymethods]
 impl GymEnv {
-    /// Describes `env`: a `Box` observation space by `obs_shape`, `obs_low` and `obs_high`,
+    /// Describes `env`: a `Box` observation space by `obs_shape`, `obs_low` and `obs_high`
+    /// (an image when `image_dtype` is `"bool"`, `"uint8"` or `"float32"`: `obs_shape` is
+    /// then (height, width, channels), or (channels, height, width) with `channels_first`),
     /// or a `Discrete` one by `obs_n` and `obs_start`; `n_actions` discrete actions from
     /// `action_start`; `id`, `max_episode_steps` and `reward_threshold` from its spec.
     #[new]
     #[pyo3(signature = (
         env, *, n_actions, id, action_start=0, obs_shape=None, obs_low=None, obs_high=None,
-        obs_n=None, obs_start=0, max_episode_steps=0, reward_threshold=None
+        image_dtype=None, channels_first=false, obs_n=None, obs_start=0, max_episode_steps=0,
+        reward_threshold=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -185,6 +269,8 @@ impl GymEnv {
         obs_shape: Option<Vec<usize>>,
         obs_low: Option<Vec<f32>>,
         obs_high: Option<Vec<f32>>,
+        image_dtype: Option<&str>,
+        channels_first: bool,
         obs_n: Option<usize>,
         obs_start: i64,
         max_episode_steps: usize,
@@ -195,8 +281,9 @@ impl GymEnv {
                 "the action space must have at least one action",
             ));
         }
-        let obs = match (obs_shape, obs_n) {
-            (Some(shape), None) => {
+        let obs = match (obs_shape, obs_n, image_dtype) {
+            (Some(shape), None, Some(dtype)) => image_layout(&shape, dtype, channels_first)?,
+            (Some(shape), None, None) => {
                 let dim: usize = shape.iter().product();
                 let low = obs_low.unwrap_or_else(|| vec![f32::NEG_INFINITY; dim]);
                 let high = obs_high.unwrap_or_else(|| vec![f32::INFINITY; dim]);
@@ -209,13 +296,13 @@ impl GymEnv {
                 }
                 ObsLayout::Box { shape, low, high }
             }
-            (None, Some(n)) if n > 0 => ObsLayout::Discrete {
+            (None, Some(n), None) if n > 0 => ObsLayout::Discrete {
                 n,
                 start: obs_start,
             },
             _ => {
                 return Err(Error::usage(
-                    "describe the observation space by obs_shape (Box) or obs_n > 0 (Discrete)",
+                    "describe the observation space by obs_shape (Box, with image_dtype for an image) or obs_n > 0 (Discrete)",
                 ));
             }
         };
@@ -263,6 +350,38 @@ impl GymEnv {
             self.layout.n_actions
         )
     }
+}
+
+/// The layout of an image observation space of `shape` (as the env gives it) and `dtype`.
+fn image_layout(shape: &[usize], dtype: &str, channels_first: bool) -> Result<ObsLayout> {
+    let dtype = match dtype {
+        "bool" => ElementType::Bool,
+        "uint8" => ElementType::U8,
+        "float32" => ElementType::F32,
+        other => {
+            return Err(Error::usage(format!(
+                "invalid image dtype '{other}': expected \"bool\", \"uint8\" or \"float32\""
+            )));
+        }
+    };
+    let &[a, b, c] = shape else {
+        return Err(Error::usage(format!(
+            "an image observation space has three dimensions, not shape {}",
+            python_shape(shape)
+        )));
+    };
+    if a * b * c == 0 {
+        return Err(Error::usage(format!(
+            "invalid image observation space: shape {}",
+            python_shape(shape)
+        )));
+    }
+    let shape = if channels_first { [b, c, a] } else { [a, b, c] };
+    Ok(ObsLayout::Image {
+        shape,
+        dtype,
+        channels_first,
+    })
 }
 
 /// The first exception raised by Python during a run (by the env, or by a callback).

@@ -3,12 +3,15 @@
 
 use deepq::QNetwork;
 use deepq::config::Dtype;
+use deepq::envs::{ElementType, Space};
+use deepq::network::q_network;
 use deepq::nn::{Mlp, Scalar, Workspace};
+use deepq::rng::{Stream, stream_rng};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use rand::SeedableRng;
 
+use crate::config::Config;
 use crate::errors::{Error, Result};
 
 /// A trained (or freshly initialised) Q-network.
@@ -97,26 +100,39 @@ fn q_row<T: Scalar>(mlp: &Mlp<T>, obs: &[T], ws: &mut Workspace<T>) -> Vec<f64> 
 
 #[pymethods]
 impl Network {
-    /// A freshly initialised network with layer sizes `sizes` (inputs first) in the config's
-    /// precision (`"f32"` or `"f64"`), seeded with `seed`.
+    /// The network `config` starts training from (its architecture, precision and seed) for
+    /// observations of `n_inputs` values, or images of `image = (height, width, channels)`,
+    /// and `n_actions` actions. A config that does not fit the observations (an image without
+    /// `cnn` layers, `cnn` on flat ones) raises ValueError naming the fix.
     #[staticmethod]
-    fn init(sizes: Vec<usize>, dtype: &str, seed: u64) -> Result<Self> {
-        if sizes.len() < 2 || sizes.contains(&0) {
+    #[pyo3(signature = (config, n_inputs, n_actions, image=None))]
+    fn init(
+        config: &Config,
+        n_inputs: usize,
+        n_actions: usize,
+        image: Option<[usize; 3]>,
+    ) -> Result<Self> {
+        if n_inputs == 0 || n_actions == 0 {
             return Err(Error::usage(format!(
-                "invalid layer sizes {sizes:?}: need at least inputs and outputs, each > 0"
+                "a network needs inputs and actions; got {n_inputs} inputs and {n_actions} actions"
             )));
         }
-        let dtype: Dtype = toml::Value::String(dtype.to_owned())
-            .try_into()
-            .map_err(|_| {
-                Error::usage(format!(
-                    "invalid dtype '{dtype}': expected \"f32\" or \"f64\""
-                ))
-            })?;
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-        let net = match dtype {
-            Dtype::F32 => QNetwork::F32(Mlp::new(&sizes, &mut rng)),
-            Dtype::F64 => QNetwork::F64(Mlp::new(&sizes, &mut rng)),
+        let space = match image {
+            Some(shape) => Space::Image {
+                shape,
+                dtype: ElementType::F32,
+            },
+            None => Space::Box {
+                low: vec![f32::NEG_INFINITY; n_inputs],
+                high: vec![f32::INFINITY; n_inputs],
+                shape: vec![n_inputs],
+            },
+        };
+        let cfg = &config.inner;
+        let mut rng = stream_rng(cfg.seed, Stream::Init);
+        let net = match cfg.dtype {
+            Dtype::F32 => QNetwork::F32(q_network(cfg, &space, n_actions, &mut rng)?),
+            Dtype::F64 => QNetwork::F64(q_network(cfg, &space, n_actions, &mut rng)?),
         };
         Ok(Network::new(net))
     }
@@ -135,10 +151,34 @@ impl Network {
         PyBytes::new(py, &self.net.to_safetensors())
     }
 
-    /// Layer sizes, inputs first.
+    /// Widths of the linear layers, inputs first (for a convolutional network the first is
+    /// the flattened conv output, not the observation: see `n_inputs`).
     #[getter]
     fn sizes(&self) -> Vec<usize> {
         self.net.sizes().to_vec()
+    }
+
+    /// Width of the flat observation the network reads.
+    #[getter(n_inputs)]
+    fn py_n_inputs(&self) -> usize {
+        self.n_inputs()
+    }
+
+    /// Number of actions.
+    #[getter(n_outputs)]
+    fn py_n_outputs(&self) -> usize {
+        self.n_outputs()
+    }
+
+    /// `(height, width, channels)` of the images a convolutional network reads; None for
+    /// an MLP.
+    #[getter]
+    fn input_shape(&self) -> Option<(usize, usize, usize)> {
+        let shape = match &self.net {
+            QNetwork::F32(m) => m.input_shape(),
+            QNetwork::F64(m) => m.input_shape(),
+        }?;
+        Some((shape.height, shape.width, shape.channels))
     }
 
     /// The floating-point type, `"f32"` or `"f64"`.

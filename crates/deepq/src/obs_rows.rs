@@ -1,7 +1,7 @@
 //! Observations as replay stores them: rows of one flat observation each, kept in the
 //! observation's own element type rather than as `f32`. MinAtar's boolean channels take one
 //! bit per value (a 10×10×10 Seaquest frame is 125 bytes instead of 4,000), `u8` images one
-//! byte, everything else `f32`.
+//! byte (their flat values are `byte / 255`), everything else `f32`.
 
 use deepq_envs::{ElementType, Space};
 use deepq_nn::Scalar;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub enum Encoding {
     /// One `f32` per value.
     F32,
-    /// One byte per value (0 to 255).
+    /// One byte per value: the `u8` whose flat encoding is the value (`byte / 255`).
     Bytes,
     /// One bit per value (0 or 1), eight to a byte.
     Bits,
@@ -102,7 +102,7 @@ impl ObsRows {
     pub fn push(&mut self, row: &[f32]) {
         match self {
             ObsRows::F32(v) => v.extend_from_slice(row),
-            ObsRows::Bytes(v) => v.extend(row.iter().map(|&x| x as u8)),
+            ObsRows::Bytes(v) => v.extend(row.iter().map(|&x| ElementType::byte_from_flat(x))),
             ObsRows::Bits(v) => {
                 let start = v.len();
                 v.resize(start + packed_len(row.len()), 0);
@@ -119,7 +119,7 @@ impl ObsRows {
             ObsRows::F32(v) => v[range].copy_from_slice(row),
             ObsRows::Bytes(v) => {
                 for (b, &x) in v[range].iter_mut().zip(row) {
-                    *b = x as u8;
+                    *b = ElementType::byte_from_flat(x);
                 }
             }
             ObsRows::Bits(v) => pack_bits(row, &mut v[range]),
@@ -132,7 +132,11 @@ impl ObsRows {
         let range = i * units..(i + 1) * units;
         match self {
             ObsRows::F32(v) => out.extend(v[range].iter().map(|&x| T::from_f64(f64::from(x)))),
-            ObsRows::Bytes(v) => out.extend(v[range].iter().map(|&b| T::from_f64(f64::from(b)))),
+            ObsRows::Bytes(v) => out.extend(
+                v[range]
+                    .iter()
+                    .map(|&b| T::from_f64(f64::from(ElementType::flat_from_byte(b)))),
+            ),
             ObsRows::Bits(v) => {
                 let bytes = &v[range];
                 out.extend((0..dim).map(|j| {
@@ -172,6 +176,9 @@ mod tests {
     #[test]
     fn every_encoding_gives_back_what_it_stored() {
         let row: Vec<f32> = (0..13).map(|j| f32::from(u8::from(j % 3 == 0))).collect();
+        let bytes: Vec<f32> = (0..13u8)
+            .map(|j| ElementType::flat_from_byte(j * 19))
+            .collect();
         let other: Vec<f32> = row.iter().map(|x| 1.0 - x).collect();
         for encoding in [Encoding::F32, Encoding::Bytes, Encoding::Bits] {
             let mut rows = ObsRows::new(encoding);
@@ -183,6 +190,13 @@ mod tests {
             rows.extend_row(0, 13, &mut out);
             rows.extend_row(1, 13, &mut out);
             assert_eq!(out, [other.clone(), row.clone()].concat(), "{encoding:?}");
+        }
+        for encoding in [Encoding::F32, Encoding::Bytes] {
+            let mut rows = ObsRows::new(encoding);
+            rows.push(&bytes);
+            let mut out = Vec::<f32>::new();
+            rows.extend_row(0, 13, &mut out);
+            assert_eq!(out, bytes, "{encoding:?} keeps every u8 level");
         }
         let mut bits = ObsRows::new(Encoding::Bits);
         bits.push(&row);
