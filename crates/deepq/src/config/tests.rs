@@ -198,7 +198,15 @@ fn keys_of_another_algorithm_are_refused() {
         assert!(!err.0.contains('\n'));
     }
     // Each PQN preset validates, and PQN keys are documented with their PQN names.
-    for name in ["pqn-cartpole", "pqn-acrobot"] {
+    for name in [
+        "pqn-cartpole",
+        "pqn-acrobot",
+        "pqn-minatar-asterix",
+        "pqn-minatar-breakout",
+        "pqn-minatar-freeway",
+        "pqn-minatar-seaquest",
+        "pqn-minatar-space-invaders",
+    ] {
         crate::Preset::find(name)
             .unwrap()
             .config()
