@@ -174,13 +174,14 @@ pub struct Timing {
 #[derive(Debug, Args)]
 pub struct BenchUpdatesArgs {
     /// Measure the update of this preset's network, optimizer and loss on its environment's
-    /// observations (e.g. minatar-breakout); the network options below are then not used.
+    /// observations (e.g. minatar-breakout): DQN's update, or PQN's minibatch step for a PQN
+    /// preset; the network options below are then not used.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
     /// Hidden layer widths.
     #[arg(long, default_value = "64,64", value_name = "W,W")]
     pub net: String,
-    /// Batch size [default: 64, or the preset's batch_size].
+    /// Batch size [default: 64, or the preset's batch_size (PQN: its minibatch size)].
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
     /// Observation width.

@@ -641,4 +641,43 @@ fn minatar_trains_with_a_conv_network_and_bad_torsos_are_one_line() {
     let report: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
     assert!(report["updates_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(report["batch"], 32);
+    assert_eq!(report["algorithm"], "dqn");
+    // 2 forwards + backward of conv 4→16 (8×8×16×36 MACs) and 1024-128-6, batch 32.
+    let macs = 8 * 8 * 16 * 36 + 1024 * 128 + 128 * 6;
+    let mflop = 2.0 * 32.0 * f64::from(3 * macs + (macs - 8 * 8 * 16 * 36)) / 1e6;
+    assert!((report["mflop_per_update"].as_f64().unwrap() - mflop).abs() < 1e-9);
+}
+
+#[test]
+fn bench_updates_times_pqn_minibatch_steps_and_refuses_tabular_presets() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = |preset: &str| {
+        deepq(
+            &[
+                "bench",
+                "updates",
+                "--preset",
+                preset,
+                "--seconds",
+                "0.2",
+                "--repeats",
+                "1",
+                "--json",
+            ],
+            dir.path(),
+        )
+    };
+    let pqn = bench("pqn-cartpole");
+    assert!(pqn.status.success(), "{}", stderr(&pqn));
+    let report: serde_json::Value = serde_json::from_slice(&pqn.stdout).unwrap();
+    assert_eq!(report["algorithm"], "pqn");
+    // 32 envs × 64 steps / 16 minibatches.
+    assert_eq!(report["batch"], 128);
+    assert!(report["updates_per_s"].as_f64().unwrap() > 0.0);
+    let tabular = bench("taxi-tabular");
+    assert_clean_error(
+        &tabular,
+        2,
+        &["'taxi-tabular'", "Q-table", "DQN and PQN presets"],
+    );
 }

@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use deepq::DqnConfig;
 use deepq::agent::DqnAgent;
+use deepq::algorithms::pqn::MinibatchStep;
+use deepq::config::Algorithm;
 use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs, VecEnv};
 use deepq::nn::Loss;
-use deepq::nn::{Mlp, conv_output_shapes};
+use deepq::nn::{Mlp, Optimizer, conv_output_shapes};
 use deepq::per::Priorities;
 use deepq::replay::Batch;
 use deepq::stats::quantile;
@@ -493,6 +495,7 @@ struct PresetUpdatesReport {
     min: f64,
     max: f64,
     preset: String,
+    algorithm: String,
     env: String,
     network: String,
     batch: usize,
@@ -501,49 +504,48 @@ struct PresetUpdatesReport {
     gflop_per_s: f64,
 }
 
-/// `deepq bench updates --preset NAME`: the DQN update of a preset's network (conv torso
-/// included), optimizer, loss and head, on random observations shaped like its env's.
+/// `deepq bench updates --preset NAME`: the update of a preset's network (conv torso
+/// included), optimizer, loss and head, on random observations shaped like its env's: DQN's
+/// update for a DQN preset (batch `batch_size`), PQN's minibatch step for a PQN one (batch
+/// `n_envs × rollout_steps / n_minibatches`). `--batch` replaces the batch size.
 fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
-    let mut cfg = deepq::Preset::find(name)?.config()?;
-    if let Some(batch) = a.batch {
-        cfg.batch_size = batch;
-    }
+    let cfg = deepq::Preset::find(name)?.config()?;
     cfg.validate()?;
-    if cfg.algorithm != deepq::config::Algorithm::Dqn {
-        return Err(Failure::Usage(format!(
-            "invalid value '{name}' for '--preset': bench updates measures DQN's update, and {name} is algorithm {}",
-            format!("{:?}", cfg.algorithm).to_lowercase()
-        )));
-    }
     let env = deepq::envs::make(&cfg.env, &cfg.env_kwargs)?;
     let space = env.observation_space();
+    let images = space.image_shape().is_some();
     let mut rng = Pcg64::seed_from_u64(0);
     let online = deepq::network::q_network::<f32>(&cfg, &space, env.n_actions(), &mut rng)?;
-    let flops = network_update_flops(&online, cfg.batch_size);
     let network = describe_network(&online);
-    let mut agent = DqnAgent::from_network(online, &cfg);
-    let mut batch = random_batch(&mut rng, cfg.batch_size, space.flat_dim(), env.n_actions());
-    if space.image_shape().is_some() {
-        // Images are 0/1 (MinAtar) or small integers: keep the values in range.
-        for x in batch.obs.iter_mut().chain(batch.next_obs.iter_mut()) {
-            *x = f32::from(u8::from(*x > 0.8));
+    let (algorithm, batch, forwards, rates) = match cfg.algorithm {
+        Algorithm::Dqn => {
+            let batch = a.batch.unwrap_or(cfg.batch_size);
+            let rates = time_dqn_update(a, &cfg, online.clone(), batch, images, &mut rng)?;
+            ("DQN", batch, 2, rates)
         }
-    }
-    let mut noise_rng = Pcg64::seed_from_u64(1);
-    let rates = measure(a.timing.seconds, a.timing.repeats, |n| {
-        for _ in 0..n {
-            black_box(agent.update(&batch, &mut noise_rng));
-            agent.update_target(cfg.tau);
+        Algorithm::Pqn => {
+            let batch = a
+                .batch
+                .unwrap_or(cfg.n_envs * cfg.rollout_steps / cfg.n_minibatches);
+            let rates = time_pqn_update(a, &cfg, online.clone(), batch, images, &mut rng)?;
+            ("PQN", batch, 1, rates)
         }
-    })?;
+        Algorithm::Tabular => {
+            return Err(Failure::Usage(format!(
+                "invalid value '{name}' for '--preset': {name} learns a Q-table, which has no network update to measure; bench updates takes DQN and PQN presets"
+            )));
+        }
+    };
+    let flops = network_update_flops(&online, batch, forwards);
     let report = PresetUpdatesReport {
         updates_per_s: rates.median,
         min: rates.min,
         max: rates.max,
         preset: name.to_string(),
+        algorithm: algorithm.to_lowercase(),
         env: cfg.env.clone(),
         network,
-        batch: cfg.batch_size,
+        batch,
         repeats: a.timing.repeats,
         mflop_per_update: flops / 1e6,
         gflop_per_s: rates.median * flops / 1e9,
@@ -552,7 +554,7 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
         print_json(&report);
     } else {
         println!(
-            "DQN updates of preset {name} ({}), {}, batch {}, {:?}, one thread:",
+            "{algorithm} updates of preset {name} ({}), {}, batch {}, {:?}, one thread:",
             report.env, report.network, report.batch, cfg.optimizer
         );
         println!(
@@ -567,6 +569,75 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
         );
     }
     Ok(())
+}
+
+/// Random observation rows: 0/1 values for images (MinAtar's, and in range for any image
+/// type), uniform in [-1, 1) otherwise.
+fn random_rows(rng: &mut Pcg64, rows: usize, dim: usize, images: bool) -> Vec<f32> {
+    (0..rows * dim)
+        .map(|_| {
+            if images {
+                f32::from(u8::from(rng.random::<f32>() > 0.8))
+            } else {
+                rng.random_range(-1.0..1.0)
+            }
+        })
+        .collect()
+}
+
+/// DQN's update (online and target forward, loss, backward, optimizer step, target sync)
+/// on one random batch.
+fn time_dqn_update(
+    a: &BenchUpdatesArgs,
+    cfg: &DqnConfig,
+    online: Mlp<f32>,
+    batch_size: usize,
+    images: bool,
+    rng: &mut Pcg64,
+) -> CliResult<Rates> {
+    let (dim, n_actions) = (online.n_inputs(), online.n_outputs());
+    let mut agent = DqnAgent::from_network(online, cfg);
+    let mut batch = random_batch(rng, batch_size, dim, n_actions);
+    if images {
+        batch.obs = random_rows(rng, batch_size, dim, images);
+        batch.next_obs = random_rows(rng, batch_size, dim, images);
+    }
+    let mut noise_rng = Pcg64::seed_from_u64(1);
+    measure(a.timing.seconds, a.timing.repeats, |n| {
+        for _ in 0..n {
+            black_box(agent.update(&batch, &mut noise_rng));
+            agent.update_target(cfg.tau);
+        }
+    })
+}
+
+/// PQN's minibatch step (forward, ½·MSE to the targets, backward, clipping, optimizer
+/// step), exactly as training runs it, on one random minibatch.
+fn time_pqn_update(
+    a: &BenchUpdatesArgs,
+    cfg: &DqnConfig,
+    mut online: Mlp<f32>,
+    batch_size: usize,
+    images: bool,
+    rng: &mut Pcg64,
+) -> CliResult<Rates> {
+    let mut optimizer = Optimizer::new(cfg.optimizer_config(), online.n_params());
+    let mut step = MinibatchStep::new(&online, batch_size);
+    step.obs = random_rows(rng, batch_size, online.n_inputs(), images);
+    for (action, target) in step.actions.iter_mut().zip(step.targets.iter_mut()) {
+        *action = rng.random_range(0..online.n_outputs() as u32);
+        *target = rng.random_range(-1.0..1.0);
+    }
+    measure(a.timing.seconds, a.timing.repeats, |n| {
+        for _ in 0..n {
+            black_box(step.update(
+                &mut online,
+                &mut optimizer,
+                cfg.max_grad_norm,
+                cfg.learning_rate,
+            ));
+        }
+    })
 }
 
 /// Multiply-adds of one forward pass per layer (conv layers first), for one observation.
@@ -585,12 +656,13 @@ fn layer_macs(net: &Mlp<f32>) -> Vec<usize> {
     macs
 }
 
-/// FLOPs of one DQN update of `net` on `batch` transitions: forward passes of the online
-/// and target networks, and the backward pass (no input gradient for the first layer).
-fn network_update_flops(net: &Mlp<f32>, batch: usize) -> f64 {
+/// FLOPs of one update of `net` on `batch` rows: `forwards` forward passes (DQN: online and
+/// target, 2; PQN: 1), and the backward pass (weight gradients, and input gradients for every
+/// layer but the first).
+fn network_update_flops(net: &Mlp<f32>, batch: usize, forwards: usize) -> f64 {
     let macs = layer_macs(net);
     let total: usize = macs.iter().sum();
-    2.0 * batch as f64 * (3 * total + (total - macs[0])) as f64
+    2.0 * batch as f64 * ((forwards + 1) * total + (total - macs[0])) as f64
 }
 
 /// "conv 16x3x3/1 -> 1024-128-6" style description.

@@ -62,13 +62,75 @@ struct Scratch<T: Scalar> {
     final_q: Vec<T>,
     ws_act: Workspace<T>,
     ws_one: Workspace<T>,
-    ws_train: Workspace<T>,
     order: Vec<usize>,
-    mb_obs: Vec<T>,
-    mb_actions: Vec<u32>,
-    mb_targets: Vec<T>,
+    minibatch: MinibatchStep<T>,
+}
+
+/// One gradient step of PQN on a minibatch: the rows to learn from and the buffers the step
+/// reuses. Public so that `deepq bench updates` times exactly what training runs.
+pub struct MinibatchStep<T: Scalar> {
+    /// Observations, one flat row each.
+    pub obs: Vec<T>,
+    /// The action taken from each.
+    pub actions: Vec<u32>,
+    /// Each row's Q(λ) target.
+    pub targets: Vec<T>,
+    ws: Workspace<T>,
     grad_q: Vec<T>,
     grads: Vec<T>,
+}
+
+impl<T: Scalar> MinibatchStep<T> {
+    /// Buffers for minibatches of `size` rows for `online`.
+    pub fn new(online: &Mlp<T>, size: usize) -> Self {
+        MinibatchStep {
+            obs: vec![T::ZERO; size * online.n_inputs()],
+            actions: vec![0; size],
+            targets: vec![T::ZERO; size],
+            ws: Workspace::new(online, size),
+            grad_q: vec![T::ZERO; size * online.n_outputs()],
+            grads: vec![T::ZERO; online.n_params()],
+        }
+    }
+
+    /// Forward pass, ½·MSE between Q(s, a) and the targets (purejaxql's loss), backward,
+    /// gradient clipping to a global norm of `max_grad_norm`, and an optimizer step at
+    /// learning rate `lr`. Returns the loss and the mean Q-value of the taken actions.
+    pub fn update(
+        &mut self,
+        online: &mut Mlp<T>,
+        optimizer: &mut Optimizer<T>,
+        max_grad_norm: f64,
+        lr: f64,
+    ) -> (f64, f64) {
+        let size = self.actions.len();
+        let n_actions = online.n_outputs();
+        let half = T::from_f64(0.5);
+        let q = online.forward(&self.obs, size, &mut self.ws);
+        let mean_q = self
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(j, &act)| q[j * n_actions + act as usize].to_f64())
+            .sum::<f64>()
+            / size as f64;
+        let mse = q_loss(
+            Loss::Mse,
+            q,
+            n_actions,
+            &self.actions,
+            &self.targets,
+            None,
+            &mut self.grad_q,
+            None,
+        );
+        self.grad_q.iter_mut().for_each(|g| *g = *g * half);
+        online.backward(&mut self.ws, &self.grad_q, &mut self.grads);
+        clip_grad_norm(&mut self.grads, T::from_f64(max_grad_norm));
+        optimizer.set_lr(lr);
+        optimizer.step(online.params_mut(), &self.grads);
+        ((mse * half).to_f64(), mean_q)
+    }
 }
 
 impl<T: Scalar> Scratch<T> {
@@ -103,13 +165,8 @@ impl<T: Scalar> Scratch<T> {
             final_q: vec![T::ZERO; n_actions],
             ws_act: Workspace::new(online, n),
             ws_one: Workspace::new(online, 1),
-            ws_train: Workspace::new(online, minibatch),
             order: (0..rows).collect(),
-            mb_obs: vec![T::ZERO; minibatch * obs_dim],
-            mb_actions: vec![0; minibatch],
-            mb_targets: vec![T::ZERO; minibatch],
-            grad_q: vec![T::ZERO; minibatch * n_actions],
-            grads: vec![T::ZERO; online.n_params()],
+            minibatch: MinibatchStep::new(online, minibatch),
         }
     }
 }
@@ -238,9 +295,8 @@ where
             .scratch
             .as_mut()
             .expect("scratch is built before a rollout");
-        let (d, a) = (s.obs_dim, s.n_actions);
-        let minibatch = s.mb_actions.len();
-        let half = T::from_f64(0.5);
+        let d = s.obs_dim;
+        let mb = &mut s.minibatch;
         let total_steps = gradient_steps_of_run(&run.cfg);
         for _ in 0..run.cfg.n_epochs {
             // A fresh permutation of the rollout each epoch, so that it depends only on
@@ -250,39 +306,20 @@ where
                 .enumerate()
                 .for_each(|(k, slot)| *slot = k);
             s.order.shuffle(&mut self.shuffle_rng);
-            for chunk in s.order.chunks_exact(minibatch) {
+            for chunk in s.order.chunks_exact(mb.actions.len()) {
                 for (j, &k) in chunk.iter().enumerate() {
-                    s.mb_obs[j * d..(j + 1) * d]
-                        .copy_from_slice(&s.rollout_obs[k * d..(k + 1) * d]);
-                    s.mb_actions[j] = s.actions[k];
-                    s.mb_targets[j] = s.targets[k];
+                    mb.obs[j * d..(j + 1) * d].copy_from_slice(&s.rollout_obs[k * d..(k + 1) * d]);
+                    mb.actions[j] = s.actions[k];
+                    mb.targets[j] = s.targets[k];
                 }
-                let q = self.online.forward(&s.mb_obs, minibatch, &mut s.ws_train);
-                let mean_q = s
-                    .mb_actions
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &act)| q[j * a + act as usize].to_f64())
-                    .sum::<f64>()
-                    / minibatch as f64;
-                let mse = q_loss(
-                    Loss::Mse,
-                    q,
-                    a,
-                    &s.mb_actions,
-                    &s.mb_targets,
-                    None,
-                    &mut s.grad_q,
-                    None,
-                );
-                s.grad_q.iter_mut().for_each(|g| *g = *g * half);
-                self.online
-                    .backward(&mut s.ws_train, &s.grad_q, &mut s.grads);
-                clip_grad_norm(&mut s.grads, T::from_f64(run.cfg.max_grad_norm));
                 let lr = learning_rate(&run.cfg, self.optimizer.steps(), total_steps);
-                self.optimizer.set_lr(lr);
-                self.optimizer.step(self.online.params_mut(), &s.grads);
-                run.record_update((mse * half).to_f64(), mean_q, lr, observer)?;
+                let (loss, mean_q) = mb.update(
+                    &mut self.online,
+                    &mut self.optimizer,
+                    run.cfg.max_grad_norm,
+                    lr,
+                );
+                run.record_update(loss, mean_q, lr, observer)?;
             }
         }
         Ok(())
