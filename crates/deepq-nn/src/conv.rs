@@ -1,5 +1,6 @@
 //! The convolutional torso: `Conv2d` + ReLU layers in front of the MLP, as DQN uses on
-//! pixels (Mnih et al. 2015) and on MinAtar (Young & Tian 2019).
+//! pixels (Mnih et al. 2015) and on MinAtar (Young & Tian 2019), or `Conv2d` + LayerNorm
+//! over the channels + ReLU, as PQN uses on MinAtar (Gallici et al. 2025).
 //!
 //! Observations arrive as environments give them, `[N, H, W, C]` (channels last), and every
 //! conv activation is kept in that layout. In general a layer is one matrix product of its
@@ -12,6 +13,11 @@
 //! (64 × 36 × 16). Only the flatten into the MLP permutes, into PyTorch's `(channel, y, x)`
 //! order. Backward: the weight gradient is `gᵀ · cols`, the input gradient `g · W` scattered
 //! back through col2im (skipped for the first layer, whose input is the observation).
+//!
+//! A LayerNorm after a conv layer normalises each pixel over its channels (flax's
+//! `nn.LayerNorm()` on NHWC, as PQN's network applies it). Channels-last, those are the
+//! contiguous rows of the layer's output, so the linear layers' LayerNorm kernels
+//! ([`crate::layer_norm`]) serve unchanged, one row per output pixel.
 //!
 //! `f32` layers without padding (MinAtar's, Nature DQN's) on CPUs with AVX-512 skip the
 //! im2col matrix altogether: [`conv_direct`] and [`conv_weight_grad_direct`] read the patches
@@ -50,8 +56,10 @@ impl ImageShape {
 }
 
 /// One `nn.Conv2d(in, filters, kernel, stride, padding)` layer (square kernel, equal stride
-/// and zero padding in both directions), followed by ReLU. The input channel count is the
-/// previous layer's `filters` (or the image's channels).
+/// and zero padding in both directions), followed by ReLU, or, in a network with
+/// [`Arch::layer_norm`](crate::Arch::layer_norm), by a LayerNorm over the `filters` channels
+/// of each pixel and then ReLU. The input channel count is the previous layer's `filters` (or
+/// the image's channels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConvLayer {
     /// Output channels.
@@ -142,6 +150,9 @@ pub(crate) struct ConvGeom {
     /// Offset of the `[filters, in, k, k]` weight; the `filters` bias follows it.
     pub(crate) weight: usize,
     pub(crate) bias: usize,
+    /// Offset of the `filters` weight γ of the LayerNorm after this layer, right after the
+    /// bias; its bias β follows it.
+    pub(crate) ln: Option<usize>,
 }
 
 impl ConvGeom {
@@ -157,11 +168,21 @@ impl ConvGeom {
     pub(crate) fn bias_range(&self) -> std::ops::Range<usize> {
         self.bias..self.bias + self.spec.filters
     }
+
+    /// The LayerNorm's weight γ and bias β, if this layer has one.
+    pub(crate) fn ln_ranges(&self) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+        let f = self.spec.filters;
+        self.ln.map(|w| (w..w + f, w + f..w + 2 * f))
+    }
 }
 
-/// Lays out the conv layers' parameters from offset 0 (weight then bias, layer by layer);
-/// returns them and the parameter count, or the validation message.
-pub(crate) fn conv_layout(torso: &ConvTorso) -> Result<(Vec<ConvGeom>, usize), String> {
+/// Lays out the conv layers' parameters from offset 0 (weight then bias, then with
+/// `layer_norm` the LayerNorm's γ and β, layer by layer); returns them and the parameter
+/// count, or the validation message.
+pub(crate) fn conv_layout(
+    torso: &ConvTorso,
+    layer_norm: bool,
+) -> Result<(Vec<ConvGeom>, usize), String> {
     if torso.layers.is_empty() {
         return Err("a convolutional network needs at least one conv layer".into());
     }
@@ -180,12 +201,24 @@ pub(crate) fn conv_layout(torso: &ConvTorso) -> Result<(Vec<ConvGeom>, usize), S
         offset = bias
             .checked_add(spec.filters)
             .ok_or("conv parameters overflow")?;
+        let ln = if layer_norm {
+            let gamma = offset;
+            offset = spec
+                .filters
+                .checked_mul(2)
+                .and_then(|n| gamma.checked_add(n))
+                .ok_or("conv parameters overflow")?;
+            Some(gamma)
+        } else {
+            None
+        };
         geoms.push(ConvGeom {
             input,
             output,
             spec,
             weight,
             bias,
+            ln,
         });
         input = output;
     }
@@ -320,12 +353,13 @@ pub(crate) fn is_direct<T: Scalar>(g: &ConvGeom) -> bool {
 }
 
 /// A conv layer without padding computed directly from channels-last images `x`
-/// (`n × H × W × C`) into `out` (`n · OH · OW` rows of `filters`, channels-last), with bias
-/// and ReLU: no im2col matrix and no packing, which on MinAtar's network moved more memory
-/// than the product computes (a row of the im2col matrix is `k` runs of `k · C` values,
-/// read here in place). `wt` is the weight as `[k, k, in, out]`, `out` padded with zeros to
-/// a multiple of 16 ([`permute_weight_t`]). Blocks of [`PIXELS`] output pixels × 16
-/// filters accumulate in registers, each weight vector loaded once per block.
+/// (`n × H × W × C`) into `out` (`n · OH · OW` rows of `filters`, channels-last), with bias,
+/// and ReLU if `relu` (without, for a LayerNorm to come between): no im2col matrix and no
+/// packing, which on MinAtar's network moved more memory than the product computes (a row
+/// of the im2col matrix is `k` runs of `k · C` values, read here in place). `wt` is the
+/// weight as `[k, k, in, out]`, `out` padded with zeros to a multiple of 16
+/// ([`permute_weight_t`]). Blocks of [`PIXELS`] output pixels × 16 filters accumulate in
+/// registers, each weight vector loaded once per block.
 ///
 /// # Panics
 /// Unless [`is_direct`] holds for `T` and `g`, or if a slice is too short.
@@ -336,6 +370,7 @@ pub(crate) fn conv_direct<T: Scalar>(
     wt: &[T],
     bias: &[T],
     out: &mut [T],
+    relu: bool,
 ) {
     assert!(
         is_direct::<T>(g),
@@ -361,7 +396,7 @@ pub(crate) fn conv_direct<T: Scalar>(
         let out =
             unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
         // SAFETY: the CPU has AVX-512F (`is_direct`); the lengths are checked above.
-        unsafe { avx512::conv_direct(cast(x), g, n, cast(wt), cast(bias), out) };
+        unsafe { avx512::conv_direct(cast(x), g, n, cast(wt), cast(bias), out, relu) };
     }
 }
 
@@ -486,6 +521,7 @@ mod avx512 {
         wt: &[f32],
         bias: &[f32],
         out: &mut [f32],
+        relu: bool,
     ) {
         let (inp, o, k, s) = (g.input, g.output, g.spec.kernel, g.spec.stride);
         let (c_in, filters) = (inp.channels, g.spec.filters);
@@ -528,9 +564,14 @@ mod avx512 {
                 unsafe {
                     let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(f0));
                     for (r, &a) in acc.iter().enumerate().take(rn) {
+                        let v = _mm512_add_ps(a, b);
                         // ReLU that lets NaN through and keeps −0, like `activation`: `max`
                         // returns its second operand when either is NaN or both are zero.
-                        let v = _mm512_max_ps(_mm512_setzero_ps(), _mm512_add_ps(a, b));
+                        let v = if relu {
+                            _mm512_max_ps(_mm512_setzero_ps(), v)
+                        } else {
+                            v
+                        };
                         _mm512_mask_storeu_ps(out.add((r0 + r) * filters + f0), mask, v);
                     }
                 }

@@ -37,12 +37,29 @@
 //! Conv2d, ReLU, Flatten, Linear, ReLU, …, Linear)`: with one conv layer (MinAtar's network)
 //! `"0.weight"` `[16, C, 3, 3]`, `"0.bias"`, `"3.weight"` `[128, 1024]`, `"3.bias"`,
 //! `"5.weight"`, `"5.bias"`; with three (Nature DQN's) `"0.*"`, `"2.*"`, `"4.*"` conv,
-//! `"7.*"` and `"9.*"` linear; with LayerNorm, Linear layers at `2·n_conv + 1 + 3k` and their
-//! LayerNorms right after (`"3.*"`, `"4.*"` LayerNorm, `"6.*"` for one conv layer). The other
-//! heads put the conv layers and the Flatten in the torso: `torso.0.*`, `torso.2.*`, …
-//! conv, `torso.<2·n_conv + 1 + stride·k>.*` the hidden Linear layers (stride 2, or 3 with
-//! LayerNorm, whose modules follow their Linear), then `head.*` or `value.*`/`advantage.*`
-//! and `support` as above. A four-dimensional `weight` at index 0 marks a conv file.
+//! `"7.*"` and `"9.*"` linear.
+//!
+//! With LayerNorm every conv layer has its LayerNorm over the channels between the Conv2d
+//! and the ReLU, as every hidden Linear has its own, so each module triple (Conv2d or Linear,
+//! LayerNorm, ReLU) takes 3 indices: the `state_dict` of `nn.Sequential(Conv2d,
+//! ChannelLayerNorm, ReLU, …, Flatten, Linear, LayerNorm, ReLU, …, Linear)`, where
+//! `ChannelLayerNorm(filters)` is an `nn.LayerNorm(filters)` whose `forward` returns
+//! `super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)` (so its parameters are named
+//! as a LayerNorm's). Conv layers sit at `3k` with their LayerNorms at `3k + 1` (`weight` γ
+//! and `bias` β, both `[filters]`), the Flatten at `3·n_conv`, Linear layers at
+//! `3·n_conv + 1 + 3k` with their LayerNorms right after. PQN's MinAtar network (one conv
+//! layer): `"0.weight"` `[16, C, 3, 3]`, `"0.bias"`, `"1.weight"` `[16]`, `"1.bias"`,
+//! `"4.weight"` `[128, 1024]`, `"4.bias"`, `"5.weight"` `[128]`, `"5.bias"`, `"7.weight"`,
+//! `"7.bias"`.
+//!
+//! The other heads put the conv layers (and their LayerNorms) and the Flatten in the torso:
+//! `torso.0.*`, `torso.<stride>.*`, … conv (`torso.1.*`, `torso.4.*`, … their LayerNorms),
+//! `torso.<stride·n_conv + 1 + stride·k>.*` the hidden Linear layers (stride 2, or 3 with
+//! LayerNorm), then `head.*` or `value.*`/`advantage.*` and `support` as above. A
+//! four-dimensional `weight` at index 0 marks a conv file; a `1.weight` or `1.bias` (or
+//! `torso.1.*`) in it, or the `layer_norm_eps` metadata, a LayerNorm one, which must then
+//! have a LayerNorm after every conv layer: files from before conv layers had LayerNorms,
+//! whose conv layers lack them, are refused.
 //!
 //! The input image shape and the conv strides and paddings are not in a `state_dict` (the
 //! kernel sizes and channel counts are, in the weight shapes): they are written to the
@@ -162,28 +179,38 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
     };
     let mut tensors = Vec::new();
     let layers = mlp.layers();
-    // Modules per hidden layer in the `nn.Sequential`: Linear, (LayerNorm,) ReLU.
+    // Modules per conv or hidden linear layer in the `nn.Sequential`: Conv2d or Linear,
+    // (LayerNorm,) ReLU.
     let stride = if mlp.arch().layer_norm { 3 } else { 2 };
-    // Conv layers first (Conv2d, ReLU each), then the Flatten, shift the linear modules.
+    // Conv layers first, then the Flatten, shift the linear modules.
     let convs = mlp.conv_geoms();
     let off = if convs.is_empty() {
         0
     } else {
-        2 * convs.len() + 1
+        stride * convs.len() + 1
     };
     let conv_prefix = if mlp.arch().is_plain() { "" } else { "torso." };
     for (k, g) in convs.iter().enumerate() {
         let s = g.spec;
         tensors.push((
-            format!("{conv_prefix}{}.weight", 2 * k),
+            format!("{conv_prefix}{}.weight", stride * k),
             vec![s.filters, g.input.channels, s.kernel, s.kernel],
             bytes(&params[g.weight_range()]),
         ));
         tensors.push((
-            format!("{conv_prefix}{}.bias", 2 * k),
+            format!("{conv_prefix}{}.bias", stride * k),
             vec![s.filters],
             bytes(&params[g.bias_range()]),
         ));
+        if let Some((gamma, beta)) = g.ln_ranges() {
+            for (part, range) in [("weight", gamma), ("bias", beta)] {
+                tensors.push((
+                    format!("{conv_prefix}{}.{part}", stride * k + 1),
+                    vec![s.filters],
+                    bytes(&params[range]),
+                ));
+            }
+        }
     }
     // A hidden layer's LayerNorm, module `index`, under `prefix`.
     let layer_norm = |tensors: &mut Vec<_>, prefix: &str, index: usize, layer: &Layer| {
@@ -448,9 +475,10 @@ fn split_index<'a>(name: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
     (parsed.to_string() == index).then_some((parsed, part))
 }
 
-/// Decodes a conv network: the conv layers `<prefix><2k>.*` here (stride and padding from
-/// `given`; with `check`, filters and kernel checked against it), the rest by renaming its
-/// modules down by `2·n_conv + 1` and decoding that as a network of its own, which keeps
+/// Decodes a conv network: the conv layers `<prefix><2k>.*` (with LayerNorm `<prefix><3k>.*`
+/// and their LayerNorms `<prefix><3k + 1>.*`) here (stride and padding from `given`; with
+/// `check`, filters and kernel checked against it), the rest by renaming its modules down
+/// by `2·n_conv + 1` (`3·n_conv + 1`) and decoding that as a network of its own, which keeps
 /// one decoder for the linear layers and heads.
 fn from_conv<T: Scalar>(
     file: &SafeTensors<'_>,
@@ -470,12 +498,19 @@ fn from_conv<T: Scalar>(
             });
         }
     }
+    // A LayerNorm network normalises after every conv layer: the first conv layer's
+    // LayerNorm, or the ε only LayerNorm networks write, says this is one.
+    let layer_norm = metadata.contains_key(LAYER_NORM_EPS_KEY)
+        || ["weight", "bias"]
+            .iter()
+            .any(|part| remaining.contains_key(&format!("{prefix}1.{part}")));
+    let stride = if layer_norm { 3 } else { 2 };
     let mut layers = Vec::new();
     let mut params = Vec::new();
     let mut channels = input.channels;
     loop {
         let k = layers.len();
-        let w_name = format!("{prefix}{}.weight", 2 * k);
+        let w_name = format!("{prefix}{}.weight", stride * k);
         if remaining.get(&w_name).is_none_or(|v| v.shape().len() != 4) {
             break;
         }
@@ -511,19 +546,37 @@ fn from_conv<T: Scalar>(
                 found: weight.shape().to_vec(),
             });
         }
-        let b_name = format!("{prefix}{}.bias", 2 * k);
+        let b_name = format!("{prefix}{}.bias", stride * k);
         let bias = remaining
             .remove(&b_name)
             .ok_or_else(|| NnError::MissingTensor(b_name.clone()))?;
-        if bias.shape() != [filters] {
-            return Err(NnError::Shape {
-                name: b_name,
-                expected: format!("[{filters}]"),
-                found: bias.shape().to_vec(),
-            });
+        let mut views = vec![(b_name, bias)];
+        if layer_norm {
+            for part in ["weight", "bias"] {
+                let name = format!("{prefix}{}.{part}", stride * k + 1);
+                let view = remaining.remove(&name).ok_or_else(|| {
+                    NnError::MissingTensor(format!(
+                        "{name} (the LayerNorm after conv layer {}: a LayerNorm network has \
+                         one after every conv layer)",
+                        k + 1
+                    ))
+                })?;
+                views.push((name, view));
+            }
+        }
+        for (name, view) in &views {
+            if view.shape() != [filters] {
+                return Err(NnError::Shape {
+                    name: name.clone(),
+                    expected: format!("[{filters}]"),
+                    found: view.shape().to_vec(),
+                });
+            }
         }
         params.extend(decode::<T>(&weight)?);
-        params.extend(decode::<T>(&bias)?);
+        for (_, view) in &views {
+            params.extend(decode::<T>(view)?);
+        }
         layers.push(ConvLayer {
             filters,
             kernel,
@@ -545,7 +598,7 @@ fn from_conv<T: Scalar>(
         .expect("conv layers")
         .size();
     // The linear part, renamed as a network of its own.
-    let off = 2 * layers.len() + 1;
+    let off = stride * layers.len() + 1;
     let mut renamed = Vec::with_capacity(remaining.len());
     for (name, view) in remaining {
         let new = match split_index(&name, prefix) {
@@ -556,11 +609,18 @@ fn from_conv<T: Scalar>(
         };
         renamed.push((new, view));
     }
-    let rest_metadata: HashMap<String, String> = metadata
+    let mut rest_metadata: HashMap<String, String> = metadata
         .iter()
         .filter(|(k, _)| k.as_str() == LAYER_NORM_EPS_KEY)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    if layer_norm {
+        // A LayerNorm file PyTorch wrote has no ε: PyTorch's default, as for an MLP (and
+        // the mark of LayerNorm for linear layers without hidden ones).
+        rest_metadata
+            .entry(LAYER_NORM_EPS_KEY.into())
+            .or_insert_with(|| format!("{:e}", Arch::default().layer_norm_eps));
+    }
     let bytes = safetensors::serialize(renamed, Some(rest_metadata))
         .map_err(|e| NnError::Format(e.to_string()))?;
     // Errors name the tensors as the caller's file does.
@@ -598,6 +658,14 @@ fn from_conv<T: Scalar>(
             expected: format!("{features} inputs (the conv layers' output)"),
             found: vec![first.n_out, first.n_in],
         });
+    }
+    if mlp.arch().layer_norm && !layer_norm {
+        // The linear layers have LayerNorms the conv layers lack (files written before
+        // conv layers had them): no network of this crate computes that.
+        return Err(NnError::MissingTensor(format!(
+            "{prefix}1.weight (the LayerNorm after conv layer 1: the linear layers have \
+             LayerNorm, so every conv layer needs one)"
+        )));
     }
     params.extend_from_slice(mlp.params());
     let torso = ConvTorso { input, layers };

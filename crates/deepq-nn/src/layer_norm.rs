@@ -71,13 +71,17 @@ simd_dispatch! {
         }
     }
 
-    /// Single-row forward in place (inference): `z ← max(ẑ·γ + β, 0)`, the same arithmetic
-    /// as [`layer_norm_forward`].
+    /// Forward in place for inference: each row of `z` (row length `gamma.len()`; one row
+    /// for a linear layer's single observation, one per output pixel of a conv layer's)
+    /// becomes `max(ẑ·γ + β, 0)`, the same arithmetic as [`layer_norm_forward`], so that
+    /// both give the same bits from the same input.
     pub(crate) fn layer_norm_relu_in_place<T: Scalar>(z: &mut [T], gamma: &[T], beta: &[T], eps: f64) {
-        let (scale, shift) = scale_shift(z, eps);
-        for ((x, &g), &b) in z.iter_mut().zip(gamma).zip(beta) {
-            let xhat = *x * scale + shift;
-            *x = activation(xhat * g + b, true);
+        for row in z.chunks_exact_mut(gamma.len()) {
+            let (scale, shift) = scale_shift(row, eps);
+            for ((x, &g), &b) in row.iter_mut().zip(gamma).zip(beta) {
+                let xhat = *x * scale + shift;
+                *x = activation(xhat * g + b, true);
+            }
         }
     }
 
@@ -156,5 +160,9 @@ mod tests {
             layer_norm_relu_in_place(&mut single, &gamma, &beta, 1e-5);
             assert_eq!(single, out[r * n..(r + 1) * n]);
         }
+        // Several rows in place at once, as a conv layer's pixels go.
+        let mut rows = z.clone();
+        layer_norm_relu_in_place(&mut rows, &gamma, &beta, 1e-5);
+        assert_eq!(rows, out);
     }
 }

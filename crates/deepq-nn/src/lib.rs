@@ -2,8 +2,8 @@
 //! with hand-scheduled forward and backward passes, optionally with LayerNorm after each
 //! hidden layer (PQN's network), a dueling head, noisy layers (factorised Gaussian
 //! NoisyLinear) and distributional C51 outputs ([`Arch`]), optionally behind `Conv2d` + ReLU
-//! layers that read channels-last images ([`Mlp::with_conv`], for DQN from pixels and
-//! MinAtar), TD losses, C51's categorical projection and cross-entropy, target-network
+//! layers (with LayerNorm over the channels between them, as PQN's MinAtar network) that read
+//! channels-last images ([`Mlp::with_conv`], for DQN from pixels and MinAtar), TD losses, C51's categorical projection and cross-entropy, target-network
 //! updates, gradient clipping, PyTorch's optimizers (RAdam included), and safetensors
 //! exchange with PyTorch.
 //!

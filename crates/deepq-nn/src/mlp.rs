@@ -21,8 +21,10 @@ pub struct Arch {
     /// Every hidden linear layer is followed by a LayerNorm over its output features (affine
     /// weight initialised to 1, bias to 0; biased variance, as PyTorch's `nn.LayerNorm`) and
     /// then the ReLU: `Linear → LayerNorm → ReLU`, repeated, then the output layer, as PQN
-    /// (Gallici et al. 2025) uses. Works with every head. Default false (absent in
-    /// configurations saved before it existed).
+    /// (Gallici et al. 2025) uses. In a convolutional network every conv layer is followed
+    /// by one too, over the channels of each output pixel (`Conv2d → LayerNorm → ReLU`, flax's
+    /// `nn.LayerNorm()` on PQN's NHWC activations), with the same ε. Works with every head.
+    /// Default false (absent in configurations saved before it existed).
     #[serde(default)]
     pub layer_norm: bool,
     /// The ε added to the variance inside the LayerNorm's square root. Default 1e-5,
@@ -304,8 +306,11 @@ struct Noise<T> {
 /// It reads channels-last images (`[N, H, W, C]`, as environments give them) and flattens
 /// the last conv output in PyTorch's `(channel, y, x)` order, so it computes what
 /// `nn.Sequential(Conv2d, ReLU, …, Flatten, Linear, ReLU, …)` computes on
-/// `obs.permute(0, 3, 1, 2)`. Conv layers are never noisy and have no LayerNorm; the heads
-/// and LayerNorm apply to the linear layers as in an MLP.
+/// `obs.permute(0, 3, 1, 2)`. Conv layers are never noisy; the heads apply to the linear
+/// layers as in an MLP. With [`Arch::layer_norm`] each conv layer's bias is followed by its
+/// LayerNorm's γ (`filters`) and β (`filters`), and the layer computes `Conv2d → LayerNorm
+/// over the channels of each pixel → ReLU` (in PyTorch, `nn.LayerNorm(filters)` applied to
+/// the output permuted to channels-last and back), while the linear layers keep theirs.
 ///
 /// `sizes` are `[n_inputs, hidden..., n_actions]` whatever the head (for a convolutional
 /// network `n_inputs` there is the flattened conv output's length); [`Mlp::forward`] returns
@@ -358,7 +363,7 @@ impl<T: Scalar> TryFrom<MlpData<T>> for Mlp<T> {
         let (conv, conv_params) = match &data.conv {
             None => (Vec::new(), 0),
             Some(torso) => {
-                let (geoms, n) = conv::conv_layout(torso)?;
+                let (geoms, n) = conv::conv_layout(torso, data.arch.layer_norm)?;
                 let features = geoms.last().expect("conv layers").output.size();
                 if data.sizes.first() != Some(&features) {
                     return Err(format!(
@@ -465,6 +470,8 @@ impl<T: Scalar> Mlp<T> {
     /// Initialised as PyTorch's `nn.Conv2d` then `nn.Linear`: conv layer by conv layer, the
     /// weight (`[filters, in, k, k]` row-major) then the bias from U(−1/√n, 1/√n) with fan-in
     /// `n = in · k · k`; then the linear layers draw as in [`with_arch`](Self::with_arch).
+    /// The conv layers' LayerNorms (with [`Arch::layer_norm`]) get weights 1 and biases 0 and
+    /// draw nothing, so the network draws the same numbers with LayerNorm on or off.
     ///
     /// # Panics
     /// If the description is invalid; [`try_with_conv`](Self::try_with_conv) returns the
@@ -500,14 +507,18 @@ impl<T: Scalar> Mlp<T> {
             for p in &mut mlp.params[g.weight..g.bias + g.spec.filters] {
                 *p = T::from_f64(rng.random_range(-bound..bound));
             }
+            if let Some((gamma, _)) = g.ln_ranges() {
+                // β stays at the zero `try_zeros_with_conv` gave it.
+                mlp.params[gamma].fill(T::ONE);
+            }
         }
         mlp.init_linear(sigma0, rng);
         Ok(mlp)
     }
 
     /// A convolutional network as [`with_conv`](Self::with_conv) describes, with every
-    /// parameter zero (LayerNorm weights included), or the message saying why the
-    /// description is invalid.
+    /// parameter zero (LayerNorm weights included, the conv layers' as the linear layers'),
+    /// or the message saying why the description is invalid.
     pub fn try_zeros_with_conv(
         input: ImageShape,
         conv: &[ConvLayer],
@@ -520,7 +531,7 @@ impl<T: Scalar> Mlp<T> {
             input,
             layers: conv.to_vec(),
         };
-        let (geoms, n_conv) = conv::conv_layout(&torso)?;
+        let (geoms, n_conv) = conv::conv_layout(&torso, arch.layer_norm)?;
         let features = geoms.last().expect("conv layers").output.size();
         let mut sizes = Vec::with_capacity(hidden.len() + 2);
         sizes.push(features);
@@ -654,7 +665,7 @@ impl<T: Scalar> Mlp<T> {
     }
 
     /// Total number of parameters (weights, biases, the σ of noisy layers, LayerNorm
-    /// weights and biases, and the conv layers' weights and biases).
+    /// weights and biases, and the conv layers' weights, biases and LayerNorms).
     pub fn n_params(&self) -> usize {
         self.params.len()
     }
@@ -813,9 +824,9 @@ impl<T: Scalar> Mlp<T> {
         }
     }
 
-    /// The conv layers of [`forward`](Self::forward): each one's im2col matrix and its
-    /// channels-last output stay in `ws.conv` for the backward pass, and the last output,
-    /// flattened `(channel, y, x)`, becomes the MLP's input.
+    /// The conv layers of [`forward`](Self::forward): each one's im2col matrix, its
+    /// channels-last output and its LayerNorm cache stay in `ws.conv` for the backward pass,
+    /// and the last output, flattened `(channel, y, x)`, becomes the MLP's input.
     #[inline(never)]
     fn conv_forward(&self, input: &[T], batch: usize, ws: &mut Workspace<T>) {
         let cb = &mut ws.conv;
@@ -827,7 +838,14 @@ impl<T: Scalar> Mlp<T> {
                 &before[cb.act_offsets[l - 1]..][..batch * g.input.size()]
             };
             let (rows, patch, filters) = (batch * g.output.pixels(), g.patch(), g.spec.filters);
-            let out = &mut after[..rows * filters];
+            // A layer with LayerNorm leaves its conv output (before ReLU) in the LayerNorm
+            // cache, where it is normalised in place, and its activations come from there.
+            let relu = g.ln.is_none();
+            let out = if relu {
+                &mut after[..rows * filters]
+            } else {
+                &mut cb.ln_xhat[cb.act_offsets[l]..][..rows * filters]
+            };
             if conv::is_direct::<T>(g) {
                 // The backward pass builds the im2col matrix from the input; keep the
                 // observation for it (the other layers' inputs are in `acts`).
@@ -836,16 +854,27 @@ impl<T: Scalar> Mlp<T> {
                 }
                 conv::permute_weight_t(&self.params[g.weight_range()], g, &mut cb.weights_t);
                 let b = &self.params[g.bias_range()];
-                conv::conv_direct(x, g, batch, &cb.weights_t, b, out);
-                continue;
+                conv::conv_direct(x, g, batch, &cb.weights_t, b, out, relu);
+            } else {
+                let cols = &mut cb.cols[cb.col_offsets[l]..][..rows * patch];
+                conv::im2col(x, g, batch, cols);
+                let w = &mut cb.weights[g.weight_range()];
+                conv::permute_weight(&self.params[g.weight_range()], g, w);
+                let w = MatRef::row_major(w, filters, patch);
+                kernels::matmul(MatRef::row_major(cols, rows, patch), w.t(), out);
+                kernels::bias_activation(out, &self.params[g.bias_range()], relu);
             }
-            let cols = &mut cb.cols[cb.col_offsets[l]..][..rows * patch];
-            conv::im2col(x, g, batch, cols);
-            let w = &mut cb.weights[g.weight_range()];
-            conv::permute_weight(&self.params[g.weight_range()], g, w);
-            let w = MatRef::row_major(w, filters, patch);
-            kernels::matmul(MatRef::row_major(cols, rows, patch), w.t(), out);
-            kernels::bias_activation(out, &self.params[g.bias_range()], true);
+            if let Some((gamma, beta)) = g.ln_ranges() {
+                // One row per output pixel: its channels, contiguous in this layout.
+                layer_norm::layer_norm_forward(
+                    &mut cb.ln_xhat[cb.act_offsets[l]..][..rows * filters],
+                    &self.params[gamma],
+                    &self.params[beta],
+                    self.arch.layer_norm_eps,
+                    &mut cb.ln_rstd[cb.ln_rstd_offsets[l]..][..rows],
+                    &mut after[..rows * filters],
+                );
+            }
         }
         let last = self.layout.conv.last().expect("conv layers");
         let (pixels, filters) = (last.output.pixels(), last.spec.filters);
@@ -878,6 +907,9 @@ impl<T: Scalar> Mlp<T> {
             weights_t,
             weight_grad,
             input,
+            ln_xhat,
+            ln_rstd,
+            ln_rstd_offsets,
             ..
         } = cb;
         let (mut g_buf, mut dx_buf) = (&mut grad_a[..], &mut grad_b[..]);
@@ -893,7 +925,22 @@ impl<T: Scalar> Mlp<T> {
             let g = &mut g_buf[..rows * filters];
             // Through the ReLU; the column sums are the bias gradient (one column per filter).
             let act = &acts[act_offsets[l]..][..rows * filters];
-            kernels::relu_backward(g, act, &mut grads[c.bias_range()]);
+            match c.ln_ranges() {
+                None => kernels::relu_backward(g, act, &mut grads[c.bias_range()]),
+                Some((gamma, beta)) => {
+                    // Through the ReLU (β's gradient is the column sums there), the
+                    // LayerNorm of each pixel (γ's gradient), then the conv bias's sums.
+                    kernels::relu_backward(g, act, &mut grads[beta]);
+                    layer_norm::layer_norm_backward(
+                        g,
+                        &ln_xhat[act_offsets[l]..][..rows * filters],
+                        &ln_rstd[ln_rstd_offsets[l]..][..rows],
+                        &self.params[gamma.clone()],
+                        &mut grads[gamma],
+                    );
+                    kernels::column_sums(g, &mut grads[c.bias_range()]);
+                }
+            }
             let g_rows: &[T] = g;
             let g = MatRef::row_major(g_rows, rows, filters);
             if conv::is_direct::<T>(c) {
@@ -1173,14 +1220,24 @@ impl<T: Scalar> Mlp<T> {
             conv::im2col(x, g, 1, cols);
             let w = &mut weights[g.weight_range()];
             conv::permute_weight(&self.params[g.weight_range()], g, w);
+            let z = &mut dst[..pixels * filters];
             dense::dense_rows(
                 w,
                 &self.params[g.bias_range()],
                 patch,
                 cols,
-                &mut dst[..pixels * filters],
-                true,
+                z,
+                g.ln.is_none(),
             );
+            if let Some((gamma, beta)) = g.ln_ranges() {
+                // The batched pass's LayerNorm arithmetic, one pixel (row) at a time.
+                layer_norm::layer_norm_relu_in_place(
+                    z,
+                    &self.params[gamma],
+                    &self.params[beta],
+                    self.arch.layer_norm_eps,
+                );
+            }
             std::mem::swap(&mut src, &mut dst);
         }
         let last = self.layout.conv.last().expect("conv layers");
@@ -1332,6 +1389,12 @@ struct ConvBuffers<T> {
     /// The observations of the last forward pass, when the first layer is direct.
     input: Vec<T>,
     weight_grad: Vec<T>,
+    /// LayerNorm cache of the last forward pass (empty without LayerNorm): each layer's
+    /// normalised conv output `ẑ`, laid out like its activations (at `act_offsets[l]`), and
+    /// `1/√(σ² + ε)` per output pixel at `ln_rstd_offsets[l]`.
+    ln_xhat: Vec<T>,
+    ln_rstd: Vec<T>,
+    ln_rstd_offsets: Vec<usize>,
     /// Single-observation scratch: one image's im2col matrix, layer outputs, features.
     single_cols: Vec<T>,
     single_a: Vec<T>,
@@ -1342,12 +1405,16 @@ struct ConvBuffers<T> {
 impl<T: Scalar> ConvBuffers<T> {
     fn new(convs: &[ConvGeom], max_batch: usize) -> Self {
         let mut out = Self::default();
-        let (mut cols, mut acts) = (0, 0);
+        let (mut cols, mut acts, mut rstd) = (0, 0, 0);
         let (mut max_out, mut max_cols, mut max_dcols) = (0, 0, 0);
         for (l, g) in convs.iter().enumerate() {
             let (pixel_cols, outputs) = (g.output.pixels() * g.patch(), g.output.size());
             out.col_offsets.push(cols);
             out.act_offsets.push(acts);
+            out.ln_rstd_offsets.push(rstd);
+            if g.ln.is_some() {
+                rstd += max_batch * g.output.pixels();
+            }
             // A direct layer never builds its im2col matrix.
             if !conv::is_direct::<T>(g) {
                 cols += max_batch * pixel_cols;
@@ -1376,6 +1443,10 @@ impl<T: Scalar> ConvBuffers<T> {
         out.weight_grad = vec![T::ZERO; max_weight];
         out.cols = vec![T::ZERO; cols];
         out.acts = vec![T::ZERO; acts];
+        if convs.iter().any(|g| g.ln.is_some()) {
+            out.ln_xhat = vec![T::ZERO; acts];
+        }
+        out.ln_rstd = vec![T::ZERO; rstd];
         out.grad_a = vec![T::ZERO; max_batch * max_out];
         out.grad_b = vec![T::ZERO; max_batch * max_out];
         out.dcols = vec![T::ZERO; max_batch * max_dcols];

@@ -257,7 +257,21 @@ fn conv_networks_do_not_allocate() {
         stride: 1,
         padding: 0,
     }];
-    for (conv, arch) in [(&minatar[..], Arch::default()), (&two[..], dueling)] {
+    // With LayerNorm too (PQN's MinAtar network), after the conv layers as the linear ones.
+    let layer_norm = Arch {
+        layer_norm: true,
+        ..Arch::default()
+    };
+    let dueling_layer_norm = Arch {
+        layer_norm: true,
+        ..dueling
+    };
+    for (conv, arch) in [
+        (&minatar[..], Arch::default()),
+        (&two[..], dueling),
+        (&minatar[..], layer_norm),
+        (&two[..], dueling_layer_norm),
+    ] {
         let mut net = Mlp::<f32>::with_conv(input, conv, &[128], 6, arch, 0.5, &mut rng);
         let mut ws = Workspace::new(&net, batch);
         let mut opt = Optimizer::new(

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{batch, f32s, group, loss_and_grads};
+use common::{batch, check_gradients, f32s, group, loss_and_grads};
 
 use std::collections::HashMap;
 
@@ -215,56 +215,6 @@ fn minatar_network_matches_pytorch() {
             err.abs, err.rel
         );
     }
-}
-
-/// A TD-like scalar loss of the network's output and its gradient w.r.t. the output:
-/// `Σ c_i · out_i²/2`, with fixed weights `c`.
-fn loss_of(out: &[f64], c: &[f64]) -> (f64, Vec<f64>) {
-    let loss = out.iter().zip(c).map(|(o, c)| c * o * o / 2.0).sum();
-    (loss, out.iter().zip(c).map(|(o, c)| c * o).collect())
-}
-
-/// Central finite differences of every parameter against the backward pass, in f64.
-fn check_gradients(input: ImageShape, conv: &[ConvLayer], hidden: &[usize], arch: Arch) {
-    let mut rng = common::rng(11);
-    let mut mlp = Mlp::<f64>::with_conv(input, conv, hidden, 3, arch, 0.5, &mut rng);
-    if arch.noisy {
-        // Seed 99 every time, so the finite differences see the same noise.
-        mlp.sample_noise(&mut common::rng(99));
-    }
-    let batch = 3;
-    let obs: Vec<f64> = common::uniform(&mut rng, batch * input.size(), 1.0);
-    let mut ws = Workspace::new(&mlp, batch);
-    let out = mlp.forward(&obs, batch, &mut ws).to_vec();
-    let c: Vec<f64> = (0..out.len()).map(|_| rng.random_range(0.5..1.5)).collect();
-    let (_, g_out) = loss_of(&out, &c);
-    let mut grads = vec![0.0; mlp.n_params()];
-    mlp.backward(&mut ws, &g_out, &mut grads);
-    let h = 1e-6;
-    let mut worst = 0f64;
-    for (i, &analytic) in grads.iter().enumerate() {
-        let p = mlp.params()[i];
-        let mut f = |v: f64, mlp: &mut Mlp<f64>| {
-            mlp.params_mut()[i] = v;
-            if arch.noisy {
-                // The effective weights are rebuilt from the parameters with the same noise.
-                let mut r = common::rng(99);
-                mlp.sample_noise(&mut r);
-            }
-            let out = mlp.forward(&obs, batch, &mut ws).to_vec();
-            loss_of(&out, &c).0
-        };
-        let numeric = (f(p + h, &mut mlp) - f(p - h, &mut mlp)) / (2.0 * h);
-        f(p, &mut mlp);
-        let err = (numeric - analytic).abs() / (1e-3 + numeric.abs().max(analytic.abs()));
-        worst = worst.max(err);
-        assert!(
-            err < 1e-5,
-            "parameter {i}: backward {analytic:e}, finite difference {numeric:e} ({conv:?}, {arch:?})"
-        );
-    }
-    assert!(grads.iter().any(|&g| g != 0.0));
-    eprintln!("{conv:?} {arch:?}: worst relative error {worst:.2e}");
 }
 
 /// Two conv layers, stride 2 and padding 1 both exercised, under every head.
@@ -649,18 +599,27 @@ fn safetensors_round_trip() {
             let back: Mlp<f64> = serde_json::from_str(&json).unwrap();
             assert_eq!(back.params(), mlp.params());
             assert_eq!(back.conv_layers(), conv);
-            // Names: conv at 0 and 2, Flatten at 4, linear layers from 5.
+            // Names: conv at 0 and 2, Flatten at 4, linear layers from 5; with LayerNorm
+            // conv at 0 and 3 (their LayerNorms at 1 and 4), Flatten at 6, linear from 7.
             let names = named(&mlp);
             let prefix = if arch.is_plain() { "" } else { "torso." };
-            assert_eq!(names[&format!("{prefix}0.weight")].0, [5, 3, 3, 3]);
-            assert_eq!(names[&format!("{prefix}2.weight")].0, [6, 5, 2, 2]);
             let stride = if arch.layer_norm { 3 } else { 2 };
+            let first = 2 * stride + 1;
+            assert_eq!(names[&format!("{prefix}0.weight")].0, [5, 3, 3, 3]);
+            assert_eq!(names[&format!("{prefix}{stride}.weight")].0, [6, 5, 2, 2]);
+            if arch.layer_norm {
+                for (index, filters) in [(1, 5), (4, 6)] {
+                    for part in ["weight", "bias"] {
+                        assert_eq!(names[&format!("{prefix}{index}.{part}")].0, [filters]);
+                    }
+                }
+            }
             if !hidden.is_empty() {
                 let w = if arch.noisy { "weight_mu" } else { "weight" };
-                assert_eq!(names[&format!("{prefix}5.{w}")].0, [7, 6 * 4 * 3]);
-                assert_eq!(names[&format!("{prefix}{}.{w}", 5 + stride)].0, [4, 7]);
+                assert_eq!(names[&format!("{prefix}{first}.{w}")].0, [7, 6 * 4 * 3]);
+                assert_eq!(names[&format!("{prefix}{}.{w}", first + stride)].0, [4, 7]);
                 if arch.layer_norm {
-                    assert_eq!(names[&format!("{prefix}6.weight")].0, [7]);
+                    assert_eq!(names[&format!("{prefix}{}.weight", first + 1)].0, [7]);
                 }
             }
         }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use deepq_nn::{Loss, Mlp, Scalar, Workspace, q_loss};
+use deepq_nn::{Arch, ConvLayer, ImageShape, Loss, Mlp, Scalar, Workspace, q_loss};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use safetensors::SafeTensors;
@@ -144,4 +144,67 @@ pub fn loss_and_grads(
     let mut grads = vec![0.0; mlp.n_params()];
     mlp.backward(ws, &grad_q, &mut grads);
     (q, value, grads)
+}
+
+/// A TD-like scalar loss of the network's output and its gradient w.r.t. the output:
+/// `Σ c_i · out_i²/2`, with fixed weights `c`.
+pub fn loss_of(out: &[f64], c: &[f64]) -> (f64, Vec<f64>) {
+    let loss = out.iter().zip(c).map(|(o, c)| c * o * o / 2.0).sum();
+    (loss, out.iter().zip(c).map(|(o, c)| c * o).collect())
+}
+
+/// Central finite differences of every parameter of a conv network (3 actions, drawn from
+/// seed 11) against the backward pass, in f64; returns the backward pass's gradients.
+pub fn check_gradients(
+    input: ImageShape,
+    conv: &[ConvLayer],
+    hidden: &[usize],
+    arch: Arch,
+) -> Vec<f64> {
+    let mut rng = rng(11);
+    let mlp = Mlp::<f64>::with_conv(input, conv, hidden, 3, arch, 0.5, &mut rng);
+    check_gradients_of(mlp, &mut rng)
+}
+
+/// [`check_gradients`] on a given network, with the batch and loss weights drawn from `rng`.
+pub fn check_gradients_of(mut mlp: Mlp<f64>, rng: &mut Pcg64) -> Vec<f64> {
+    let arch = *mlp.arch();
+    let conv = mlp.conv_layers().to_vec();
+    if arch.noisy {
+        // Seed 99 every time, so the finite differences see the same noise.
+        mlp.sample_noise(&mut self::rng(99));
+    }
+    let batch = 3;
+    let obs: Vec<f64> = uniform(rng, batch * mlp.n_inputs(), 1.0);
+    let mut ws = Workspace::new(&mlp, batch);
+    let out = mlp.forward(&obs, batch, &mut ws).to_vec();
+    let c: Vec<f64> = (0..out.len()).map(|_| rng.random_range(0.5..1.5)).collect();
+    let (_, g_out) = loss_of(&out, &c);
+    let mut grads = vec![0.0; mlp.n_params()];
+    mlp.backward(&mut ws, &g_out, &mut grads);
+    let h = 1e-6;
+    let mut worst = 0f64;
+    for (i, &analytic) in grads.iter().enumerate() {
+        let p = mlp.params()[i];
+        let mut f = |v: f64, mlp: &mut Mlp<f64>| {
+            mlp.params_mut()[i] = v;
+            if arch.noisy {
+                // The effective weights are rebuilt from the parameters with the same noise.
+                mlp.sample_noise(&mut self::rng(99));
+            }
+            let out = mlp.forward(&obs, batch, &mut ws).to_vec();
+            loss_of(&out, &c).0
+        };
+        let numeric = (f(p + h, &mut mlp) - f(p - h, &mut mlp)) / (2.0 * h);
+        f(p, &mut mlp);
+        let err = (numeric - analytic).abs() / (1e-3 + numeric.abs().max(analytic.abs()));
+        worst = worst.max(err);
+        assert!(
+            err < 1e-5,
+            "parameter {i}: backward {analytic:e}, finite difference {numeric:e} ({conv:?}, {arch:?})"
+        );
+    }
+    assert!(grads.iter().any(|&g| g != 0.0));
+    eprintln!("{conv:?} {arch:?}: worst relative error {worst:.2e}");
+    grads
 }
