@@ -184,7 +184,8 @@ pub struct DqnConfig {
     /// Hidden layer widths of the Q-network MLP.
     pub net_arch: Vec<usize>,
     /// LayerNorm (with affine weight and bias, ε = 1e-5 as PyTorch's) after each hidden
-    /// linear layer, before its ReLU: PQN's network.
+    /// linear layer, before its ReLU, and after each conv layer over each pixel's channels:
+    /// PQN's networks.
     pub layer_norm: bool,
     /// Floating-point type of the network.
     pub dtype: Dtype,
