@@ -18,7 +18,8 @@
 //!   resume, progress, divergence, the summary); [`train`](mod@train) starts and resumes runs;
 //! - [`network`]: the Q-network a config asks for (MLP, or conv torso then MLP on images);
 //! - DQN's parts: [`agent`] (acting and the TD update), [`replay`] (the buffer, with [`nstep`]
-//!   returns, [`per`] priorities, and [`obs_rows`] storing observations in their own type),
+//!   returns, [`per`] priorities, and [`obs_rows`] storing observations in their own type,
+//!   each once, in a pool of frames shared between transitions),
 //!   [`schedule`] (ε);
 //! - [`config`] and [`presets`]; [`eval`] (greedy evaluation), [`stats`] (across seeds),
 //!   [`model`] (what a run saves), [`run_dir`] (the run directory both front ends read and

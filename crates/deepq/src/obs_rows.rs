@@ -2,6 +2,14 @@
 //! observation's own element type rather than as `f32`. MinAtar's boolean channels take one
 //! bit per value (a 10×10×10 Seaquest frame is 125 bytes instead of 4,000), `u8` images one
 //! byte (their flat values are `byte / 255`), everything else `f32`.
+//!
+//! The replay buffer keeps all its observations in one [`ObsRows`], a pool of frames that
+//! transitions refer to by row: it appends a row only when no freed one can be overwritten
+//! ([`ObsRows::set`]), and asks [`ObsRows::row_eq`] whether a frame already holds an
+//! observation before storing it again. Each encoding is exact for the values it stores, so
+//! equal encodings mean equal values for the network.
+
+use std::ops::Range;
 
 use deepq_envs::{ElementType, Space};
 use deepq_nn::Scalar;
@@ -98,23 +106,24 @@ impl ObsRows {
         }
     }
 
+    /// Where row `i` of `dim` values lies in the storage.
+    fn row_range(&self, i: usize, dim: usize) -> Range<usize> {
+        let units = self.row_units(dim);
+        i * units..(i + 1) * units
+    }
+
     /// Appends one row.
     pub fn push(&mut self, row: &[f32]) {
         match self {
             ObsRows::F32(v) => v.extend_from_slice(row),
             ObsRows::Bytes(v) => v.extend(row.iter().map(|&x| ElementType::byte_from_flat(x))),
-            ObsRows::Bits(v) => {
-                let start = v.len();
-                v.resize(start + packed_len(row.len()), 0);
-                pack_bits(row, &mut v[start..]);
-            }
+            ObsRows::Bits(v) => v.extend(packed_bits(row)),
         }
     }
 
     /// Overwrites row `i`.
     pub fn set(&mut self, i: usize, row: &[f32]) {
-        let units = self.row_units(row.len());
-        let range = i * units..(i + 1) * units;
+        let range = self.row_range(i, row.len());
         match self {
             ObsRows::F32(v) => v[range].copy_from_slice(row),
             ObsRows::Bytes(v) => {
@@ -122,14 +131,34 @@ impl ObsRows {
                     *b = ElementType::byte_from_flat(x);
                 }
             }
-            ObsRows::Bits(v) => pack_bits(row, &mut v[range]),
+            ObsRows::Bits(v) => {
+                for (b, packed) in v[range].iter_mut().zip(packed_bits(row)) {
+                    *b = packed;
+                }
+            }
+        }
+    }
+
+    /// Whether row `i` holds what storing `row` would: the same floats bit for bit, the same
+    /// bytes, or the same bits. Compares in place, without encoding `row` into a buffer.
+    pub fn row_eq(&self, i: usize, row: &[f32]) -> bool {
+        let range = self.row_range(i, row.len());
+        match self {
+            ObsRows::F32(v) => v[range]
+                .iter()
+                .zip(row)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            ObsRows::Bytes(v) => v[range]
+                .iter()
+                .copied()
+                .eq(row.iter().map(|&x| ElementType::byte_from_flat(x))),
+            ObsRows::Bits(v) => v[range].iter().copied().eq(packed_bits(row)),
         }
     }
 
     /// Appends row `i` (of `dim` values) to `out`, converted to the network's scalar type.
     pub fn extend_row<T: Scalar>(&self, i: usize, dim: usize, out: &mut Vec<T>) {
-        let units = self.row_units(dim);
-        let range = i * units..(i + 1) * units;
+        let range = self.row_range(i, dim);
         match self {
             ObsRows::F32(v) => out.extend(v[range].iter().map(|&x| T::from_f64(f64::from(x)))),
             ObsRows::Bytes(v) => out.extend(
@@ -159,14 +188,15 @@ impl ObsRows {
     }
 }
 
-/// Packs 0/1 values into bits, value `j` into bit `j % 8` of byte `j / 8`.
-fn pack_bits(row: &[f32], out: &mut [u8]) {
-    out.fill(0);
-    for (j, &x) in row.iter().enumerate() {
-        if x != 0.0 {
-            out[j / 8] |= 1 << (j % 8);
-        }
-    }
+/// The bytes of 0/1 values packed into bits, value `j` into bit `j % 8` of byte `j / 8`.
+fn packed_bits(row: &[f32]) -> impl Iterator<Item = u8> + '_ {
+    row.chunks(8).map(|chunk| {
+        chunk
+            .iter()
+            .enumerate()
+            .filter(|&(_, &x)| x != 0.0)
+            .fold(0, |byte, (k, _)| byte | 1 << k)
+    })
 }
 
 #[cfg(test)]
@@ -201,6 +231,35 @@ mod tests {
         let mut bits = ObsRows::new(Encoding::Bits);
         bits.push(&row);
         assert_eq!(bits.units(), 2, "13 values take 2 bytes");
+    }
+
+    #[test]
+    fn row_eq_compares_what_storing_would_keep() {
+        let row: Vec<f32> = (0..13).map(|j| f32::from(u8::from(j % 3 == 0))).collect();
+        let mut flipped = row.clone();
+        flipped[12] = 1.0 - flipped[12];
+        for encoding in [Encoding::F32, Encoding::Bytes, Encoding::Bits] {
+            let mut rows = ObsRows::new(encoding);
+            rows.push(&flipped);
+            rows.push(&row);
+            assert!(rows.row_eq(1, &row), "{encoding:?}");
+            assert!(
+                !rows.row_eq(0, &row),
+                "{encoding:?}: the last value differs"
+            );
+        }
+        // Floats compare bit for bit: -0.0 is not stored as 0.0, and NaN matches itself.
+        let mut floats = ObsRows::new(Encoding::F32);
+        floats.push(&[0.0, f32::NAN]);
+        assert!(floats.row_eq(0, &[0.0, f32::NAN]));
+        assert!(!floats.row_eq(0, &[-0.0, f32::NAN]));
+        // Bytes and bits compare encodings: values that store alike are alike.
+        let mut bytes = ObsRows::new(Encoding::Bytes);
+        bytes.push(&[0.5]);
+        assert!(bytes.row_eq(0, &[ElementType::flat_from_byte(128)]));
+        let mut bits = ObsRows::new(Encoding::Bits);
+        bits.push(&[1.0, 0.0]);
+        assert!(bits.row_eq(0, &[2.0, 0.0]));
     }
 
     #[test]

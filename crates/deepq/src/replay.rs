@@ -4,6 +4,19 @@
 //! with or without replacement, whole vector steps, prioritized with importance weights, or
 //! just the latest transitions). [`ReplayBuffer`] is its storage: a fixed-capacity ring of
 //! transitions stored as structure-of-arrays.
+//!
+//! Observations are not stored per transition: the buffer keeps a pool of frames (one
+//! [`ObsRows`] row each, in the observation's own element type) with a reference count per
+//! frame and a free list, and each slot holds two frame ids, for its observation and its next
+//! observation. The observation of step t + 1 is the next observation of step t, so storing
+//! both per slot would keep every observation twice. The buffer shares them by value: for
+//! each environment copy it keeps its few newest frames alive and reuses one whenever a row
+//! to store is equal to it, bit for bit, which with n-step returns still finds the
+//! observation among the next observations of the transitions emitted before it (see
+//! [`ReplayBuffer::window`]). Sharing equal values cannot change what is sampled, so training
+//! is the same as with two copies, in half the observation memory.
+
+use std::collections::VecDeque;
 
 use deepq_nn::Scalar;
 use rand::Rng;
@@ -12,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use deepq_envs::Space;
 
 use crate::config::DqnConfig;
-use crate::nstep::NStepQueue;
+use crate::nstep::{NStepQueue, NStepTransition};
 use crate::obs_rows::{Encoding, ObsRows};
 use crate::per::Priorities;
 
@@ -82,10 +95,15 @@ impl Replay {
         } else {
             Sampling::Latest { count: n }
         };
-        let n_step = cfg.n_steps > 1;
         Replay {
-            storage: ReplayBuffer::with_encoding(capacity, obs_dim, Encoding::of(space), n_step),
-            pending: if n_step {
+            storage: ReplayBuffer::with_encoding(
+                capacity,
+                obs_dim,
+                Encoding::of(space),
+                cfg.n_steps,
+                n,
+            ),
+            pending: if cfg.n_steps > 1 {
                 vec![NStepQueue::new(cfg.n_steps, obs_dim); n]
             } else {
                 Vec::new()
@@ -114,11 +132,14 @@ impl Replay {
             ) => batch_size == b && beta0 == b0 && priorities.len() == self.storage.len(),
             (mine, fresh) => mine == fresh,
         };
+        let (mine, fresh_storage) = (&self.storage, &fresh.storage);
         sampling_fits
             && self.gamma == fresh.gamma
-            && self.storage.obs_dim() == obs_dim
-            && self.storage.obs.encoding() == fresh.storage.obs.encoding()
-            && self.storage.capacity() == fresh.storage.capacity()
+            && mine.obs_dim == obs_dim
+            && mine.frames.encoding() == fresh_storage.frames.encoding()
+            && mine.capacity == fresh_storage.capacity
+            && mine.n_steps == fresh_storage.n_steps
+            && mine.recent.len() == fresh_storage.recent.len()
             && self.pending.len() == fresh.pending.len()
             && self.pending.iter().all(|q| q.fits(cfg.n_steps, obs_dim))
     }
@@ -147,36 +168,26 @@ impl Replay {
             Sampling::Prioritized { priorities, .. } => Some(priorities),
             _ => None,
         };
-        let Some(queue) = self.pending.get_mut(env) else {
-            let slot = storage.push(obs, action, reward, next_obs, terminated, truncated);
-            if let Some(p) = priorities {
+        let mut keep = |t: NStepTransition<'_>| {
+            let slot = storage.push_transition(env, t);
+            if let Some(p) = priorities.as_mut() {
                 p.on_push(slot);
             }
-            return;
         };
-        queue.push(
-            obs,
-            action,
-            reward,
-            next_obs,
-            terminated,
-            truncated,
-            self.gamma,
-            |t| {
-                let slot = storage.push_n(
-                    t.obs,
-                    t.action,
-                    t.ret,
-                    t.next_obs,
-                    t.terminated,
-                    t.truncated,
-                    t.horizon,
-                );
-                if let Some(p) = priorities.as_mut() {
-                    p.on_push(slot);
-                }
-            },
-        );
+        match self.pending.get_mut(env) {
+            Some(queue) => queue.push(
+                obs, action, reward, next_obs, terminated, truncated, self.gamma, keep,
+            ),
+            None => keep(NStepTransition {
+                obs,
+                action,
+                ret: reward,
+                next_obs,
+                horizon: 1,
+                terminated,
+                truncated,
+            }),
+        }
     }
 
     /// Samples a minibatch into `batch` (with importance weights under prioritized replay,
@@ -242,15 +253,33 @@ impl Replay {
 /// A ring buffer of `(obs, action, reward, next_obs, terminated, truncated)` transitions.
 ///
 /// Storage grows on demand up to `capacity` transitions and never beyond, so a large
-/// capacity costs memory only once it is used. Observations are stored flat, in their own
-/// element type ([`ObsRows`]).
+/// capacity costs memory only once it is used.
+///
+/// Observations live in a pool of frames ([`ObsRows`], in the observation's own element
+/// type) that transitions name by id, so an observation that is one transition's next
+/// observation and a later one's observation is stored once. Each frame counts the
+/// references to it; a frame nothing refers to goes on a free list and its row is reused.
+/// Which frames to share is decided by value: each environment copy keeps its most recent
+/// frames (see [`ReplayBuffer::with_encoding`]), and a row equal to one of them reuses it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "UncheckedReplayBuffer")]
 pub struct ReplayBuffer {
     capacity: usize,
     obs_dim: usize,
-    obs: ObsRows,
-    next_obs: ObsRows,
+    /// The pool: one row per frame.
+    frames: ObsRows,
+    /// References to each frame, from slots and from the recent frames of each copy.
+    refs: Vec<u32>,
+    /// Frames nothing refers to, whose rows the next new frames overwrite.
+    free: Vec<u32>,
+    /// Per environment copy, the ids of its newest frames, oldest first, at most
+    /// [`ReplayBuffer::window`] of them; each holds a reference so the frame stays alive
+    /// until a later observation of the copy can match it.
+    recent: Vec<VecDeque<u32>>,
+    /// The frame of each slot's observation.
+    obs: Vec<u32>,
+    /// The frame of each slot's next observation.
+    next_obs: Vec<u32>,
     actions: Vec<u32>,
     rewards: Vec<f64>,
     terminated: Vec<bool>,
@@ -258,26 +287,67 @@ pub struct ReplayBuffer {
     /// Steps summed into each stored return (n-step returns); empty when every transition is
     /// a one-step one.
     horizons: Vec<u16>,
-    /// Whether transitions carry a horizon (the buffer of an n-step run).
-    n_step: bool,
+    /// The n of the n-step returns stored: transitions carry a horizon when it is above 1.
+    n_steps: usize,
     /// Index the next transition is written to once the buffer is full.
     next: usize,
 }
 
-/// A buffer as decoded from a checkpoint, before its columns are checked to agree.
+/// A buffer as decoded from a checkpoint, before its columns and frames are checked to agree.
 #[derive(Deserialize)]
 struct UncheckedReplayBuffer {
     capacity: usize,
     obs_dim: usize,
-    obs: ObsRows,
-    next_obs: ObsRows,
+    frames: ObsRows,
+    refs: Vec<u32>,
+    free: Vec<u32>,
+    recent: Vec<VecDeque<u32>>,
+    obs: Vec<u32>,
+    next_obs: Vec<u32>,
     actions: Vec<u32>,
     rewards: Vec<f64>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
     horizons: Vec<u16>,
-    n_step: bool,
+    n_steps: usize,
     next: usize,
+}
+
+impl UncheckedReplayBuffer {
+    /// Whether the frame pool is one pushes could have built: every id names a frame, each
+    /// frame's count is the number of slots and recent lists naming it, and the free list
+    /// holds exactly the frames with no reference, once each.
+    fn frames_agree(&self) -> bool {
+        let n_frames = self.refs.len();
+        let window = 2 * self.n_steps - 1;
+        if !self.frames.holds(n_frames, self.obs_dim)
+            || self.recent.is_empty()
+            || self.recent.iter().any(|r| r.len() > window)
+        {
+            return false;
+        }
+        let mut counts = vec![0usize; n_frames];
+        let named = self.obs.iter().chain(&self.next_obs);
+        for &id in named.chain(self.recent.iter().flatten()) {
+            match counts.get_mut(id as usize) {
+                Some(c) => *c += 1,
+                None => return false,
+            }
+        }
+        if counts
+            .iter()
+            .zip(&self.refs)
+            .any(|(&c, &r)| c != r as usize)
+        {
+            return false;
+        }
+        let mut listed = vec![false; n_frames];
+        let free_once = self.free.iter().all(|&id| {
+            let i = id as usize;
+            i < n_frames && counts[i] == 0 && !std::mem::replace(&mut listed[i], true)
+        });
+        free_once && self.free.len() == counts.iter().filter(|&&c| c == 0).count()
+    }
 }
 
 impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
@@ -288,17 +358,23 @@ impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
         let consistent = u.capacity > 0
             && len <= u.capacity
             && u.next < u.capacity
-            && u.obs.holds(len, u.obs_dim)
-            && u.next_obs.holds(len, u.obs_dim)
-            && u.obs.encoding() == u.next_obs.encoding()
+            && (1..=usize::from(u16::MAX)).contains(&u.n_steps)
+            && [u.obs.len(), u.next_obs.len()] == [len; 2]
             && [u.rewards.len(), u.terminated.len(), u.truncated.len()] == [len; 3]
-            && u.horizons.len() == if u.n_step { len } else { 0 };
+            && u.horizons.len() == if u.n_steps > 1 { len } else { 0 };
         if !consistent {
             return Err("replay buffer columns do not agree");
+        }
+        if !u.frames_agree() {
+            return Err("replay buffer frames do not agree with the transitions naming them");
         }
         Ok(ReplayBuffer {
             capacity: u.capacity,
             obs_dim: u.obs_dim,
+            frames: u.frames,
+            refs: u.refs,
+            free: u.free,
+            recent: u.recent,
             obs: u.obs,
             next_obs: u.next_obs,
             actions: u.actions,
@@ -306,7 +382,7 @@ impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
             terminated: u.terminated,
             truncated: u.truncated,
             horizons: u.horizons,
-            n_step: u.n_step,
+            n_steps: u.n_steps,
             next: u.next,
         })
     }
@@ -362,35 +438,55 @@ impl<T: Scalar> Batch<T> {
 }
 
 impl ReplayBuffer {
-    /// An empty buffer for up to `capacity` transitions of `obs_dim`-wide observations,
-    /// stored as `f32`.
+    /// An empty buffer for up to `capacity` one-step transitions of `obs_dim`-wide
+    /// observations from one environment copy, stored as `f32`.
     pub fn new(capacity: usize, obs_dim: usize) -> Self {
-        Self::with_encoding(capacity, obs_dim, Encoding::F32, false)
+        Self::with_encoding(capacity, obs_dim, Encoding::F32, 1, 1)
     }
 
     /// An empty buffer for up to `capacity` transitions of `obs_dim`-wide observations stored
-    /// in `encoding`; with `n_step`, each transition also carries the number of steps summed
-    /// into its reward (see [`ReplayBuffer::push_n`]).
+    /// in `encoding`, coming from `n_envs` environment copies as `n_steps`-step returns (with
+    /// `n_steps > 1`, each transition also carries the number of steps summed into its
+    /// reward; see [`ReplayBuffer::push_transition`]).
+    ///
+    /// An observation is shared with the frames of the [`ReplayBuffer::window`] most recent
+    /// observations stored for the same copy, which is far enough back to find every
+    /// transition's observation among earlier next observations (see `window`).
     pub fn with_encoding(
         capacity: usize,
         obs_dim: usize,
         encoding: Encoding,
-        n_step: bool,
+        n_steps: usize,
+        n_envs: usize,
     ) -> Self {
         assert!(capacity > 0, "replay capacity must be positive");
-        ReplayBuffer {
+        assert!(n_envs > 0, "replay needs at least one environment copy");
+        assert!(
+            (1..=usize::from(u16::MAX)).contains(&n_steps),
+            "n-step horizon out of range"
+        );
+        let buffer = ReplayBuffer {
             capacity,
             obs_dim,
-            obs: ObsRows::new(encoding),
-            next_obs: ObsRows::new(encoding),
+            frames: ObsRows::new(encoding),
+            refs: Vec::new(),
+            free: Vec::new(),
+            recent: vec![VecDeque::new(); n_envs],
+            obs: Vec::new(),
+            next_obs: Vec::new(),
             actions: Vec::new(),
             rewards: Vec::new(),
             terminated: Vec::new(),
             truncated: Vec::new(),
             horizons: Vec::new(),
-            n_step,
+            n_steps,
             next: 0,
-        }
+        };
+        assert!(
+            u32::try_from(buffer.most_frames()).is_ok(),
+            "replay capacity too large for 32-bit frame ids"
+        );
+        buffer
     }
 
     /// Maximum number of transitions held.
@@ -413,8 +509,23 @@ impl ReplayBuffer {
         self.obs_dim
     }
 
-    /// Stores one transition, overwriting the oldest once the buffer is full; returns the
-    /// index it was written to.
+    /// Observation frames in use: those a transition or a copy's recent frames refer to.
+    pub fn frames(&self) -> usize {
+        self.refs.len() - self.free.len()
+    }
+
+    /// How many of a copy's newest frames a new observation is compared with: `2n − 1` for
+    /// n-step returns. An n-step transition's observation o_t was the next observation of
+    /// the transition emitted n steps earlier; since then the copy made at most n − 1 next
+    /// observations, and at most n − 1 observations that were never a next observation (the
+    /// first n of an episode), so o_t is among the last 2n − 1 frames. With one-step
+    /// returns that is the previous next observation.
+    pub fn window(&self) -> usize {
+        2 * self.n_steps - 1
+    }
+
+    /// Stores one transition of environment copy 0, overwriting the oldest once the buffer is
+    /// full; returns the index it was written to.
     pub fn push(
         &mut self,
         obs: &[f32],
@@ -424,55 +535,106 @@ impl ReplayBuffer {
         terminated: bool,
         truncated: bool,
     ) -> usize {
-        self.push_n(obs, action, reward, next_obs, terminated, truncated, 1)
+        self.push_transition(
+            0,
+            NStepTransition {
+                obs,
+                action,
+                ret: reward,
+                next_obs,
+                horizon: 1,
+                terminated,
+                truncated,
+            },
+        )
     }
 
-    /// As [`ReplayBuffer::push`], for a transition whose reward sums `horizon` discounted
-    /// steps and whose next observation is `horizon` steps later (the horizon is kept only by
-    /// a buffer made with [`ReplayBuffer::new_n_step`]).
-    #[allow(clippy::too_many_arguments)]
-    pub fn push_n(
-        &mut self,
-        obs: &[f32],
-        action: u32,
-        reward: f64,
-        next_obs: &[f32],
-        terminated: bool,
-        truncated: bool,
-        horizon: u16,
-    ) -> usize {
-        debug_assert_eq!(obs.len(), self.obs_dim);
-        debug_assert_eq!(next_obs.len(), self.obs_dim);
-        let written = if self.len() < self.capacity {
-            self.len()
-        } else {
-            self.next
-        };
-        if self.len() < self.capacity {
+    /// Stores transition `t` of environment copy `env` (its horizon is kept only by a buffer
+    /// of n-step returns), overwriting the oldest once the buffer is full; returns the index
+    /// it was written to.
+    pub fn push_transition(&mut self, env: usize, t: NStepTransition<'_>) -> usize {
+        debug_assert_eq!(t.obs.len(), self.obs_dim);
+        debug_assert_eq!(t.next_obs.len(), self.obs_dim);
+        let growing = self.len() < self.capacity;
+        let i = if growing { self.len() } else { self.next };
+        if !growing {
+            // Let go of the overwritten transition's frames first, so that the new ones can
+            // take over their rows.
+            self.release_frame(self.obs[i]);
+            self.release_frame(self.next_obs[i]);
+        }
+        let obs = self.store_frame(env, t.obs);
+        let next_obs = self.store_frame(env, t.next_obs);
+        if growing {
             self.reserve_one();
             self.obs.push(obs);
             self.next_obs.push(next_obs);
-            self.actions.push(action);
-            self.rewards.push(reward);
-            self.terminated.push(terminated);
-            self.truncated.push(truncated);
-            if self.n_step {
-                self.horizons.push(horizon);
+            self.actions.push(t.action);
+            self.rewards.push(t.ret);
+            self.terminated.push(t.terminated);
+            self.truncated.push(t.truncated);
+            if self.n_steps > 1 {
+                self.horizons.push(t.horizon);
             }
         } else {
-            let i = self.next;
-            self.obs.set(i, obs);
-            self.next_obs.set(i, next_obs);
-            self.actions[i] = action;
-            self.rewards[i] = reward;
-            self.terminated[i] = terminated;
-            self.truncated[i] = truncated;
-            if self.n_step {
-                self.horizons[i] = horizon;
+            self.obs[i] = obs;
+            self.next_obs[i] = next_obs;
+            self.actions[i] = t.action;
+            self.rewards[i] = t.ret;
+            self.terminated[i] = t.terminated;
+            self.truncated[i] = t.truncated;
+            if self.n_steps > 1 {
+                self.horizons[i] = t.horizon;
             }
         }
         self.next = (self.next + 1) % self.capacity;
-        written
+        i
+    }
+
+    /// The frame of `row`, with a reference taken for the caller: one of `env`'s recent
+    /// frames if it holds the same value, else a new frame, which becomes `env`'s newest.
+    fn store_frame(&mut self, env: usize, row: &[f32]) -> u32 {
+        let recent = &self.recent[env];
+        // Newest first: with one-step returns the match is the previous next observation.
+        if let Some(&id) = recent
+            .iter()
+            .rev()
+            .find(|&&id| self.frames.row_eq(id as usize, row))
+        {
+            self.refs[id as usize] += 1;
+            return id;
+        }
+        if recent.len() == self.window() {
+            let oldest = self.recent[env]
+                .pop_front()
+                .expect("the window is not empty");
+            self.release_frame(oldest);
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.frames.set(id as usize, row);
+                id
+            }
+            None => {
+                self.reserve_frame();
+                self.frames.push(row);
+                self.refs.push(0);
+                u32::try_from(self.refs.len() - 1).expect("frame ids fit in 32 bits")
+            }
+        };
+        // One reference for the caller, one for the recent list.
+        self.refs[id as usize] = 2;
+        self.recent[env].push_back(id);
+        id
+    }
+
+    /// Drops one reference to frame `id`, freeing its row when it was the last.
+    fn release_frame(&mut self, id: u32) {
+        let refs = &mut self.refs[id as usize];
+        *refs -= 1;
+        if *refs == 0 {
+            self.free.push(id);
+        }
     }
 
     /// Grows storage geometrically but never past `capacity`, so memory stays bounded by it.
@@ -482,15 +644,45 @@ impl ReplayBuffer {
             return;
         }
         let extra = len.max(1024).min(self.capacity - len);
-        self.obs.reserve_rows(extra, self.obs_dim);
-        self.next_obs.reserve_rows(extra, self.obs_dim);
+        self.obs.reserve_exact(extra);
+        self.next_obs.reserve_exact(extra);
         self.actions.reserve_exact(extra);
         self.rewards.reserve_exact(extra);
         self.terminated.reserve_exact(extra);
         self.truncated.reserve_exact(extra);
-        if self.n_step {
+        if self.n_steps > 1 {
             self.horizons.reserve_exact(extra);
         }
+    }
+
+    /// Frames held when every observation is shared with the previous next observation: one
+    /// per slot, plus the copies' recent frames.
+    fn chained_frames(&self) -> usize {
+        self.capacity + self.recent.len() * self.window()
+    }
+
+    /// The most frames any pushes can keep alive: two per slot, plus the recent frames.
+    fn most_frames(&self) -> usize {
+        self.capacity + self.chained_frames()
+    }
+
+    /// Makes room for one more frame. The pool grows geometrically up to
+    /// [`ReplayBuffer::chained_frames`], then (each episode adds a frame or more that no
+    /// transition shares) by a sixteenth at a time, never past
+    /// [`ReplayBuffer::most_frames`], so a full buffer holds little unused room.
+    fn reserve_frame(&mut self) {
+        let rows = self.refs.len();
+        if rows < self.refs.capacity() {
+            return;
+        }
+        let chained = self.chained_frames();
+        let extra = if rows < chained {
+            rows.max(1024).min(chained - rows)
+        } else {
+            (rows / 16).max(1024).min(self.most_frames() - rows)
+        };
+        self.frames.reserve_rows(extra, self.obs_dim);
+        self.refs.reserve_exact(extra);
     }
 
     /// Fills `out` with `batch_size` indices drawn uniformly, with replacement (as SB3 samples)
@@ -553,22 +745,26 @@ impl ReplayBuffer {
         batch.horizons.clear();
         let d = self.obs_dim;
         for &i in indices {
-            self.obs.extend_row(i, d, &mut batch.obs);
-            self.next_obs.extend_row(i, d, &mut batch.next_obs);
+            self.frames
+                .extend_row(self.obs[i] as usize, d, &mut batch.obs);
+            self.frames
+                .extend_row(self.next_obs[i] as usize, d, &mut batch.next_obs);
             batch.actions.push(self.actions[i]);
             batch.rewards.push(T::from_f64(self.rewards[i]));
             batch.terminated.push(self.terminated[i]);
             batch.truncated.push(self.truncated[i]);
-            if self.n_step {
+            if self.n_steps > 1 {
                 batch.horizons.push(self.horizons[i]);
             }
         }
     }
 
-    /// Bytes of transition storage currently allocated.
+    /// Bytes of transition storage currently allocated, frame pool included.
     pub fn allocated_bytes(&self) -> usize {
-        self.obs.allocated_bytes()
-            + self.next_obs.allocated_bytes()
+        self.frames.allocated_bytes()
+            + (self.refs.capacity() + self.free.capacity()) * 4
+            + self.recent.iter().map(VecDeque::capacity).sum::<usize>() * 4
+            + (self.obs.capacity() + self.next_obs.capacity()) * 4
             + self.actions.capacity() * 4
             + self.rewards.capacity() * 8
             + self.terminated.capacity()
@@ -580,6 +776,7 @@ impl ReplayBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deepq_envs::ElementType;
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_pcg::Pcg64;
@@ -617,10 +814,276 @@ mod tests {
 
     #[test]
     fn storage_never_exceeds_capacity() {
+        // Observations that never repeat a next observation: two frames per transition.
         let buf = filled(3000, 10_000);
         assert_eq!(buf.len(), 3000);
         assert!(buf.actions.capacity() <= 3000);
-        assert!(buf.obs.allocated_bytes() <= 3000 * 2 * 4);
+        assert!(buf.frames() <= 2 * 3000 + 1);
+        assert!(buf.frames.allocated_bytes() <= (2 * 3000 + 1) * 2 * 4);
+    }
+
+    #[test]
+    fn a_continuing_episode_takes_about_one_frame_per_transition() {
+        for n_steps in [1, 3] {
+            let mut replay = Replay::new(
+                &DqnConfig {
+                    buffer_size: 100,
+                    n_steps,
+                    ..DqnConfig::default()
+                },
+                &image(ElementType::F32),
+            );
+            let row = |k: usize| [k as f32; 9];
+            for k in 0..1000 {
+                replay.store(0, &row(k), 0, 1.0, &row(k + 1), false, false);
+            }
+            let buf = replay.storage();
+            assert_eq!(buf.len(), 100);
+            // The slots' n + 100 distinct observations, the newest ones also the recent frames.
+            assert_eq!(buf.frames(), 100 + n_steps, "n_steps = {n_steps}");
+            assert!(buf.frames.allocated_bytes() <= (100 + buf.window()) * 9 * 4);
+        }
+    }
+
+    #[test]
+    fn every_observation_is_stored_once_with_n_step_returns_and_episode_ends() {
+        let mut rng = Pcg64::seed_from_u64(2);
+        for n_steps in [1, 2, 3, 5] {
+            let cfg = DqnConfig {
+                n_envs: 2,
+                n_steps,
+                buffer_size: 50,
+                ..DqnConfig::default()
+            };
+            let mut replay = Replay::new(&cfg, &image(ElementType::F32));
+            // Every observation is new (its first value counts them), episodes are 1 to 12
+            // steps long, so the slots name as many frames as they hold distinct values.
+            let mut counter = 0.0f32;
+            let mut new_obs = || {
+                counter += 1.0;
+                [counter; 9]
+            };
+            let mut obs = [new_obs(), new_obs()];
+            for _ in 0..2000 {
+                let env = rng.random_range(0..2);
+                let next = new_obs();
+                let ended = rng.random_bool(1.0 / 6.0);
+                replay.store(env, &obs[env], 0, 0.0, &next, ended, false);
+                obs[env] = if ended { new_obs() } else { next };
+                let buf = replay.storage();
+                let mut ids: Vec<u32> = buf.obs.iter().chain(&buf.next_obs).copied().collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut batch = Batch::<f32>::default();
+                buf.gather(&(0..buf.len()).collect::<Vec<_>>(), &mut batch);
+                let mut values: Vec<u32> = batch
+                    .obs
+                    .iter()
+                    .chain(&batch.next_obs)
+                    .map(|x| x.to_bits())
+                    .collect();
+                values.sort_unstable();
+                values.dedup();
+                assert_eq!(ids.len(), values.len(), "n_steps = {n_steps}");
+            }
+        }
+    }
+
+    /// A 3×3 one-channel image of `dtype`, stored in its own encoding.
+    fn image(dtype: ElementType) -> Space {
+        Space::Image {
+            shape: [3, 3, 1],
+            dtype,
+        }
+    }
+
+    /// A stored transition as a buffer keeping two copies of the observations returns it.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Expected {
+        obs: Vec<u32>,
+        next_obs: Vec<u32>,
+        action: u32,
+        ret: f64,
+        horizon: u16,
+        terminated: bool,
+        truncated: bool,
+    }
+
+    /// `row` as `encoding` gives it back, bit patterns included (so -0.0 stays -0.0).
+    fn stored_bits(encoding: Encoding, row: &[f32]) -> Vec<u32> {
+        let mut one = ObsRows::new(encoding);
+        one.push(row);
+        let mut out = Vec::<f32>::new();
+        one.extend_row(0, row.len(), &mut out);
+        out.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// A random observation: values from a few that each encoding stores differently, and
+    /// often a repeat of `last` or of a blank frame, so that equal rows turn up both next to
+    /// each other and far apart.
+    fn random_obs(rng: &mut Pcg64, last: &[f32]) -> Vec<f32> {
+        match rng.random_range(0..10) {
+            0..3 => last.to_vec(),
+            3 => vec![0.0; 9],
+            _ => (0..9)
+                .map(|_| [0.0, -0.0, 1.0, 0.5][rng.random_range(0..4)])
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn pooled_frames_give_back_what_two_copies_would() {
+        let mut rng = Pcg64::seed_from_u64(11);
+        for dtype in [ElementType::Bool, ElementType::U8, ElementType::F32] {
+            for n_steps in [1, 3] {
+                let cfg = DqnConfig {
+                    n_envs: 2,
+                    n_steps,
+                    buffer_size: 23,
+                    batch_size: 8,
+                    ..DqnConfig::default()
+                };
+                let space = image(dtype);
+                let encoding = Encoding::of(&space);
+                let mut replay = Replay::new(&cfg, &space);
+                // The model: the same n-step queues feeding a ring of decoded copies.
+                let mut queues = vec![NStepQueue::new(n_steps, 9); 2];
+                let (mut model, mut emitted) = (Vec::<Expected>::new(), 0);
+                let mut obs = [vec![0.0; 9], vec![1.0; 9]];
+                let mut sample_rng = Pcg64::seed_from_u64(5);
+                let (mut indices, mut batch) = (Vec::new(), Batch::<f32>::with_capacity(8, 9));
+                for step in 0..600 {
+                    let env = rng.random_range(0..2);
+                    let next = random_obs(&mut rng, &obs[env]);
+                    let ended = rng.random_bool(0.1);
+                    let terminated = ended && rng.random_bool(0.5);
+                    let truncated = ended && !terminated;
+                    let (action, reward) = (rng.random_range(0..4), rng.random_range(-1.0..1.0));
+                    replay.store(env, &obs[env], action, reward, &next, terminated, truncated);
+                    queues[env].push(
+                        &obs[env],
+                        action,
+                        reward,
+                        &next,
+                        terminated,
+                        truncated,
+                        cfg.gamma,
+                        |t| {
+                            let e = Expected {
+                                obs: stored_bits(encoding, t.obs),
+                                next_obs: stored_bits(encoding, t.next_obs),
+                                action: t.action,
+                                ret: t.ret,
+                                horizon: t.horizon,
+                                terminated: t.terminated,
+                                truncated: t.truncated,
+                            };
+                            // A ring overwriting the oldest, as the buffer's does.
+                            if model.len() < cfg.buffer_size {
+                                model.push(e);
+                            } else {
+                                model[emitted % cfg.buffer_size] = e;
+                            }
+                            emitted += 1;
+                        },
+                    );
+                    obs[env] = if ended {
+                        random_obs(&mut rng, &next)
+                    } else {
+                        next
+                    };
+
+                    let buf = replay.storage();
+                    assert_eq!(buf.len(), model.len().min(cfg.buffer_size));
+                    let all: Vec<usize> = (0..buf.len()).collect();
+                    buf.gather(&all, &mut batch);
+                    for (i, want) in model.iter().enumerate() {
+                        let got = |rows: &[f32]| {
+                            rows[i * 9..(i + 1) * 9]
+                                .iter()
+                                .map(|x| x.to_bits())
+                                .collect::<Vec<_>>()
+                        };
+                        let horizon = if n_steps > 1 { batch.horizons[i] } else { 1 };
+                        let have = Expected {
+                            obs: got(&batch.obs),
+                            next_obs: got(&batch.next_obs),
+                            action: batch.actions[i],
+                            ret: f64::from(batch.rewards[i]),
+                            horizon,
+                            terminated: batch.terminated[i],
+                            truncated: batch.truncated[i],
+                        };
+                        let want = Expected {
+                            ret: f64::from(want.ret as f32),
+                            ..want.clone()
+                        };
+                        assert_eq!(
+                            have, want,
+                            "{dtype:?}, n = {n_steps}, step {step}, slot {i}"
+                        );
+                    }
+                    if replay.sample(&mut sample_rng, 0.5, &mut indices, &mut batch) {
+                        for (k, &i) in indices.iter().enumerate() {
+                            let row: Vec<u32> = batch.next_obs[k * 9..(k + 1) * 9]
+                                .iter()
+                                .map(|x| x.to_bits())
+                                .collect();
+                            assert_eq!(row, model[i].next_obs);
+                        }
+                    }
+                }
+                // What a checkpoint keeps decodes, passing the frame checks, to the same pool.
+                let bytes = postcard::to_stdvec(&replay).unwrap();
+                let decoded: Replay = postcard::from_bytes(&bytes).unwrap();
+                assert!(decoded.fits(&cfg, &space));
+                assert_eq!(postcard::to_stdvec(&decoded).unwrap(), bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn a_corrupt_frame_pool_is_an_error() {
+        let mut replay = Replay::new(
+            &DqnConfig {
+                buffer_size: 8,
+                n_steps: 3,
+                n_envs: 2,
+                ..DqnConfig::default()
+            },
+            &image(ElementType::Bool),
+        );
+        for k in 0..20 {
+            let row = |k: usize| [f32::from(u8::from(k.is_multiple_of(3))); 9];
+            replay.store(k % 2, &row(k), 0, 1.0, &row(k + 1), k % 7 == 6, false);
+        }
+        let good = serde_json::to_value(replay.storage()).unwrap();
+        assert!(serde_json::from_value::<ReplayBuffer>(good.clone()).is_ok());
+        type Corruption = (&'static str, fn(&mut serde_json::Value));
+        let corruptions: [Corruption; 5] = [
+            ("an id past the pool", |v| v["obs"][0] = 1000.into()),
+            ("a count off by one", |v| {
+                v["refs"][0] = (v["refs"][0].as_u64().unwrap() + 1).into()
+            }),
+            ("a recent list longer than the window", |v| {
+                let ids = v["recent"][0].as_array_mut().unwrap();
+                ids.extend(ids.clone());
+            }),
+            ("a live frame on the free list", |v| {
+                let live = v["obs"][0].clone();
+                v["free"].as_array_mut().unwrap().push(live);
+            }),
+            ("a frame without a row", |v| {
+                let id = v["refs"].as_array().unwrap().len();
+                v["refs"].as_array_mut().unwrap().push(0.into());
+                v["free"].as_array_mut().unwrap().push(id.into());
+            }),
+        ];
+        for (what, corrupt) in corruptions {
+            let mut v = good.clone();
+            corrupt(&mut v);
+            assert!(serde_json::from_value::<ReplayBuffer>(v).is_err(), "{what}");
+        }
     }
 
     #[test]
