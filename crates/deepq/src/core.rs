@@ -361,7 +361,7 @@ where
             let mut next = self.run.next_checkpoint;
             if self.run.due(self.run.cfg.checkpoint_freq, &mut next) {
                 self.run.next_checkpoint = next;
-                self.save(observer);
+                self.save(observer, self.run.wall_s());
             }
 
             let mut next = self.run.next_progress;
@@ -371,8 +371,10 @@ where
             }
         }
         observer.on_progress(&self.run.progress(self.algorithm.epsilon(&self.run)));
-        self.save(observer);
+        // The last checkpoint records the summary's wall time, so a resumed run's total
+        // continues from exactly what the interrupted run reported.
         let wall_s = self.run.wall_s();
+        self.save(observer, wall_s);
 
         let eval = (!interrupted).then(|| self.evaluate(self.run.cfg.final_eval_episodes));
         let run = &self.run;
@@ -397,13 +399,13 @@ where
         Ok((summary, self.algorithm.model()))
     }
 
-    /// Hands the observer a checkpoint, with this session's training time folded in.
-    fn save(&mut self, observer: &mut dyn Observer) {
+    /// Hands the observer a checkpoint recording `wall_s` seconds of training so far.
+    fn save(&mut self, observer: &mut dyn Observer, wall_s: f64) {
         if !observer.wants_checkpoints() {
             return;
         }
         let before = self.run.wall_before;
-        self.run.wall_before = self.run.wall_s();
+        self.run.wall_before = wall_s;
         observer.on_checkpoint(&self.checkpoint(), self.run.steps);
         self.run.wall_before = before;
     }
