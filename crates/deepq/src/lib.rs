@@ -2,7 +2,7 @@
 //!
 //! The library behind the `deepq` command and the Python package. A run is described by a
 //! [`DqnConfig`] (flat keys named after Stable-Baselines3's arguments) and started with
-//! [`train`]:
+//! [`train()`](fn@train):
 //!
 //! ```no_run
 //! let mut cfg = deepq::DqnConfig::default();
