@@ -13,7 +13,7 @@ mod common;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use common::{check_gradients_of, rng, uniform};
+use common::{assert_f32_matches_f64, check_gradients_of, rng, uniform};
 use deepq_nn::{
     Arch, ConvLayer, ImageShape, Mlp, NnError, Scalar, Workspace, argmax, conv_output_shapes,
     from_safetensors, from_safetensors_with_conv, to_safetensors,
@@ -350,36 +350,7 @@ fn f32_matches_f64() {
             ..layer_norm(1e-5)
         };
         let wide = network::<f64>(conv, &[7], arch, 21);
-        let mut narrow = Mlp::<f32>::try_zeros_with_conv(INPUT, conv, &[7], 3, arch).unwrap();
-        for (n, &w) in narrow.params_mut().iter_mut().zip(wide.params()) {
-            *n = w as f32;
-        }
-        let mut wide = wide;
-        let rounded: Vec<f64> = narrow.params().iter().map(|&v| v as f64).collect();
-        wide.params_mut().copy_from_slice(&rounded);
-        let batch = 5;
-        let obs: Vec<f32> = uniform(&mut rng(22), batch * INPUT.size(), 1.0);
-        let obs64: Vec<f64> = obs.iter().map(|&v| v as f64).collect();
-        let (mut ws32, mut ws64) = (Workspace::new(&narrow, batch), Workspace::new(&wide, batch));
-        let q32 = narrow.forward(&obs, batch, &mut ws32).to_vec();
-        let q64 = wide.forward(&obs64, batch, &mut ws64).to_vec();
-        for (a, b) in q32.iter().zip(&q64) {
-            assert!((*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
-        }
-        let g: Vec<f64> = (0..q64.len())
-            .map(|i| ((i % 5) as f64 - 2.0) / 4.0)
-            .collect();
-        let g32: Vec<f32> = g.iter().map(|&v| v as f32).collect();
-        let (mut d32, mut d64) = (vec![0f32; narrow.n_params()], vec![0f64; wide.n_params()]);
-        narrow.backward(&mut ws32, &g32, &mut d32);
-        wide.backward(&mut ws64, &g, &mut d64);
-        let scale = d64.iter().fold(0f64, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in d32.iter().zip(&d64).enumerate() {
-            assert!(
-                (*a as f64 - b).abs() < 1e-4 * scale,
-                "gradient {i}: {a} vs {b} ({conv:?})"
-            );
-        }
+        assert_f32_matches_f64(&wide, arch, 1e-4, &format!("{conv:?}"));
     }
 }
 

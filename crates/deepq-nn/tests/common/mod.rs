@@ -208,3 +208,47 @@ pub fn check_gradients_of(mut mlp: Mlp<f64>, rng: &mut Pcg64) -> Vec<f64> {
     eprintln!("{conv:?} {arch:?}: worst relative error {worst:.2e}");
     grads
 }
+
+/// Checks that `wide` (f64) computed in f32 agrees with f64 to within `tol` (relative):
+/// the f32 copy of its parameters, the f64 network re-rounded to those parameters, then
+/// forward on `batch` random images and backward of a fixed output gradient. `what` names
+/// the case in failures.
+pub fn assert_f32_matches_f64(wide: &Mlp<f64>, arch: Arch, tol: f64, what: &str) {
+    let input = wide.input_shape().expect("a conv network");
+    let (hidden, n_actions) = (&wide.sizes()[1..wide.sizes().len() - 1], wide.n_outputs());
+    let mut narrow =
+        Mlp::<f32>::try_zeros_with_conv(input, wide.conv_layers(), hidden, n_actions, arch)
+            .unwrap();
+    for (n, &w) in narrow.params_mut().iter_mut().zip(wide.params()) {
+        *n = w as f32;
+    }
+    let mut wide = wide.clone();
+    let rounded: Vec<f64> = narrow.params().iter().map(|&v| v as f64).collect();
+    wide.params_mut().copy_from_slice(&rounded);
+    let batch = 5;
+    let obs: Vec<f32> = uniform(&mut rng(22), batch * input.size(), 1.0);
+    let obs64: Vec<f64> = obs.iter().map(|&v| v as f64).collect();
+    let (mut ws32, mut ws64) = (Workspace::new(&narrow, batch), Workspace::new(&wide, batch));
+    let q32 = narrow.forward(&obs, batch, &mut ws32).to_vec();
+    let q64 = wide.forward(&obs64, batch, &mut ws64).to_vec();
+    for (a, b) in q32.iter().zip(&q64) {
+        assert!(
+            (*a as f64 - b).abs() < tol * (1.0 + b.abs()),
+            "{what}: {a} vs {b}"
+        );
+    }
+    let g: Vec<f64> = (0..q64.len())
+        .map(|i| ((i % 5) as f64 - 2.0) / 4.0)
+        .collect();
+    let g32: Vec<f32> = g.iter().map(|&v| v as f32).collect();
+    let (mut d32, mut d64) = (vec![0f32; narrow.n_params()], vec![0f64; wide.n_params()]);
+    narrow.backward(&mut ws32, &g32, &mut d32);
+    wide.backward(&mut ws64, &g, &mut d64);
+    let scale = d64.iter().fold(0f64, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in d32.iter().zip(&d64).enumerate() {
+        assert!(
+            (*a as f64 - b).abs() < tol * scale,
+            "{what}: gradient {i}: {a} vs {b}"
+        );
+    }
+}
