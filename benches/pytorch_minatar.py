@@ -44,7 +44,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 # Must be set before torch is imported to take effect on its thread pools.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -56,6 +55,8 @@ try:
     from torch import nn
 except ImportError:
     sys.exit("pytorch_minatar.py needs PyTorch: pip install torch")
+
+from pytorch_dqn import rate  # the same timing loop as the MLP benchmark
 
 GAMMA = 0.99
 LR = 2.5e-4
@@ -143,18 +144,6 @@ def make_update(args):
             target.load_state_dict(online.state_dict())
 
     return update
-
-
-def rate(fn, seconds):
-    """Call fn repeatedly for about `seconds`; return calls per second."""
-    n, start = 0, time.perf_counter()
-    deadline = start + seconds
-    while True:
-        fn()
-        n += 1
-        now = time.perf_counter()
-        if now >= deadline:
-            return n / (now - start)
 
 
 def main():
