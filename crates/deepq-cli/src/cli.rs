@@ -64,13 +64,13 @@ pub struct TrainArgs {
     /// Environment-step budget.
     #[arg(long, value_name = "N")]
     pub total_timesteps: Option<u64>,
-    /// Run directory (default: runs/<env>-<preset>-<seed>-<timestamp>).
+    /// Run directory (default: `runs/<env>-<preset>-<seed>-<timestamp>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Also write TensorBoard event files to <run>/tensorboard/.
+    /// Also write TensorBoard event files to `<run>/tensorboard/`.
     #[arg(long)]
     pub tensorboard: bool,
     /// Continue an interrupted run from DIR/checkpoint/ to its configured end.
@@ -127,7 +127,7 @@ pub struct AblateArgs {
     /// Config overrides applied to every variant.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Output directory (default: runs/ablate-<preset>-<timestamp>).
+    /// Output directory (default: `runs/ablate-<preset>-<timestamp>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// No progress bar.

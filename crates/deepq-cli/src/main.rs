@@ -1,5 +1,7 @@
 //! `deepq`: train, evaluate, play and plot DQN agents from the command line.
 
+#![warn(missing_docs)]
+
 mod cli;
 mod commands;
 mod error;

@@ -18,6 +18,9 @@ pub struct RunObserver {
     eval: CsvLog,
     progress: Option<ProgressBar>,
     tensorboard: Option<EventWriter>,
+    /// Step of the last `time/steps_per_s` point: the progress report that ends a run can
+    /// repeat the step of the one before it, and one point per step is what TensorBoard plots.
+    last_speed_step: Option<u64>,
     stop: Arc<AtomicBool>,
     checkpoint: PathBuf,
     last_checkpoint: Option<u64>,
@@ -56,6 +59,7 @@ impl RunObserver {
             tensorboard: tensorboard
                 .then(|| EventWriter::create(&run.tensorboard()))
                 .transpose()?,
+            last_speed_step: None,
             stop,
             error: None,
         })
@@ -145,10 +149,13 @@ impl Observer for RunObserver {
     }
 
     fn on_progress(&mut self, p: &Progress) {
-        self.scalars(
-            p.step,
-            &[("time/steps_per_s", p.step as f64 / p.wall_s.max(1e-9))],
-        );
+        if self.last_speed_step != Some(p.step) {
+            self.last_speed_step = Some(p.step);
+            self.scalars(
+                p.step,
+                &[("time/steps_per_s", p.step as f64 / p.wall_s.max(1e-9))],
+            );
+        }
         if let Some(bar) = &self.progress {
             bar.set_position(p.step);
             let mean = p

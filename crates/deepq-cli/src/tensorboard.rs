@@ -188,13 +188,24 @@ mod tests {
     }
 
     #[test]
-    fn crc32c_matches_the_published_check_value() {
-        // CRC-32C of "123456789" is 0xE3069283 (RFC 3720).
-        assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
-        assert_eq!(
-            masked_crc(b"123456789"),
-            0xE306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8)
-        );
+    fn crcs_match_published_crc32c_vectors_and_tensorboards_masking() {
+        let ascending: Vec<u8> = (0..32).collect();
+        let descending: Vec<u8> = (0..32).rev().collect();
+        // (data, its CRC-32C, its masked CRC). The CRC-32Cs are the catalogue check value of
+        // "123456789" and the four 32-byte vectors of RFC 3720, appendix B.4; the masked CRCs
+        // are what TensorBoard's reader computes (`masked_crc32c` in tensorboard 2.21's
+        // `compat/tensorflow_stub/pywrap_tensorflow.py`) before it accepts a record.
+        let cases: [(&[u8], u32, u32); 5] = [
+            (b"123456789", 0xE306_9283, 0xC78A_B0E5),
+            (&[0x00; 32], 0x8A91_36AA, 0x0FD7_FFFA),
+            (&[0xFF; 32], 0x62A8_AB43, 0xF909_B029),
+            (&ascending, 0x46DD_794E, 0x951F_7892),
+            (&descending, 0x113F_DB5C, 0x593B_0D57),
+        ];
+        for (data, crc, masked) in cases {
+            assert_eq!(crc32c::crc32c(data), crc, "CRC-32C of {data:02x?}");
+            assert_eq!(masked_crc(data), masked, "masked CRC of {data:02x?}");
+        }
     }
 
     #[test]

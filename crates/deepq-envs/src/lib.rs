@@ -38,6 +38,8 @@
 //! assert!(env.visit(RandomReturn) >= 1.0);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod box2d;
 pub mod classic;
 pub mod env;

@@ -124,6 +124,8 @@ impl<E: Env> VecEnv<E> {
         self.envs
     }
 
+    /// How many copies step together: the length of every per-copy slice this type takes
+    /// and returns.
     pub fn num_envs(&self) -> usize {
         self.envs.len()
     }

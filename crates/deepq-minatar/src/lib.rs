@@ -30,6 +30,8 @@
 //! # let _ = ret;
 //! ```
 
+#![warn(missing_docs)]
+
 mod games;
 pub mod rng;
 

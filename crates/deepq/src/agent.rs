@@ -165,13 +165,12 @@ impl<T: Scalar> DqnAgent<T> {
             grad_q: vec![T::default(); batch * width],
             grads: vec![T::default(); n_params],
             obs_scalar: vec![T::default(); online.n_inputs()],
-            // Buffers the plain DQN update did not have come last, and only when used, so
-            // that the others keep their places in memory (the plain update is sensitive to
-            // how its buffers align with each other).
             discounts: vec![T::default(); batch],
             gamma_pows: (0..=rule.n_steps.max(1))
                 .map(|h| T::from_f64(rule.gamma.powi(h as i32)))
                 .collect(),
+            // Prioritized replay's and C51's buffers stay empty unless the rule uses them:
+            // an empty `priorities` is how `priorities()` says there are none to write back.
             td: if rule.prioritized {
                 vec![T::default(); batch]
             } else {

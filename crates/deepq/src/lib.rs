@@ -28,6 +28,8 @@
 //!
 //! The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod algorithms;
 pub mod checkpoint;

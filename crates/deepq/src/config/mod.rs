@@ -321,7 +321,10 @@ pub struct DqnConfig {
     pub stop_reward_threshold: Option<f64>,
     /// Updates between two loss/Q-value records.
     pub log_interval: u64,
-    /// Episodes in the rolling mean of the returns plot and progress display.
+    /// Episodes in the rolling mean of the returns plots (a run's, and the mean over seeds
+    /// that `--seeds` and `deepq ablate` draw). It does not change progress reports: their
+    /// mean return ([`Progress::mean_return_100`](crate::observer::Progress::mean_return_100),
+    /// shown by the progress bar) is always over the last 100 episodes.
     pub rolling_window: usize,
 }
 
