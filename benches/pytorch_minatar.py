@@ -122,8 +122,8 @@ def make_update(args):
 
     b = args.batch
     shape = (b, args.channels, SIDE, SIDE)
-    obs = (torch.rand(shape) < 0.2).float()  # MinAtar observations are 0/1
-    next_obs = (torch.rand(shape) < 0.2).float()
+    obs = (torch.rand(shape) < 0.1).float()  # 0/1, about 10% ones (MinAtar frames: ~8%), as deepq bench
+    next_obs = (torch.rand(shape) < 0.1).float()
     actions = torch.randint(args.actions, (b, 1))
     rewards = torch.rand(b)
     dones = (torch.rand(b) < 0.1).float()

@@ -571,18 +571,23 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
     Ok(())
 }
 
-/// Random observation rows: 0/1 values for images (MinAtar's, and in range for any image
-/// type), uniform in [-1, 1) otherwise.
+/// Random observation rows, uniform in [-1, 1); for images thresholded to 0/1 with about 10%
+/// ones (MinAtar's frames have about 8%), which keeps the values in range for any image type.
 fn random_rows(rng: &mut Pcg64, rows: usize, dim: usize, images: bool) -> Vec<f32> {
-    (0..rows * dim)
-        .map(|_| {
-            if images {
-                f32::from(u8::from(rng.random::<f32>() > 0.8))
-            } else {
-                rng.random_range(-1.0..1.0)
-            }
-        })
-        .collect()
+    let mut values: Vec<f32> = (0..rows * dim)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    if images {
+        binarize(&mut values);
+    }
+    values
+}
+
+/// Thresholds uniform [-1, 1) values at 0.8 into 0/1 images.
+fn binarize(values: &mut [f32]) {
+    for x in values {
+        *x = f32::from(u8::from(*x > 0.8));
+    }
 }
 
 /// DQN's update (online and target forward, loss, backward, optimizer step, target sync)
@@ -599,8 +604,8 @@ fn time_dqn_update(
     let mut agent = DqnAgent::from_network(online, cfg);
     let mut batch = random_batch(rng, batch_size, dim, n_actions);
     if images {
-        batch.obs = random_rows(rng, batch_size, dim, images);
-        batch.next_obs = random_rows(rng, batch_size, dim, images);
+        binarize(&mut batch.obs);
+        binarize(&mut batch.next_obs);
     }
     let mut noise_rng = Pcg64::seed_from_u64(1);
     measure(a.timing.seconds, a.timing.repeats, |n| {
