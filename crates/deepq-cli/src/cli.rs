@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::play::{Render, parse_render};
-use crate::plots::Format;
+use deepq_plots::Format;
 
 /// Deep Q-Learning on Gymnasium-exact environments.
 #[derive(Debug, Parser)]
@@ -27,6 +27,8 @@ pub enum Command {
     Play(PlayArgs),
     /// Switch off one ingredient of a preset at a time and compare the variants over seeds.
     Ablate(AblateArgs),
+    /// Summarise independent runs of one config (different seeds) as `train --seeds` does.
+    Aggregate(AggregateArgs),
     /// Measure speed: gradient updates, action latency, env steps, time to solve.
     Bench(BenchArgs),
     /// Redraw the plots of a run.
@@ -133,6 +135,17 @@ pub struct AblateArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Options of `deepq aggregate`.
+#[derive(Debug, Args)]
+pub struct AggregateArgs {
+    /// Finished run directories of one config with different seeds (e.g. one per job-array task).
+    #[arg(value_name = "RUN_DIR", required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Where to write summary.json and plots/returns.png.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `deepq bench` and its measurements.

@@ -66,5 +66,25 @@ impl From<deepq::run_dir::RunDirError> for Failure {
     }
 }
 
+impl From<deepq_plots::PlotError> for Failure {
+    fn from(e: deepq_plots::PlotError) -> Self {
+        match e {
+            deepq_plots::PlotError::RunDir(e) => e.into(),
+            other => Failure::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<deepq::summary::AggregateError> for Failure {
+    /// Runs that cannot be read or do not belong together were named wrongly (usage);
+    /// unreadable and corrupt files are runtime failures.
+    fn from(e: deepq::summary::AggregateError) -> Self {
+        match e {
+            deepq::summary::AggregateError::RunDir(e) => e.into(),
+            other => Failure::Usage(other.to_string()),
+        }
+    }
+}
+
 /// Shorthand for results of CLI commands.
 pub type CliResult<T> = Result<T, Failure>;

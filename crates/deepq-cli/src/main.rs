@@ -6,7 +6,6 @@ mod cli;
 mod commands;
 mod error;
 mod observer;
-mod plots;
 mod settings;
 mod tensorboard;
 
@@ -38,6 +37,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(&args),
         Command::Play(args) => commands::play::run(&args),
         Command::Ablate(args) => commands::ablate::run(&args),
+        Command::Aggregate(args) => commands::aggregate::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Plot(args) => commands::plot::run(&args),
         Command::Presets => commands::list::presets(),

@@ -1,35 +1,33 @@
-//! The training observer behind `deepq train`: CSV logs, the progress bar and a stop flag.
+//! The training observer behind `deepq train`: the run's logs (the library's
+//! [`RunLog`]), the progress bar, TensorBoard files and a stop flag.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use deepq::run_dir::{CsvLog, EPISODES_HEADER, EVAL_HEADER, RunDir, TRAIN_HEADER, write_atomic};
+use deepq::run_dir::RunDir;
+use deepq::run_log::RunLog;
 use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{CliResult, Failure};
 use crate::tensorboard::EventWriter;
 
-/// Writes a run's CSV logs as training goes and drives its progress bar.
+/// Writes a run's logs as training goes and drives its progress bar.
 pub struct RunObserver {
-    episodes: CsvLog,
-    train: CsvLog,
-    eval: CsvLog,
+    log: RunLog,
     progress: Option<ProgressBar>,
     tensorboard: Option<EventWriter>,
     /// Step of the last `time/steps_per_s` point: the progress report that ends a run can
     /// repeat the step of the one before it, and one point per step is what TensorBoard plots.
     last_speed_step: Option<u64>,
     stop: Arc<AtomicBool>,
-    checkpoint: PathBuf,
-    last_checkpoint: Option<u64>,
-    /// The first write error; callbacks cannot return it, so it is reported at the end.
+    /// The first TensorBoard write error; callbacks cannot return it, so it is reported at
+    /// the end.
     error: Option<Failure>,
 }
 
 impl RunObserver {
-    /// Creates the CSV logs in `run` (and TensorBoard events in `run/tensorboard/` when
+    /// Creates the logs in `run` (and TensorBoard events in `run/tensorboard/` when
     /// asked), or continues them from `resume_step`; `progress` shows a bar, `stop` ends
     /// training when set.
     pub fn new(
@@ -39,22 +37,8 @@ impl RunObserver {
         resume_step: Option<u64>,
         stop: Arc<AtomicBool>,
     ) -> CliResult<Self> {
-        let log = |path, header| match resume_step {
-            None => CsvLog::create(path, header),
-            Some(step) => CsvLog::resume(path, header, step),
-        };
-        let checkpoint = run.checkpoint();
-        let dir = checkpoint
-            .parent()
-            .expect("the checkpoint lives in a folder");
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", dir.display())))?;
         Ok(RunObserver {
-            episodes: log(run.episodes_csv(), EPISODES_HEADER)?,
-            train: log(run.train_csv(), TRAIN_HEADER)?,
-            eval: log(run.eval_csv(), EVAL_HEADER)?,
-            checkpoint,
-            last_checkpoint: None,
+            log: RunLog::new(run, resume_step)?,
             progress,
             tensorboard: tensorboard
                 .then(|| EventWriter::create(&run.tensorboard()))
@@ -74,12 +58,13 @@ impl RunObserver {
             let flushed = tb.flush();
             self.keep(flushed);
         }
+        self.log.finish()?;
         self.error.map_or(Ok(()), Err)
     }
 
     /// Step of the last checkpoint written in this session.
     pub fn last_checkpoint(&self) -> Option<u64> {
-        self.last_checkpoint
+        self.log.last_checkpoint()
     }
 
     /// Writes scalars to TensorBoard, if enabled.
@@ -111,11 +96,7 @@ pub fn progress_bar(total_steps: u64) -> ProgressBar {
 
 impl Observer for RunObserver {
     fn on_episode(&mut self, r: &EpisodeRecord) {
-        let result = self.episodes.line(format_args!(
-            "{},{},{},{},{},{:.3}",
-            r.episode, r.step, r.ret, r.length, r.epsilon, r.wall_s
-        ));
-        self.keep(result);
+        self.log.on_episode(r);
         self.scalars(
             r.step,
             &[
@@ -127,11 +108,7 @@ impl Observer for RunObserver {
     }
 
     fn on_update(&mut self, r: &UpdateRecord) {
-        let result = self.train.line(format_args!(
-            "{},{},{},{}",
-            r.step, r.loss, r.mean_q, r.learning_rate
-        ));
-        self.keep(result);
+        self.log.on_update(r);
         self.scalars(
             r.step,
             &[("train/loss", r.loss), ("train/mean_q", r.mean_q)],
@@ -139,13 +116,8 @@ impl Observer for RunObserver {
     }
 
     fn on_eval(&mut self, r: &EvalRecord) {
-        let s = &r.stats;
-        let result = self.eval.line(format_args!(
-            "{},{},{},{},{}",
-            r.step, s.mean, s.std, s.min, s.max
-        ));
-        self.keep(result);
-        self.scalars(r.step, &[("eval/mean", s.mean)]);
+        self.log.on_eval(r);
+        self.scalars(r.step, &[("eval/mean", r.stats.mean)]);
     }
 
     fn on_progress(&mut self, p: &Progress) {
@@ -169,15 +141,11 @@ impl Observer for RunObserver {
     }
 
     fn wants_checkpoints(&self) -> bool {
-        true
+        self.log.wants_checkpoints()
     }
 
     fn on_checkpoint(&mut self, checkpoint: &[u8], step: u64) {
-        let result = write_atomic(&self.checkpoint, checkpoint);
-        if result.is_ok() {
-            self.last_checkpoint = Some(step);
-        }
-        self.keep(result);
+        self.log.on_checkpoint(checkpoint, step);
     }
 
     fn should_stop(&mut self) -> bool {

@@ -96,6 +96,26 @@ impl From<RunDirError> for Error {
     }
 }
 
+impl From<deepq_plots::PlotError> for Error {
+    fn from(e: deepq_plots::PlotError) -> Self {
+        match e {
+            deepq_plots::PlotError::RunDir(e) => e.into(),
+            other => Error::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<deepq::summary::AggregateError> for Error {
+    /// Runs that do not belong together are a `ValueError`; file failures as for run
+    /// directories.
+    fn from(e: deepq::summary::AggregateError) -> Self {
+        match e {
+            deepq::summary::AggregateError::RunDir(e) => e.into(),
+            other => Error::Usage(other.to_string()),
+        }
+    }
+}
+
 impl From<PyErr> for Error {
     fn from(e: PyErr) -> Self {
         Error::Python(e)

@@ -11,7 +11,9 @@
 //! - [`evaluation::evaluate`]: greedy or ε-greedy episodes;
 //! - [`run_dir`]: saving and loading run directories (the format of `deepq::run_dir`, shared
 //!   with the CLI);
-//! - [`envs`]: the built-in environments and presets.
+//! - [`envs`]: the built-in environments and presets;
+//! - [`training::train_run`] and [`reports`]: run directories as `deepq train` writes them and
+//!   their multi-seed reports, for `deepq.tune`'s sweeps.
 //!
 //! Errors carry the library's one-line messages (see [`errors`]).
 
@@ -25,6 +27,7 @@ pub mod evaluation;
 pub mod gym;
 pub mod network;
 pub mod observer;
+pub mod reports;
 pub mod run_dir;
 pub mod training;
 
@@ -50,7 +53,9 @@ pub mod native {
     #[pymodule_export]
     use crate::run_dir::{load_run, save_run};
     #[pymodule_export]
-    use crate::training::train;
+    use crate::reports::{aggregate, plot_sweep};
+    #[pymodule_export]
+    use crate::training::{train, train_run};
 
     /// Sets the module's `__version__` (the crate version, shared by the workspace).
     #[pymodule_init]

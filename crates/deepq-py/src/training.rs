@@ -2,9 +2,12 @@
 //! Gymnasium environment stepped through Python, without holding the interpreter except to
 //! call Python.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use deepq::TrainOutcome;
+use deepq::run_dir::{self, RunDir};
+use deepq::run_log::{self, RunLog};
 use pyo3::prelude::*;
 
 use crate::config::Config;
@@ -79,6 +82,48 @@ pub fn train(
         summary,
         observer.stopped_by_callback(),
     ))
+}
+
+/// Trains `config` on its built-in environment into a run directory at `path` (created with
+/// its parents), the way `deepq train --out PATH` does: `config.toml` (headed `# preset:
+/// NAME`), the CSV logs, checkpoints, the model, `summary.json` and the plots. `progress(kind,
+/// info)` receives reports as for `train`, evaluations included. Returns the run's summary
+/// as JSON (the keys of `summary.json`).
+#[pyfunction]
+#[pyo3(signature = (config, path, preset="custom", progress=None))]
+pub fn train_run(
+    py: Python<'_>,
+    config: &Config,
+    path: PathBuf,
+    preset: &str,
+    progress: Option<Py<PyAny>>,
+) -> Result<String> {
+    let cfg = config.inner.clone();
+    cfg.validate()?;
+    let run = RunDir::create(&path)?;
+    run.write_config(&run_dir::config_text(&cfg, Some(preset)))?;
+    let failure = Arc::new(Failure::default());
+    let reporter = PyObserver::new(
+        None,
+        1,
+        progress,
+        false,
+        cfg.exploration(),
+        cfg.n_envs,
+        Arc::clone(&failure),
+    );
+    let mut observer = (RunLog::new(&run, None)?, reporter);
+    let outcome = py.detach(|| deepq::train(&cfg, &mut observer));
+    if let Some(e) = failure.take() {
+        return Err(Error::Python(e));
+    }
+    observer.0.finish()?;
+    let TrainOutcome { summary, model } = outcome?;
+    let summary = run_log::save(&run, &cfg, preset, summary, &model.to_safetensors())?;
+    let threshold = Some(summary.reward_threshold);
+    deepq_plots::draw_run(&run, deepq_plots::Format::Png, cfg.rolling_window, threshold)?;
+    serde_json::to_string(&summary)
+        .map_err(|e| Error::runtime(format!("cannot encode the run summary: {e}")))
 }
 
 /// Refuses, with the way out, an env that `copy.deepcopy` cannot copy when the run needs copies.

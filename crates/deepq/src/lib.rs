@@ -23,7 +23,7 @@
 //!   [`schedule`] (ε);
 //! - [`config`] and [`presets`]; [`eval`] (greedy evaluation), [`stats`] (across seeds),
 //!   [`model`] (what a run saves), [`run_dir`] (the run directory both front ends read and
-//!   write), [`observer`] (what a run reports), [`checkpoint`],
+//!   write), [`run_log`] (training into one), [`summary`] (its `summary.json`, one seed or many), [`observer`] (what a run reports), [`checkpoint`],
 //!   [`tabular`] (the Q-table and the optimum it is compared with).
 //!
 //! The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
@@ -47,8 +47,10 @@ pub mod presets;
 pub mod replay;
 pub mod rng;
 pub mod run_dir;
+pub mod run_log;
 pub mod schedule;
 pub mod stats;
+pub mod summary;
 pub mod tabular;
 pub mod train;
 

@@ -95,3 +95,41 @@ pub trait Observer {
 
 /// An observer that ignores everything.
 impl Observer for () {}
+
+/// Two observers that both receive every report: a run's logs beside a front end's own
+/// reporting (progress bars, Python callbacks). Training stops when either asks; both are
+/// polled every step, since an observer may count its polls.
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn on_episode(&mut self, record: &EpisodeRecord) {
+        self.0.on_episode(record);
+        self.1.on_episode(record);
+    }
+    fn on_update(&mut self, record: &UpdateRecord) {
+        self.0.on_update(record);
+        self.1.on_update(record);
+    }
+    fn on_eval(&mut self, record: &EvalRecord) {
+        self.0.on_eval(record);
+        self.1.on_eval(record);
+    }
+    fn on_progress(&mut self, progress: &Progress) {
+        self.0.on_progress(progress);
+        self.1.on_progress(progress);
+    }
+    fn should_stop(&mut self) -> bool {
+        let first = self.0.should_stop();
+        let second = self.1.should_stop();
+        first || second
+    }
+    fn wants_checkpoints(&self) -> bool {
+        self.0.wants_checkpoints() || self.1.wants_checkpoints()
+    }
+    fn on_checkpoint(&mut self, checkpoint: &[u8], step: u64) {
+        if self.0.wants_checkpoints() {
+            self.0.on_checkpoint(checkpoint, step);
+        }
+        if self.1.wants_checkpoints() {
+            self.1.on_checkpoint(checkpoint, step);
+        }
+    }
+}

@@ -13,7 +13,7 @@
 //! | `model.safetensors` | the Q-network ([`crate::QNetwork`]) or, for `algorithm = "tabular"`, the Q-table ([`crate::tabular::QTable`]) |
 //! | `checkpoint/trainer.ckpt` | the trainer's full state (see [`crate::checkpoint`]): what `--resume` needs |
 //! | `plots/` | returns with a rolling mean, ε, loss, evaluations |
-//! | `summary.json` | the run summary (`env`, `preset`, `seed`, steps, final eval, `solved`, …) |
+//! | `summary.json` | the run summary ([`crate::summary::RunSummary`]: `env`, `preset`, `seed`, steps, final eval, `solved`, …) |
 //! | `tensorboard/` | event files, when asked for |
 //!
 //! Every artifact is written atomically ([`write_atomic`]: a temporary file in the same
@@ -112,6 +112,14 @@ pub enum RunDirError {
         /// Why it could not be read.
         reason: String,
     },
+    /// `summary.json` is not a run summary.
+    #[error("'{}' is not a valid run summary: {reason}", path.display())]
+    InvalidSummary {
+        /// The summary file.
+        path: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// The model's input or output size does not fit the run's environment.
     #[error(
         "model '{}' has layer sizes {} in, {} out, but {env} needs {} inputs and {} outputs",
@@ -146,6 +154,7 @@ impl RunDirError {
             RunDirError::Io { source, .. } => RunDirErrorKind::Io(source.kind()),
             RunDirError::InvalidConfig { .. }
             | RunDirError::InvalidModel { .. }
+            | RunDirError::InvalidSummary { .. }
             | RunDirError::ModelMismatch { .. } => RunDirErrorKind::Invalid,
         }
     }
@@ -158,6 +167,7 @@ impl RunDirError {
             | RunDirError::Io { path, .. }
             | RunDirError::InvalidConfig { path, .. }
             | RunDirError::InvalidModel { path, .. }
+            | RunDirError::InvalidSummary { path, .. }
             | RunDirError::ModelMismatch { path, .. } => path,
         }
     }

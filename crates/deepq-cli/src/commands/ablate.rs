@@ -10,9 +10,8 @@ use deepq::run_dir::{RunDir, write_atomic, write_json};
 use serde::Serialize;
 
 use crate::cli::{AblateArgs, parse_seeds};
-use crate::commands::train::{SeedsSummary, aggregate, train_parallel};
+use crate::commands::train::{SeedsSummary, train_parallel};
 use crate::error::{CliResult, Failure};
-use crate::plots;
 use crate::settings::{self, Sources};
 
 /// One ingredient that can be switched off: its variant's label and directory name, whether
@@ -208,7 +207,7 @@ pub fn run(args: &AblateArgs) -> CliResult<()> {
     };
     for (label, slug, cfg) in &variants {
         let runs: Vec<_> = summaries.by_ref().take(seeds.len()).collect();
-        let summary = aggregate(cfg, &preset, &seeds, runs);
+        let summary = SeedsSummary::of(&cfg.env, &preset, runs);
         write_json(&out.join(slug).join("summary.json"), &summary)?;
         report.variants.push(Variant {
             label: label.clone(),
@@ -236,7 +235,7 @@ pub fn run(args: &AblateArgs) -> CliResult<()> {
         .map(|(l, r)| (l.as_str(), r.as_slice()))
         .collect();
     let threshold = report.variants[0].summary.runs[0].reward_threshold;
-    plots::draw_seeds(&out, &groups, base.rolling_window, threshold)?;
+    deepq_plots::draw_seeds(&out, &groups, base.rolling_window, threshold)?;
 
     print!("{table}");
     println!("\nrun directory: {}", out.display());

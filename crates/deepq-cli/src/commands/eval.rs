@@ -9,7 +9,7 @@ use deepq::{EvalStats, evaluate};
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
-use crate::commands::train::optimum;
+use deepq::summary::optimum;
 use crate::error::{CliResult, Failure};
 
 /// Loads the run at `path` (config and model) and checks the model against the run's

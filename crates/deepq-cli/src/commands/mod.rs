@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod ablate;
+pub mod aggregate;
 pub mod bench;
 pub mod eval;
 pub mod list;

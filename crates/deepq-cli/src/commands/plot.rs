@@ -5,7 +5,7 @@ use deepq::run_dir::RunDir;
 use crate::cli::PlotArgs;
 use crate::commands::train::RunSummary;
 use crate::error::CliResult;
-use crate::plots::draw_run;
+use deepq_plots::draw_run;
 
 /// Runs `deepq plot`.
 pub fn run(args: &PlotArgs) -> CliResult<()> {

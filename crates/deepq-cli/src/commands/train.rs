@@ -5,116 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use deepq::run_dir::{self, RunDir, write_json};
-use deepq::stats::Aggregate;
+use deepq::run_dir::{self, RunDir};
+use deepq::run_log;
+pub use deepq::summary::{RunSummary, SeedsSummary};
 use deepq::{DqnConfig, TrainSummary};
+use deepq_plots::{self as plots, Format};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::cli::{TrainArgs, parse_seeds};
 use crate::error::{CliResult, Failure};
 use crate::observer::{RunObserver, progress_bar};
-use crate::plots::{self, Format};
 use crate::settings::{self, Sources};
-
-/// `summary.json` of one run (a contract: scripts read these keys).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    /// Environment id.
-    pub env: String,
-    /// Preset the run started from.
-    pub preset: String,
-    /// The run's seed.
-    pub seed: u64,
-    /// Configured step budget.
-    pub total_timesteps: u64,
-    /// Environment steps taken.
-    pub env_steps: u64,
-    /// Training episodes finished.
-    pub episodes: u64,
-    /// Gradient steps taken.
-    pub updates: u64,
-    /// Training wall time in seconds.
-    pub wall_s: f64,
-    /// Environment steps per second.
-    pub steps_per_s: f64,
-    /// Gradient steps per second.
-    pub updates_per_s: f64,
-    /// Episodes of the final greedy evaluation (0 when interrupted).
-    pub eval_episodes: usize,
-    /// Mean return of the final greedy evaluation (null when interrupted).
-    pub eval_mean: Option<f64>,
-    /// Standard deviation of those returns.
-    pub eval_std: Option<f64>,
-    /// Lowest of those returns.
-    pub eval_min: Option<f64>,
-    /// Highest of those returns.
-    pub eval_max: Option<f64>,
-    /// The environment's reward threshold.
-    pub reward_threshold: f64,
-    /// Whether the final evaluation mean reached the threshold.
-    pub solved: bool,
-    /// The best expected return any policy can reach within the step limit, where the env's
-    /// transition table is known (FrozenLake): value iteration's benchmark.
-    pub optimal_return: Option<f64>,
-    /// Step of the first periodic evaluation that reached the threshold.
-    pub solved_at_step: Option<u64>,
-    /// Whether training was interrupted (Ctrl-C) before its budget.
-    pub interrupted: bool,
-    /// Version of deepq that trained it.
-    pub deepq_version: String,
-}
-
-impl RunSummary {
-    fn new(preset: &str, s: TrainSummary) -> Self {
-        RunSummary {
-            env: s.env,
-            preset: preset.to_string(),
-            seed: s.seed,
-            total_timesteps: s.total_timesteps,
-            env_steps: s.env_steps,
-            episodes: s.episodes,
-            updates: s.updates,
-            wall_s: s.wall_s,
-            steps_per_s: s.steps_per_s,
-            updates_per_s: s.updates_per_s,
-            eval_episodes: s.eval.as_ref().map_or(0, |e| e.episodes),
-            eval_mean: s.eval.as_ref().map(|e| e.mean),
-            eval_std: s.eval.as_ref().map(|e| e.std),
-            eval_min: s.eval.as_ref().map(|e| e.min),
-            eval_max: s.eval.as_ref().map(|e| e.max),
-            reward_threshold: s.reward_threshold,
-            solved: s.solved,
-            optimal_return: None,
-            solved_at_step: s.solved_at_step,
-            interrupted: s.interrupted,
-            deepq_version: env!("CARGO_PKG_VERSION").to_string(),
-        }
-    }
-}
-
-/// Aggregate `summary.json` of a multi-seed run.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SeedsSummary {
-    /// Environment id.
-    pub env: String,
-    /// Preset the runs started from.
-    pub preset: String,
-    /// The seeds, in order.
-    pub seeds: Vec<u64>,
-    /// Fraction of seeds whose final evaluation reached the threshold.
-    pub solve_rate: f64,
-    /// The final evaluation mean across seeds (null if every seed was interrupted).
-    pub eval_mean: Option<Aggregate>,
-    /// Training wall time across seeds.
-    pub wall_s: Aggregate,
-    /// Steps of the first periodic evaluation at the threshold, over the seeds that got there.
-    pub solved_at_step: Option<Aggregate>,
-    /// Every seed's summary.
-    pub runs: Vec<RunSummary>,
-    /// Version of deepq that trained them.
-    pub deepq_version: String,
-}
 
 /// Runs `deepq train`.
 pub fn run(args: &TrainArgs) -> CliResult<()> {
@@ -257,10 +158,7 @@ fn finish_run(
         other => other.into(),
     })?;
     let (trained, model) = outcome;
-    run.write_model(&model)?;
-    let mut summary = RunSummary::new(preset, trained);
-    summary.optimal_return = optimum(cfg);
-    write_json(&run.summary(), &summary)?;
+    let summary = run_log::save(run, cfg, preset, trained, &model)?;
     plots::draw_run(
         run,
         Format::Png,
@@ -292,16 +190,9 @@ fn train_seeds(
         })
         .collect();
     let summaries = train_parallel(&runs, preset, jobs, args.quiet, args.tensorboard, stop)?;
-    let summary = aggregate(cfg, preset, seeds, summaries);
-    write_json(&out.join("summary.json"), &summary)?;
     let dirs: Vec<RunDir> = runs.iter().map(|(_, dir)| RunDir::at(dir)).collect();
-    let threshold = summary.runs[0].reward_threshold;
-    plots::draw_seeds(
-        out,
-        &[("mean over seeds", dirs.as_slice())],
-        cfg.rolling_window,
-        threshold,
-    )?;
+    let summary = SeedsSummary::of(&cfg.env, preset, summaries);
+    plots::report_seeds(out, &summary, &dirs, cfg.rolling_window)?;
     Ok(summary)
 }
 
@@ -346,47 +237,12 @@ pub fn train_parallel(
     summaries
 }
 
-/// Aggregates the summaries of one configuration's seeds.
-pub fn aggregate(
-    cfg: &DqnConfig,
-    preset: &str,
-    seeds: &[u64],
-    runs: Vec<RunSummary>,
-) -> SeedsSummary {
-    let solved_steps: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.solved_at_step.map(|s| s as f64))
-        .collect();
-    SeedsSummary {
-        env: cfg.env.clone(),
-        preset: preset.to_string(),
-        seeds: seeds.to_vec(),
-        solve_rate: runs.iter().filter(|r| r.solved).count() as f64 / runs.len() as f64,
-        eval_mean: aggregate_of(runs.iter().filter_map(|r| r.eval_mean)),
-        wall_s: Aggregate::of(&runs.iter().map(|r| r.wall_s).collect::<Vec<_>>()),
-        solved_at_step: (!solved_steps.is_empty()).then(|| Aggregate::of(&solved_steps)),
-        runs,
-        deepq_version: env!("CARGO_PKG_VERSION").to_string(),
-    }
-}
-
-/// Value iteration's optimum for the run's env, when its dynamics are known.
-pub fn optimum(cfg: &DqnConfig) -> Option<f64> {
-    let env = deepq::envs::make(&cfg.env, &cfg.env_kwargs).ok()?;
-    deepq::tabular::env_optimum(&env)
-}
-
 /// The preset a run started from, as its config file records it.
 fn preset_of(run: &RunDir) -> String {
     run.read_config_text()
         .ok()
         .and_then(|text| run_dir::preset_of(&text).map(str::to_string))
         .unwrap_or_else(|| "custom".into())
-}
-
-fn aggregate_of(values: impl Iterator<Item = f64>) -> Option<Aggregate> {
-    let values: Vec<f64> = values.collect();
-    (!values.is_empty()).then(|| Aggregate::of(&values))
 }
 
 /// `runs/<env>-<preset>-<tag>-<timestamp>`.
@@ -447,7 +303,8 @@ fn print_summary(s: &RunSummary, out: &Path) {
     println!("  run directory: {}", out.display());
 }
 
-fn print_seeds_summary(s: &SeedsSummary, out: &Path) {
+/// Prints a multi-seed summary and where it was written.
+pub fn print_seeds_summary(s: &SeedsSummary, out: &Path) {
     println!("{} · preset {} · {} seeds", s.env, s.preset, s.seeds.len());
     if let Some(e) = &s.eval_mean {
         println!(

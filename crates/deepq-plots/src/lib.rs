@@ -1,5 +1,11 @@
-//! Charts of a run (returns, ε, loss, evaluations) as PNG or SVG, drawn with plotters and an
-//! embedded font, so no system fonts are needed.
+//! Charts of deepq runs as PNG or SVG, drawn with plotters and an embedded font, so no
+//! system fonts are needed: one run's returns, ε, loss and evaluations ([`draw_run`]), the
+//! mean return of several seeds with its confidence band ([`draw_seeds`]), and a sweep's
+//! objective over its trials ([`draw_sweep`]); and the report of several seeds
+//! ([`report_seeds`]: their `summary.json` and plot). Both front ends draw with it: the `deepq`
+//! command and the Python package (whose sweeps thus need no plotting library).
+
+#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -8,11 +14,36 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::error::{CliResult, Failure};
-use deepq::run_dir::{RunDir, read_csv, write_atomic};
+use deepq::run_dir::{RunDir, RunDirError, SUMMARY_FILE, read_csv, write_atomic, write_json};
+use deepq::summary::SeedsSummary;
+
+/// Why a chart could not be drawn or saved; one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// Reading a run's logs or writing the image failed.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// plotters failed to draw.
+    #[error("cannot draw '{}': {reason}", path.display())]
+    Draw {
+        /// The image file.
+        path: PathBuf,
+        /// plotters' error.
+        reason: String,
+    },
+}
+
+/// Shorthand for results of drawing.
+pub type Result<T, E = PlotError> = std::result::Result<T, E>;
+
+/// Creates a plots folder.
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| RunDirError::io("create", dir, e).into())
+}
 
 /// Image format of the plots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     /// Raster image.
     Png,
@@ -86,9 +117,12 @@ fn register_embedded_font() {
 }
 
 /// Draws `chart` into `path` (written atomically) in `format`.
-pub fn render(chart: &Chart, path: &Path, format: Format) -> CliResult<()> {
+pub fn render(chart: &Chart, path: &Path, format: Format) -> Result<()> {
     register_embedded_font();
-    let fail = |e: String| Failure::Runtime(format!("cannot draw '{}': {e}", path.display()));
+    let fail = |reason: String| PlotError::Draw {
+        path: path.to_path_buf(),
+        reason,
+    };
     match format {
         Format::Svg => {
             let mut svg = String::new();
@@ -262,16 +296,15 @@ pub fn draw_run(
     format: Format,
     window: usize,
     threshold: Option<f64>,
-) -> CliResult<Vec<PathBuf>> {
+) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    let mut save = |name: &str, chart: Chart| -> CliResult<()> {
+    let mut save = |name: &str, chart: Chart| -> Result<()> {
         let path = run.plots().join(format!("{name}.{}", format.extension()));
         render(&chart, &path, format)?;
         written.push(path);
         Ok(())
     };
-    std::fs::create_dir_all(run.plots())
-        .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", run.plots().display())))?;
+    create_dir(&run.plots())?;
 
     let (h, c) = read_csv(&run.episodes_csv())?;
     let steps = column(&h, &c, "step").to_vec();
@@ -448,7 +481,7 @@ pub fn draw_seeds(
     groups: &[(&str, &[RunDir])],
     window: usize,
     threshold: f64,
-) -> CliResult<PathBuf> {
+) -> Result<PathBuf> {
     const PALETTE: [RGBColor; 8] = [
         BLUE_,
         ORANGE,
@@ -487,8 +520,7 @@ pub fn draw_seeds(
         });
     }
     let dir = out.join("plots");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", dir.display())))?;
+    create_dir(&dir)?;
     let path = dir.join("returns.png");
     let seeds = groups.first().map_or(0, |(_, runs)| runs.len());
     let chart = Chart {
@@ -504,6 +536,71 @@ pub fn draw_seeds(
     };
     render(&chart, &path, Format::Png)?;
     Ok(path)
+}
+
+/// Writes the report of one configuration's seeds into `out`: the multi-seed
+/// `summary.json` and the mean return curve with its band (`plots/returns.png`), as `deepq
+/// train --seeds`, `deepq aggregate` and sweep trials all leave them.
+pub fn report_seeds(
+    out: &Path,
+    summary: &SeedsSummary,
+    runs: &[RunDir],
+    window: usize,
+) -> Result<()> {
+    write_json(&out.join(SUMMARY_FILE), summary)?;
+    let threshold = summary
+        .runs
+        .first()
+        .map_or(f64::INFINITY, |r| r.reward_threshold);
+    draw_seeds(out, &[("mean over seeds", runs)], window, threshold)?;
+    Ok(())
+}
+
+/// Draws a sweep's objective over its trials into `path` (PNG): each finished trial's value
+/// as `(trial number, value)` in the order the trials finished, the best value so far, and
+/// optionally a reference line such as the untuned config's value.
+pub fn draw_sweep(
+    path: &Path,
+    objective: &str,
+    trials: &[(f64, f64)],
+    reference: Option<(f64, String)>,
+) -> Result<()> {
+    let xs: Vec<f64> = trials.iter().map(|&(x, _)| x).collect();
+    let ys: Vec<f64> = trials.iter().map(|&(_, y)| y).collect();
+    let best: Vec<f64> = ys
+        .iter()
+        .scan(f64::NEG_INFINITY, |best, &y| {
+            *best = best.max(y);
+            Some(*best)
+        })
+        .collect();
+    let chart = Chart {
+        title: format!("{objective} over {} trials", trials.len()),
+        x_label: "trial".into(),
+        y_label: objective.into(),
+        bands: vec![],
+        series: vec![
+            Series {
+                label: format!("trial {objective}"),
+                xs: xs.clone(),
+                ys,
+                color: BLUE_,
+                faint: true,
+            },
+            Series {
+                label: "best so far".into(),
+                xs,
+                ys: best,
+                color: ORANGE,
+                faint: false,
+            },
+        ],
+        reference,
+    };
+    if let Some(dir) = path.parent() {
+        create_dir(dir)?;
+    }
+    render(&chart, path, Format::Png)
 }
 
 #[cfg(test)]
@@ -585,5 +682,14 @@ mod tests {
         render(&chart, &svg_path, Format::Svg).unwrap();
         let svg = std::fs::read_to_string(&svg_path).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("Test chart"));
+    }
+
+    #[test]
+    fn sweeps_draw_into_a_new_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plots").join("objective.png");
+        let trials = [(0.0, 100.0), (1.0, 300.0), (2.0, 200.0)];
+        draw_sweep(&path, "IQM", &trials, Some((250.0, "untuned".into()))).unwrap();
+        assert!(std::fs::read(&path).unwrap().starts_with(b"\x89PNG"));
     }
 }

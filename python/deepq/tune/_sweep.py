@@ -1,0 +1,214 @@
+"""The sweep driver: settles the base config and the search space, joins or starts Ray, runs
+Ray Tune with Optuna's TPE (and ASHA early stopping on the periodic evaluations), resumes an
+interrupted sweep, and writes the sweep's outputs (see :mod:`deepq.tune._outputs`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional, Union
+
+from deepq import _native
+from deepq.tune import _outputs
+from deepq.tune._space import Space, parse_space, read_space, tomllib
+from deepq.tune._trial import Setup, train_trial, write_atomic
+
+#: Ray Tune's experiment folder inside the sweep's directory.
+RAY_DIR = "ray"
+#: The settings a sweep started with, to refuse resuming it with others.
+SETTINGS_FILE = "sweep.json"
+
+
+class SweepError(ValueError):
+    """Settings a sweep cannot run with; the message is one line."""
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SweepError(f"invalid value {value!r} for '{name}': must be an integer of at least 1")
+    return value
+
+
+def base_config(preset: Optional[str] = None, config: Optional[Union[str, Path]] = None,
+                sets: Iterable[str] = ()) -> "_native.Config":
+    """The base config as ``deepq train`` resolves it: the preset (``default`` unless
+    named), then the keys of the ``config`` TOML file, then ``KEY=VALUE`` overrides."""
+    cfg = _native.Config(preset or "default")
+    if config is not None:
+        try:
+            table = tomllib.loads(Path(config).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise SweepError(f"cannot read config '{config}': {e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise SweepError(f"config '{config}' is not valid TOML: {e}") from None
+        cfg.update(table)
+    for pair in sets:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise SweepError(f"invalid override '{pair}': expected KEY=VALUE")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text  # a bare word such as mse is a string
+        cfg.update({key.strip(): value})
+    cfg.validate()
+    return cfg
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Fails fast, in one line, when a ``HOST:PORT`` Ray address does not answer."""
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SweepError(f"invalid Ray address '{address}': expected HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"cannot reach the Ray cluster at '{address}': "
+                              f"{e.strerror or e}") from None
+
+
+def _import_ray():
+    try:
+        import optuna  # noqa: F401 - checked here so the message names both
+        import ray
+    except ImportError as e:
+        raise ImportError(f"deepq.tune needs Ray Tune and Optuna ({e}); install them with "
+                          "pip install 'deepq[tune]'") from None
+    return ray
+
+
+def _settings(base: "_native.Config", preset: str, space: Space, trials: int, seeds: int,
+              prune: bool, search_seed: int) -> Dict[str, Any]:
+    return {"base": base.to_toml(), "preset": preset,
+            "space": [[p.key, p.kind, list(p.args)] for p in space.params],
+            "trials": trials, "seeds": seeds, "prune": prune, "search_seed": search_seed}
+
+
+def _check_resumable(out: Path, settings: Dict[str, Any]) -> None:
+    path = out / SETTINGS_FILE
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    differing = [k for k in settings if saved.get(k) != settings[k]]
+    if differing:
+        raise SweepError(f"'{out}' holds a sweep with other settings (its {differing[0]} "
+                         "differs); rerun it with its own settings or use another --out")
+
+
+def _scheduler(prune: bool, base: "_native.Config"):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    freq = base.get("eval_freq")
+    steps = freq if isinstance(freq, int) else 0
+    if not prune:
+        return FIFOScheduler()
+    if steps <= 0:
+        raise SweepError("cannot prune trials without periodic evaluations: the config has "
+                         "eval_freq = 0; set eval_freq (in steps) or pass --no-prune")
+    rounds = max(1, base.get("total_timesteps") // steps)
+    return ASHAScheduler(metric="eval_mean", mode="max", time_attr="training_iteration",
+                         max_t=rounds + 1, grace_period=max(1, rounds // 4),
+                         reduction_factor=3)
+
+
+def _searcher(space: Space, trials: int, search_seed: int):
+    import optuna
+
+    from deepq.tune._ray import FinalObjectiveSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=search_seed,
+                                         n_startup_trials=min(10, max(2, trials // 4)))
+    return FinalObjectiveSearch(metric="iqm", mode="max", sampler=sampler)
+
+
+def _cpus_per_trial(ray, seeds: int, requested: Optional[int]) -> int:
+    if requested is not None:
+        return _count(requested, "cpus_per_trial")
+    largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1)
+    return max(1, min(seeds, int(largest)))
+
+
+def run(space: Union[str, Path, Dict[str, Any]], *, preset: Optional[str] = None,
+        config: Optional[Union[str, Path]] = None, sets: Iterable[str] = (), trials: int = 20,
+        seeds: int = 3, out: Union[str, Path] = "sweep", address: Optional[str] = None,
+        prune: bool = True, cpus_per_trial: Optional[int] = None,
+        num_cpus: Optional[int] = None, search_seed: int = 0,
+        progress: bool = True) -> _outputs.SweepResult:
+    """Runs (or resumes) a hyperparameter sweep and returns its results.
+
+    ``space`` is a search-space TOML file or the same as a dict (see :mod:`deepq.tune`).
+    Each of ``trials`` trials trains its config on seeds ``0..seeds-1``, in threads on
+    ``cpus_per_trial`` CPUs (default: ``seeds``, at most the largest node's CPUs); its
+    objective is the IQM of their final greedy evaluations. ``address`` joins a Ray cluster
+    (``HOST:PORT`` or ``auto``); without it a local Ray instance is started (with
+    ``num_cpus`` CPUs, default all). ``out`` must be on a filesystem every node sees. A sweep
+    whose ``out`` already holds an interrupted sweep with the same settings is resumed:
+    finished trials are not trained again.
+    """
+    trials = _count(trials, "trials")
+    seeds = _count(seeds, "seeds")
+    preset_name = preset or "default"
+    base = base_config(preset, config, sets)
+    if isinstance(space, dict):
+        parsed = parse_space(_dump_space(space), base)
+    else:
+        parsed = read_space(Path(space), base)
+    scheduler = _scheduler(prune, base)
+    out = Path(out).resolve()
+    settings = _settings(base, preset_name, parsed, trials, seeds, prune, search_seed)
+    _check_resumable(out, settings)
+    if address is not None:
+        check_address(address)
+    ray = _import_ray()
+    from ray import tune
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Periodic reports carry ASHA's metric, only the last one the objective.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    if not ray.is_initialized():
+        ray.init(address=address, num_cpus=num_cpus if address is None else None,
+                 logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n")
+    setup = Setup(base_toml=base.to_toml(), preset=preset_name,
+                  seeds=tuple(range(seeds)), trials_dir=str(out / _outputs.TRIALS_DIR),
+                  space=parsed)
+    trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup),
+                                    {"cpu": _cpus_per_trial(ray, seeds, cpus_per_trial)})
+    experiment = out / RAY_DIR
+    from deepq.tune._ray import ProgressLine
+
+    reporter = ProgressLine(trials, enabled=progress)
+    if tune.Tuner.can_restore(str(experiment)):
+        tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)
+    else:
+        tuner = tune.Tuner(
+            trainable, param_space=parsed.to_ray(),
+            tune_config=tune.TuneConfig(search_alg=_searcher(parsed, trials, search_seed),
+                                        scheduler=scheduler, num_samples=trials),
+            run_config=tune.RunConfig(name=RAY_DIR, storage_path=str(out), verbose=0,
+                                      callbacks=[reporter],
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+    tuner.fit()
+    trials_of = tune.ExperimentAnalysis(str(experiment)).trials
+    return _outputs.write(out, trials_of, parsed, base, settings)
+
+
+def _dump_space(space: Dict[str, Any]) -> str:
+    """A dict space as TOML text, for the one parser (JSON values are TOML values)."""
+    lines = []
+    for key, spec in space.items():
+        if not isinstance(spec, dict):
+            raise SweepError(f"search space: '{key}' must be a table with one distribution")
+        body = ", ".join(f"{kind} = {json.dumps(args)}" for kind, args in spec.items())
+        lines.append(f"{json.dumps(key)} = {{ {body} }}")
+    return "\n".join(lines) + "\n"
