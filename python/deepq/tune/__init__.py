@@ -30,8 +30,8 @@ neither.
 """
 
 from deepq.tune._outputs import SweepResult
-from deepq.tune._space import Space, SpaceError, parse_space, read_space
+from deepq.tune._space import Space, SpaceError, parse_space, parse_table, read_space
 from deepq.tune._sweep import SweepError, base_config, run
 
 __all__ = ["run", "SweepResult", "SweepError", "Space", "SpaceError", "parse_space",
-           "read_space", "base_config"]
+           "parse_table", "read_space", "base_config"]

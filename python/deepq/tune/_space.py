@@ -145,14 +145,11 @@ def _param(key: str, spec: Any, base: "_native.Config") -> Param:
     return Param(key, kind, (low, high))
 
 
-def parse_space(text: str, base: "_native.Config", source: str = "search space") -> Space:
-    """Parses and checks a search space against deepq's config keys and the value ranges
-    deepq accepts over the `base` config; raises :class:`SpaceError` (a ValueError) with a
-    one-line message otherwise."""
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SpaceError(f"{source} is not valid TOML: {e}") from None
+def parse_table(table: Dict[str, Any], base: "_native.Config",
+                source: str = "search space") -> Space:
+    """Checks a search space given as a table (the parsed TOML) against deepq's config keys
+    and the value ranges deepq accepts over the `base` config; raises :class:`SpaceError` (a
+    ValueError) with a one-line message otherwise."""
     if not table:
         raise SpaceError(f"{source} names no hyperparameters; add lines such as "
                          "learning_rate = { log_uniform = [1e-4, 1e-2] }")
@@ -170,10 +167,20 @@ def parse_space(text: str, base: "_native.Config", source: str = "search space")
     return Space(tuple(params))
 
 
+def parse_space(text: str, base: "_native.Config", source: str = "search space") -> Space:
+    """Parses a search space's TOML text and checks it (see :func:`parse_table`)."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpaceError(f"{source} is not valid TOML: {e}") from None
+    return parse_table(table, base, source)
+
+
 def read_space(path: Path, base: "_native.Config") -> Space:
     """Reads and checks the search space file at `path` (see :func:`parse_space`)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise SpaceError(f"cannot read search space '{path}': {e}") from None
+        reason = getattr(e, "strerror", None) or e
+        raise SpaceError(f"cannot read search space '{path}': {reason}") from None
     return parse_space(text, base, source=f"search space '{path}'")

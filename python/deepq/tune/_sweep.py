@@ -4,6 +4,7 @@ interrupted sweep, and writes the sweep's outputs (see :mod:`deepq.tune._outputs
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from typing import Any, Dict, Iterable, Optional, Union
 
 from deepq import _native
 from deepq.tune import _outputs
-from deepq.tune._space import Space, parse_space, read_space, tomllib
+from deepq.tune._space import Space, parse_table, read_space, tomllib
 from deepq.tune._trial import Setup, train_trial, write_atomic
 
 #: Ray Tune's experiment folder inside the sweep's directory.
@@ -41,7 +42,8 @@ def base_config(preset: Optional[str] = None, config: Optional[Union[str, Path]]
         try:
             table = tomllib.loads(Path(config).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as e:
-            raise SweepError(f"cannot read config '{config}': {e}") from None
+            reason = getattr(e, "strerror", None) or e
+            raise SweepError(f"cannot read config '{config}': {reason}") from None
         except tomllib.TOMLDecodeError as e:
             raise SweepError(f"config '{config}' is not valid TOML: {e}") from None
         cfg.update(table)
@@ -73,13 +75,13 @@ def check_address(address: str, timeout: float = 5.0) -> None:
 
 
 def _import_ray():
+    """Ray, imported only now; a missing Ray or Optuna is one line naming the extra."""
     try:
-        import optuna  # noqa: F401 - checked here so the message names both
-        import ray
+        importlib.import_module("optuna")
+        return importlib.import_module("ray")
     except ImportError as e:
         raise ImportError(f"deepq.tune needs Ray Tune and Optuna ({e}); install them with "
                           "pip install 'deepq[tune]'") from None
-    return ray
 
 
 def _settings(base: "_native.Config", preset: str, space: Space, trials: int, seeds: int,
@@ -116,7 +118,7 @@ def _scheduler(prune: bool, base: "_native.Config"):
                          reduction_factor=3)
 
 
-def _searcher(space: Space, trials: int, search_seed: int):
+def _searcher(trials: int, search_seed: int):
     import optuna
 
     from deepq.tune._ray import FinalObjectiveSearch
@@ -156,7 +158,7 @@ def run(space: Union[str, Path, Dict[str, Any]], *, preset: Optional[str] = None
     preset_name = preset or "default"
     base = base_config(preset, config, sets)
     if isinstance(space, dict):
-        parsed = parse_space(_dump_space(space), base)
+        parsed = parse_table(space, base)
     else:
         parsed = read_space(Path(space), base)
     scheduler = _scheduler(prune, base)
@@ -166,26 +168,42 @@ def run(space: Union[str, Path, Dict[str, Any]], *, preset: Optional[str] = None
     if address is not None:
         check_address(address)
     ray = _import_ray()
-    from ray import tune
-
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    # Save the experiment's state every second (Ray's default is 10 s or more), so a lost
+    # driver loses little; trials that finished meanwhile are not retrained either way.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     # Periodic reports carry ASHA's metric, only the last one the objective.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         ray.init(address=address, num_cpus=num_cpus if address is None else None,
                  logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
+    try:
+        return _sweep(ray, out, base, parsed, settings, scheduler, cpus_per_trial, progress)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _sweep(ray, out: Path, base: "_native.Config", parsed: Space, settings: Dict[str, Any],
+           scheduler, cpus_per_trial: Optional[int], progress: bool) -> _outputs.SweepResult:
+    """Runs or resumes the sweep on the Ray instance the driver is connected to."""
+    from ray import tune
+
+    from deepq.tune._ray import ProgressLine
+
+    trials, seeds = settings["trials"], settings["seeds"]
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n")
-    setup = Setup(base_toml=base.to_toml(), preset=preset_name,
+    setup = Setup(base_toml=base.to_toml(), preset=settings["preset"],
                   seeds=tuple(range(seeds)), trials_dir=str(out / _outputs.TRIALS_DIR),
                   space=parsed)
     trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup),
                                     {"cpu": _cpus_per_trial(ray, seeds, cpus_per_trial)})
     experiment = out / RAY_DIR
-    from deepq.tune._ray import ProgressLine
-
     reporter = ProgressLine(trials, enabled=progress)
     if tune.Tuner.can_restore(str(experiment)):
         tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
@@ -193,7 +211,7 @@ def run(space: Union[str, Path, Dict[str, Any]], *, preset: Optional[str] = None
     else:
         tuner = tune.Tuner(
             trainable, param_space=parsed.to_ray(),
-            tune_config=tune.TuneConfig(search_alg=_searcher(parsed, trials, search_seed),
+            tune_config=tune.TuneConfig(search_alg=_searcher(trials, settings["search_seed"]),
                                         scheduler=scheduler, num_samples=trials),
             run_config=tune.RunConfig(name=RAY_DIR, storage_path=str(out), verbose=0,
                                       callbacks=[reporter],
@@ -201,14 +219,3 @@ def run(space: Union[str, Path, Dict[str, Any]], *, preset: Optional[str] = None
     tuner.fit()
     trials_of = tune.ExperimentAnalysis(str(experiment)).trials
     return _outputs.write(out, trials_of, parsed, base, settings)
-
-
-def _dump_space(space: Dict[str, Any]) -> str:
-    """A dict space as TOML text, for the one parser (JSON values are TOML values)."""
-    lines = []
-    for key, spec in space.items():
-        if not isinstance(spec, dict):
-            raise SweepError(f"search space: '{key}' must be a table with one distribution")
-        body = ", ".join(f"{kind} = {json.dumps(args)}" for kind, args in spec.items())
-        lines.append(f"{json.dumps(key)} = {{ {body} }}")
-    return "\n".join(lines) + "\n"
