@@ -289,7 +289,7 @@ def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     failed = next(r for r in result.trials if r["status"] == "failed")
     assert failed["error"].startswith("RuntimeError: training diverged at step ")
     assert "\n" not in failed["error"] and failed["node_id"]
-    assert result.best["learning_rate"] == "0.001"
+    assert result.complete and result.best["learning_rate"] == "0.001"
     assert result.best_config.get("learning_rate") == 1e-3
     rows = list(csv.DictReader((tmp_path / "sweep" / "trials.csv").open()))
     assert [r["status"] for r in rows] == [r["status"] for r in result.trials]

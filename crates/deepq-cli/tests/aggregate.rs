@@ -36,9 +36,9 @@ fn aggregates_equal_the_multi_seed_summary_of_the_same_runs() {
     let done = deepq(
         &[
             "aggregate",
+            "many/seed-2",
             "many/seed-0",
             "many/seed-1",
-            "many/seed-2",
             "--out",
             "agg",
         ],
@@ -87,7 +87,14 @@ fn runs_that_do_not_belong_together_are_one_line() {
     train(d, &["--seed", "2", "--set", "gamma=0.9"], "gamma");
     train(
         d,
-        &["--seed", "3", "--env", "Acrobot-v1", "--set", "learning_starts=100"],
+        &[
+            "--seed",
+            "3",
+            "--env",
+            "Acrobot-v1",
+            "--set",
+            "learning_starts=100",
+        ],
         "acrobot",
     );
     let agg = |runs: &[&str]| {
@@ -105,6 +112,13 @@ fn runs_that_do_not_belong_together_are_one_line() {
     std::fs::remove_file(d.join("b/summary.json")).unwrap();
     assert_clean_error(&agg(&["a", "b"]), 2, &["'b'", "has not finished"]);
     std::fs::write(d.join("b/summary.json"), "{\"env\": 1").unwrap();
-    assert_clean_error(&agg(&["a", "b"]), 1, &["summary.json", "not a valid run summary"]);
-    assert!(!d.join("out").exists(), "nothing is written for refused runs");
+    assert_clean_error(
+        &agg(&["a", "b"]),
+        1,
+        &["summary.json", "not a valid run summary"],
+    );
+    assert!(
+        !d.join("out").exists(),
+        "nothing is written for refused runs"
+    );
 }

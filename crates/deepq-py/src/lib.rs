@@ -51,9 +51,9 @@ pub mod native {
     #[pymodule_export]
     use crate::network::Network;
     #[pymodule_export]
-    use crate::run_dir::{load_run, save_run};
-    #[pymodule_export]
     use crate::reports::{aggregate, plot_sweep};
+    #[pymodule_export]
+    use crate::run_dir::{load_run, save_run};
     #[pymodule_export]
     use crate::training::{train, train_run};
 

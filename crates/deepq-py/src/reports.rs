@@ -41,5 +41,7 @@ pub fn plot_sweep(
     trials: Vec<(f64, f64)>,
     reference: Option<(f64, String)>,
 ) -> Result<()> {
-    Ok(deepq_plots::draw_sweep(&path, objective, &trials, reference)?)
+    Ok(deepq_plots::draw_sweep(
+        &path, objective, &trials, reference,
+    )?)
 }

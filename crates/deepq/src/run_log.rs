@@ -9,8 +9,7 @@ use crate::config::DqnConfig;
 use crate::core::TrainSummary;
 use crate::observer::{EpisodeRecord, EvalRecord, Observer, UpdateRecord};
 use crate::run_dir::{
-    CsvLog, EPISODES_HEADER, EVAL_HEADER, Result, RunDir, RunDirError, TRAIN_HEADER,
-    write_atomic,
+    CsvLog, EPISODES_HEADER, EVAL_HEADER, Result, RunDir, RunDirError, TRAIN_HEADER, write_atomic,
 };
 use crate::summary::{self, RunSummary};
 

@@ -202,8 +202,9 @@ impl FinishedRun {
 }
 
 /// Aggregates finished runs (at least one) of one configuration with different seeds, in
-/// the order given; refuses runs whose configs differ in anything but the seed, and repeated
-/// seeds, whose aggregate would not describe one configuration.
+/// seed order (so a shell glob's order does not matter); refuses runs whose configs differ
+/// in anything but the seed, and repeated seeds: their aggregate would not describe one
+/// configuration.
 pub fn aggregate_runs(runs: &[FinishedRun]) -> Result<SeedsSummary, AggregateError> {
     let table = |cfg: &DqnConfig| -> toml::Table {
         DqnConfig {
@@ -234,10 +235,7 @@ pub fn aggregate_runs(runs: &[FinishedRun]) -> Result<SeedsSummary, AggregateErr
                 show(&reference)
             )));
         }
-        if let Some(twin) = runs[..i]
-            .iter()
-            .find(|r| r.config.seed == run.config.seed)
-        {
+        if let Some(twin) = runs[..i].iter().find(|r| r.config.seed == run.config.seed) {
             return Err(AggregateError::Mismatch(format!(
                 "cannot aggregate '{}' with '{}': both were trained with seed {}",
                 run.dir.root().display(),
@@ -246,8 +244,13 @@ pub fn aggregate_runs(runs: &[FinishedRun]) -> Result<SeedsSummary, AggregateErr
             )));
         }
     }
-    let summaries = runs.iter().map(|r| r.summary.clone()).collect();
-    Ok(SeedsSummary::of(&first.config.env, &first.preset, summaries))
+    let mut summaries: Vec<RunSummary> = runs.iter().map(|r| r.summary.clone()).collect();
+    summaries.sort_by_key(|s| s.seed);
+    Ok(SeedsSummary::of(
+        &first.config.env,
+        &first.preset,
+        summaries,
+    ))
 }
 
 /// Value iteration's optimum for the run's env, when its dynamics are known.

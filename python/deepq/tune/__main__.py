@@ -64,6 +64,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     print(f"{len(result.trials)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     print(f"trials: {result.out / 'trials.csv'}")
+    if not result.complete:
+        print("error: the sweep was interrupted before all its trials ended; run the same "
+              "command again to resume it", file=sys.stderr)
+        return 130
     if result.best is None:
         print("error: no trial finished; see the error column of trials.csv", file=sys.stderr)
         return 1

@@ -24,9 +24,11 @@ METRIC_COLUMNS = ["iqm", "mean", "solve_rate", "last_eval", "wall_s", "node_ip",
 @dataclass
 class SweepResult:
     """What a sweep found: every trial's row (as in ``trials.csv``), the best finished trial
-    and its complete config (``None`` when no trial finished)."""
+    and its complete config (``None`` when no trial finished), and whether every trial has
+    ended (``False`` after an interrupted run: run it again to resume)."""
 
     out: Path
+    complete: bool = False
     trials: List[Dict[str, Any]] = field(default_factory=list)
     best: Optional[Dict[str, Any]] = None
     best_config: Optional["_native.Config"] = None
@@ -88,10 +90,10 @@ def best_config(base: "_native.Config", space: Space, row: Dict[str, Any]) -> "_
 
 
 def _best_toml(cfg: "_native.Config", row: Dict[str, Any], settings: Dict[str, Any],
-               out: Path, finished: int) -> str:
+               finished: int) -> str:
     seeds = settings["seeds"]
     return (
-        f"# deepq.tune: the best of {finished} finished trials of the sweep in '{out}': "
+        f"# deepq.tune: the best of {finished} finished trials of this sweep: "
         f"trial {row['trial_id']}, IQM {row['iqm']} of the final evaluations over seeds "
         f"0..{seeds} (mean {row['mean']}, solve rate {row['solve_rate']})\n"
         f"# base: preset {settings['preset']}; searched: {', '.join(k for k, _, _ in settings['space'])}\n"
@@ -108,13 +110,14 @@ def write(out: Path, analysis_trials, space: Space, base: "_native.Config",
                    for i, t in enumerate(analysis_trials)), key=lambda r: r["trial"])
     columns = ["trial", "trial_id", *space.keys, *METRIC_COLUMNS]
     write_atomic(out / "trials.csv", _csv(rows, columns))
-    result = SweepResult(out=out, trials=rows)
+    ended = [r for r in rows if r["status"] != "unfinished"]
+    result = SweepResult(out=out, trials=rows, complete=len(ended) == settings["trials"])
     scored = [r for r in rows if r["status"] == "finished" and r["iqm"] is not None]
     if not scored:
         return result
     best = max(scored, key=lambda r: (r["iqm"], -r["trial"]))
     cfg = best_config(base, space, best)
-    write_atomic(out / "best.toml", _best_toml(cfg, best, settings, out, len(scored)))
+    write_atomic(out / "best.toml", _best_toml(cfg, best, settings, len(scored)))
     _native.plot_sweep(str(out / "plots" / "objective.png"), "IQM of final evaluations",
                        [(float(r["trial"]), float(r["iqm"])) for r in scored])
     result.best, result.best_config = best, cfg

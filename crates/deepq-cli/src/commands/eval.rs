@@ -9,8 +9,8 @@ use deepq::{EvalStats, evaluate};
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
-use deepq::summary::optimum;
 use crate::error::{CliResult, Failure};
+use deepq::summary::optimum;
 
 /// Loads the run at `path` (config and model) and checks the model against the run's
 /// environment; a missing or foreign directory is a usage error, corrupt files and models
