@@ -90,6 +90,37 @@ def test_bad_spaces_are_one_line_errors(text, needles):
         assert needle in message, message
 
 
+def test_native_runs_are_the_commands_run_directories(tmp_path, deepq_bin):
+    """The package trains into the run directories `deepq train` writes (the library's code),
+    and aggregates them as `deepq aggregate` does, byte for byte."""
+    cfg = deepq.tune.base_config("default", sets=[s for s in SHORT if s != "--set"])
+    evals = []
+    dirs = []
+    for seed in (0, 1):
+        cfg.update({"seed": seed})
+        dirs.append(tmp_path / f"seed-{seed}")
+        summary = json.loads(_native.train_run(
+            cfg, str(dirs[-1]), "default",
+            lambda kind, info: evals.append(info["step"]) if kind == "eval" else None))
+        assert summary["seed"] == seed and summary["preset"] == "default"
+    assert evals == [1000, 2000, 3000, 4000] * 2
+    for name in ("config.toml", "episodes.csv", "train.csv", "eval.csv", "summary.json",
+                 "model.safetensors", "checkpoint/trainer.ckpt", "plots/returns.png",
+                 "plots/eval.png"):
+        assert (dirs[0] / name).is_file(), name
+    assert (dirs[0] / "config.toml").read_text().startswith("# preset: default\n")
+    run_cli(deepq_bin, "train", "--preset", "default", *SHORT, "--seed", "0", "--quiet",
+            "--out", str(tmp_path / "cli"))
+    assert ((tmp_path / "cli" / "eval.csv").read_text()
+            == (dirs[0] / "eval.csv").read_text())
+    _native.aggregate([str(d) for d in reversed(dirs)], str(tmp_path / "py"))
+    run_cli(deepq_bin, "aggregate", *map(str, dirs), "--out", str(tmp_path / "agg"))
+    assert ((tmp_path / "py" / "summary.json").read_bytes()
+            == (tmp_path / "agg" / "summary.json").read_bytes())
+    with pytest.raises(ValueError, match="both were trained with seed 0"):
+        _native.aggregate([str(dirs[0]), str(dirs[0])], str(tmp_path / "twice"))
+
+
 def test_importing_deepq_and_deepq_tune_needs_no_ray():
     code = ("import sys, deepq, deepq.tune; "
             "assert 'ray' not in sys.modules and 'optuna' not in sys.modules, sorted(sys.modules)")

@@ -150,7 +150,7 @@ pub fn render(chart: &Chart, path: &Path, format: Format) -> Result<()> {
 }
 
 /// Encodes an RGB8 image as PNG.
-pub fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_color(png::ColorType::Rgb);
@@ -557,8 +557,8 @@ pub fn report_seeds(
 }
 
 /// Draws a sweep's objective over its trials into `path` (PNG): each finished trial's value
-/// as `(trial number, value)` in the order the trials finished, the best value so far, and
-/// optionally a reference line such as the untuned config's value.
+/// as `(trial number, value)` in trial order, the best value so far, and optionally a
+/// reference line such as the untuned config's value.
 pub fn draw_sweep(
     path: &Path,
     objective: &str,

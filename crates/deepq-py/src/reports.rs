@@ -31,8 +31,8 @@ pub fn aggregate(py: Python<'_>, runs: Vec<PathBuf>, out: PathBuf) -> Result<Str
 }
 
 /// Draws a sweep's objective over its trials into the PNG file `path`: `trials` holds
-/// `(trial number, value)` in the order the trials finished; `reference` an optional
-/// `(value, label)` line, such as the untuned config's value.
+/// `(trial number, value)` in trial order; `reference` an optional `(value, label)` line,
+/// such as the untuned config's value.
 #[pyfunction]
 #[pyo3(signature = (path, objective, trials, reference=None))]
 pub fn plot_sweep(
