@@ -112,9 +112,12 @@ def _scheduler(prune: bool, base: "_native.Config"):
     if steps <= 0:
         raise SweepError("cannot prune trials without periodic evaluations: the config has "
                          "eval_freq = 0; set eval_freq (in steps) or pass --no-prune")
+    # A round of evaluations is ASHA's time unit. Early returns say little about how an RL
+    # run ends, so trials are first compared half-way through their budget: those below the
+    # top third of the trials that got there stop.
     rounds = max(1, base.get("total_timesteps") // steps)
     return ASHAScheduler(metric="eval_mean", mode="max", time_attr="training_iteration",
-                         max_t=rounds + 1, grace_period=max(1, rounds // 4),
+                         max_t=rounds + 1, grace_period=max(1, rounds // 2),
                          reduction_factor=3)
 
 
