@@ -144,6 +144,8 @@ def free_port() -> int:
     (["--preset", "nope"], ["nope", "default"]),
     (["--address", "127.0.0.1:PORT"], ["cannot reach the Ray cluster", "127.0.0.1:"]),
     (["--set", "gamma=2"], ["gamma", "[0, 1]"]),
+    (["--set", "eval_freq=0", "--set", "stop_on_solve=false"],
+     ["cannot prune", "eval_freq = 0", "--no-prune"]),
 ])
 def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, args, needles):
     space = tmp_path / "space.toml"
@@ -164,6 +166,16 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, args, needles):
         assert needle in lines[0], lines[0]
     assert time.monotonic() - start < 30, "bad input is refused before Ray starts"
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_sweep_directory_is_resumed_only_with_its_own_settings(tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE)
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps({"base": "", "trials": 99}))
+    with pytest.raises(deepq.tune.SweepError, match="holds a sweep with other settings"):
+        deepq.tune.run(space, trials=2, seeds=1, out=out)
 
 
 # --- a sweep on a real two-node cluster ------------------------------------------------------
