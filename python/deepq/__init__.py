@@ -37,4 +37,13 @@ def config_keys() -> list:
     return list(_native.Config.keys())
 
 
+def __getattr__(name):
+    # ``deepq.envs`` needs Gymnasium, so it is imported on first use rather than here.
+    if name == "envs":
+        import importlib
+
+        return importlib.import_module("deepq.envs")
+    raise AttributeError(f"module 'deepq' has no attribute {name!r}")
+
+
 __all__ = ["DQN", "evaluate_policy", "env_ids", "presets", "config_keys", "__version__"]

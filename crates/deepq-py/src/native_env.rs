@@ -1,0 +1,583 @@
+//! [`NativeEnvs`]: copies of one built-in environment, reset and stepped from Python in one
+//! call, with results written into fresh NumPy arrays in the dtypes Gymnasium uses (float32
+//! boxes, int64 discrete observations, bool MinAtar grids, float64 rewards, bool flags).
+//!
+//! This is the engine under `deepq.envs`: the Python classes there (a `gymnasium.Env` and a
+//! `gymnasium.vector.VectorEnv`) hold the spaces, spec and metadata and call in here for the
+//! work. Stepping loops over the copies in Rust, so Python sees one call per batch.
+
+use std::sync::{Mutex, MutexGuard};
+
+use deepq::envs::{AnyEnv, Env, EnvSpec, EnvVisitor, Space};
+use numpy::ndarray::{ArrayD, IxDyn};
+use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::errors::{Error, Result};
+use crate::evaluation::kwargs;
+
+/// When a copy whose episode ended starts its next one (Gymnasium 1.x's `AutoresetMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Autoreset {
+    /// The step after the one that ended the episode resets the copy and ignores its action,
+    /// returning the first observation with reward 0 and both flags false.
+    NextStep,
+    /// The step that ends the episode resets the copy at once and returns the next episode's
+    /// first observation; the last observation of the ended episode is returned beside it.
+    SameStep,
+    /// Copies never reset on their own (a single environment, or Gymnasium's `DISABLED`:
+    /// the caller resets finished copies with a mask).
+    Disabled,
+}
+
+impl Autoreset {
+    /// The mode named `name` (`"next_step"`, `"same_step"` or `"disabled"`, Gymnasium's values).
+    fn parse(name: &str) -> Result<Self> {
+        match name {
+            "next_step" => Ok(Autoreset::NextStep),
+            "same_step" => Ok(Autoreset::SameStep),
+            "disabled" => Ok(Autoreset::Disabled),
+            _ => Err(Error::usage(format!(
+                "invalid autoreset_mode '{name}'; expected next_step, same_step or disabled"
+            ))),
+        }
+    }
+}
+
+/// How observations are stored: the dtype and per-copy shape Gymnasium gives them.
+#[derive(Clone, Debug, PartialEq)]
+enum Encoding {
+    /// A float32 box of this shape.
+    Box(Vec<usize>),
+    /// An int64 index (shape `()`).
+    Discrete,
+    /// A bool image (height, width, channels).
+    BoolImage([usize; 3]),
+}
+
+impl Encoding {
+    fn of(space: &Space) -> Result<Self> {
+        match space {
+            Space::Box { shape, .. } => Ok(Encoding::Box(shape.clone())),
+            Space::Discrete { .. } => Ok(Encoding::Discrete),
+            Space::Image {
+                shape,
+                dtype: deepq::envs::ElementType::Bool,
+            } => Ok(Encoding::BoolImage(*shape)),
+            Space::Image { dtype, .. } => Err(Error::usage(format!(
+                "{} images are not supported as native observations",
+                dtype.name()
+            ))),
+        }
+    }
+
+    /// The shape of one observation.
+    fn shape(&self) -> Vec<usize> {
+        match self {
+            Encoding::Box(shape) => shape.clone(),
+            Encoding::Discrete => Vec::new(),
+            Encoding::BoolImage(shape) => shape.to_vec(),
+        }
+    }
+
+    /// Empty storage for `rows` observations.
+    fn rows(&self, rows: usize) -> ObsRows {
+        let width: usize = self.shape().iter().product();
+        match self {
+            Encoding::Box(_) => ObsRows::F32(Vec::with_capacity(rows * width)),
+            Encoding::Discrete => ObsRows::I64(Vec::with_capacity(rows)),
+            Encoding::BoolImage(_) => ObsRows::Bool(Vec::with_capacity(rows * width)),
+        }
+    }
+}
+
+/// Observations of several copies, one after the other, in their NumPy dtype.
+enum ObsRows {
+    F32(Vec<f32>),
+    I64(Vec<i64>),
+    Bool(Vec<bool>),
+}
+
+impl ObsRows {
+    /// Appends one observation given in deepq's flat encoding (a one-hot row for a discrete
+    /// observation, 0/1 values for a bool image).
+    fn push(&mut self, flat: &[f32]) {
+        match self {
+            ObsRows::F32(v) => v.extend_from_slice(flat),
+            ObsRows::I64(v) => {
+                let index = flat.iter().position(|&x| x == 1.0);
+                v.push(index.expect("a discrete observation is one-hot") as i64);
+            }
+            ObsRows::Bool(v) => v.extend(flat.iter().map(|&x| x != 0.0)),
+        }
+    }
+
+    /// Empty storage of the same dtype for `rows` observations.
+    fn empty_like(&self, rows: usize) -> ObsRows {
+        match self {
+            ObsRows::F32(v) => ObsRows::F32(Vec::with_capacity(v.capacity().max(rows))),
+            ObsRows::I64(_) => ObsRows::I64(Vec::with_capacity(rows)),
+            ObsRows::Bool(v) => ObsRows::Bool(Vec::with_capacity(v.capacity().max(rows))),
+        }
+    }
+
+    /// Appends a placeholder observation (all zeros) for a copy that has none to report.
+    fn push_zeros(&mut self, width: usize) {
+        match self {
+            ObsRows::F32(v) => v.resize(v.len() + width, 0.0),
+            ObsRows::I64(v) => v.push(0),
+            ObsRows::Bool(v) => v.resize(v.len() + width, false),
+        }
+    }
+
+    /// The observations as one NumPy array of shape `(rows, *shape)`.
+    fn into_array<'py>(self, py: Python<'py>, rows: usize, shape: &[usize]) -> Bound<'py, PyAny> {
+        let mut dims = vec![rows];
+        dims.extend_from_slice(shape);
+        match self {
+            ObsRows::F32(v) => array(py, &dims, v),
+            ObsRows::I64(v) => array(py, &dims, v),
+            ObsRows::Bool(v) => array(py, &dims, v),
+        }
+    }
+}
+
+/// Hands `values` to NumPy as an array of shape `dims`, without copying them.
+fn array<'py, T: Element>(py: Python<'py>, dims: &[usize], values: Vec<T>) -> Bound<'py, PyAny> {
+    let array = ArrayD::from_shape_vec(IxDyn(dims), values)
+        .expect("the values fill the shape they were written for");
+    PyArrayDyn::from_owned_array(py, array).into_any()
+}
+
+/// What one step of every copy produced.
+struct StepRows {
+    obs: ObsRows,
+    rewards: Vec<f64>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    /// `same_step` mode, once some copy finished: each finished copy's last observation,
+    /// zeros for the others.
+    final_obs: Option<ObsRows>,
+}
+
+/// The copies of one concrete environment type, behind a trait object so that
+/// [`NativeEnvs`] needs no type parameter while the step loop is monomorphised.
+trait Copies: Send {
+    fn reset(&mut self, seeds: &[Option<u64>], mask: Option<&[bool]>, obs: &mut ObsRows);
+    fn step(&mut self, actions: &[usize], mode: Autoreset, width: usize, out: &mut StepRows);
+    fn reset_to_state(&mut self, index: usize, state: &[f64], obs: &mut ObsRows);
+    fn state(&self, index: usize) -> Vec<f64>;
+    fn env(&self, index: usize) -> &dyn RenderEnv;
+}
+
+/// The renderers of an environment, object-safe.
+trait RenderEnv {
+    fn text(&self) -> String;
+    fn rgb(&self) -> deepq::envs::RgbFrame;
+}
+
+impl<E: Env> RenderEnv for E {
+    fn text(&self) -> String {
+        self.render_text()
+    }
+
+    fn rgb(&self) -> deepq::envs::RgbFrame {
+        self.render_rgb()
+    }
+}
+
+/// `num_envs` copies of `E` and the state of their autoreset.
+struct Batch<E: Env> {
+    envs: Vec<E>,
+    /// `next_step` mode: which copies ended their episode on the previous step.
+    pending_reset: Vec<bool>,
+    /// One observation in deepq's flat encoding, on its way into [`ObsRows`].
+    flat: Vec<f32>,
+}
+
+impl<E: Env> Batch<E> {
+    fn push_obs(&mut self, obs: &E::Obs, rows: &mut ObsRows) {
+        use deepq::envs::Observation;
+        obs.write_flat(&mut self.flat);
+        rows.push(&self.flat);
+    }
+}
+
+impl<E: Env + 'static> Copies for Batch<E> {
+    fn reset(&mut self, seeds: &[Option<u64>], mask: Option<&[bool]>, rows: &mut ObsRows) {
+        for i in 0..self.envs.len() {
+            let obs = if mask.is_none_or(|m| m[i]) {
+                self.pending_reset[i] = false;
+                self.envs[i].reset(seeds[i])
+            } else {
+                self.envs[i].observation()
+            };
+            self.push_obs(&obs, rows);
+        }
+    }
+
+    fn step(&mut self, actions: &[usize], mode: Autoreset, width: usize, out: &mut StepRows) {
+        let n = self.envs.len();
+        for i in 0..n {
+            if mode == Autoreset::NextStep && self.pending_reset[i] {
+                let obs = self.envs[i].reset(None);
+                self.push_obs(&obs, &mut out.obs);
+                out.rewards.push(0.0);
+                out.terminated.push(false);
+                out.truncated.push(false);
+                self.pending_reset[i] = false;
+                if let Some(finals) = &mut out.final_obs {
+                    finals.push_zeros(width);
+                }
+                continue;
+            }
+            let step = self.envs[i].step(actions[i]);
+            let done = step.terminated || step.truncated;
+            out.rewards.push(step.reward);
+            out.terminated.push(step.terminated);
+            out.truncated.push(step.truncated);
+            match mode {
+                Autoreset::SameStep if done => {
+                    let finals = out.final_obs.get_or_insert_with(|| {
+                        let mut rows = out.obs.empty_like(n);
+                        for _ in 0..i {
+                            rows.push_zeros(width);
+                        }
+                        rows
+                    });
+                    self.push_obs(&step.obs, finals);
+                    let obs = self.envs[i].reset(None);
+                    self.push_obs(&obs, &mut out.obs);
+                }
+                _ => {
+                    self.pending_reset[i] = mode == Autoreset::NextStep && done;
+                    if let Some(finals) = &mut out.final_obs {
+                        finals.push_zeros(width);
+                    }
+                    self.push_obs(&step.obs, &mut out.obs);
+                }
+            }
+        }
+    }
+
+    fn reset_to_state(&mut self, index: usize, state: &[f64], rows: &mut ObsRows) {
+        self.pending_reset[index] = false;
+        let obs = self.envs[index].reset_to_state(state);
+        self.push_obs(&obs, rows);
+    }
+
+    fn state(&self, index: usize) -> Vec<f64> {
+        self.envs[index].state()
+    }
+
+    fn env(&self, index: usize) -> &dyn RenderEnv {
+        &self.envs[index]
+    }
+}
+
+/// Builds the [`Batch`] of `num_envs` copies of a made environment.
+struct BuildCopies {
+    num_envs: usize,
+}
+
+impl EnvVisitor for BuildCopies {
+    type Output = (Box<dyn Copies>, usize);
+
+    fn visit<E>(self, env: E, _spec: EnvSpec) -> Self::Output
+    where
+        E: Env + Clone + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        let width = env.observation_space().flat_dim();
+        let batch = Batch {
+            envs: vec![env; self.num_envs],
+            pending_reset: vec![false; self.num_envs],
+            flat: vec![0.0; width],
+        };
+        (Box::new(batch), width)
+    }
+}
+
+/// Copies of one built-in environment (`deepq.envs` builds its Gymnasium classes on this).
+///
+/// Every method works on all copies at once and returns fresh NumPy arrays whose first
+/// dimension is the copy; observations have the dtype and shape of Gymnasium's own env.
+#[pyclass(name = "NativeEnvs", module = "deepq._native", frozen)]
+pub struct NativeEnvs {
+    copies: Mutex<Box<dyn Copies>>,
+    num_envs: usize,
+    n_actions: usize,
+    /// Width of one observation in deepq's flat encoding.
+    flat_width: usize,
+    encoding: Encoding,
+    mode: Autoreset,
+    /// Whether `reset_to_state` may be used: the env's state is its current physical or
+    /// grid state (not LunarLander's start conditions or a MinAtar game's objects).
+    settable: bool,
+    /// The id, named in error messages.
+    spec: EnvSpec,
+}
+
+impl NativeEnvs {
+    fn lock(&self) -> MutexGuard<'_, Box<dyn Copies>> {
+        // A panic inside a step is a bug in deepq that Python already saw as an exception;
+        // the copies are still whole values, so carrying on is sound.
+        self.copies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn obs_array<'py>(&self, py: Python<'py>, rows: ObsRows, n: usize) -> Bound<'py, PyAny> {
+        rows.into_array(py, n, &self.encoding.shape())
+    }
+
+    fn check_index(&self, index: usize) -> Result<()> {
+        if index >= self.num_envs {
+            return Err(Error::usage(format!(
+                "env index {index} is out of range for {} copies",
+                self.num_envs
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads one integer action per copy from `actions`: an int64 array (no copy), any other
+    /// array of integers, or a sequence of Python ints.
+    fn read_actions(&self, py: Python<'_>, actions: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        let values: Vec<i64> = if let Ok(array) = actions.cast::<PyArray1<i64>>() {
+            array.to_vec().map_err(|e| PyValueError::new_err(e.to_string()))?
+        } else if actions.is_instance_of::<PyList>() || actions.is_instance_of::<PyTuple>() {
+            actions.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "{}: actions must be integers, got {}",
+                    self.spec.id,
+                    crate::convert::repr(actions)
+                ))
+            })?
+        } else {
+            let array = py.import("numpy")?.call_method1("asarray", (actions,))?;
+            let kind: String = array.getattr("dtype")?.getattr("kind")?.extract()?;
+            if kind != "i" && kind != "u" {
+                let dtype = array.getattr("dtype")?.str()?.to_string();
+                return Err(PyTypeError::new_err(format!(
+                    "{}: actions must be integers (Discrete({})), got an array of dtype {dtype}",
+                    self.spec.id, self.n_actions
+                )));
+            }
+            let shape: Vec<usize> = array.getattr("shape")?.extract()?;
+            if shape.len() != 1 {
+                return Err(self.shape_error(&shape));
+            }
+            let array = array.call_method1("astype", ("int64",))?;
+            array.cast::<PyArray1<i64>>()?.to_vec().map_err(|e| PyValueError::new_err(e.to_string()))?
+        };
+        if values.len() != self.num_envs {
+            return Err(self.shape_error(&[values.len()]));
+        }
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| {
+                usize::try_from(a)
+                    .ok()
+                    .filter(|&a| a < self.n_actions)
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "{}: invalid action {a} for copy {i}; valid actions are 0..{}",
+                            self.spec.id, self.n_actions
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    fn shape_error(&self, shape: &[usize]) -> PyErr {
+        let shape: Vec<String> = shape.iter().map(usize::to_string).collect();
+        let shape = if shape.len() == 1 {
+            format!("({},)", shape[0])
+        } else {
+            format!("({})", shape.join(", "))
+        };
+        PyValueError::new_err(format!(
+            "{}: actions must have shape ({},), one per copy, got shape {shape}",
+            self.spec.id, self.num_envs
+        ))
+    }
+}
+
+#[pymethods]
+impl NativeEnvs {
+    /// `num_envs` copies of the built-in env `id` made with `env_kwargs`; `autoreset_mode`
+    /// is `"next_step"`, `"same_step"` or `"disabled"` (no automatic reset).
+    #[new]
+    #[pyo3(signature = (id, num_envs=1, env_kwargs=None, autoreset_mode="disabled"))]
+    fn new(
+        id: &str,
+        num_envs: usize,
+        env_kwargs: Option<&Bound<'_, PyDict>>,
+        autoreset_mode: &str,
+    ) -> Result<Self> {
+        if num_envs == 0 {
+            return Err(Error::usage("invalid num_envs 0; expected at least 1"));
+        }
+        let mode = Autoreset::parse(autoreset_mode)?;
+        let env = deepq::envs::make(id, &kwargs(env_kwargs)?)?;
+        #[cfg(feature = "minatar")]
+        let opaque_state = matches!(env, AnyEnv::LunarLander(_) | AnyEnv::MinAtar(_));
+        #[cfg(not(feature = "minatar"))]
+        let opaque_state = matches!(env, AnyEnv::LunarLander(_));
+        let spec = env.spec().clone();
+        let encoding = Encoding::of(&env.observation_space())?;
+        let n_actions = env.n_actions();
+        let (copies, flat_width) = env.visit(BuildCopies { num_envs });
+        Ok(Self {
+            copies: Mutex::new(copies),
+            num_envs,
+            n_actions,
+            flat_width,
+            encoding,
+            mode,
+            settable: !opaque_state,
+            spec,
+        })
+    }
+
+    /// Number of copies.
+    #[getter]
+    fn num_envs(&self) -> usize {
+        self.num_envs
+    }
+
+    /// The autoreset mode's name.
+    #[getter]
+    fn autoreset_mode(&self) -> &'static str {
+        match self.mode {
+            Autoreset::NextStep => "next_step",
+            Autoreset::SameStep => "same_step",
+            Autoreset::Disabled => "disabled",
+        }
+    }
+
+    /// Resets the copies and returns their observations. `seeds` is None (every copy
+    /// continues its random stream) or one seed (or None) per copy; `mask`, if given,
+    /// names the copies to reset, the others report their current observation.
+    #[pyo3(signature = (seeds=None, mask=None))]
+    fn reset<'py>(
+        &self,
+        py: Python<'py>,
+        seeds: Option<Vec<Option<u64>>>,
+        mask: Option<Vec<bool>>,
+    ) -> Result<Bound<'py, PyAny>> {
+        let seeds = seeds.unwrap_or_else(|| vec![None; self.num_envs]);
+        if seeds.len() != self.num_envs {
+            return Err(Error::usage(format!(
+                "{}: got {} seeds for {} copies",
+                self.spec.id,
+                seeds.len(),
+                self.num_envs
+            )));
+        }
+        if mask.as_ref().is_some_and(|m| m.len() != self.num_envs) {
+            return Err(Error::usage(format!(
+                "{}: reset_mask must have shape ({},)",
+                self.spec.id, self.num_envs
+            )));
+        }
+        let mut rows = self.encoding.rows(self.num_envs);
+        self.lock().reset(&seeds, mask.as_deref(), &mut rows);
+        Ok(self.obs_array(py, rows, self.num_envs))
+    }
+
+    /// Steps every copy with its action (one integer per copy) and returns `(obs, rewards,
+    /// terminated, truncated, final_obs)`; `final_obs` is None except in `same_step` mode on
+    /// a step where some copy finished: then it holds, at each finished copy's row, the last
+    /// observation of its episode (zeros elsewhere).
+    fn step<'py>(
+        &self,
+        py: Python<'py>,
+        actions: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let actions = self.read_actions(py, actions)?;
+        let n = self.num_envs;
+        let mut out = StepRows {
+            obs: self.encoding.rows(n),
+            rewards: Vec::with_capacity(n),
+            terminated: Vec::with_capacity(n),
+            truncated: Vec::with_capacity(n),
+            final_obs: None,
+        };
+        self.lock()
+            .step(&actions, self.mode, self.flat_width, &mut out);
+        let final_obs = match out.final_obs {
+            Some(rows) => self.obs_array(py, rows, n),
+            None => py.None().into_bound(py),
+        };
+        PyTuple::new(
+            py,
+            [
+                self.obs_array(py, out.obs, n),
+                array(py, &[n], out.rewards),
+                array(py, &[n], out.terminated),
+                array(py, &[n], out.truncated),
+                final_obs,
+            ],
+        )
+    }
+
+    /// Puts copy `index` into `state` (the layout of deepq's golden files: classic control's
+    /// physical state, a toy-text env's cell index) as if just reset, and returns its
+    /// observation.
+    fn reset_to_state<'py>(
+        &self,
+        py: Python<'py>,
+        index: usize,
+        state: Vec<f64>,
+    ) -> Result<Bound<'py, PyAny>> {
+        self.check_index(index)?;
+        let id = &self.spec.id;
+        if !self.settable {
+            return Err(Error::usage(format!(
+                "{id} cannot be started from a given state"
+            )));
+        }
+        let len = self.lock().state(index).len();
+        if state.len() != len || !state.iter().all(|v| v.is_finite()) {
+            return Err(Error::usage(format!(
+                "{id}: a state is {len} finite numbers, got {state:?}"
+            )));
+        }
+        if self.encoding == Encoding::Discrete {
+            let s = state[0];
+            if s.fract() != 0.0 || s < 0.0 || s as usize >= self.flat_width {
+                return Err(Error::usage(format!(
+                    "{id}: invalid state {s}; expected an integer in 0..{}",
+                    self.flat_width
+                )));
+            }
+        }
+        let mut rows = self.encoding.rows(1);
+        self.lock().reset_to_state(index, &state, &mut rows);
+        Ok(self.obs_array(py, rows, 1))
+    }
+
+    /// The internal state of copy `index` (see `reset_to_state`).
+    fn state(&self, index: usize) -> Result<Vec<f64>> {
+        self.check_index(index)?;
+        Ok(self.lock().state(index))
+    }
+
+    /// An RGB picture of copy `index` as a `(height, width, 3)` uint8 array.
+    fn render_rgb<'py>(&self, py: Python<'py>, index: usize) -> Result<Bound<'py, PyAny>> {
+        self.check_index(index)?;
+        let frame = self.lock().env(index).rgb();
+        let dims = [frame.height as usize, frame.width as usize, 3];
+        Ok(array(py, &dims, frame.data))
+    }
+
+    /// A text picture of copy `index`, for a terminal.
+    fn render_text(&self, index: usize) -> Result<String> {
+        self.check_index(index)?;
+        Ok(self.lock().env(index).text())
+    }
+}
