@@ -59,11 +59,12 @@ NAMESPACE = "deepq"
 
 _RENDER_MODES = ["rgb_array", "ansi"]
 
-# Frames per second of Gymnasium's renderers (the minatar package declares none), for video
-# recorders that read ``metadata["render_fps"]``.
+# Frames per second of Gymnasium's renderers, for video recorders that read
+# ``metadata["render_fps"]``. The minatar package declares none; 20 is its display's pace
+# (a frame every 50 ms).
 _RENDER_FPS = {"CartPole": 50, "Acrobot": 15, "MountainCar": 30, "LunarLander": 50,
                "FrozenLake": 4, "FrozenLake8x8": 4, "Taxi": 4, "CliffWalking": 4,
-               "CliffWalkingSlippery": 4}
+               "CliffWalkingSlippery": 4, "MinAtar": 20}
 
 # ``max_episode_steps`` that switches deepq's own time limit off, for ``gymnasium.make``,
 # which adds its TimeLimit wrapper with the registered (or the caller's) limit.
@@ -100,7 +101,7 @@ def _describe(env_id: str, kwargs: dict):
         kwargs=dict(kwargs),
     )
     metadata = {"render_modes": list(_RENDER_MODES)}
-    family = env_id.split("-v")[0]
+    family = env_id.split("/")[0].split("-v")[0]
     if family in _RENDER_FPS:
         metadata["render_fps"] = _RENDER_FPS[family]
     return observation_space, action_space, spec, metadata
