@@ -329,8 +329,9 @@ def test_vector_env_actions_are_checked():
         vec.step(np.zeros(4, dtype=np.float32))
     with pytest.raises(ValueError, match="invalid action -1 for copy 2"):
         vec.step(np.array([0, 1, -1, 0]))
-    # Other integer dtypes and plain lists are accepted.
+    # Other integer dtypes, strided arrays and plain lists are accepted.
     assert vec.step(np.ones(4, dtype=np.int32))[0].shape == (4, 4)
+    assert vec.step(np.array([0, 0, 1, 1, 0, 0, 1, 1])[::2])[0].shape == (4, 4)
     assert vec.step([0, 1, 0, 1])[0].shape == (4, 4)
 
 

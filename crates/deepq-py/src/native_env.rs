@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use deepq::envs::{AnyEnv, Env, EnvSpec, EnvVisitor, Space};
 use numpy::ndarray::{ArrayD, IxDyn};
-use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods};
+use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -114,12 +114,12 @@ impl ObsRows {
         }
     }
 
-    /// Empty storage of the same dtype for `rows` observations.
-    fn empty_like(&self, rows: usize) -> ObsRows {
+    /// Empty storage of the same dtype with room for `capacity` elements.
+    fn empty_like(&self, capacity: usize) -> ObsRows {
         match self {
-            ObsRows::F32(v) => ObsRows::F32(Vec::with_capacity(v.capacity().max(rows))),
-            ObsRows::I64(_) => ObsRows::I64(Vec::with_capacity(rows)),
-            ObsRows::Bool(v) => ObsRows::Bool(Vec::with_capacity(v.capacity().max(rows))),
+            ObsRows::F32(_) => ObsRows::F32(Vec::with_capacity(capacity)),
+            ObsRows::I64(_) => ObsRows::I64(Vec::with_capacity(capacity)),
+            ObsRows::Bool(_) => ObsRows::Bool(Vec::with_capacity(capacity)),
         }
     }
 
@@ -220,7 +220,7 @@ impl<E: Env + 'static> Copies for Batch<E> {
 
     fn step(&mut self, actions: &[usize], mode: Autoreset, width: usize, out: &mut StepRows) {
         let n = self.envs.len();
-        for i in 0..n {
+        for (i, &action) in actions.iter().enumerate() {
             if mode == Autoreset::NextStep && self.pending_reset[i] {
                 let obs = self.envs[i].reset(None);
                 self.push_obs(&obs, &mut out.obs);
@@ -233,7 +233,7 @@ impl<E: Env + 'static> Copies for Batch<E> {
                 }
                 continue;
             }
-            let step = self.envs[i].step(actions[i]);
+            let step = self.envs[i].step(action);
             let done = step.terminated || step.truncated;
             out.rewards.push(step.reward);
             out.terminated.push(step.terminated);
@@ -241,7 +241,7 @@ impl<E: Env + 'static> Copies for Batch<E> {
             match mode {
                 Autoreset::SameStep if done => {
                     let finals = out.final_obs.get_or_insert_with(|| {
-                        let mut rows = out.obs.empty_like(n);
+                        let mut rows = out.obs.empty_like(n * width);
                         for _ in 0..i {
                             rows.push_zeros(width);
                         }
@@ -345,24 +345,33 @@ impl NativeEnvs {
     /// Reads one integer action per copy from `actions`: an int64 array (no copy), any other
     /// array of integers, or a sequence of Python ints.
     fn read_actions(&self, py: Python<'_>, actions: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-        let values: Vec<i64> = if let Ok(array) = actions.cast::<PyArray1<i64>>() {
-            array.to_vec().map_err(|e| PyValueError::new_err(e.to_string()))?
+        let contiguous = actions
+            .cast::<PyArray1<i64>>()
+            .ok()
+            .filter(|array| array.is_contiguous());
+        let values: Vec<i64> = if let Some(array) = contiguous {
+            array.to_vec().expect("a contiguous array converts")
         } else if actions.is_instance_of::<PyList>() || actions.is_instance_of::<PyTuple>() {
             actions.extract().map_err(|_| {
                 PyTypeError::new_err(format!(
-                    "{}: actions must be integers, got {}",
+                    "{}: actions must be integers (Discrete({})), got {}",
                     self.spec.id,
+                    self.n_actions,
                     crate::convert::repr(actions)
                 ))
             })?
         } else {
-            let array = py.import("numpy")?.call_method1("asarray", (actions,))?;
-            let kind: String = array.getattr("dtype")?.getattr("kind")?.extract()?;
+            let array = py
+                .import("numpy")?
+                .call_method1("ascontiguousarray", (actions,))?;
+            let dtype = array.getattr("dtype")?;
+            let kind: String = dtype.getattr("kind")?.extract()?;
             if kind != "i" && kind != "u" {
-                let dtype = array.getattr("dtype")?.str()?.to_string();
                 return Err(PyTypeError::new_err(format!(
-                    "{}: actions must be integers (Discrete({})), got an array of dtype {dtype}",
-                    self.spec.id, self.n_actions
+                    "{}: actions must be integers (Discrete({})), got an array of dtype {}",
+                    self.spec.id,
+                    self.n_actions,
+                    dtype.str()?
                 )));
             }
             let shape: Vec<usize> = array.getattr("shape")?.extract()?;
@@ -370,7 +379,10 @@ impl NativeEnvs {
                 return Err(self.shape_error(&shape));
             }
             let array = array.call_method1("astype", ("int64",))?;
-            array.cast::<PyArray1<i64>>()?.to_vec().map_err(|e| PyValueError::new_err(e.to_string()))?
+            array
+                .cast::<PyArray1<i64>>()?
+                .to_vec()
+                .expect("a fresh array is contiguous")
         };
         if values.len() != self.num_envs {
             return Err(self.shape_error(&[values.len()]));
