@@ -114,12 +114,12 @@ impl ObsRows {
         }
     }
 
-    /// Empty storage of the same dtype with room for `capacity` elements.
-    fn empty_like(&self, capacity: usize) -> ObsRows {
+    /// Empty storage of the same dtype and capacity.
+    fn empty_like(&self) -> ObsRows {
         match self {
-            ObsRows::F32(_) => ObsRows::F32(Vec::with_capacity(capacity)),
-            ObsRows::I64(_) => ObsRows::I64(Vec::with_capacity(capacity)),
-            ObsRows::Bool(_) => ObsRows::Bool(Vec::with_capacity(capacity)),
+            ObsRows::F32(v) => ObsRows::F32(Vec::with_capacity(v.capacity())),
+            ObsRows::I64(v) => ObsRows::I64(Vec::with_capacity(v.capacity())),
+            ObsRows::Bool(v) => ObsRows::Bool(Vec::with_capacity(v.capacity())),
         }
     }
 
@@ -219,7 +219,6 @@ impl<E: Env + 'static> Copies for Batch<E> {
     }
 
     fn step(&mut self, actions: &[usize], mode: Autoreset, width: usize, out: &mut StepRows) {
-        let n = self.envs.len();
         for (i, &action) in actions.iter().enumerate() {
             if mode == Autoreset::NextStep && self.pending_reset[i] {
                 let obs = self.envs[i].reset(None);
@@ -241,7 +240,7 @@ impl<E: Env + 'static> Copies for Batch<E> {
             match mode {
                 Autoreset::SameStep if done => {
                     let finals = out.final_obs.get_or_insert_with(|| {
-                        let mut rows = out.obs.empty_like(n * width);
+                        let mut rows = out.obs.empty_like();
                         for _ in 0..i {
                             rows.push_zeros(width);
                         }
