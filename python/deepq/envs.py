@@ -37,7 +37,7 @@ try:
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode, VectorEnv
     from gymnasium.vector.utils import batch_space
-except ImportError as error:  # pragma: no cover - exercised only without gymnasium
+except ImportError as error:
     raise ImportError(
         "deepq.envs needs gymnasium>=1.0: pip install 'deepq[gymnasium]'"
     ) from error

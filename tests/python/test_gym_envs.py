@@ -86,6 +86,28 @@ def test_deepq_can_be_imported_without_gymnasium_being_imported():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_deepq_envs_without_gymnasium_says_how_to_install_it():
+    code = ("import sys; sys.modules['gymnasium'] = None; import deepq\n"
+            "try:\n    import deepq.envs\nexcept ImportError as e:\n"
+            "    assert \"pip install 'deepq[gymnasium]'\" in str(e), e\n"
+            "else:\n    raise AssertionError('no ImportError')")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_copies_continue_exactly_like_the_original():
+    import copy
+
+    env = deepq.envs.make("FrozenLake-v1")
+    env.reset(seed=4)
+    twin = copy.deepcopy(env)
+    actions = np.random.default_rng(0).integers(0, 4, size=200)
+    for a in actions:
+        ours, theirs = env.step(a), twin.step(a)
+        assert ours == theirs
+        if ours[2] or ours[3]:
+            assert env.reset() == twin.reset()
+
+
 def test_rendering_gives_frames_and_text():
     env = deepq.envs.make("CartPole-v1", render_mode="rgb_array")
     env.reset(seed=0)

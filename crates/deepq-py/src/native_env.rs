@@ -170,6 +170,8 @@ trait Copies: Send {
     fn reset_to_state(&mut self, index: usize, state: &[f64], obs: &mut ObsRows);
     fn state(&self, index: usize) -> Vec<f64>;
     fn env(&self, index: usize) -> &dyn RenderEnv;
+    /// An independent copy, in the same state and with the same random streams.
+    fn duplicate(&self) -> Box<dyn Copies>;
 }
 
 /// The renderers of an environment, object-safe.
@@ -189,6 +191,7 @@ impl<E: Env> RenderEnv for E {
 }
 
 /// `num_envs` copies of `E` and the state of their autoreset.
+#[derive(Clone)]
 struct Batch<E: Env> {
     envs: Vec<E>,
     /// `next_step` mode: which copies ended their episode on the previous step.
@@ -205,7 +208,7 @@ impl<E: Env> Batch<E> {
     }
 }
 
-impl<E: Env + 'static> Copies for Batch<E> {
+impl<E: Env + Clone + 'static> Copies for Batch<E> {
     fn reset(&mut self, seeds: &[Option<u64>], mask: Option<&[bool]>, rows: &mut ObsRows) {
         for i in 0..self.envs.len() {
             let obs = if mask.is_none_or(|m| m[i]) {
@@ -273,6 +276,10 @@ impl<E: Env + 'static> Copies for Batch<E> {
 
     fn env(&self, index: usize) -> &dyn RenderEnv {
         &self.envs[index]
+    }
+
+    fn duplicate(&self) -> Box<dyn Copies> {
+        Box::new(self.clone())
     }
 }
 
@@ -584,6 +591,21 @@ impl NativeEnvs {
         let frame = self.lock().env(index).rgb();
         let dims = [frame.height as usize, frame.width as usize, 3];
         Ok(array(py, &dims, frame.data))
+    }
+
+    /// An independent copy in the same state (`copy.deepcopy`): it continues exactly as
+    /// this one would.
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        Self {
+            copies: Mutex::new(self.lock().duplicate()),
+            num_envs: self.num_envs,
+            n_actions: self.n_actions,
+            flat_width: self.flat_width,
+            encoding: self.encoding.clone(),
+            mode: self.mode,
+            settable: self.settable,
+            spec: self.spec.clone(),
+        }
     }
 
     /// A text picture of copy `index`, for a terminal.
