@@ -82,6 +82,15 @@ def gymnasium_id(env_id: str) -> str:
     return f"{NAMESPACE}/{env_id.replace('/', '-')}"
 
 
+def _limits(info: dict):
+    """``(max_episode_steps, reward_threshold)`` for Gymnasium from the native env info: None
+    where deepq has none (MinAtar's "limit" is the largest integer there is, its threshold
+    infinite)."""
+    limit, threshold = info["max_episode_steps"], info["reward_threshold"]
+    return (limit if limit < _NO_LIMIT else None,
+            threshold if np.isfinite(threshold) else None)
+
+
 def _describe(env_id: str, kwargs: dict):
     """Spaces, spec and metadata of the built-in env ``env_id`` made with ``kwargs``; an
     unknown id or a bad kwarg raises the registry's ValueError."""
@@ -89,15 +98,13 @@ def _describe(env_id: str, kwargs: dict):
         raise TypeError(f"env id must be a string, not {type(env_id).__name__!r}")
     info = _native.builtin_env(env_id, kwargs)  # raises for unknown ids and bad kwargs
     observation_space, action_space = resolve_env(env_id, kwargs).spaces()
-    limit = info["max_episode_steps"]
-    threshold = info["reward_threshold"]
+    limit, threshold = _limits(info)
     spec = gym.envs.registration.EnvSpec(
         id=gymnasium_id(env_id),
         entry_point=functools.partial(_entry_point, env_id),
         vector_entry_point=functools.partial(_vector_entry_point, env_id),
-        reward_threshold=threshold if np.isfinite(threshold) else None,
-        # MinAtar has no limit (the registry's "limit" is the largest integer there is).
-        max_episode_steps=limit if limit < _NO_LIMIT else None,
+        reward_threshold=threshold,
+        max_episode_steps=limit,
         kwargs=dict(kwargs),
     )
     metadata = {"render_modes": list(_RENDER_MODES)}
@@ -340,14 +347,13 @@ def _register() -> None:
         name = gymnasium_id(env_id)
         if name in gym.registry:
             continue
-        info = _native.builtin_env(env_id)
-        limit, threshold = info["max_episode_steps"], info["reward_threshold"]
+        limit, threshold = _limits(_native.builtin_env(env_id))
         gym.register(
             id=name,
             entry_point=functools.partial(_entry_point, env_id),
             vector_entry_point=functools.partial(_vector_entry_point, env_id),
-            max_episode_steps=limit if limit < _NO_LIMIT else None,
-            reward_threshold=threshold if np.isfinite(threshold) else None,
+            max_episode_steps=limit,
+            reward_threshold=threshold,
         )
 
 
