@@ -14,6 +14,10 @@ any Gymnasium ``Env`` with a ``Discrete`` action space and a ``Box`` or ``Discre
 observation space works too, stepped from Rust through Python. Models are saved as the
 ``deepq`` command's run directories, so ``deepq eval --run DIR`` reads them and
 ``deepq.DQN.load`` reads what ``deepq train`` writes.
+
+``deepq.envs`` (needs Gymnasium) offers the built-in environments to other libraries: a
+``gymnasium.Env`` (``deepq.envs.make``), a vector env stepped in Rust (``deepq.envs.make_vec``),
+and every id registered with Gymnasium as ``deepq/<id>``.
 """
 
 from deepq._native import __version__
