@@ -86,6 +86,12 @@ def test_deepq_can_be_imported_without_gymnasium_being_imported():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_gymnasium_makes_deepq_ids_without_deepq_being_imported_first():
+    code = ("import gymnasium as gym; env = gym.make('deepq.envs:deepq/CartPole-v1'); "
+            "assert type(env.unwrapped).__name__ == 'DeepqEnv'; env.reset(seed=0)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_deepq_envs_without_gymnasium_says_how_to_install_it():
     code = ("import sys; sys.modules['gymnasium'] = None; import deepq\n"
             "try:\n    import deepq.envs\nexcept ImportError as e:\n"
