@@ -14,12 +14,13 @@ from gymnasium.vector import AutoresetMode
 import deepq
 import deepq.envs
 
+#: Every built-in id.
 IDS = deepq.env_ids()
 
-#: Ids of Gymnasium's own envs with the same dynamics, to compare spaces with (LunarLander
-#: needs Box2D, MinAtar the ``minatar`` package; tests skip whichever is missing).
+
 def gymnasium_reference(env_id):
-    """Gymnasium's (or the ``minatar`` package's) env of ``env_id``, or a skip."""
+    """Gymnasium's (or the ``minatar`` package's) env of ``env_id``, to compare with; a skip
+    when it cannot be made (LunarLander needs Box2D, MinAtar the ``minatar`` package)."""
     if env_id.startswith("MinAtar/"):
         minatar_gym = pytest.importorskip("minatar.gym")
         if env_id not in gym.registry:
