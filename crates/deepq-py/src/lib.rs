@@ -11,7 +11,9 @@
 //! - [`evaluation::evaluate`]: greedy or ε-greedy episodes;
 //! - [`run_dir`]: saving and loading run directories (the format of `deepq::run_dir`, shared
 //!   with the CLI);
-//! - [`envs`]: the built-in environments and presets.
+//! - [`envs`]: the built-in environments and presets;
+//! - [`native_env::NativeEnvs`]: copies of a built-in environment stepped together in one
+//!   call, under `deepq.envs`' Gymnasium classes.
 //!
 //! Errors carry the library's one-line messages (see [`errors`]).
 
@@ -23,6 +25,7 @@ pub mod envs;
 pub mod errors;
 pub mod evaluation;
 pub mod gym;
+pub mod native_env;
 pub mod network;
 pub mod observer;
 pub mod run_dir;
@@ -45,6 +48,8 @@ pub mod native {
     use crate::evaluation::evaluate;
     #[pymodule_export]
     use crate::gym::GymEnv;
+    #[pymodule_export]
+    use crate::native_env::NativeEnvs;
     #[pymodule_export]
     use crate::network::Network;
     #[pymodule_export]
