@@ -14,6 +14,10 @@ any Gymnasium ``Env`` with a ``Discrete`` action space and a ``Box`` or ``Discre
 observation space works too, stepped from Rust through Python. Models are saved as the
 ``deepq`` command's run directories, so ``deepq eval --run DIR`` reads them and
 ``deepq.DQN.load`` reads what ``deepq train`` writes.
+
+``deepq.envs`` (needs Gymnasium) offers the built-in environments to other libraries: a
+``gymnasium.Env`` (``deepq.envs.make``), a vector env stepped in Rust (``deepq.envs.make_vec``),
+and every id registered with Gymnasium as ``deepq/<id>``.
 """
 
 from deepq._native import __version__
@@ -35,6 +39,15 @@ def presets() -> dict:
 def config_keys() -> list:
     """Every configuration key :class:`DQN` accepts as a keyword argument."""
     return list(_native.Config.keys())
+
+
+def __getattr__(name):
+    # ``deepq.envs`` needs Gymnasium, so it is imported on first use rather than here.
+    if name == "envs":
+        import importlib
+
+        return importlib.import_module("deepq.envs")
+    raise AttributeError(f"module 'deepq' has no attribute {name!r}")
 
 
 __all__ = ["DQN", "evaluate_policy", "env_ids", "presets", "config_keys", "__version__"]

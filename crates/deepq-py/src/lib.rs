@@ -12,6 +12,8 @@
 //! - [`run_dir`]: saving and loading run directories (the format of `deepq::run_dir`, shared
 //!   with the CLI);
 //! - [`envs`]: the built-in environments and presets;
+//! - [`native_env::NativeEnvs`]: copies of a built-in environment stepped together in one
+//!   call, under `deepq.envs`' Gymnasium classes;
 //! - [`training::train_run`] and [`reports`]: run directories as `deepq train` writes them and
 //!   their multi-seed reports, for `deepq.tune`'s sweeps.
 //!
@@ -25,6 +27,7 @@ pub mod envs;
 pub mod errors;
 pub mod evaluation;
 pub mod gym;
+pub mod native_env;
 pub mod network;
 pub mod observer;
 pub mod reports;
@@ -48,6 +51,8 @@ pub mod native {
     use crate::evaluation::evaluate;
     #[pymodule_export]
     use crate::gym::GymEnv;
+    #[pymodule_export]
+    use crate::native_env::NativeEnvs;
     #[pymodule_export]
     use crate::network::Network;
     #[pymodule_export]
