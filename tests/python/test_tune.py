@@ -144,6 +144,7 @@ def free_port() -> int:
     (["--preset", "nope"], ["nope", "default"]),
     (["--address", "127.0.0.1:PORT"], ["cannot reach the Ray cluster", "127.0.0.1:"]),
     (["--set", "gamma=2"], ["gamma", "[0, 1]"]),
+    (["--seeds", "two"], ["argument --seeds", "'two'"]),
     (["--set", "eval_freq=0", "--set", "stop_on_solve=false"],
      ["cannot prune", "eval_freq = 0", "--no-prune"]),
 ])

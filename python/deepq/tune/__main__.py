@@ -11,8 +11,15 @@ from typing import List, Optional
 from deepq.tune import run
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line (it prints the usage block first by default)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see python -m deepq.tune --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m deepq.tune",
         description="Search deepq hyperparameters with Optuna's TPE on Ray Tune; each trial "
                     "is scored by the IQM of its seeds' final greedy evaluations.")
