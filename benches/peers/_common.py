@@ -13,6 +13,7 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
@@ -84,3 +85,36 @@ def report(peer: str, env_id: str, seed: int, steps: int, wall_s: float, evaluat
     """Prints one run's result as one JSON line (`threads`: torch's intra-op threads)."""
     print(json.dumps({"peer": peer, "env": env_id, "seed": seed, "total_timesteps": steps,
                       "wall_s": wall_s, **evaluation, "threads": threads, "versions": versions()}))
+
+
+def machine():
+    """CPU model, logical CPUs, SIMD level and OS, from /proc/cpuinfo where there is one."""
+    first = {}  # the first processor's fields
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            first[key.strip()] = value.strip()
+    except OSError:
+        pass
+    model = first.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in first and "model" in first:
+        model += f" (family {first['cpu family']}, model {first['model']})"
+    flags = set(first.get("flags", "").split())
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return {"cpu": model, "logical_cpus": os.cpu_count(), "simd": simd,
+            "os": f"{platform.system()} {platform.release()} {platform.machine()}"}
+
+
+def loadavg():
+    """The 1, 5 and 15 minute load averages, or None where the OS has none."""
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
+
+
+def load(averages):
+    """Load averages as printed in the tables: two decimals, or "unknown"."""
+    return " ".join(f"{x:.2f}" for x in averages) if averages else "unknown"

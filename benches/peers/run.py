@@ -33,7 +33,6 @@ quick check of the set-up; the figures in the README and docs use the defaults.
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -42,6 +41,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from _common import load, loadavg, machine
 
 HERE = Path(__file__).resolve().parent
 BENCHES_DIR = HERE.parent
@@ -152,33 +153,6 @@ def last_json(stdout):
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def machine():
-    """CPU model, logical CPUs, SIMD level and OS, from /proc/cpuinfo where there is one."""
-    first = {}  # the first processor's fields
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if not line.strip():
-                break
-            key, _, value = line.partition(":")
-            first[key.strip()] = value.strip()
-    except OSError:
-        pass
-    model = first.get("model name") or platform.processor() or platform.machine()
-    if "cpu family" in first and "model" in first:
-        model += f" (family {first['cpu family']}, model {first['model']})"
-    flags = set(first.get("flags", "").split())
-    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return {"cpu": model, "logical_cpus": os.cpu_count(), "simd": simd,
-            "os": f"{platform.system()} {platform.release()} {platform.machine()}"}
-
-
-def loadavg():
-    try:
-        return list(os.getloadavg())
-    except OSError:
-        return None
-
-
 def peer_versions(python):
     code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import _common; "
             "print(json.dumps(_common.versions()))")
@@ -246,10 +220,6 @@ def times(r):
 
 def returns(results):
     return ", ".join(f"{r['eval_mean']:.1f}" for r in results)
-
-
-def load(averages):
-    return " ".join(f"{x:.2f}" for x in averages) if averages else "unknown"
 
 
 def over_seeds(seeds):

@@ -19,10 +19,10 @@ Hyperparameter sets (both expressible in SB3, so no double DQN, MSE loss or earl
 
 Usage (the two interpreters may be different virtual environments)::
 
-    python speed_vs_sb3.py --deepq-python /tmp/pyenv/bin/python \\
+    taskset -c 1 python benches/peers/speed_vs_sb3.py --deepq-python /tmp/pyenv/bin/python \\
         --sb3-python /tmp/peers/bin/python --steps 50000 --seeds 0 1 2
 
-prints a Markdown table. ``--one IMPL ENV HP SEED STEPS`` runs one measurement and prints it
+prints the machine (CPU model, load average before and after) and a Markdown table. ``--one IMPL ENV HP SEED STEPS`` runs one measurement and prints it
 as JSON (what the table mode calls).
 """
 
@@ -33,6 +33,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from _common import load, loadavg, machine
 
 HYPERPARAMETERS = {
     "tuned": dict(learning_rate=2e-3, buffer_size=50_000, learning_starts=1000, batch_size=64,
@@ -79,6 +81,7 @@ def run_one(python: str, impl: str, env_kind: str, hp: str, seed: int, steps: in
 
 
 def table(args) -> None:
+    load_before = loadavg()
     rows = []
     for hp in HYPERPARAMETERS:
         sb3 = [run_one(args.sb3_python, "sb3", "gymnasium", hp, s, args.steps) for s in args.seeds]
@@ -87,6 +90,9 @@ def table(args) -> None:
                     for s in args.seeds]
             rows.append((env_kind, hp, ours, sb3))
             print(f"measured {env_kind} {hp}", file=sys.stderr, flush=True)
+    cpu = machine()
+    print(f"- machine: {cpu['cpu']}, {cpu['logical_cpus']} logical CPUs, {cpu['simd']}, {cpu['os']}")
+    print(f"- load average (1, 5, 15 min): before {load(load_before)}, after {load(loadavg())}\n")
     print(f"| env | hyperparameters | deepq from Python: learn({args.steps:,}) | "
           f"SB3 (1 thread) | speed-up | mean greedy return deepq / SB3 |")
     print("|---|---|---|---|---|---|")
