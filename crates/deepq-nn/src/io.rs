@@ -82,6 +82,12 @@ use crate::scalar::Scalar;
 /// The `__metadata__` key holding the LayerNorm ε of a LayerNorm network (see the module docs).
 pub const LAYER_NORM_EPS_KEY: &str = "layer_norm_eps";
 
+/// The `__metadata__` key holding a quantile head's quantile count (QR-DQN, see
+/// [`Arch::quantiles`]): the output layer's `n_quantiles · n_actions` units are read as
+/// `[n_quantiles, n_actions]`. A `state_dict` does not say how to split them, so a file
+/// without this key is read as a network of `n_quantiles · n_actions` scalar outputs.
+pub const N_QUANTILES_KEY: &str = "n_quantiles";
+
 /// The `__metadata__` key holding a convolutional network's input image shape,
 /// `"height,width,channels"` (see the module docs).
 pub const CONV_INPUT_SHAPE_KEY: &str = "conv_input_shape";
@@ -114,6 +120,11 @@ pub fn to_safetensors_with_metadata<T: Scalar>(
             LAYER_NORM_EPS_KEY.into(),
             format!("{:e}", mlp.arch().layer_norm_eps),
         );
+    }
+    if mlp.arch().quantiles > 1 {
+        metadata
+            .get_or_insert_with(HashMap::new)
+            .insert(N_QUANTILES_KEY.into(), mlp.arch().quantiles.to_string());
     }
     if let Some(input) = mlp.input_shape() {
         let list = |f: fn(&ConvLayer) -> usize| {
@@ -305,6 +316,12 @@ fn named_tensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<(String, Vec<usize>, Vec<u8>)> 
 /// carry its input shape, strides and paddings in the metadata, as [`to_safetensors`]
 /// writes them; without them this is an error, and [`from_safetensors_with_conv`] loads it.
 pub fn from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
+    with_quantile_head(bytes, read_network(bytes)?)
+}
+
+/// The network of a file, read by the naming rules it follows (see the module docs), its
+/// outputs not yet split into quantiles.
+fn read_network<T: Scalar>(bytes: &[u8]) -> Result<Mlp<T>, NnError> {
     let file = parse(bytes)?;
     if let Some(prefix) = conv_prefix(&file) {
         let metadata = safetensors_metadata(bytes)?;
@@ -397,7 +414,24 @@ pub fn from_safetensors_with_conv<T: Scalar>(
             "0.weight (a conv weight [filters, in, k, k])".into(),
         ));
     };
-    from_conv(&file, &metadata, prefix, input, conv, true)
+    with_quantile_head(
+        bytes,
+        from_conv(&file, &metadata, prefix, input, conv, true)?,
+    )
+}
+
+/// `mlp` with its outputs read as quantiles when the file's metadata has
+/// [`N_QUANTILES_KEY`].
+fn with_quantile_head<T: Scalar>(bytes: &[u8], mlp: Mlp<T>) -> Result<Mlp<T>, NnError> {
+    let Some(value) = safetensors_metadata(bytes)?.remove(N_QUANTILES_KEY) else {
+        return Ok(mlp);
+    };
+    let n_quantiles = value.parse::<usize>().map_err(|_| {
+        NnError::Format(format!(
+            "metadata {N_QUANTILES_KEY} = {value:?} is not a whole number"
+        ))
+    })?;
+    mlp.with_quantiles(n_quantiles).map_err(NnError::Format)
 }
 
 /// `""` or `"torso."` if the file holds a conv network (a four-dimensional weight at index
@@ -966,6 +1000,7 @@ fn from_structured<T: Scalar>(file: &SafeTensors<'_>, eps: Option<f64>) -> Resul
         atoms,
         v_min: support.as_ref().map_or(-10.0, |s| s[0].to_f64()),
         v_max: support.as_ref().map_or(10.0, |s| s[s.len() - 1].to_f64()),
+        quantiles: 1,
     };
     let mut sizes = vec![n_inputs];
     sizes.extend(torso.iter().map(|l| l.0));

@@ -62,6 +62,7 @@ mod layer_norm;
 mod loss;
 mod mlp;
 mod optim;
+mod quantile;
 mod qvalues;
 mod scalar;
 mod update;
@@ -73,13 +74,14 @@ pub use distributional::{
 };
 pub use error::NnError;
 pub use io::{
-    CONV_INPUT_SHAPE_KEY, CONV_PADDINGS_KEY, CONV_STRIDES_KEY, LAYER_NORM_EPS_KEY,
+    CONV_INPUT_SHAPE_KEY, CONV_PADDINGS_KEY, CONV_STRIDES_KEY, LAYER_NORM_EPS_KEY, N_QUANTILES_KEY,
     from_safetensors, from_safetensors_with_conv, safetensors_metadata, to_safetensors,
     to_safetensors_with_metadata,
 };
 pub use loss::{Loss, q_loss};
 pub use mlp::{Arch, Mlp, Workspace};
 pub use optim::{Optimizer, OptimizerConfig};
+pub use quantile::{mean_over_quantiles, quantile_huber_loss, quantile_midpoints};
 pub use qvalues::{argmax, argmax_per_row, gather, max_per_row};
 pub use scalar::Scalar;
 pub use update::{clip_grad_norm, polyak_update};

@@ -45,6 +45,18 @@ pub struct Arch {
     pub v_min: f64,
     /// The largest atom (C51).
     pub v_max: f64,
+    /// Quantiles of the return distribution per action (QR-DQN, Dabney et al. 2018); 1 for
+    /// scalar Q-values. The output layer has `n_quantiles · n_actions` units read as
+    /// `[n_quantiles, n_actions]` (unit `i·n_actions + a` is quantile `i` of action `a`), as
+    /// sb3-contrib's `QuantileNetwork` views its last Linear layer, and an action's Q-value
+    /// is the mean of its quantiles. Excludes `dueling` and `atoms > 1`.
+    #[serde(default = "one")]
+    pub quantiles: usize,
+}
+
+/// A scalar head's quantile count.
+fn one() -> usize {
+    1
 }
 
 /// PyTorch's `nn.LayerNorm` default ε.
@@ -62,13 +74,15 @@ impl Default for Arch {
             atoms: 1,
             v_min: -10.0,
             v_max: 10.0,
+            quantiles: 1,
         }
     }
 }
 
 impl Arch {
-    /// A plain head: no dueling, no noise, scalar Q-values (LayerNorm in the torso may be
-    /// on or off).
+    /// A plain output layer: no dueling, no noise, no C51 atoms (LayerNorm in the torso may
+    /// be on or off). A quantile head is plain: one Linear layer whose outputs are read as
+    /// quantiles, as sb3-contrib's `QuantileNetwork` reads them.
     pub fn is_plain(&self) -> bool {
         !self.dueling && !self.noisy && self.atoms == 1
     }
@@ -97,6 +111,15 @@ impl Arch {
         if self.atoms == 0 {
             return Err("atoms must be at least 1".into());
         }
+        if self.quantiles == 0 {
+            return Err("quantiles must be at least 1".into());
+        }
+        if self.quantiles > 1 && (self.dueling || self.atoms > 1) {
+            return Err(
+                "a quantile head (quantiles > 1) is neither dueling nor categorical (atoms = 1)"
+                    .into(),
+            );
+        }
         if self.atoms > 1
             && !(self.v_min.is_finite() && self.v_max.is_finite() && self.v_min < self.v_max)
         {
@@ -114,10 +137,15 @@ impl Arch {
         Ok(())
     }
 
-    /// Width of the output layer for `n_actions` actions: `n_actions · atoms`, plus `atoms`
-    /// value outputs for a dueling head.
+    /// Outputs per action: C51's atoms, or QR-DQN's quantiles (1 for scalar Q-values).
+    pub fn outputs_per_action(&self) -> usize {
+        self.atoms * self.quantiles
+    }
+
+    /// Width of the output layer for `n_actions` actions: `n_actions · atoms` (or
+    /// `n_actions · quantiles`), plus `atoms` value outputs for a dueling head.
     pub fn raw_width(&self, n_actions: usize) -> usize {
-        let adv = n_actions * self.atoms;
+        let adv = n_actions * self.outputs_per_action();
         if self.dueling { adv + self.atoms } else { adv }
     }
 
@@ -316,7 +344,8 @@ struct Noise<T> {
 /// network `n_inputs` there is the flattened conv output's length); [`Mlp::forward`] returns
 /// `n_actions · atoms` values per row (Q-values, or C51 atom logits per action), and the
 /// single-observation methods ([`Mlp::predict_one`], [`Mlp::argmax_action`]) work on
-/// Q-values (the expectation over the atoms for C51).
+/// Q-values (the expectation over the atoms for C51, the mean of the quantiles for a
+/// quantile head, whose forward rows are `n_quantiles × n_actions`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "MlpData<T>", bound = "")]
 pub struct Mlp<T: Scalar> {
@@ -610,6 +639,28 @@ impl<T: Scalar> Mlp<T> {
         })
     }
 
+    /// The same network with its `n_actions · n_quantiles` scalar outputs read as a quantile
+    /// head of `n_quantiles` (the parameters stay as they are: the layouts coincide).
+    pub(crate) fn with_quantiles(self, n_quantiles: usize) -> Result<Self, String> {
+        let outputs = self.n_outputs();
+        if self.arch.outputs_per_action() != 1
+            || self.arch.dueling
+            || n_quantiles == 0
+            || !outputs.is_multiple_of(n_quantiles)
+        {
+            return Err(format!(
+                "{n_quantiles} quantiles do not fit a network with {outputs} scalar outputs"
+            ));
+        }
+        let mut sizes = self.sizes;
+        *sizes.last_mut().expect("layers") = outputs / n_quantiles;
+        let arch = Arch {
+            quantiles: n_quantiles,
+            ..self.arch
+        };
+        Self::from_parts_conv(sizes, arch, self.conv, self.params)
+    }
+
     pub(crate) fn conv_geoms(&self) -> &[ConvGeom] {
         &self.layout.conv
     }
@@ -659,9 +710,10 @@ impl<T: Scalar> Mlp<T> {
         self.sizes[self.sizes.len() - 1]
     }
 
-    /// Length of one row of [`forward`](Self::forward)'s output: `n_outputs · atoms`.
+    /// Length of one row of [`forward`](Self::forward)'s output: `n_outputs · atoms` (or
+    /// `n_outputs · quantiles`).
     pub fn output_width(&self) -> usize {
-        self.n_outputs() * self.arch.atoms
+        self.n_outputs() * self.arch.outputs_per_action()
     }
 
     /// Total number of parameters (weights, biases, the σ of noisy layers, LayerNorm
@@ -1189,10 +1241,19 @@ impl<T: Scalar> Mlp<T> {
             );
             std::mem::swap(&mut src, &mut dst);
         }
-        if self.arch.atoms == 1 {
+        if self.arch.outputs_per_action() == 1 {
             return &src[..width];
         }
         let q = &mut single_q[..self.n_outputs()];
+        if self.arch.quantiles > 1 {
+            crate::quantile::mean_over_quantiles(
+                &src[..width],
+                self.arch.quantiles,
+                self.n_outputs(),
+                q,
+            );
+            return q;
+        }
         for (q, logits) in q.iter_mut().zip(src[..width].chunks_exact(self.arch.atoms)) {
             *q = crate::distributional::expected_value(logits, &self.support);
         }
@@ -1516,7 +1577,14 @@ impl<T: Scalar> Workspace<T> {
             ],
             single_a: vec![T::ZERO; width_max],
             single_b: vec![T::ZERO; width_max],
-            single_q: vec![T::ZERO; if arch.atoms > 1 { mlp.n_outputs() } else { 0 }],
+            single_q: vec![
+                T::ZERO;
+                if arch.outputs_per_action() > 1 {
+                    mlp.n_outputs()
+                } else {
+                    0
+                }
+            ],
         }
     }
 

@@ -1,6 +1,6 @@
 //! Checkpoints: everything a run needs to continue bit for bit, in one self-checking blob.
 //!
-//! Layout: the magic bytes `DEEPQCK1`, the CRC-32C of the payload (4 bytes, little endian),
+//! Layout: the magic bytes `DEEPQCK2`, the CRC-32C of the payload (4 bytes, little endian),
 //! then the payload: a postcard-encoded [`CheckpointHeader`] followed by the trainer's state.
 //! A truncated or altered file fails the checksum before anything is decoded.
 
@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::DqnConfig;
 
-/// First bytes of every checkpoint.
-pub const MAGIC: &[u8; 8] = b"DEEPQCK1";
+/// First bytes of every checkpoint. The digit is the format's version: 2 since networks
+/// record their quantile head (QR-DQN).
+pub const MAGIC: &[u8; 8] = b"DEEPQCK2";
+
+/// The magic of checkpoints written before the current format.
+const OLDER_MAGICS: &[&[u8; 8]] = &[b"DEEPQCK1"];
 
 /// What a checkpoint says about itself, readable without knowing the env or network type.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,8 +43,13 @@ struct StoredHeader {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CheckpointError {
     /// The bytes do not start with [`MAGIC`].
-    #[error("not a deepq checkpoint (missing the DEEPQCK1 header)")]
+    #[error("not a deepq checkpoint (missing the DEEPQCK2 header)")]
     NotACheckpoint,
+    /// A checkpoint of an earlier format, which this version cannot continue.
+    #[error(
+        "checkpoint written by an earlier deepq (format {0}; this version reads format 2): finish the run with the version that started it, or start it again"
+    )]
+    OlderFormat(char),
     /// The checksum does not match: the file was truncated or altered.
     #[error("checkpoint is corrupt or truncated (checksum mismatch)")]
     Corrupt,
@@ -68,6 +77,12 @@ pub fn encode<S: Serialize>(header: &CheckpointHeader, state: &S) -> Vec<u8> {
 
 /// Checks the magic and checksum and decodes the header; returns it with the encoded state.
 pub fn read_header(bytes: &[u8]) -> Result<(CheckpointHeader, &[u8]), CheckpointError> {
+    if let Some(older) = OLDER_MAGICS
+        .iter()
+        .find(|m| bytes.starts_with(m.as_slice()))
+    {
+        return Err(CheckpointError::OlderFormat(char::from(older[7])));
+    }
     let rest = bytes
         .strip_prefix(MAGIC.as_slice())
         .ok_or(CheckpointError::NotACheckpoint)?;
@@ -139,6 +154,11 @@ mod tests {
             read_header(b"hello").unwrap_err(),
             CheckpointError::NotACheckpoint
         );
+        let mut older = bytes.clone();
+        older[..8].copy_from_slice(b"DEEPQCK1");
+        let err = read_header(&older).unwrap_err();
+        assert_eq!(err, CheckpointError::OlderFormat('1'));
+        assert!(err.to_string().contains("earlier deepq"));
         for cut in [8, 10, bytes.len() - 1] {
             assert_eq!(
                 read_header(&bytes[..cut]).unwrap_err(),

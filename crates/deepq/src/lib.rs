@@ -12,15 +12,17 @@
 //! ```
 //!
 //! Where things live:
-//! - [`algorithms`]: one module per algorithm ([`algorithms::dqn`], [`algorithms::pqn`],
-//!   [`algorithms::tabular`]), each supplying only its own step;
+//! - [`algorithms`]: one module per algorithm. The value-based learners ([`algorithms::dqn`],
+//!   [`algorithms::qrdqn`]) share [`algorithms::off_policy`], the loop that acts, stores into
+//!   replay, trains and moves the target network; [`algorithms::pqn`] and
+//!   [`algorithms::tabular`] supply their own step;
 //! - [`core`]: the training core they share (budget, episodes, evaluations, checkpoints and
 //!   resume, progress, divergence, the summary); [`train`](mod@train) starts and resumes runs;
 //! - [`network`]: the Q-network a config asks for (MLP, or conv torso then MLP on images);
-//! - DQN's parts: [`agent`] (acting and the TD update), [`replay`] (the buffer, with [`nstep`]
+//! - the off-policy loop's parts: [`replay`] (the buffer, with [`nstep`]
 //!   returns, [`per`] priorities, and [`obs_rows`] storing observations in their own type,
 //!   each once, in a pool of frames shared between transitions),
-//!   [`schedule`] (ε);
+//!   [`schedule`] (ε and ε-greedy);
 //! - [`config`] and [`presets`]; [`eval`] (greedy evaluation), [`stats`] (across seeds),
 //!   [`model`] (what a run saves), [`run_dir`] (the run directory both front ends read and
 //!   write), [`run_log`] (training into one), [`summary`] (its `summary.json`, one seed or many), [`observer`] (what a run reports), [`checkpoint`],
@@ -30,7 +32,6 @@
 
 #![warn(missing_docs)]
 
-pub mod agent;
 pub mod algorithms;
 pub mod checkpoint;
 pub mod config;
@@ -54,7 +55,7 @@ pub mod summary;
 pub mod tabular;
 pub mod train;
 
-pub use agent::DqnAgent;
+pub use algorithms::dqn::DqnAgent;
 pub use config::{ConfigError, DqnConfig};
 pub use core::TrainSummary;
 pub use error::TrainError;

@@ -1,6 +1,23 @@
-//! Exploration schedules: ε as a function of the step or episode count.
+//! Exploration: ε as a function of the step or episode count, and the ε-greedy choice every
+//! algorithm makes with it.
 
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+/// ε-greedy: with probability `epsilon` a uniformly random one of `n_actions` actions, else
+/// `greedy(rng)`. Draws one uniform number, then a second for the random action.
+pub fn epsilon_greedy<R: Rng>(
+    rng: &mut R,
+    epsilon: f64,
+    n_actions: usize,
+    greedy: impl FnOnce(&mut R) -> usize,
+) -> usize {
+    if rng.random::<f64>() < epsilon {
+        rng.random_range(0..n_actions)
+    } else {
+        greedy(rng)
+    }
+}
 
 /// The shape of an ε schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -279,7 +279,6 @@ mod tests {
             learning_rate: 0.5,
             gamma: 0.95,
             total_timesteps: 20_000,
-            learning_starts: crate::config::Count::steps(0),
             exploration_fraction: 0.5,
             final_eval_episodes: 10,
             eval_freq: crate::config::Count::steps(0),

@@ -264,3 +264,34 @@ fn minatar_cnn_runs_resume_exactly() {
     cfg.checkpoint_freq = Count::steps(400);
     check_resume_is_exact(&cfg, &[0, 350, 999]);
 }
+
+/// QR-DQN resumes exactly, with n-step returns, prioritized replay and a linear learning
+/// rate, and on MinAtar with a convolutional torso.
+#[test]
+fn qrdqn_runs_resume_exactly() {
+    let mut cfg = short(Preset::find("qrdqn-cartpole").unwrap().config().unwrap());
+    cfg.n_quantiles = 7;
+    cfg.net_arch = vec![32, 32];
+    cfg.train_freq = Count::steps(4);
+    cfg.gradient_steps = 1;
+    cfg.n_steps = 3;
+    cfg.prioritized_replay = true;
+    cfg.learning_rate_schedule = deepq::config::LearningRateSchedule::Linear;
+    check_resume_is_exact(&cfg, &[0, 401, 1777]);
+    #[cfg(feature = "minatar")]
+    {
+        let mut cfg = Preset::find("minatar-breakout").unwrap().config().unwrap();
+        cfg.algorithm = deepq::config::Algorithm::QrDqn;
+        cfg.n_quantiles = 5;
+        cfg.total_timesteps = 1_200;
+        cfg.learning_starts = Count::steps(300);
+        cfg.buffer_size = 1_000;
+        cfg.cnn = vec![vec![4, 3, 2, 1]];
+        cfg.net_arch = vec![16];
+        cfg.eval_freq = Count::steps(700);
+        cfg.eval_episodes = 2;
+        cfg.final_eval_episodes = 2;
+        cfg.checkpoint_freq = Count::steps(400);
+        check_resume_is_exact(&cfg, &[350]);
+    }
+}

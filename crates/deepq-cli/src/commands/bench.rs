@@ -4,11 +4,13 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use deepq::DqnAgent;
 use deepq::DqnConfig;
-use deepq::agent::DqnAgent;
+use deepq::algorithms::off_policy::Learner;
 use deepq::algorithms::pqn::MinibatchStep;
+use deepq::algorithms::qrdqn::QrDqnAgent;
 use deepq::config::Algorithm;
-use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs, VecEnv};
+use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs, Space, VecEnv};
 use deepq::nn::Loss;
 use deepq::nn::{Mlp, Optimizer, conv_output_shapes};
 use deepq::per::Priorities;
@@ -515,13 +517,22 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
     let space = env.observation_space();
     let images = space.image_shape().is_some();
     let mut rng = Pcg64::seed_from_u64(0);
-    let online = deepq::network::q_network::<f32>(&cfg, &space, env.n_actions(), &mut rng)?;
+    let n_actions = env.n_actions();
+    let online = deepq::network::q_network::<f32>(&cfg, &space, n_actions, &mut rng)?;
     let network = describe_network(&online);
     let (algorithm, batch, forwards, rates) = match cfg.algorithm {
         Algorithm::Dqn => {
             let batch = a.batch.unwrap_or(cfg.batch_size);
-            let rates = time_dqn_update(a, &cfg, online.clone(), batch, images, &mut rng)?;
+            let rates =
+                time_learner_update::<DqnAgent<f32>>(a, &cfg, &space, n_actions, batch, &mut rng)?;
             ("DQN", batch, 2, rates)
+        }
+        Algorithm::QrDqn => {
+            let batch = a.batch.unwrap_or(cfg.batch_size);
+            let rates = time_learner_update::<QrDqnAgent<f32>>(
+                a, &cfg, &space, n_actions, batch, &mut rng,
+            )?;
+            ("QR-DQN", batch, 2, rates)
         }
         Algorithm::Pqn => {
             let batch = a
@@ -590,28 +601,28 @@ fn binarize(values: &mut [f32]) {
     }
 }
 
-/// DQN's update (online and target forward, loss, backward, optimizer step, target sync)
-/// on one random batch.
-fn time_dqn_update(
+/// A value-based learner's update (online and target forward, loss, backward, optimizer
+/// step, target sync), through the same [`Learner`] seam training uses, on one random batch
+/// shaped like `space`'s observations.
+fn time_learner_update<L: Learner<Float = f32>>(
     a: &BenchUpdatesArgs,
     cfg: &DqnConfig,
-    online: Mlp<f32>,
+    space: &Space,
+    n_actions: usize,
     batch_size: usize,
-    images: bool,
     rng: &mut Pcg64,
 ) -> CliResult<Rates> {
-    let (dim, n_actions) = (online.n_inputs(), online.n_outputs());
-    let mut agent = DqnAgent::from_network(online, cfg);
-    let mut batch = random_batch(rng, batch_size, dim, n_actions);
-    if images {
+    let mut learner = L::new(cfg, space, n_actions)?;
+    let mut batch = random_batch(rng, batch_size, space.flat_dim(), n_actions);
+    if space.image_shape().is_some() {
         binarize(&mut batch.obs);
         binarize(&mut batch.next_obs);
     }
     let mut noise_rng = Pcg64::seed_from_u64(1);
     measure(a.timing.seconds, a.timing.repeats, |n| {
         for _ in 0..n {
-            black_box(agent.update(&batch, &mut noise_rng));
-            agent.update_target(cfg.tau);
+            black_box(learner.update(&batch, &mut noise_rng));
+            learner.update_target(cfg.tau);
         }
     })
 }

@@ -1,276 +1,563 @@
-//! DQN (Mnih et al. 2015) with every classic knob and Rainbow's parts: one step acts in every
-//! environment copy, stores the transitions in replay, trains on sampled minibatches when
-//! `train_freq` says so, and moves the target network. [`Dqn::step`] reads top to bottom
-//! like the algorithm; the TD update itself is [`DqnAgent::update`].
+//! DQN (Mnih et al. 2015) with every classic knob and Rainbow's parts, as a [`Learner`] on the
+//! shared [off-policy loop](super::off_policy): the online Q-network, an optional target
+//! network and the optimizer, and the TD update [`DqnAgent::update`] (double DQN, the naive
+//! learner's max-Q regression, C51's categorical projection, n-step horizons, importance
+//! weights and new priorities for prioritized replay).
 
-use deepq_envs::{Env, Observation, VecEnv};
-use deepq_nn::Scalar;
+use deepq_envs::Space;
+use deepq_nn::{
+    Loss, Mlp, Optimizer, Scalar, Workspace, argmax_per_row, categorical_loss,
+    categorical_projection, clip_grad_norm, expected_q, expected_q_from_probs, expected_value,
+    gather, max_per_row, q_loss, softmax_rows,
+};
 use rand::Rng;
 use rand_pcg::Pcg64;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::agent::DqnAgent;
-use crate::config::{DqnConfig, Unit};
-use crate::core::{Algorithm, RunState};
-use crate::error::TrainError;
+use super::off_policy::{
+    Learner, OffPolicy, UpdateStats, bootstrap_discounts, discount_powers, sync_target,
+};
+use crate::config::{ConfigError, DqnConfig};
 use crate::model::{Model, QNetwork};
 use crate::network;
-use crate::observer::Observer;
-use crate::replay::{Batch, Replay};
+use crate::replay::Batch;
 use crate::rng::{Stream, stream_rng};
 
-/// A DQN learner on `n_envs` copies of environment `E`, with a network of scalar `T`.
-#[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "E: Serialize", deserialize = "E: DeserializeOwned"))]
-pub struct Dqn<E: Env, T: Scalar> {
-    envs: VecEnv<E>,
-    agent: DqnAgent<T>,
-    replay: Replay,
-    explore_rng: Pcg64,
-    replay_rng: Pcg64,
-    noise_rng: Pcg64,
-    vector_steps: u64,
-    vector_steps_since_train: u64,
-    episodes_since_train: u64,
-    /// Per-step buffers, rebuilt after a restore.
-    #[serde(skip)]
-    scratch: Option<Scratch<T>>,
+/// DQN on `n_envs` copies of environment `E`, with a network of scalar `T`.
+pub type Dqn<E, T> = OffPolicy<E, DqnAgent<T>>;
+
+/// Config keys only DQN's learner reads (besides the off-policy loop's).
+pub(crate) const KEYS: &[&str] = &[
+    "double_q",
+    "regress_max_q",
+    "loss",
+    "dueling",
+    "noisy",
+    "noisy_sigma0",
+    "atoms",
+    "v_min",
+    "v_max",
+];
+
+/// How the TD target is formed and the gradient applied.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRule {
+    /// Discount factor.
+    pub gamma: f64,
+    /// Double DQN: the online network picks a', the target network values it.
+    pub double_q: bool,
+    /// Loss on the TD error.
+    pub loss: Loss,
+    /// Global gradient-norm clip (infinite: none).
+    pub max_grad_norm: f64,
+    /// Whether truncated transitions bootstrap (only termination stops the bootstrap).
+    pub bootstrap_on_truncation: bool,
+    /// Regress max_a Q(s, a) rather than the taken action's value (the naive learner).
+    pub regress_max_q: bool,
+    /// The longest n-step horizon of a stored return (1 for one-step returns).
+    pub n_steps: usize,
+    /// Compute new replay priorities (|TD error|, or the C51 cross-entropy) in each update.
+    pub prioritized: bool,
 }
 
-/// Buffers one step reuses.
-struct Scratch<T> {
-    obs_dim: usize,
-    /// The observation each copy acts on next, flat, `n_envs × obs_dim`.
-    obs: Vec<f32>,
-    next_obs: Vec<f32>,
-    actions: Vec<usize>,
-    batch: Batch<T>,
-    indices: Vec<usize>,
-}
-
-impl<T: Scalar> Scratch<T> {
-    fn new<E: Env>(envs: &VecEnv<E>, batch_size: usize) -> Self {
-        let n = envs.num_envs();
-        let obs_dim = envs.envs()[0].observation_space().flat_dim();
-        let mut obs = vec![0.0; n * obs_dim];
-        for (o, row) in envs
-            .observations()
-            .iter()
-            .zip(obs.chunks_exact_mut(obs_dim))
-        {
-            o.write_flat(row);
+impl UpdateRule {
+    /// The rule a config asks for.
+    pub fn from_config(cfg: &DqnConfig) -> Self {
+        UpdateRule {
+            gamma: cfg.gamma,
+            double_q: cfg.double_q,
+            loss: cfg.loss,
+            max_grad_norm: cfg.max_grad_norm,
+            bootstrap_on_truncation: cfg.bootstrap_on_truncation,
+            regress_max_q: cfg.regress_max_q,
+            n_steps: cfg.n_steps,
+            prioritized: cfg.prioritized_replay,
         }
-        Scratch {
-            obs_dim,
-            obs,
-            next_obs: vec![0.0; n * obs_dim],
-            actions: vec![0; n],
-            batch: Batch::with_capacity(batch_size.max(n), obs_dim),
-            indices: Vec::with_capacity(batch_size.max(n)),
-        }
     }
 }
 
-impl<E, T> Dqn<E, T>
-where
-    E: Env + Clone + Serialize + DeserializeOwned,
-    T: Scalar,
-{
-    /// The agent being trained.
-    pub fn agent(&self) -> &DqnAgent<T> {
-        &self.agent
-    }
-
-    /// One gradient step on a sampled batch; returns false when replay cannot yet fill a batch.
-    fn gradient_step(
-        &mut self,
-        run: &mut RunState,
-        observer: &mut dyn Observer,
-    ) -> Result<bool, TrainError> {
-        let s = self
-            .scratch
-            .as_mut()
-            .expect("scratch is built before the first step");
-        let progress = run.steps as f64 / run.cfg.total_timesteps as f64;
-        if !self
-            .replay
-            .sample(&mut self.replay_rng, progress, &mut s.indices, &mut s.batch)
-        {
-            return Ok(false);
-        }
-        let stats = self.agent.update(&s.batch, &mut self.noise_rng);
-        let sampled = s.indices.len();
-        self.replay
-            .update_priorities(&s.indices, self.agent.priorities(sampled));
-        let lr = self.agent.optimizer().lr();
-        run.record_update(stats.loss, stats.mean_q, lr, observer)?;
-        Ok(true)
-    }
-
-    /// SB3's `train_freq`: counted in vector steps, or in episodes finished by any copy.
-    fn train_due(&self, cfg: &DqnConfig) -> bool {
-        let since = cfg
-            .train_freq
-            .of(self.vector_steps_since_train, self.episodes_since_train);
-        since >= cfg.train_freq.n
-    }
+/// A DQN learner over a flat observation vector and `n_actions` discrete actions.
+///
+/// Every buffer an update or an action needs is allocated here, once.
+#[derive(Clone, Debug)]
+pub struct DqnAgent<T: Scalar> {
+    online: Mlp<T>,
+    /// `None` when targets come from the online network itself.
+    target: Option<Mlp<T>>,
+    optimizer: Optimizer<T>,
+    rule: UpdateRule,
+    /// Largest batch the scratch buffers hold.
+    max_batch: usize,
+    /// Activations of the online forward pass on `obs`, kept for the backward pass.
+    ws_train: Workspace<T>,
+    /// Activations of forward passes on `next_obs`.
+    ws_next: Workspace<T>,
+    /// Batch-of-one scratch for acting.
+    ws_act: Workspace<T>,
+    /// The evaluator's Q(s', ·) rows, kept while the online network chooses a' (double DQN).
+    next_q: Vec<T>,
+    next_values: Vec<T>,
+    next_choice: Vec<u32>,
+    /// Q(s, a) of the regressed actions, for the mean-Q statistic.
+    q_taken: Vec<T>,
+    /// Greedy actions of the batch, for `regress_max_q`.
+    max_actions: Vec<u32>,
+    targets: Vec<T>,
+    /// γ^horizon, times 0 where the target does not bootstrap.
+    discounts: Vec<T>,
+    /// `gamma_pows[h]` = γ^h for the horizons of n-step returns.
+    gamma_pows: Vec<T>,
+    /// d loss / d output of the online network.
+    grad_q: Vec<T>,
+    grads: Vec<T>,
+    obs_scalar: Vec<T>,
+    /// TD errors of the last update (for priorities).
+    td: Vec<T>,
+    /// New priorities of the last update's samples (|TD error| or cross-entropy), when the
+    /// rule is prioritized.
+    priorities: Vec<f64>,
+    /// C51: the evaluator's next-state distributions, per sample and action.
+    next_probs: Vec<T>,
+    /// C51: the chosen next action's distribution, then the projected target.
+    chosen: Vec<T>,
+    target_dist: Vec<T>,
+    per_sample: Vec<T>,
 }
 
-/// Before `learning_starts`: SB3 acts randomly while `steps < learning_starts`…
-fn warming_up(run: &RunState) -> bool {
-    let ls = run.cfg.learning_starts;
-    ls.of(run.steps, run.episodes()) < ls.n
-}
-
-/// …and trains once `steps > learning_starts` (or that many episodes have finished).
-fn learning_started(run: &RunState) -> bool {
-    let ls = run.cfg.learning_starts;
-    match ls.unit {
-        Unit::Step => run.steps > ls.n,
-        Unit::Episode => run.episodes() >= ls.n,
-    }
-}
-
-impl<E, T> Algorithm<E> for Dqn<E, T>
-where
-    E: Env + Clone + Serialize + DeserializeOwned,
-    T: Scalar,
-    QNetwork: From<deepq_nn::Mlp<T>>,
-{
-    fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError> {
-        let space = env.observation_space();
-        let online = network::q_network(
-            cfg,
-            &space,
-            env.n_actions(),
-            &mut stream_rng(cfg.seed, Stream::Init),
-        )?;
-        let agent = DqnAgent::from_network(online, cfg);
-        let mut envs = VecEnv::new(vec![env.clone(); cfg.n_envs]);
-        envs.reset(Some(cfg.seed));
-        Ok(Dqn {
-            scratch: Some(Scratch::new(&envs, cfg.batch_size)),
-            envs,
-            agent,
-            replay: Replay::new(cfg, &space),
-            explore_rng: stream_rng(cfg.seed, Stream::Explore),
-            replay_rng: stream_rng(cfg.seed, Stream::Replay),
-            noise_rng: stream_rng(cfg.seed, Stream::Noise),
-            vector_steps: 0,
-            vector_steps_since_train: 0,
-            episodes_since_train: 0,
-        })
+impl<T: Scalar> DqnAgent<T> {
+    /// A fresh agent: the online network initialised from `rng`, the target a copy of it.
+    pub fn new(obs_dim: usize, n_actions: usize, cfg: &DqnConfig, rng: &mut impl Rng) -> Self {
+        let mut sizes = vec![obs_dim];
+        sizes.extend(&cfg.net_arch);
+        sizes.push(n_actions);
+        let online = Mlp::with_arch(&sizes, cfg.arch(), cfg.noisy_sigma0, rng);
+        Self::from_network(online, cfg)
     }
 
-    fn n_envs(&self) -> usize {
-        self.envs.num_envs()
+    /// An agent around an existing network (e.g. loaded weights), with fresh optimizer state.
+    pub fn from_network(online: Mlp<T>, cfg: &DqnConfig) -> Self {
+        let optimizer = Optimizer::new(cfg.optimizer_config(), online.n_params());
+        let target = cfg.target_network.then(|| online.clone());
+        let max_batch = cfg.batch_size.max(cfg.n_envs);
+        Self::assemble(
+            online,
+            target,
+            optimizer,
+            UpdateRule::from_config(cfg),
+            max_batch,
+        )
     }
 
-    fn step(&mut self, run: &mut RunState, observer: &mut dyn Observer) -> Result<(), TrainError> {
-        let n = self.envs.num_envs();
-        let epsilon = self.epsilon(run);
-        let random = run.cfg.random_warmup && warming_up(run);
-        let s = self
-            .scratch
-            .get_or_insert_with(|| Scratch::new(&self.envs, run.cfg.batch_size));
-        let d = s.obs_dim;
-
-        // 1. Act: uniformly at random while warming up (as SB3), ε-greedy afterwards.
-        for (i, obs) in s.obs.chunks_exact(d).enumerate() {
-            s.actions[i] = if random {
-                self.explore_rng.random_range(0..self.agent.n_actions())
-            } else if run.cfg.noisy {
-                self.agent.act_noisy(obs, &mut self.noise_rng)
+    /// Builds the agent around its learned state, allocating every scratch buffer once.
+    fn assemble(
+        online: Mlp<T>,
+        target: Option<Mlp<T>>,
+        optimizer: Optimizer<T>,
+        rule: UpdateRule,
+        max_batch: usize,
+    ) -> Self {
+        let n_params = online.n_params();
+        let (batch, n_out) = (max_batch, online.n_outputs());
+        let (width, atoms) = (online.output_width(), online.arch().atoms);
+        let dist = |n: usize| {
+            if atoms > 1 {
+                vec![T::default(); n]
             } else {
-                self.agent.act(obs, epsilon, &mut self.explore_rng)
-            };
-        }
-
-        // 2. Step every copy; a copy whose episode ended has already reset itself.
-        let step = self.envs.step(&s.actions);
-
-        // 3. Store the transitions. Where an episode ended, the next observation is its
-        //    final one (kept by the vector env), not the first of the next episode.
-        for i in 0..n {
-            let row = i * d..(i + 1) * d;
-            let ended = step.terminated[i] || step.truncated[i];
-            let next = if ended {
-                &step.final_obs[i]
+                Vec::new()
+            }
+        };
+        DqnAgent {
+            target,
+            optimizer,
+            rule,
+            max_batch,
+            ws_train: Workspace::new(&online, batch),
+            ws_next: Workspace::new(&online, batch),
+            ws_act: Workspace::new(&online, 1),
+            next_q: vec![T::default(); batch * n_out],
+            next_values: vec![T::default(); batch],
+            next_choice: vec![0; batch],
+            q_taken: vec![T::default(); batch],
+            max_actions: vec![0; batch],
+            targets: vec![T::default(); batch],
+            grad_q: vec![T::default(); batch * width],
+            grads: vec![T::default(); n_params],
+            obs_scalar: vec![T::default(); online.n_inputs()],
+            discounts: vec![T::default(); batch],
+            gamma_pows: discount_powers(rule.gamma, rule.n_steps),
+            // Prioritized replay's and C51's buffers stay empty unless the rule uses them:
+            // an empty `priorities` is how `priorities()` says there are none to write back.
+            td: if rule.prioritized {
+                vec![T::default(); batch]
             } else {
-                &step.obs[i]
-            };
-            next.write_flat(&mut s.next_obs[row.clone()]);
-            self.replay.store(
-                i,
-                &s.obs[row.clone()],
-                s.actions[i] as u32,
-                step.rewards[i],
-                &s.next_obs[row.clone()],
-                step.terminated[i],
-                step.truncated[i],
+                Vec::new()
+            },
+            priorities: vec![0.0; if rule.prioritized { batch } else { 0 }],
+            next_probs: dist(batch * width),
+            chosen: dist(batch * atoms),
+            target_dist: dist(batch * atoms),
+            per_sample: dist(batch),
+            online,
+        }
+    }
+
+    /// The online Q-network.
+    pub fn network(&self) -> &Mlp<T> {
+        &self.online
+    }
+
+    /// The target network, if the agent keeps one.
+    pub fn target_network(&self) -> Option<&Mlp<T>> {
+        self.target.as_ref()
+    }
+
+    /// The optimizer with its state.
+    pub fn optimizer(&self) -> &Optimizer<T> {
+        &self.optimizer
+    }
+
+    /// Number of actions.
+    pub fn n_actions(&self) -> usize {
+        self.online.n_outputs()
+    }
+
+    /// The greedy action argmax_a Q(obs, a) (the first on ties).
+    pub fn greedy_action(&mut self, obs: &[f32]) -> usize {
+        for (dst, &x) in self.obs_scalar.iter_mut().zip(obs) {
+            *dst = T::from_f64(f64::from(x));
+        }
+        self.online
+            .argmax_action(&self.obs_scalar, &mut self.ws_act)
+    }
+
+    /// Switches the networks' noise off, so that greedy actions use the mean weights (for
+    /// evaluation). The next update or noisy action draws noise again.
+    pub fn remove_noise(&mut self) {
+        self.online.remove_noise();
+        if let Some(t) = &mut self.target {
+            t.remove_noise();
+        }
+    }
+
+    /// The new priorities (|TD error|, or the C51 cross-entropy) of the samples of the last
+    /// update, when the update rule is prioritized (empty otherwise).
+    pub fn priorities(&self, batch_len: usize) -> &[f64] {
+        &self.priorities[..batch_len.min(self.priorities.len())]
+    }
+
+    /// One gradient step on `batch` towards r + γᵐ·(1 − done)·Q_target(s', a') (m the
+    /// transition's horizon; for C51, the cross-entropy to the projected target distribution),
+    /// each sample's loss scaled by its importance weight if the batch has weights. A noisy
+    /// network first draws fresh noise, online then target, from `noise_rng`.
+    pub fn update(&mut self, batch: &Batch<T>, noise_rng: &mut impl Rng) -> UpdateStats {
+        let b = batch.len();
+        let rule = self.rule;
+        if self.online.arch().noisy {
+            self.online.sample_noise(noise_rng);
+            if let Some(t) = &mut self.target {
+                t.sample_noise(noise_rng);
+            }
+        }
+        bootstrap_discounts(
+            batch,
+            &self.gamma_pows,
+            rule.bootstrap_on_truncation,
+            &mut self.discounts[..b],
+        );
+        let weights = (!batch.weights.is_empty()).then(|| &batch.weights[..b]);
+        let (loss, mean_q) = if self.online.arch().is_distributional() {
+            self.categorical_step(batch, weights)
+        } else {
+            self.scalar_step(batch, weights)
+        };
+        let width = self.online.output_width();
+        self.online.backward(
+            &mut self.ws_train,
+            &self.grad_q[..b * width],
+            &mut self.grads,
+        );
+        if rule.max_grad_norm.is_finite() {
+            clip_grad_norm(&mut self.grads, T::from_f64(rule.max_grad_norm));
+        }
+        self.optimizer.step(self.online.params_mut(), &self.grads);
+        UpdateStats {
+            loss: loss.to_f64(),
+            mean_q,
+        }
+    }
+
+    /// Targets, forward pass and loss gradient of a scalar-Q update; returns (loss, mean Q).
+    fn scalar_step(&mut self, batch: &Batch<T>, weights: Option<&[T]>) -> (T, f64) {
+        let b = batch.len();
+        let n_actions = self.n_actions();
+        let rule = self.rule;
+
+        // Value of the next state, from the target network (or the online one without it).
+        let evaluator = self.target.as_ref().unwrap_or(&self.online);
+        let q_next = evaluator.forward(&batch.next_obs, b, &mut self.ws_next);
+        if rule.double_q {
+            // Double DQN: keep the evaluator's rows, let the online network choose a'.
+            self.next_q[..b * n_actions].copy_from_slice(q_next);
+            let q_choice = self.online.forward(&batch.next_obs, b, &mut self.ws_next);
+            argmax_per_row(q_choice, n_actions, &mut self.next_choice[..b]);
+            gather(
+                &self.next_q[..b * n_actions],
+                n_actions,
+                &self.next_choice[..b],
+                &mut self.next_values[..b],
             );
-            step.obs[i].write_flat(&mut s.obs[row]);
-            let step_number = run.steps + i as u64 + 1;
-            if run.env_step(i, step.rewards[i], ended, step_number, epsilon, observer) {
-                self.episodes_since_train += 1;
+        } else {
+            max_per_row(q_next, n_actions, &mut self.next_values[..b]);
+        }
+        for i in 0..b {
+            self.targets[i] = batch.rewards[i] + self.discounts[i] * self.next_values[i];
+        }
+
+        let q = self.online.forward(&batch.obs, b, &mut self.ws_train);
+        let actions = if rule.regress_max_q {
+            argmax_per_row(q, n_actions, &mut self.max_actions[..b]);
+            &self.max_actions[..b]
+        } else {
+            &batch.actions[..]
+        };
+        gather(q, n_actions, actions, &mut self.q_taken[..b]);
+        let mean_q = self.q_taken[..b].iter().map(|v| v.to_f64()).sum::<f64>() / b as f64;
+        let loss = q_loss(
+            rule.loss,
+            q,
+            n_actions,
+            actions,
+            &self.targets[..b],
+            weights,
+            &mut self.grad_q[..b * n_actions],
+            rule.prioritized.then(|| &mut self.td[..b]),
+        );
+        if rule.prioritized {
+            for (p, td) in self.priorities.iter_mut().zip(&self.td[..b]) {
+                *p = td.to_f64().abs();
             }
         }
-        run.steps += n as u64;
-        self.vector_steps += 1;
-        self.vector_steps_since_train += 1;
+        (loss, mean_q)
+    }
 
-        // 4. Train: sample minibatches from replay and take gradient steps.
-        if self.train_due(&run.cfg) {
-            let collected = self.vector_steps_since_train * n as u64;
-            self.vector_steps_since_train = 0;
-            self.episodes_since_train = 0;
-            if learning_started(run) {
-                let gradient_steps = match run.cfg.gradient_steps {
-                    -1 => collected,
-                    g => g as u64,
-                };
-                for _ in 0..gradient_steps {
-                    if !self.gradient_step(run, observer)? {
-                        break;
-                    }
-                }
+    /// Target distributions, forward pass and loss gradient of a C51 update; returns (loss,
+    /// mean Q of the taken actions).
+    fn categorical_step(&mut self, batch: &Batch<T>, weights: Option<&[T]>) -> (T, f64) {
+        let b = batch.len();
+        let n_actions = self.n_actions();
+        let rule = self.rule;
+        let arch = *self.online.arch();
+        let atoms = arch.atoms;
+        let width = n_actions * atoms;
+
+        // The next state's distributions from the evaluator; a' by the expected values of
+        // the evaluator, or of the online network (double DQN).
+        let evaluator = self.target.as_ref().unwrap_or(&self.online);
+        let logits_next = evaluator.forward(&batch.next_obs, b, &mut self.ws_next);
+        softmax_rows(logits_next, atoms, &mut self.next_probs[..b * width]);
+        if !rule.double_q {
+            expected_q_from_probs(
+                &self.next_probs[..b * width],
+                evaluator.support(),
+                &mut self.next_q[..b * n_actions],
+            );
+        } else {
+            let logits_choice = self.online.forward(&batch.next_obs, b, &mut self.ws_next);
+            expected_q(
+                logits_choice,
+                self.online.support(),
+                &mut self.next_q[..b * n_actions],
+            );
+        }
+        argmax_per_row(
+            &self.next_q[..b * n_actions],
+            n_actions,
+            &mut self.next_choice[..b],
+        );
+        for i in 0..b {
+            let a = self.next_choice[i] as usize;
+            let from = (i * n_actions + a) * atoms;
+            self.chosen[i * atoms..(i + 1) * atoms]
+                .copy_from_slice(&self.next_probs[from..from + atoms]);
+        }
+        categorical_projection(
+            &self.chosen[..b * atoms],
+            &batch.rewards[..b],
+            &self.discounts[..b],
+            arch.v_min,
+            arch.v_max,
+            &mut self.target_dist[..b * atoms],
+        );
+
+        let logits = self.online.forward(&batch.obs, b, &mut self.ws_train);
+        let support = self.online.support();
+        let mut sum_q = 0.0;
+        for (i, &a) in batch.actions.iter().enumerate() {
+            let from = (i * n_actions + a as usize) * atoms;
+            sum_q += expected_value(&logits[from..from + atoms], support).to_f64();
+        }
+        let loss = categorical_loss(
+            logits,
+            n_actions,
+            atoms,
+            &batch.actions,
+            &self.target_dist[..b * atoms],
+            weights,
+            &mut self.grad_q[..b * width],
+            rule.prioritized.then_some(&mut self.per_sample[..b]),
+        );
+        if rule.prioritized {
+            for (p, ce) in self.priorities.iter_mut().zip(&self.per_sample[..b]) {
+                *p = ce.to_f64();
             }
         }
-
-        // 5. Move the target network towards the online one (SB3 counts vector steps).
-        let interval = (run.cfg.target_update_interval / n as u64).max(1);
-        if self.vector_steps.is_multiple_of(interval) {
-            self.agent.update_target(run.cfg.tau);
-        }
-        Ok(())
+        (loss, sum_q / b as f64)
     }
 
-    /// ε of ε-greedy exploration (0 with noisy nets, which explore through their noise).
-    fn epsilon(&self, run: &RunState) -> f64 {
-        if run.cfg.noisy {
-            return 0.0;
-        }
-        run.cfg.exploration().epsilon(run.steps, run.episodes())
+    /// Moves the target network towards the online one: a copy when `tau` is 1, else Polyak.
+    pub fn update_target(&mut self, tau: f64) {
+        sync_target(self.target.as_mut(), &self.online, tau);
+    }
+}
+
+impl<T: Scalar> Learner for DqnAgent<T>
+where
+    QNetwork: From<Mlp<T>>,
+{
+    type Float = T;
+
+    fn new(cfg: &DqnConfig, space: &Space, n_actions: usize) -> Result<Self, ConfigError> {
+        let mut rng = stream_rng(cfg.seed, Stream::Init);
+        let online = network::q_network(cfg, space, n_actions, &mut rng)?;
+        Ok(DqnAgent::from_network(online, cfg))
     }
 
-    fn greedy_policy(&mut self) -> impl FnMut(&[f32]) -> usize + '_ {
-        // Noisy nets act greedily on their mean weights.
-        self.agent.remove_noise();
-        |obs| self.agent.greedy_action(obs)
+    fn n_actions(&self) -> usize {
+        DqnAgent::n_actions(self)
     }
 
-    fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
-        let space = env.observation_space();
-        network::fits(self.agent.network(), cfg, &space, env.n_actions())
-            && self.envs.num_envs() == cfg.n_envs
-            && self.replay.fits(cfg, &space)
+    fn greedy_action(&mut self, obs: &[f32]) -> usize {
+        DqnAgent::greedy_action(self, obs)
+    }
+
+    fn sample_noise(&mut self, rng: &mut Pcg64) {
+        self.online.sample_noise(rng);
+    }
+
+    fn remove_noise(&mut self) {
+        DqnAgent::remove_noise(self);
+    }
+
+    fn update(&mut self, batch: &Batch<T>, noise_rng: &mut Pcg64) -> UpdateStats {
+        DqnAgent::update(self, batch, noise_rng)
+    }
+
+    fn priorities(&self, batch_len: usize) -> &[f64] {
+        DqnAgent::priorities(self, batch_len)
+    }
+
+    fn update_target(&mut self, tau: f64) {
+        DqnAgent::update_target(self, tau);
+    }
+
+    fn optimizer_mut(&mut self) -> &mut Optimizer<T> {
+        &mut self.optimizer
+    }
+
+    fn fits(&self, cfg: &DqnConfig, space: &Space, n_actions: usize) -> bool {
+        network::fits(&self.online, cfg, space, n_actions)
     }
 
     fn model(&self) -> Model {
-        // The trained network, acting on its mean weights if it is noisy.
-        let mut network = self.agent.network().clone();
+        let mut network = self.online.clone();
         network.remove_noise();
         Model::Network(network.into())
+    }
+}
+
+/// An agent is saved as what it has learned (networks, optimizer state, update rule); the
+/// scratch buffers are rebuilt on loading.
+impl<T: Scalar> Serialize for DqnAgent<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (
+            &self.online,
+            &self.target,
+            &self.optimizer,
+            &self.rule,
+            self.max_batch,
+        )
+            .serialize(serializer)
+    }
+}
+
+impl<'de, T: Scalar> Deserialize<'de> for DqnAgent<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (online, target, optimizer, rule, max_batch): (
+            Mlp<T>,
+            Option<Mlp<T>>,
+            Optimizer<T>,
+            UpdateRule,
+            usize,
+        ) = Deserialize::deserialize(deserializer)?;
+        let consistent = target
+            .as_ref()
+            .is_none_or(|t| t.sizes() == online.sizes() && t.arch() == online.arch())
+            && optimizer.n_params() == online.n_params();
+        if !consistent {
+            return Err(serde::de::Error::custom(
+                "agent networks and optimizer state do not fit together",
+            ));
+        }
+        Ok(Self::assemble(online, target, optimizer, rule, max_batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    /// n-step targets bootstrap with γ to the transition's horizon, not at all after a
+    /// termination, and after a truncation only with `bootstrap_on_truncation`.
+    #[test]
+    fn targets_use_the_horizon_and_the_end_kind() {
+        for bootstrap_on_truncation in [true, false] {
+            let cfg = DqnConfig {
+                net_arch: vec![5],
+                gamma: 0.9,
+                n_steps: 3,
+                batch_size: 4,
+                max_grad_norm: f64::INFINITY,
+                bootstrap_on_truncation,
+                ..DqnConfig::default()
+            };
+            let mut rng = Pcg64::seed_from_u64(1);
+            let mut agent = DqnAgent::<f64>::new(2, 2, &cfg, &mut rng);
+            let mut batch = Batch::with_capacity(4, 2);
+            batch.obs = vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+            batch.next_obs = vec![-0.1, 0.2, 0.9, -0.4, 0.3, 0.3, -0.7, 0.1];
+            batch.actions = vec![0, 1, 1, 0];
+            batch.rewards = vec![1.0, 2.0, 3.0, 4.0];
+            batch.terminated = vec![false, true, false, false];
+            batch.truncated = vec![false, false, true, true];
+            batch.horizons = vec![3, 2, 1, 2];
+            let target = agent.target_network().unwrap().clone();
+            let mut ws = Workspace::new(&target, 4);
+            let q_next = target.forward(&batch.next_obs, 4, &mut ws).to_vec();
+            let next_max: Vec<f64> = q_next.chunks(2).map(|r| r[0].max(r[1])).collect();
+            agent.update(&batch, &mut rng);
+            let bootstrap = |h: i32| 0.9f64.powi(h);
+            let truncated = if bootstrap_on_truncation { 1.0 } else { 0.0 };
+            let expected = [
+                1.0 + bootstrap(3) * next_max[0],
+                2.0,
+                3.0 + truncated * bootstrap(1) * next_max[2],
+                4.0 + truncated * bootstrap(2) * next_max[3],
+            ];
+            for (t, e) in agent.targets[..4].iter().zip(expected) {
+                assert!((t - e).abs() < 1e-12, "{t} vs {e}");
+            }
+        }
     }
 }

@@ -12,7 +12,6 @@
 
 use deepq_envs::{Env, Observation, VecEnv};
 use deepq_nn::{Loss, Mlp, Optimizer, Scalar, Workspace, argmax, clip_grad_norm, q_loss};
-use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 use serde::de::DeserializeOwned;
@@ -25,6 +24,19 @@ use crate::model::{Model, QNetwork};
 use crate::network;
 use crate::observer::Observer;
 use crate::rng::{Stream, stream_rng};
+use crate::schedule::epsilon_greedy;
+
+/// Config keys only PQN reads, with their names in purejaxql's configs: `rollout_steps`
+/// (`NUM_STEPS`), `n_epochs` (`NUM_EPOCHS`), `n_minibatches` (`NUM_MINIBATCHES`), `q_lambda`
+/// (`LAMBDA`), `reward_scale` (`REW_SCALE`), `learning_rate_schedule` (`LR_LINEAR_DECAY`).
+pub(crate) const KEYS: &[&str] = &[
+    "rollout_steps",
+    "n_epochs",
+    "n_minibatches",
+    "q_lambda",
+    "reward_scale",
+    "learning_rate_schedule",
+];
 
 /// A PQN learner on `n_envs` copies of environment `E`, with a network of scalar `T`.
 #[derive(Serialize, Deserialize)]
@@ -212,11 +224,8 @@ where
                 if t > 0 && !s.ended[rows.start - n + i] {
                     s.next_max[rows.start - n + i] = row_max(q_row);
                 }
-                s.env_actions[i] = if self.explore_rng.random::<f64>() < epsilon {
-                    self.explore_rng.random_range(0..a)
-                } else {
-                    argmax(q_row)
-                };
+                s.env_actions[i] =
+                    epsilon_greedy(&mut self.explore_rng, epsilon, a, |_| argmax(q_row));
             }
             s.rollout_obs[rows.start * d..rows.end * d].copy_from_slice(&s.obs);
 

@@ -14,6 +14,7 @@ use crate::core::{Algorithm, RunState};
 use crate::error::TrainError;
 use crate::model::Model;
 use crate::observer::Observer;
+use crate::schedule::epsilon_greedy;
 use crate::tabular::{QTable, one_hot_index};
 
 /// A Q-table learner on one copy of environment `E`.
@@ -40,19 +41,17 @@ impl<E: Env> Tabular<E> {
 
     /// ε-greedy, breaking ties at random so that an all-zero row explores evenly.
     fn act(&mut self, epsilon: f64) -> usize {
-        let n_actions = self.table.n_actions();
-        if self.rng.random::<f64>() < epsilon {
-            return self.rng.random_range(0..n_actions);
-        }
         let row = self.table.row(self.state);
-        let best = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let ties = row.iter().filter(|&&q| q == best).count();
-        let pick = self.rng.random_range(0..ties);
-        row.iter()
-            .enumerate()
-            .filter(|&(_, &q)| q == best)
-            .nth(pick)
-            .map_or(0, |(a, _)| a)
+        epsilon_greedy(&mut self.rng, epsilon, self.table.n_actions(), |rng| {
+            let best = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let ties = row.iter().filter(|&&q| q == best).count();
+            let pick = rng.random_range(0..ties);
+            row.iter()
+                .enumerate()
+                .filter(|&(_, &q)| q == best)
+                .nth(pick)
+                .map_or(0, |(a, _)| a)
+        })
     }
 }
 

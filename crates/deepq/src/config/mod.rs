@@ -135,13 +135,36 @@ pub enum OptimizerKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Algorithm {
-    /// Deep Q-learning with an MLP (every env).
+    /// Deep Q-learning (every env), with Rainbow's parts.
     Dqn,
+    /// QR-DQN (Dabney et al. 2018): `n_quantiles` quantiles of each action's return,
+    /// learned with the quantile Huber loss, as sb3-contrib's `QRDQN`.
+    QrDqn,
     /// Parallel Q-learning (Gallici et al. 2025): λ-returns over short rollouts of many
     /// vectorized envs, no replay, no target network.
     Pqn,
     /// One-step Q-learning on a table (discrete observation spaces only).
     Tabular,
+}
+
+impl Algorithm {
+    /// Every algorithm, in the order the docs list them.
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::Dqn,
+        Algorithm::QrDqn,
+        Algorithm::Pqn,
+        Algorithm::Tabular,
+    ];
+
+    /// The name the `algorithm` key takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Dqn => "dqn",
+            Algorithm::QrDqn => "qrdqn",
+            Algorithm::Pqn => "pqn",
+            Algorithm::Tabular => "tabular",
+        }
+    }
 }
 
 /// How the learning rate changes over a run.
@@ -150,8 +173,10 @@ pub enum Algorithm {
 pub enum LearningRateSchedule {
     /// `learning_rate` throughout.
     Constant,
-    /// From `learning_rate` linearly down to 0 at the run's last gradient step (PQN's
-    /// `LR_LINEAR_DECAY`).
+    /// Linearly down to 0 over the run: for PQN, at the run's last gradient step (PQN's
+    /// `LR_LINEAR_DECAY`); for the off-policy learners, SB3's `learning_rate ·
+    /// progress_remaining` with progress counted in environment steps and set before each
+    /// training phase (RL Zoo's `lin_<lr>`).
     Linear,
 }
 
@@ -159,8 +184,8 @@ pub enum LearningRateSchedule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DqnConfig {
-    /// `"dqn"`, `"pqn"`, or `"tabular"` Q-learning (which uses `learning_rate` as α, `gamma`,
-    /// the ε schedule, the budget and the evaluation keys).
+    /// `"dqn"`, `"qrdqn"`, `"pqn"`, or `"tabular"` Q-learning (which uses `learning_rate` as α,
+    /// `gamma`, the ε schedule, the budget and the evaluation keys).
     pub algorithm: Algorithm,
     /// Gymnasium id of the environment, e.g. `"CartPole-v1"`.
     pub env: String,
@@ -193,11 +218,12 @@ pub struct DqnConfig {
     pub optimizer: OptimizerKind,
     /// Learning rate.
     pub learning_rate: f64,
-    /// `"constant"`, or `"linear"` decay to 0 over the run (PQN only).
+    /// `"constant"`, or `"linear"` decay to 0 over the run (see [`LearningRateSchedule`]).
     pub learning_rate_schedule: LearningRateSchedule,
     /// Adam-family betas; PyTorch's (0.9, 0.999) when unset.
     pub optimizer_betas: Option<[f64; 2]>,
-    /// Optimizer epsilon; PyTorch's default when unset.
+    /// Optimizer epsilon; PyTorch's default when unset (for QR-DQN's Adam, sb3-contrib's
+    /// 0.01/`batch_size`).
     pub optimizer_eps: Option<f64>,
     /// L2 (or, for AdamW, decoupled) weight decay; PyTorch's default when unset.
     pub weight_decay: Option<f64>,
@@ -268,6 +294,8 @@ pub struct DqnConfig {
     pub v_max: f64,
     /// Steps summed into each return before bootstrapping (n-step returns).
     pub n_steps: usize,
+    /// QR-DQN: quantiles of each action's return (sb3-contrib's `n_quantiles`).
+    pub n_quantiles: usize,
     /// Proportional prioritized experience replay (Schaul et al. 2016).
     pub prioritized_replay: bool,
     /// Priority exponent α (0 samples uniformly).
@@ -376,6 +404,7 @@ impl Default for DqnConfig {
             v_min: -10.0,
             v_max: 10.0,
             n_steps: 1,
+            n_quantiles: 200,
             prioritized_replay: false,
             prioritized_replay_alpha: 0.6,
             prioritized_replay_beta0: 0.4,
@@ -411,6 +440,9 @@ pub const MAX_ATOMS: usize = 1001;
 
 /// The largest `n_steps`.
 pub const MAX_N_STEPS: usize = 1000;
+
+/// The largest `n_quantiles`.
+pub const MAX_QUANTILES: usize = 10_000;
 
 /// Every config key, for "did you mean" suggestions and documentation.
 pub fn config_keys() -> Vec<String> {
@@ -545,6 +577,11 @@ impl DqnConfig {
             v_max: self.v_max,
             layer_norm: self.layer_norm,
             layer_norm_eps: LAYER_NORM_EPS,
+            quantiles: if self.algorithm == Algorithm::QrDqn {
+                self.n_quantiles
+            } else {
+                1
+            },
         }
     }
 
@@ -557,6 +594,15 @@ impl DqnConfig {
     pub fn optimizer_config(&self) -> OptimizerConfig {
         let lr = self.learning_rate;
         let mut cfg = match self.optimizer {
+            // sb3-contrib's QRDQN gives Adam ε = 0.01/batch_size (the QR-DQN paper's, for
+            // batch 32) unless the optimizer is set.
+            OptimizerKind::Adam if self.algorithm == Algorithm::QrDqn => {
+                let mut adam = OptimizerConfig::adam(lr);
+                if let OptimizerConfig::Adam { eps, .. } = &mut adam {
+                    *eps = 0.01 / self.batch_size as f64;
+                }
+                adam
+            }
             OptimizerKind::Adam => OptimizerConfig::adam(lr),
             OptimizerKind::AdamW => OptimizerConfig::adamw(lr),
             OptimizerKind::NAdam => OptimizerConfig::nadam(lr),
@@ -708,5 +754,3 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests;
 mod validate;
-
-pub use validate::PQN_KEYS;

@@ -158,9 +158,26 @@ fn keys_of_another_algorithm_are_refused() {
         ("rollout_steps = 32", "rollout_steps", "pqn"),
         ("q_lambda = 0.5", "q_lambda", "pqn"),
         (
-            "learning_rate_schedule = \"linear\"",
+            "algorithm = \"tabular\"\nlearning_rate_schedule = \"linear\"",
             "learning_rate_schedule",
             "pqn",
+        ),
+        ("n_quantiles = 50", "n_quantiles", "\"qrdqn\" only"),
+        (
+            "algorithm = \"qrdqn\"\nn_quantiles = 0",
+            "n_quantiles",
+            "must be 1 to",
+        ),
+        (
+            "algorithm = \"qrdqn\"\ndouble_q = true",
+            "double_q",
+            "algorithm = \"dqn\" only (this run is \"qrdqn\")",
+        ),
+        ("algorithm = \"qrdqn\"\natoms = 51", "atoms", "\"dqn\" only"),
+        (
+            "algorithm = \"pqn\"\nn_quantiles = 5",
+            "n_quantiles",
+            "\"qrdqn\" only",
         ),
         (
             "algorithm = \"pqn\"\nbuffer_size = 1000",
@@ -214,11 +231,12 @@ fn keys_of_another_algorithm_are_refused() {
             .validate()
             .unwrap();
     }
-    assert!(
-        PQN_KEYS
-            .iter()
-            .all(|(key, _)| config_keys().iter().any(|k| k == key))
-    );
+    // Every key an algorithm declares as its own is a config key.
+    for algorithm in Algorithm::ALL {
+        for key in crate::algorithms::own_keys(algorithm) {
+            assert!(config_keys().iter().any(|k| k == key), "{key}");
+        }
+    }
 }
 
 #[test]
@@ -308,4 +326,21 @@ fn optimizer_options_reach_the_optimizer() {
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// QR-DQN's Adam takes sb3-contrib's ε = 0.01/batch_size unless `optimizer_eps` is set; DQN's
+/// keeps PyTorch's.
+#[test]
+fn qrdqn_adam_epsilon_is_sb3_contribs() {
+    let eps = |src: &str| {
+        let mut cfg = DqnConfig::default();
+        cfg.apply_toml(&table(src)).unwrap();
+        match cfg.optimizer_config() {
+            deepq_nn::OptimizerConfig::Adam { eps, .. } => eps,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(eps("algorithm = \"qrdqn\"\nbatch_size = 64"), 0.01 / 64.0);
+    assert_eq!(eps("algorithm = \"qrdqn\"\noptimizer_eps = 1e-5"), 1e-5);
+    assert_eq!(eps("batch_size = 64"), 1e-8);
 }

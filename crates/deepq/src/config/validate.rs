@@ -1,47 +1,8 @@
 //! Checking a config: ranges and relations between keys, one concern at a time. Every error is
 //! one line naming the key, the bad value and what is allowed.
 
-use super::{Algorithm, ConfigError, DqnConfig, MAX_ATOMS, MAX_N_STEPS, Unit};
-
-/// Keys that only DQN reads: replay, the target network, the TD loss and Rainbow's parts.
-const DQN_KEYS: &[&str] = &[
-    "buffer_size",
-    "replay",
-    "replay_with_replacement",
-    "sample_vector_steps",
-    "batch_size",
-    "learning_starts",
-    "random_warmup",
-    "train_freq",
-    "gradient_steps",
-    "target_network",
-    "target_update_interval",
-    "tau",
-    "double_q",
-    "regress_max_q",
-    "loss",
-    "dueling",
-    "noisy",
-    "noisy_sigma0",
-    "atoms",
-    "v_min",
-    "v_max",
-    "n_steps",
-    "prioritized_replay",
-    "prioritized_replay_alpha",
-    "prioritized_replay_beta0",
-    "prioritized_replay_eps",
-];
-
-/// Keys that only PQN reads, with their names in PQN's code.
-pub const PQN_KEYS: &[(&str, &str)] = &[
-    ("rollout_steps", "NUM_STEPS"),
-    ("n_epochs", "NUM_EPOCHS"),
-    ("n_minibatches", "NUM_MINIBATCHES"),
-    ("q_lambda", "LAMBDA"),
-    ("reward_scale", "REW_SCALE"),
-    ("learning_rate_schedule", "LR_LINEAR_DECAY"),
-];
+use super::{Algorithm, ConfigError, DqnConfig, MAX_ATOMS, MAX_N_STEPS, MAX_QUANTILES, Unit};
+use crate::algorithms;
 
 fn invalid(key: &str, value: impl std::fmt::Display, allowed: &str) -> ConfigError {
     ConfigError::invalid(key, value, allowed)
@@ -82,35 +43,33 @@ impl DqnConfig {
         self.validate_evaluation()?;
         self.validate_rainbow()?;
         self.validate_pqn()?;
-        Ok(())
+        self.validate_quantiles()
     }
 
-    /// Keys of one algorithm set on a run of another are refused, rather than ignored.
+    /// Keys of one algorithm set on a run of another are refused, rather than ignored. Which
+    /// algorithm reads which key is what the algorithms declare
+    /// ([`algorithms::own_keys`]).
     fn validate_algorithm_keys(&self) -> Result<(), ConfigError> {
-        let name = |a: Algorithm| match a {
-            Algorithm::Dqn => "dqn",
-            Algorithm::Pqn => "pqn",
-            Algorithm::Tabular => "tabular",
-        };
         let defaults = super::to_table(&DqnConfig::default());
         let mine = super::to_table(self);
-        let changed = |key: &str| mine.get(key) != defaults.get(key);
-        if self.algorithm != Algorithm::Pqn
-            && let Some((key, _)) = PQN_KEYS.iter().find(|(key, _)| changed(key))
-        {
-            return Err(ConfigError(format!(
-                "invalid value {} for '{key}': it applies to algorithm = \"pqn\" only (this run is \"{}\")",
-                mine[*key],
-                name(self.algorithm)
-            )));
-        }
-        if self.algorithm == Algorithm::Pqn
-            && let Some(key) = DQN_KEYS.iter().find(|key| changed(key))
-        {
-            return Err(ConfigError(format!(
-                "invalid value {} for '{key}': it applies to algorithm = \"dqn\" only; PQN learns from its rollouts with ½·MSE, without replay or a target network",
-                mine[*key]
-            )));
+        let mine_reads = algorithms::own_keys(self.algorithm);
+        for other in Algorithm::ALL {
+            for key in algorithms::own_keys(other) {
+                if mine_reads.contains(&key) || mine.get(key) == defaults.get(key) {
+                    continue;
+                }
+                let readers: Vec<String> = Algorithm::ALL
+                    .iter()
+                    .filter(|a| algorithms::own_keys(**a).contains(&key))
+                    .map(|a| format!("\"{}\"", a.name()))
+                    .collect();
+                return Err(ConfigError(format!(
+                    "invalid value {} for '{key}': it applies to algorithm = {} only (this run is \"{}\")",
+                    mine[key],
+                    readers.join(" or "),
+                    self.algorithm.name()
+                )));
+            }
         }
         if self.algorithm == Algorithm::Tabular && self.layer_norm {
             return Err(ConfigError(
@@ -389,6 +348,18 @@ impl DqnConfig {
                 "invalid value {} for 'n_minibatches': must divide n_envs × rollout_steps ({} × {} = {rows}) into equal minibatches",
                 self.n_minibatches, self.n_envs, self.rollout_steps
             )));
+        }
+        Ok(())
+    }
+
+    /// QR-DQN's quantiles.
+    fn validate_quantiles(&self) -> Result<(), ConfigError> {
+        if self.n_quantiles == 0 || self.n_quantiles > MAX_QUANTILES {
+            return Err(invalid(
+                "n_quantiles",
+                self.n_quantiles,
+                &format!("must be 1 to {MAX_QUANTILES} (sb3-contrib's default is 200)"),
+            ));
         }
         Ok(())
     }

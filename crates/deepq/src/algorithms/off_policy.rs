@@ -1,0 +1,398 @@
+//! The off-policy loop that every value-based learner shares, as SB3's `OffPolicyAlgorithm`:
+//! act in every environment copy (uniformly while warming up, then ε-greedily or through a
+//! noisy network's noise), store the transitions in replay (uniform or prioritized, one-step
+//! or n-step), train on sampled minibatches when `train_freq` says so, and move the target
+//! network. [`OffPolicy::step`] reads top to bottom like that.
+//!
+//! A [`Learner`] supplies only what differs between DQN, QR-DQN and their kin: its network,
+//! its TD target and loss in [`Learner::update`], and the priorities it reports.
+
+use deepq_envs::{Env, Observation, Space, VecEnv};
+use deepq_nn::{Mlp, Optimizer, Scalar, polyak_update};
+use rand::Rng;
+use rand_pcg::Pcg64;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, DqnConfig, LearningRateSchedule, Unit};
+use crate::core::{Algorithm, RunState};
+use crate::error::TrainError;
+use crate::model::Model;
+use crate::observer::Observer;
+use crate::replay::{Batch, Replay};
+use crate::rng::{Stream, stream_rng};
+use crate::schedule::epsilon_greedy;
+
+/// Config keys the loop reads (replay, when and how much to train, the target network), on
+/// top of the run, network, optimizer, exploration and evaluation keys every algorithm reads.
+pub(crate) const KEYS: &[&str] = &[
+    "buffer_size",
+    "replay",
+    "replay_with_replacement",
+    "sample_vector_steps",
+    "batch_size",
+    "learning_starts",
+    "random_warmup",
+    "train_freq",
+    "gradient_steps",
+    "target_network",
+    "target_update_interval",
+    "tau",
+    "n_steps",
+    "prioritized_replay",
+    "prioritized_replay_alpha",
+    "prioritized_replay_beta0",
+    "prioritized_replay_eps",
+    "learning_rate_schedule",
+];
+
+/// What one gradient step measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UpdateStats {
+    /// The loss value before the step.
+    pub loss: f64,
+    /// Mean of Q(s, a) over the batch, for the taken actions.
+    pub mean_q: f64,
+}
+
+/// A value-based learner: its online (and target) network, optimizer and update rule.
+pub trait Learner: Serialize + DeserializeOwned {
+    /// The network's floating-point type.
+    type Float: Scalar;
+
+    /// A fresh learner for `cfg` (already validated) on observations of `space` with
+    /// `n_actions` actions, its network initialised from the run's `Init` stream.
+    fn new(cfg: &DqnConfig, space: &Space, n_actions: usize) -> Result<Self, ConfigError>;
+
+    /// Number of actions.
+    fn n_actions(&self) -> usize;
+
+    /// The greedy action for one flat observation (the first on ties).
+    fn greedy_action(&mut self, obs: &[f32]) -> usize;
+
+    /// Draws fresh noise into a noisy online network, for the next action.
+    fn sample_noise(&mut self, rng: &mut Pcg64);
+
+    /// Switches the networks' noise off, so that greedy actions use the mean weights.
+    fn remove_noise(&mut self);
+
+    /// One gradient step on `batch`; a noisy learner draws its noise from `noise_rng`.
+    fn update(&mut self, batch: &Batch<Self::Float>, noise_rng: &mut Pcg64) -> UpdateStats;
+
+    /// New replay priorities of the last update's `batch_len` samples (empty unless the
+    /// learner was built for prioritized replay).
+    fn priorities(&self, batch_len: usize) -> &[f64];
+
+    /// Moves the target network towards the online one: a copy when `tau` is 1, else Polyak.
+    fn update_target(&mut self, tau: f64);
+
+    /// The optimizer, with its state and learning rate.
+    fn optimizer_mut(&mut self) -> &mut Optimizer<Self::Float>;
+
+    /// Whether a learner decoded from a checkpoint fits `cfg` on `space` with `n_actions`.
+    fn fits(&self, cfg: &DqnConfig, space: &Space, n_actions: usize) -> bool;
+
+    /// The trained network, acting on its mean weights if it is noisy.
+    fn model(&self) -> Model;
+}
+
+/// A learner `L` trained off-policy on `n_envs` copies of environment `E`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "E: Serialize", deserialize = "E: DeserializeOwned"))]
+pub struct OffPolicy<E: Env, L: Learner> {
+    envs: VecEnv<E>,
+    learner: L,
+    replay: Replay,
+    explore_rng: Pcg64,
+    replay_rng: Pcg64,
+    noise_rng: Pcg64,
+    vector_steps: u64,
+    vector_steps_since_train: u64,
+    episodes_since_train: u64,
+    /// Per-step buffers, rebuilt after a restore.
+    #[serde(skip)]
+    scratch: Option<Scratch<L::Float>>,
+}
+
+/// Buffers one step reuses.
+struct Scratch<T> {
+    obs_dim: usize,
+    /// The observation each copy acts on next, flat, `n_envs × obs_dim`.
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    actions: Vec<usize>,
+    batch: Batch<T>,
+    indices: Vec<usize>,
+}
+
+impl<T: Scalar> Scratch<T> {
+    fn new<E: Env>(envs: &VecEnv<E>, batch_size: usize) -> Self {
+        let n = envs.num_envs();
+        let obs_dim = envs.envs()[0].observation_space().flat_dim();
+        let mut obs = vec![0.0; n * obs_dim];
+        for (o, row) in envs
+            .observations()
+            .iter()
+            .zip(obs.chunks_exact_mut(obs_dim))
+        {
+            o.write_flat(row);
+        }
+        Scratch {
+            obs_dim,
+            obs,
+            next_obs: vec![0.0; n * obs_dim],
+            actions: vec![0; n],
+            batch: Batch::with_capacity(batch_size.max(n), obs_dim),
+            indices: Vec::with_capacity(batch_size.max(n)),
+        }
+    }
+}
+
+impl<E, L> OffPolicy<E, L>
+where
+    E: Env + Clone + Serialize + DeserializeOwned,
+    L: Learner,
+{
+    /// The learner being trained.
+    pub fn learner(&self) -> &L {
+        &self.learner
+    }
+
+    /// One gradient step on a sampled batch; returns false when replay cannot yet fill a batch.
+    fn gradient_step(
+        &mut self,
+        run: &mut RunState,
+        observer: &mut dyn Observer,
+    ) -> Result<bool, TrainError> {
+        let s = self
+            .scratch
+            .as_mut()
+            .expect("scratch is built before the first step");
+        let progress = run.steps as f64 / run.cfg.total_timesteps as f64;
+        if !self
+            .replay
+            .sample(&mut self.replay_rng, progress, &mut s.indices, &mut s.batch)
+        {
+            return Ok(false);
+        }
+        let stats = self.learner.update(&s.batch, &mut self.noise_rng);
+        let sampled = s.indices.len();
+        self.replay
+            .update_priorities(&s.indices, self.learner.priorities(sampled));
+        let lr = self.learner.optimizer_mut().lr();
+        run.record_update(stats.loss, stats.mean_q, lr, observer)?;
+        Ok(true)
+    }
+
+    /// SB3's `train_freq`: counted in vector steps, or in episodes finished by any copy.
+    fn train_due(&self, cfg: &DqnConfig) -> bool {
+        let since = cfg
+            .train_freq
+            .of(self.vector_steps_since_train, self.episodes_since_train);
+        since >= cfg.train_freq.n
+    }
+}
+
+/// Before `learning_starts`: SB3 acts randomly while `steps < learning_starts`…
+fn warming_up(run: &RunState) -> bool {
+    let ls = run.cfg.learning_starts;
+    ls.of(run.steps, run.episodes()) < ls.n
+}
+
+/// …and trains once `steps > learning_starts` (or that many episodes have finished).
+fn learning_started(run: &RunState) -> bool {
+    let ls = run.cfg.learning_starts;
+    match ls.unit {
+        Unit::Step => run.steps > ls.n,
+        Unit::Episode => run.episodes() >= ls.n,
+    }
+}
+
+/// The learning rate of a training phase: `learning_rate`, or with the linear schedule SB3's
+/// `learning_rate · progress_remaining` (RL Zoo's `lin_<lr>`), progress counted in steps.
+fn learning_rate(run: &RunState) -> f64 {
+    let cfg = &run.cfg;
+    match cfg.learning_rate_schedule {
+        LearningRateSchedule::Constant => cfg.learning_rate,
+        LearningRateSchedule::Linear => {
+            let remaining = 1.0 - run.steps as f64 / cfg.total_timesteps as f64;
+            cfg.learning_rate * remaining.max(0.0)
+        }
+    }
+}
+
+impl<E, L> Algorithm<E> for OffPolicy<E, L>
+where
+    E: Env + Clone + Serialize + DeserializeOwned,
+    L: Learner,
+{
+    fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError> {
+        let space = env.observation_space();
+        let learner = L::new(cfg, &space, env.n_actions())?;
+        let mut envs = VecEnv::new(vec![env.clone(); cfg.n_envs]);
+        envs.reset(Some(cfg.seed));
+        Ok(OffPolicy {
+            scratch: Some(Scratch::new(&envs, cfg.batch_size)),
+            envs,
+            learner,
+            replay: Replay::new(cfg, &space),
+            explore_rng: stream_rng(cfg.seed, Stream::Explore),
+            replay_rng: stream_rng(cfg.seed, Stream::Replay),
+            noise_rng: stream_rng(cfg.seed, Stream::Noise),
+            vector_steps: 0,
+            vector_steps_since_train: 0,
+            episodes_since_train: 0,
+        })
+    }
+
+    fn n_envs(&self) -> usize {
+        self.envs.num_envs()
+    }
+
+    fn step(&mut self, run: &mut RunState, observer: &mut dyn Observer) -> Result<(), TrainError> {
+        let n = self.envs.num_envs();
+        let epsilon = self.epsilon(run);
+        let random = run.cfg.random_warmup && warming_up(run);
+        let s = self
+            .scratch
+            .get_or_insert_with(|| Scratch::new(&self.envs, run.cfg.batch_size));
+        let d = s.obs_dim;
+
+        // 1. Act: uniformly at random while warming up (as SB3), then ε-greedily, or
+        //    greedily on freshly drawn noise with noisy nets.
+        let n_actions = self.learner.n_actions();
+        for (i, obs) in s.obs.chunks_exact(d).enumerate() {
+            s.actions[i] = if random {
+                self.explore_rng.random_range(0..n_actions)
+            } else if run.cfg.noisy {
+                self.learner.sample_noise(&mut self.noise_rng);
+                self.learner.greedy_action(obs)
+            } else {
+                let learner = &mut self.learner;
+                epsilon_greedy(&mut self.explore_rng, epsilon, n_actions, |_| {
+                    learner.greedy_action(obs)
+                })
+            };
+        }
+
+        // 2. Step every copy; a copy whose episode ended has already reset itself.
+        let step = self.envs.step(&s.actions);
+
+        // 3. Store the transitions. Where an episode ended, the next observation is its
+        //    final one (kept by the vector env), not the first of the next episode.
+        for i in 0..n {
+            let row = i * d..(i + 1) * d;
+            let ended = step.terminated[i] || step.truncated[i];
+            let next = if ended {
+                &step.final_obs[i]
+            } else {
+                &step.obs[i]
+            };
+            next.write_flat(&mut s.next_obs[row.clone()]);
+            self.replay.store(
+                i,
+                &s.obs[row.clone()],
+                s.actions[i] as u32,
+                step.rewards[i],
+                &s.next_obs[row.clone()],
+                step.terminated[i],
+                step.truncated[i],
+            );
+            step.obs[i].write_flat(&mut s.obs[row]);
+            let step_number = run.steps + i as u64 + 1;
+            if run.env_step(i, step.rewards[i], ended, step_number, epsilon, observer) {
+                self.episodes_since_train += 1;
+            }
+        }
+        run.steps += n as u64;
+        self.vector_steps += 1;
+        self.vector_steps_since_train += 1;
+
+        // 4. Train: sample minibatches from replay and take gradient steps.
+        if self.train_due(&run.cfg) {
+            let collected = self.vector_steps_since_train * n as u64;
+            self.vector_steps_since_train = 0;
+            self.episodes_since_train = 0;
+            if learning_started(run) {
+                if run.cfg.learning_rate_schedule != LearningRateSchedule::Constant {
+                    self.learner.optimizer_mut().set_lr(learning_rate(run));
+                }
+                let gradient_steps = match run.cfg.gradient_steps {
+                    -1 => collected,
+                    g => g as u64,
+                };
+                for _ in 0..gradient_steps {
+                    if !self.gradient_step(run, observer)? {
+                        break;
+                    }
+                }
+            }
+        }
+
+        // 5. Move the target network towards the online one (SB3 counts vector steps).
+        let interval = (run.cfg.target_update_interval / n as u64).max(1);
+        if self.vector_steps.is_multiple_of(interval) {
+            self.learner.update_target(run.cfg.tau);
+        }
+        Ok(())
+    }
+
+    /// ε of ε-greedy exploration (0 with noisy nets, which explore through their noise).
+    fn epsilon(&self, run: &RunState) -> f64 {
+        if run.cfg.noisy {
+            return 0.0;
+        }
+        run.cfg.exploration().epsilon(run.steps, run.episodes())
+    }
+
+    fn greedy_policy(&mut self) -> impl FnMut(&[f32]) -> usize + '_ {
+        // Noisy nets act greedily on their mean weights.
+        self.learner.remove_noise();
+        |obs| self.learner.greedy_action(obs)
+    }
+
+    fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
+        let space = env.observation_space();
+        self.learner.fits(cfg, &space, env.n_actions())
+            && self.envs.num_envs() == cfg.n_envs
+            && self.replay.fits(cfg, &space)
+    }
+
+    fn model(&self) -> Model {
+        self.learner.model()
+    }
+}
+
+/// `γʰ` for the horizons `h = 0..=n_steps` of (n-step) returns, each computed in f64 and
+/// rounded once.
+pub(crate) fn discount_powers<T: Scalar>(gamma: f64, n_steps: usize) -> Vec<T> {
+    (0..=n_steps.max(1))
+        .map(|h| T::from_f64(gamma.powi(h as i32)))
+        .collect()
+}
+
+/// Each sample's bootstrap factor: `γ^horizon` (`gamma_pows[horizon]`), or 0 where the
+/// episode terminated, or was truncated and truncation does not bootstrap.
+pub(crate) fn bootstrap_discounts<T: Scalar>(
+    batch: &Batch<T>,
+    gamma_pows: &[T],
+    bootstrap_on_truncation: bool,
+    discounts: &mut [T],
+) {
+    for (i, d) in discounts.iter_mut().enumerate() {
+        let stops = batch.terminated[i] || (batch.truncated[i] && !bootstrap_on_truncation);
+        let horizon = batch.horizons.get(i).map_or(1, |&h| usize::from(h));
+        *d = if stops { T::ZERO } else { gamma_pows[horizon] };
+    }
+}
+
+/// Moves `target` towards `online`: a copy when `tau` is 1, else Polyak averaging.
+pub(crate) fn sync_target<T: Scalar>(target: Option<&mut Mlp<T>>, online: &Mlp<T>, tau: f64) {
+    if let Some(target) = target {
+        if tau >= 1.0 {
+            target.copy_params_from(online);
+        } else {
+            polyak_update(target.params_mut(), online.params(), T::from_f64(tau));
+        }
+    }
+}
