@@ -72,7 +72,7 @@ def greedy_eval(env_id: str, act, episodes: int, seed: int) -> dict:
 def versions() -> dict:
     """Python's version and those of the installed packages the peers use."""
     found = {"python": platform.python_version()}
-    for name in ("torch", "gymnasium", "stable-baselines3", "numpy", "box2d"):
+    for name in ("torch", "gymnasium", "stable-baselines3", "sb3-contrib", "numpy", "box2d"):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -8,6 +8,9 @@ Benchmarks (`--only`, comma separated; default all):
     zoo-cartpole     SB3 + RL Zoo, CartPole-v1 (sb3_zoo.py)                     vs preset cartpole-zoo
     zoo-acrobot      SB3 + RL Zoo, Acrobot-v1                                   vs preset acrobot
     zoo-lunarlander  SB3 + RL Zoo, LunarLander-v3                               vs preset lunarlander
+    qrdqn-cartpole   sb3-contrib QR-DQN + RL Zoo, CartPole-v1 (sb3_contrib_qrdqn.py) vs preset qrdqn-cartpole
+    qrdqn-acrobot    sb3-contrib QR-DQN + RL Zoo, Acrobot-v1                    vs preset qrdqn-acrobot
+    qrdqn-lunarlander sb3-contrib QR-DQN + RL Zoo, LunarLander-v3               vs preset qrdqn-lunarlander
   one operation, PyTorch on one thread against `deepq bench` (each seed is one round):
     pytorch-update   DQN update, 4-64-64-2 and 4-256-256-2 MLPs (benches/pytorch_dqn.py)
     pytorch-act      greedy action, 4-64-64-2 (benches/pytorch_dqn.py --act)
@@ -21,7 +24,7 @@ torch.set_num_threads(1)). A training run's time is its training loop (deepq's s
 over the seeds; the header gives the CPU model, the load average before and after, and the
 versions on both sides.
 
-    python3 -m venv VENV && VENV/bin/pip install torch stable-baselines3 "gymnasium[box2d]"
+    python3 -m venv VENV && VENV/bin/pip install torch stable-baselines3 sb3-contrib "gymnasium[box2d]"
     python benches/peers/run.py --peers-python VENV/bin/python --deepq target/release/deepq
     python benches/peers/run.py --peers-python VENV/bin/python --deepq target/release/deepq \\
         --only cleanrl --seeds 1 2 3 --json peers.json
@@ -78,6 +81,12 @@ TRAINING = {
                             ("--env", "Acrobot-v1"), "acrobot"),
     "zoo-lunarlander": Training("Stable-Baselines3 + RL Zoo, LunarLander-v3", "sb3_zoo.py",
                                 ("--env", "LunarLander-v3"), "lunarlander"),
+    **{
+        f"qrdqn-{name}": Training(f"sb3-contrib QR-DQN + RL Zoo, {env}", "sb3_contrib_qrdqn.py",
+                                  ("--env", env), f"qrdqn-{name}")
+        for name, env in (("cartpole", "CartPole-v1"), ("acrobot", "Acrobot-v1"),
+                          ("lunarlander", "LunarLander-v3"))
+    },
 }
 
 MICRO = {

@@ -681,3 +681,63 @@ fn bench_updates_times_pqn_minibatch_steps_and_refuses_tabular_presets() {
         &["'taxi-tabular'", "Q-table", "DQN and PQN presets"],
     );
 }
+
+/// QR-DQN as a user runs it: a preset trains and writes a model that sb3-contrib's
+/// `QuantileNetwork` reads (plain `nn.Sequential` names, the last layer `n_quantiles ×
+/// n_actions` wide, `n_quantiles` in the metadata), `deepq eval` acts on it, and its bad
+/// input is one line with exit 2.
+#[test]
+fn qrdqn_trains_saves_sb3_contrib_layout_and_refuses_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--preset",
+            "qrdqn-cartpole",
+            "--total-timesteps",
+            "2000",
+            "--set",
+            "final_eval_episodes=3",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = dir.path().join("run");
+    let header = safetensors_header(&run.join("model.safetensors"));
+    assert!(header.contains("\"n_quantiles\":\"10\""), "{header}");
+    assert!(header.contains("\"4.weight\""), "{header}");
+    assert!(header.contains("[20,256]"), "{header}");
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(summary.contains("\"updates\": "), "{summary}");
+    let eval = deepq(&["eval", "--run", "run", "--episodes", "2"], dir.path());
+    assert!(eval.status.success(), "{}", stderr(&eval));
+
+    for (set, needles) in [
+        ("n_quantiles=0", &["'n_quantiles'", "must be 1 to"][..]),
+        ("double_q=true", &["'double_q'", "\"dqn\" only"][..]),
+        ("rollout_steps=8", &["'rollout_steps'", "\"pqn\" only"][..]),
+    ] {
+        let out = deepq(
+            &[
+                "train",
+                "--preset",
+                "qrdqn-cartpole",
+                "--set",
+                set,
+                "--out",
+                "bad",
+            ],
+            dir.path(),
+        );
+        assert_clean_error(&out, 2, needles);
+        assert!(!dir.path().join("bad").exists(), "{set}: nothing written");
+    }
+    let out = deepq(
+        &["train", "--set", "n_quantiles=5", "--out", "bad"],
+        dir.path(),
+    );
+    assert_clean_error(&out, 2, &["'n_quantiles'", "\"qrdqn\" only", "\"dqn\""]);
+}

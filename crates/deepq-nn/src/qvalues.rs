@@ -53,3 +53,39 @@ pub(crate) fn check_shape(q_len: usize, n_actions: usize, rows: usize) {
     assert!(n_actions > 0, "n_actions must be positive");
     assert_eq!(q_len, rows * n_actions, "Q table must be rows × n_actions");
 }
+
+/// `τ·log softmax(q/τ)` of one row of Q-values into `out` (Munchausen-DQN's scaled log-policy,
+/// computed stably as `q − max q − τ·log Σ exp((q − max q)/τ)`).
+///
+/// # Panics
+/// If the lengths differ or the row is empty.
+pub fn scaled_log_policy<T: Scalar>(q: &[T], tau: T, out: &mut [T]) {
+    assert!(
+        !q.is_empty() && q.len() == out.len(),
+        "one output per Q-value"
+    );
+    let max = q[argmax(q)];
+    let mut sum = T::ZERO;
+    for &v in q {
+        sum = sum + ((v - max) / tau).exp();
+    }
+    let log_sum = sum.ln();
+    for (o, &v) in out.iter_mut().zip(q) {
+        *o = v - max - tau * log_sum;
+    }
+}
+
+/// The soft value `Σ_a π(a)·(q(a) − τ·log π(a))` of one row of Q-values under the Boltzmann
+/// policy `π = softmax(q/τ)` (Munchausen-DQN's bootstrap). `log_policy` is scratch of the
+/// row's length; it ends holding `τ·log π`.
+///
+/// # Panics
+/// As [`scaled_log_policy`].
+pub fn soft_value<T: Scalar>(q: &[T], tau: T, log_policy: &mut [T]) -> T {
+    scaled_log_policy(q, tau, log_policy);
+    let mut value = T::ZERO;
+    for (&v, &lp) in q.iter().zip(log_policy.iter()) {
+        value = value + (lp / tau).exp() * (v - lp);
+    }
+    value
+}

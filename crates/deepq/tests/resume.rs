@@ -295,3 +295,12 @@ fn qrdqn_runs_resume_exactly() {
         check_resume_is_exact(&cfg, &[350]);
     }
 }
+
+/// Munchausen-DQN resumes exactly.
+#[test]
+fn munchausen_runs_resume_exactly() {
+    let mut cfg = short(Preset::find("default").unwrap().config().unwrap());
+    cfg.munchausen = true;
+    cfg.double_q = false;
+    check_resume_is_exact(&cfg, &[0, 401, 1777]);
+}

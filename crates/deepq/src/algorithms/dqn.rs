@@ -8,7 +8,7 @@ use deepq_envs::Space;
 use deepq_nn::{
     Loss, Mlp, Optimizer, Scalar, Workspace, argmax_per_row, categorical_loss,
     categorical_projection, clip_grad_norm, expected_q, expected_q_from_probs, expected_value,
-    gather, max_per_row, q_loss, softmax_rows,
+    gather, max_per_row, q_loss, scaled_log_policy, soft_value, softmax_rows,
 };
 use rand::Rng;
 use rand_pcg::Pcg64;
@@ -37,6 +37,10 @@ pub(crate) const KEYS: &[&str] = &[
     "atoms",
     "v_min",
     "v_max",
+    "munchausen",
+    "munchausen_alpha",
+    "munchausen_tau",
+    "munchausen_clip",
 ];
 
 /// How the TD target is formed and the gradient applied.
@@ -58,6 +62,22 @@ pub struct UpdateRule {
     pub n_steps: usize,
     /// Compute new replay priorities (|TD error|, or the C51 cross-entropy) in each update.
     pub prioritized: bool,
+    /// Munchausen-DQN's target (Vieillard et al. 2020), when set.
+    pub munchausen: Option<Munchausen>,
+}
+
+/// Munchausen-DQN (Vieillard et al., NeurIPS 2020): the target adds the scaled log-policy of
+/// the taken action, `α·clip(τ·log π(a|s), l₀, 0)`, and bootstraps from the soft value
+/// `Σ_a' π(a'|s′)·(q(s′, a') − τ·log π(a'|s′))`, with `π = softmax(q_target/τ)`, both from the
+/// target network (as google-research/munchausen_rl's `m_dqn.py`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Munchausen {
+    /// α, the scale of the log-policy bonus (`munchausen_alpha`).
+    pub alpha: f64,
+    /// τ, the entropy temperature (`munchausen_tau`).
+    pub tau: f64,
+    /// l₀, the lower clip of `τ·log π` (`munchausen_clip`).
+    pub clip: f64,
 }
 
 impl UpdateRule {
@@ -72,6 +92,11 @@ impl UpdateRule {
             regress_max_q: cfg.regress_max_q,
             n_steps: cfg.n_steps,
             prioritized: cfg.prioritized_replay,
+            munchausen: cfg.munchausen.then_some(Munchausen {
+                alpha: cfg.munchausen_alpha,
+                tau: cfg.munchausen_tau,
+                clip: cfg.munchausen_clip,
+            }),
         }
     }
 }
@@ -103,6 +128,8 @@ pub struct DqnAgent<T: Scalar> {
     /// Greedy actions of the batch, for `regress_max_q`.
     max_actions: Vec<u32>,
     targets: Vec<T>,
+    /// Munchausen: each sample's reward plus its log-policy bonus (empty without it).
+    rewards: Vec<T>,
     /// γ^horizon, times 0 where the target does not bootstrap.
     discounts: Vec<T>,
     /// `gamma_pows[h]` = γ^h for the horizons of n-step returns.
@@ -180,6 +207,7 @@ impl<T: Scalar> DqnAgent<T> {
             q_taken: vec![T::default(); batch],
             max_actions: vec![0; batch],
             targets: vec![T::default(); batch],
+            rewards: vec![T::default(); if rule.munchausen.is_some() { batch } else { 0 }],
             grad_q: vec![T::default(); batch * width],
             grads: vec![T::default(); n_params],
             obs_scalar: vec![T::default(); online.n_inputs()],
@@ -295,7 +323,34 @@ impl<T: Scalar> DqnAgent<T> {
         // Value of the next state, from the target network (or the online one without it).
         let evaluator = self.target.as_ref().unwrap_or(&self.online);
         let q_next = evaluator.forward(&batch.next_obs, b, &mut self.ws_next);
-        if rule.double_q {
+        if let Some(m) = rule.munchausen {
+            // Munchausen: bootstrap from the soft value of the next state, and add the
+            // clipped, scaled log-policy of the taken action, both under the evaluator's
+            // Boltzmann policy.
+            let (alpha, tau, clip) = (
+                T::from_f64(m.alpha),
+                T::from_f64(m.tau),
+                T::from_f64(m.clip),
+            );
+            let log_pi = &mut self.next_q[..n_actions];
+            for (v, row) in self.next_values[..b]
+                .iter_mut()
+                .zip(q_next.chunks_exact(n_actions))
+            {
+                *v = soft_value(row, tau, log_pi);
+            }
+            let q_here = evaluator.forward(&batch.obs, b, &mut self.ws_next);
+            for (i, row) in q_here.chunks_exact(n_actions).enumerate() {
+                scaled_log_policy(row, tau, log_pi);
+                let tau_log_pi = log_pi[batch.actions[i] as usize].max(clip);
+                let clipped = if tau_log_pi > T::ZERO {
+                    T::ZERO
+                } else {
+                    tau_log_pi
+                };
+                self.rewards[i] = batch.rewards[i] + alpha * clipped;
+            }
+        } else if rule.double_q {
             // Double DQN: keep the evaluator's rows, let the online network choose a'.
             self.next_q[..b * n_actions].copy_from_slice(q_next);
             let q_choice = self.online.forward(&batch.next_obs, b, &mut self.ws_next);
@@ -309,8 +364,17 @@ impl<T: Scalar> DqnAgent<T> {
         } else {
             max_per_row(q_next, n_actions, &mut self.next_values[..b]);
         }
-        for i in 0..b {
-            self.targets[i] = batch.rewards[i] + self.discounts[i] * self.next_values[i];
+        let rewards = match rule.munchausen {
+            Some(_) => &self.rewards[..b],
+            None => &batch.rewards[..b],
+        };
+        for (((t, &r), &d), &v) in self.targets[..b]
+            .iter_mut()
+            .zip(rewards)
+            .zip(&self.discounts[..b])
+            .zip(&self.next_values[..b])
+        {
+            *t = r + d * v;
         }
 
         let q = self.online.forward(&batch.obs, b, &mut self.ws_train);
@@ -559,5 +623,68 @@ mod tests {
                 assert!((t - e).abs() < 1e-12, "{t} vs {e}");
             }
         }
+    }
+
+    /// Munchausen-DQN's targets, computed by hand from the target network's Q-values:
+    /// `r + α·clip(τ·ln π(a|s), l₀, 0) + γᵐ·Σ_a' π(a'|s′)(q(s′, a') − τ·ln π(a'|s′))` with
+    /// `π = softmax(q/τ)`, the bonus clipped where it falls below l₀, no bootstrap after a
+    /// termination.
+    #[test]
+    fn munchausen_targets_match_the_formula() {
+        let (alpha, tau, clip) = (0.9, 0.03, -1.0);
+        let cfg = DqnConfig {
+            net_arch: vec![6],
+            gamma: 0.9,
+            n_steps: 2,
+            batch_size: 4,
+            max_grad_norm: f64::INFINITY,
+            munchausen: true,
+            munchausen_alpha: alpha,
+            munchausen_tau: tau,
+            munchausen_clip: clip,
+            ..DqnConfig::default()
+        };
+        let mut rng = Pcg64::seed_from_u64(3);
+        let mut agent = DqnAgent::<f64>::new(2, 3, &cfg, &mut rng);
+        let mut batch = Batch::with_capacity(4, 2);
+        // Large inputs spread the Q-values of a row beyond 1, so that an unlikely action's
+        // τ·ln π falls below l₀ = −1 and the clip is exercised.
+        batch.obs = vec![4.0, 8.0, 36.0, -16.0, -20.0, 24.0, 28.0, 32.0];
+        batch.next_obs = vec![-0.1, 0.2, 0.3, -0.4, 0.3, 0.3, -0.7, 0.1];
+        batch.actions = vec![0, 1, 2, 1];
+        batch.rewards = vec![1.0, -2.0, 0.5, 4.0];
+        batch.terminated = vec![false, true, false, false];
+        batch.truncated = vec![false; 4];
+        batch.horizons = vec![2, 1, 1, 2];
+        let target = agent.target_network().unwrap().clone();
+        let mut ws = Workspace::new(&target, 4);
+        let q_next = target.forward(&batch.next_obs, 4, &mut ws).to_vec();
+        let q_here = target.forward(&batch.obs, 4, &mut ws).to_vec();
+        // ln π by its definition (the rows' Q-values are small, so no overflow).
+        let log_pi = |row: &[f64]| -> Vec<f64> {
+            let z: f64 = row.iter().map(|q| (q / tau).exp()).sum();
+            row.iter().map(|q| q / tau - z.ln()).collect()
+        };
+        let mut clipped_somewhere = false;
+        let mut expected = Vec::new();
+        for i in 0..4 {
+            let next = &q_next[i * 3..i * 3 + 3];
+            let lp = log_pi(next);
+            let soft: f64 = (0..3).map(|a| lp[a].exp() * (next[a] - tau * lp[a])).sum();
+            let tau_log_pi = tau * log_pi(&q_here[i * 3..i * 3 + 3])[batch.actions[i] as usize];
+            clipped_somewhere |= tau_log_pi < clip;
+            let discount = if batch.terminated[i] {
+                0.0
+            } else {
+                0.9f64.powi(i32::from(batch.horizons[i]))
+            };
+            expected.push(batch.rewards[i] + alpha * tau_log_pi.clamp(clip, 0.0) + discount * soft);
+        }
+        agent.update(&batch, &mut rng);
+        for (i, e) in expected.iter().enumerate() {
+            let got = agent.targets[i];
+            assert!((got - e).abs() < 1e-9, "sample {i}: {got} vs {e}");
+        }
+        assert!(clipped_somewhere);
     }
 }

@@ -296,6 +296,16 @@ pub struct DqnConfig {
     pub n_steps: usize,
     /// QR-DQN: quantiles of each action's return (sb3-contrib's `n_quantiles`).
     pub n_quantiles: usize,
+    /// Munchausen-DQN (Vieillard et al. 2020): add `munchausen_alpha · clip(τ·log π(a|s),
+    /// munchausen_clip, 0)` to the reward and bootstrap from the soft value
+    /// `Σ π(a'|s′)·(q(s′, a') − τ·log π(a'|s′))`, with `π = softmax(q_target/τ)`.
+    pub munchausen: bool,
+    /// Munchausen: α, the scale of the log-policy bonus (the paper's 0.9).
+    pub munchausen_alpha: f64,
+    /// Munchausen: τ, the entropy temperature (the paper's 0.03).
+    pub munchausen_tau: f64,
+    /// Munchausen: l₀, the lower clip of `τ·log π` (the paper's −1).
+    pub munchausen_clip: f64,
     /// Proportional prioritized experience replay (Schaul et al. 2016).
     pub prioritized_replay: bool,
     /// Priority exponent α (0 samples uniformly).
@@ -405,6 +415,10 @@ impl Default for DqnConfig {
             v_max: 10.0,
             n_steps: 1,
             n_quantiles: 200,
+            munchausen: false,
+            munchausen_alpha: 0.9,
+            munchausen_tau: 0.03,
+            munchausen_clip: -1.0,
             prioritized_replay: false,
             prioritized_replay_alpha: 0.6,
             prioritized_replay_beta0: 0.4,

@@ -163,6 +163,16 @@ fn keys_of_another_algorithm_are_refused() {
             "pqn",
         ),
         ("n_quantiles = 50", "n_quantiles", "\"qrdqn\" only"),
+        ("munchausen = true\natoms = 51", "munchausen", "atoms = 1"),
+        ("munchausen = true\ndouble_q = true", "munchausen", "double"),
+        (
+            "algorithm = \"pqn\"\nmunchausen = true",
+            "munchausen",
+            "\"dqn\" only",
+        ),
+        ("munchausen_tau = 0.0", "munchausen_tau", "> 0"),
+        ("munchausen_tau = -1.0", "munchausen_tau", "> 0"),
+        ("munchausen_clip = 0.5", "munchausen_clip", "< 0"),
         (
             "algorithm = \"qrdqn\"\nn_quantiles = 0",
             "n_quantiles",

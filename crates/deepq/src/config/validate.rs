@@ -43,7 +43,8 @@ impl DqnConfig {
         self.validate_evaluation()?;
         self.validate_rainbow()?;
         self.validate_pqn()?;
-        self.validate_quantiles()
+        self.validate_quantiles()?;
+        self.validate_munchausen()
     }
 
     /// Keys of one algorithm set on a run of another are refused, rather than ignored. Which
@@ -362,5 +363,42 @@ impl DqnConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Munchausen's target and what it combines with.
+    fn validate_munchausen(&self) -> Result<(), ConfigError> {
+        positive("munchausen_tau", self.munchausen_tau)?;
+        if !(self.munchausen_alpha >= 0.0 && self.munchausen_alpha.is_finite()) {
+            return Err(invalid(
+                "munchausen_alpha",
+                self.munchausen_alpha,
+                "must be a finite number >= 0 (the paper's 0.9)",
+            ));
+        }
+        if !(self.munchausen_clip < 0.0 && self.munchausen_clip.is_finite()) {
+            return Err(invalid(
+                "munchausen_clip",
+                self.munchausen_clip,
+                "must be a finite number < 0 (the paper's -1)",
+            ));
+        }
+        if !self.munchausen {
+            return Ok(());
+        }
+        let conflict = if self.atoms > 1 {
+            Some("C51 (atoms > 1); Munchausen needs scalar Q-values (atoms = 1)")
+        } else if self.double_q {
+            Some("double DQN; Munchausen bootstraps from the soft value, not a chosen action")
+        } else if self.regress_max_q {
+            Some("the naive learner (regress_max_q)")
+        } else {
+            None
+        };
+        match conflict {
+            Some(why) => Err(ConfigError(format!(
+                "invalid value true for 'munchausen': it does not combine with {why}"
+            ))),
+            None => Ok(()),
+        }
     }
 }
