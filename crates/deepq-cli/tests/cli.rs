@@ -678,7 +678,11 @@ fn bench_updates_times_pqn_minibatch_steps_and_refuses_tabular_presets() {
     assert_clean_error(
         &tabular,
         2,
-        &["'taxi-tabular'", "Q-table", "DQN and PQN presets"],
+        &[
+            "'taxi-tabular'",
+            "DQN, QR-DQN and PQN presets",
+            "not tabular",
+        ],
     );
 }
 
@@ -740,4 +744,53 @@ fn qrdqn_trains_saves_sb3_contrib_layout_and_refuses_bad_keys() {
         dir.path(),
     );
     assert_clean_error(&out, 2, &["'n_quantiles'", "\"qrdqn\" only", "\"dqn\""]);
+}
+
+/// IQN as a user runs it: a MinAtar preset trains briefly, its model (torso, τ-embedding and
+/// head under PyTorch names) loads in `deepq eval`, and IQN's keys are refused on other
+/// algorithms.
+#[cfg(feature = "minatar")]
+#[test]
+fn iqn_trains_evaluates_and_owns_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--preset",
+            "iqn-minatar-breakout",
+            "--total-timesteps",
+            "700",
+            "--set",
+            "learning_starts=500",
+            "--set",
+            "batch_size=8",
+            "--set",
+            "final_eval_episodes=2",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = dir.path().join("run");
+    let header = safetensors_header(&run.join("model.safetensors"));
+    for name in [
+        "torso.0.weight",
+        "embedding.weight",
+        "head.0.weight",
+        "iqn_embedding_dim",
+    ] {
+        assert!(header.contains(name), "{name}: {header}");
+    }
+    let eval = deepq(
+        &["eval", "--run", "run", "--episodes", "2", "--json"],
+        dir.path(),
+    );
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let out = deepq(
+        &["train", "--set", "num_tau_samples=8", "--out", "bad"],
+        dir.path(),
+    );
+    assert_clean_error(&out, 2, &["'num_tau_samples'", "\"iqn\" only"]);
 }

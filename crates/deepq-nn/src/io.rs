@@ -155,7 +155,7 @@ pub fn to_safetensors_with_metadata<T: Scalar>(
 /// `file` with `metadata` as its header's `__metadata__`, keys sorted. The safetensors
 /// crate writes a `HashMap` in its iteration order, which differs from run to run; sorted
 /// keys keep a model's file the same bytes whenever its weights are the same.
-fn with_metadata(file: Vec<u8>, metadata: &BTreeMap<String, String>) -> Vec<u8> {
+pub(crate) fn with_metadata(file: Vec<u8>, metadata: &BTreeMap<String, String>) -> Vec<u8> {
     let header_len = u64::from_le_bytes(file[..8].try_into().expect("8 bytes")) as usize;
     let header = std::str::from_utf8(&file[8..8 + header_len]).expect("the header is JSON text");
     let body = header

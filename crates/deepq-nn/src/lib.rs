@@ -57,6 +57,7 @@ mod dense;
 mod distributional;
 mod error;
 mod io;
+mod iqn;
 mod kernels;
 mod layer_norm;
 mod loss;
@@ -77,6 +78,10 @@ pub use io::{
     CONV_INPUT_SHAPE_KEY, CONV_PADDINGS_KEY, CONV_STRIDES_KEY, LAYER_NORM_EPS_KEY, N_QUANTILES_KEY,
     from_safetensors, from_safetensors_with_conv, safetensors_metadata, to_safetensors,
     to_safetensors_with_metadata,
+};
+pub use iqn::{
+    IQN_EMBEDDING_DIM_KEY, IQN_GREEDY_FRACTIONS, IQN_GREEDY_FRACTIONS_KEY, ImplicitQuantileNet,
+    IqnWorkspace, iqn_from_safetensors, iqn_to_safetensors, is_iqn_file,
 };
 pub use loss::{Loss, q_loss};
 pub use mlp::{Arch, Mlp, Workspace};

@@ -1062,6 +1062,23 @@ impl<T: Scalar> Mlp<T> {
     /// If `ws` was made for another network shape or has seen no forward pass, or a length
     /// does not match.
     pub fn backward(&self, ws: &mut Workspace<T>, grad_output: &[T], grads: &mut [T]) {
+        self.backward_to_input(ws, grad_output, grads, None);
+    }
+
+    /// As [`backward`](Self::backward), and with `grad_input` also d loss / d input
+    /// (`batch × n_inputs`), for a network that reads another's output (an MLP only: a
+    /// convolutional network's input is an observation).
+    ///
+    /// # Panics
+    /// As [`backward`](Self::backward), or if `grad_input` does not fit the batch or the
+    /// network is convolutional.
+    pub fn backward_to_input(
+        &self,
+        ws: &mut Workspace<T>,
+        grad_output: &[T],
+        grads: &mut [T],
+        mut grad_input: Option<&mut [T]>,
+    ) {
         ws.check(self);
         let batch = ws
             .batch
@@ -1125,8 +1142,16 @@ impl<T: Scalar> Mlp<T> {
                 // The gradient w.r.t. the flattened conv output, for the conv layers.
                 let w = MatRef::row_major(self.weights(layer).0, layer.n_out, layer.n_in);
                 kernels::matmul(g, w, &mut dx[..batch * layer.n_in]);
+            } else if let Some(grad_input) = grad_input.as_deref_mut() {
+                assert_eq!(grad_input.len(), batch * layer.n_in, "grad_input length");
+                let w = MatRef::row_major(self.weights(layer).0, layer.n_out, layer.n_in);
+                kernels::matmul(g, w, grad_input);
             }
         }
+        assert!(
+            grad_input.is_none() || self.layout.conv.is_empty(),
+            "a convolutional network has no input gradient"
+        );
         if !self.layout.conv.is_empty() {
             // Layer 0 wrote its input gradient where the alternation above put it.
             let d_features = if last.is_multiple_of(2) {

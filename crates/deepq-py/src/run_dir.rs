@@ -34,11 +34,16 @@ pub fn load_run(path: PathBuf) -> Result<(Config, Network, String)> {
     let loaded = run_dir::load_run(&path)?;
     let net = match loaded.model {
         Model::Network(net) => net,
-        Model::Table(_) => {
+        Model::Table(_) | Model::Implicit(_) => {
             return Err(Error::runtime(format!(
-                "cannot load model '{}': it is a tabular Q-table, and the Python package \
-                 loads Q-networks only",
-                loaded.dir.model().display()
+                "cannot load model '{}': it is a {}, and the Python package loads Q-networks \
+                 only (use deepq eval and deepq play)",
+                loaded.dir.model().display(),
+                if matches!(loaded.model, Model::Table(_)) {
+                    "tabular Q-table"
+                } else {
+                    "implicit quantile network (IQN)"
+                }
             )));
         }
     };

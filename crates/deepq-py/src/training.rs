@@ -67,7 +67,10 @@ pub fn train(
     }
     let TrainOutcome { summary, model } = outcome?;
     let network = model.into_network().ok_or_else(|| {
-        Error::usage("algorithm = \"tabular\" learns a Q-table; train it with the deepq command")
+        Error::usage(
+            "algorithm = \"tabular\" and \"iqn\" train models the Python package does not \
+             hold; train them with the deepq command",
+        )
     })?;
     if !summary.interrupted {
         observer.finish(summary.env_steps);

@@ -13,7 +13,7 @@
 //!
 //! Where things live:
 //! - [`algorithms`]: one module per algorithm. The value-based learners ([`algorithms::dqn`],
-//!   [`algorithms::qrdqn`]) share [`algorithms::off_policy`], the loop that acts, stores into
+//!   [`algorithms::qrdqn`], [`algorithms::iqn`]) share [`algorithms::off_policy`], the loop that acts, stores into
 //!   replay, trains and moves the target network; [`algorithms::pqn`] and
 //!   [`algorithms::tabular`] supply their own step;
 //! - [`core`]: the training core they share (budget, episodes, evaluations, checkpoints and

@@ -1,7 +1,10 @@
 //! What training produces: a Q-network ([`QNetwork`], in the precision it was trained in) or a
 //! Q-table, behind one [`Model`] type that saves to and loads from `model.safetensors`.
 
-use deepq_nn::{Mlp, NnError, Scalar};
+use deepq_nn::{
+    ImplicitQuantileNet, IqnWorkspace, Mlp, NnError, Scalar, iqn_from_safetensors,
+    iqn_to_safetensors, is_iqn_file,
+};
 
 use crate::tabular::QTable;
 
@@ -92,13 +95,84 @@ fn greedy<T: Scalar>(
     net.argmax_action(input, ws)
 }
 
+/// A greedy policy over flat observations.
+pub type Policy<'a> = Box<dyn FnMut(&[f32]) -> usize + 'a>;
+
+/// A trained implicit quantile network (IQN) in the precision it was trained in.
+#[derive(Clone, Debug)]
+pub enum ImplicitNetwork {
+    /// A float32 network.
+    F32(ImplicitQuantileNet<f32>),
+    /// A float64 network.
+    F64(ImplicitQuantileNet<f64>),
+}
+
+impl ImplicitNetwork {
+    fn to_safetensors(&self) -> Vec<u8> {
+        match self {
+            ImplicitNetwork::F32(n) => iqn_to_safetensors(n),
+            ImplicitNetwork::F64(n) => iqn_to_safetensors(n),
+        }
+    }
+
+    fn from_safetensors(bytes: &[u8]) -> Result<Self, NnError> {
+        iqn_from_safetensors::<f32>(bytes)
+            .map(ImplicitNetwork::F32)
+            .or_else(|e32| {
+                iqn_from_safetensors::<f64>(bytes)
+                    .map(ImplicitNetwork::F64)
+                    .map_err(|_| e32)
+            })
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        match self {
+            ImplicitNetwork::F32(n) => (n.n_inputs(), n.n_actions()),
+            ImplicitNetwork::F64(n) => (n.n_inputs(), n.n_actions()),
+        }
+    }
+
+    /// The greedy policy: the action of the largest mean over the network's evenly spaced
+    /// greedy fractions.
+    fn greedy_policy(&self) -> Policy<'_> {
+        fn policy<T: Scalar>(net: &ImplicitQuantileNet<T>) -> Policy<'_> {
+            let taus = net.greedy_taus();
+            let mut ws = IqnWorkspace::new(net, 1, taus.len());
+            let mut input = Vec::new();
+            Box::new(move |obs: &[f32]| {
+                input.clear();
+                input.extend(obs.iter().map(|&x| T::from_f64(f64::from(x))));
+                net.greedy_action(&input, &taus, &mut ws)
+            })
+        }
+        match self {
+            ImplicitNetwork::F32(n) => policy(n),
+            ImplicitNetwork::F64(n) => policy(n),
+        }
+    }
+}
+
+impl From<ImplicitQuantileNet<f32>> for ImplicitNetwork {
+    fn from(net: ImplicitQuantileNet<f32>) -> Self {
+        ImplicitNetwork::F32(net)
+    }
+}
+
+impl From<ImplicitQuantileNet<f64>> for ImplicitNetwork {
+    fn from(net: ImplicitQuantileNet<f64>) -> Self {
+        ImplicitNetwork::F64(net)
+    }
+}
+
 /// A trained model: what `model.safetensors` of a run directory holds.
 // One model per run or file: its size on the stack does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Model {
-    /// A Q-network (DQN, PQN).
+    /// A Q-network (DQN, QR-DQN, PQN).
     Network(QNetwork),
+    /// An implicit quantile network (IQN).
+    Implicit(ImplicitNetwork),
     /// A Q-table (tabular Q-learning).
     Table(QTable),
 }
@@ -108,12 +182,18 @@ impl Model {
     pub fn to_safetensors(&self) -> Vec<u8> {
         match self {
             Model::Network(net) => net.to_safetensors(),
+            Model::Implicit(net) => net.to_safetensors(),
             Model::Table(table) => table.to_safetensors(),
         }
     }
 
     /// Reads a saved network or table; the error describes why the bytes are neither.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self, String> {
+        if is_iqn_file(bytes) {
+            return ImplicitNetwork::from_safetensors(bytes)
+                .map(Model::Implicit)
+                .map_err(|e| e.to_string());
+        }
         QNetwork::from_safetensors(bytes)
             .map(Model::Network)
             .or_else(|net_error| {
@@ -127,28 +207,25 @@ impl Model {
     pub fn shape(&self) -> (usize, usize) {
         match self {
             Model::Network(n) => (n.n_inputs(), n.n_outputs()),
+            Model::Implicit(n) => n.shape(),
             Model::Table(t) => (t.n_states(), t.n_actions()),
         }
     }
 
-    /// The network, if the model is one.
+    /// The Q-network, if the model is one.
     pub fn into_network(self) -> Option<QNetwork> {
         match self {
             Model::Network(net) => Some(net),
-            Model::Table(_) => None,
+            Model::Implicit(_) | Model::Table(_) => None,
         }
     }
 
     /// A greedy policy over flat observations (one-hot for a table).
-    pub fn greedy_policy(&self) -> impl FnMut(&[f32]) -> usize + '_ {
-        let (mut network, mut table) = match self {
-            Model::Network(n) => (Some(n.greedy_policy()), None),
-            Model::Table(t) => (None, Some(t.greedy_policy())),
-        };
-        move |obs| match (&mut network, &mut table) {
-            (Some(policy), _) => policy(obs),
-            (_, Some(policy)) => policy(obs),
-            (None, None) => unreachable!("a model is a network or a table"),
+    pub fn greedy_policy(&self) -> Policy<'_> {
+        match self {
+            Model::Network(n) => Box::new(n.greedy_policy()),
+            Model::Implicit(n) => n.greedy_policy(),
+            Model::Table(t) => Box::new(t.greedy_policy()),
         }
     }
 }

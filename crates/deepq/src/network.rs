@@ -1,8 +1,9 @@
 //! The Q-network a config asks for on an environment's observation space: an MLP on flat
-//! observations, or a convolutional torso (`cnn`) then the MLP on images.
+//! observations, or a convolutional torso (`cnn`) then the MLP on images; and IQN's
+//! network, built from the same layers.
 
 use deepq_envs::Space;
-use deepq_nn::{ImageShape, Mlp, Scalar};
+use deepq_nn::{ImageShape, ImplicitQuantileNet, Mlp, Scalar};
 use rand::Rng;
 
 use crate::config::{ConfigError, DqnConfig};
@@ -62,4 +63,51 @@ fn image_shape(space: &Space) -> Option<ImageShape> {
             width,
             channels,
         })
+}
+
+/// IQN's network for `space` and `n_actions` actions, drawn from `rng`: the torso is the conv
+/// layers (on images) and the first hidden layer (`net_arch[0]` features), the τ-embedding
+/// reads `quantile_embedding_dim` cosines, and the head is the remaining hidden layers then
+/// the output layer. Evaluated greedily over `num_quantile_samples` evenly spaced fractions.
+pub fn iqn_network<T: Scalar>(
+    cfg: &DqnConfig,
+    space: &Space,
+    n_actions: usize,
+    rng: &mut impl Rng,
+) -> Result<ImplicitQuantileNet<T>, ConfigError> {
+    let (features, rest) = cfg
+        .net_arch
+        .split_first()
+        .expect("validated: net_arch has a layer");
+    // The torso is the network of the conv layers with no hidden layer and `features`
+    // outputs (its ReLU is the IQN network's).
+    let torso_cfg = DqnConfig {
+        net_arch: Vec::new(),
+        ..cfg.clone()
+    };
+    let torso = q_network(&torso_cfg, space, *features, rng)?;
+    let mut head = rest.to_vec();
+    head.push(n_actions);
+    Ok(
+        ImplicitQuantileNet::new(torso, cfg.quantile_embedding_dim, &head, rng)
+            .with_greedy_fractions(cfg.num_quantile_samples),
+    )
+}
+
+/// Whether a restored IQN network is the one `cfg` asks for on `space` and `n_actions`.
+pub fn iqn_fits<T: Scalar>(
+    net: &ImplicitQuantileNet<T>,
+    cfg: &DqnConfig,
+    space: &Space,
+    n_actions: usize,
+) -> bool {
+    let [torso, _, head] = net.parts();
+    let mut head_sizes = vec![cfg.net_arch[0]];
+    head_sizes.extend(&cfg.net_arch[1..]);
+    head_sizes.push(n_actions);
+    net.n_inputs() == space.flat_dim()
+        && net.embedding_dim() == cfg.quantile_embedding_dim
+        && torso.input_shape() == image_shape(space)
+        && torso.conv_layers() == cfg.conv_layers().as_slice()
+        && head.sizes() == head_sizes.as_slice()
 }

@@ -15,6 +15,8 @@ pub enum Stream {
     Replay = 3,
     /// Noisy-net noise.
     Noise = 4,
+    /// IQN's quantile fractions τ.
+    Quantiles = 5,
 }
 
 /// The generator of `stream` for a run seeded with `seed`.

@@ -6,7 +6,7 @@ use deepq_envs::{Env, EnvSpec, EnvVisitor};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::algorithms::{Dqn, Pqn, QrDqn, Tabular};
+use crate::algorithms::{Dqn, Iqn, Pqn, QrDqn, Tabular};
 use crate::checkpoint;
 use crate::config::{Algorithm as AlgorithmKind, DqnConfig, Dtype};
 use crate::core::{Algorithm, Session};
@@ -90,6 +90,8 @@ impl Start<'_> {
             (AlgorithmKind::Dqn, Dtype::F64) => self.run::<E, Dqn<E, f64>>(env, spec),
             (AlgorithmKind::QrDqn, Dtype::F32) => self.run::<E, QrDqn<E, f32>>(env, spec),
             (AlgorithmKind::QrDqn, Dtype::F64) => self.run::<E, QrDqn<E, f64>>(env, spec),
+            (AlgorithmKind::Iqn, Dtype::F32) => self.run::<E, Iqn<E, f32>>(env, spec),
+            (AlgorithmKind::Iqn, Dtype::F64) => self.run::<E, Iqn<E, f64>>(env, spec),
             (AlgorithmKind::Pqn, Dtype::F32) => self.run::<E, Pqn<E, f32>>(env, spec),
             (AlgorithmKind::Pqn, Dtype::F64) => self.run::<E, Pqn<E, f64>>(env, spec),
             (AlgorithmKind::Tabular, _) => self.run::<E, Tabular<E>>(env, spec),

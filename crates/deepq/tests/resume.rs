@@ -304,3 +304,42 @@ fn munchausen_runs_resume_exactly() {
     cfg.double_q = false;
     check_resume_is_exact(&cfg, &[0, 401, 1777]);
 }
+
+/// IQN resumes exactly (its fraction stream travels in the checkpoint), on CartPole with
+/// n-step returns and prioritized replay, and on MinAtar with its conv torso.
+#[test]
+fn iqn_runs_resume_exactly() {
+    let mut cfg = short(Preset::find("cartpole-zoo").unwrap().config().unwrap());
+    cfg.algorithm = deepq::config::Algorithm::Iqn;
+    cfg.net_arch = vec![16, 16];
+    cfg.train_freq = Count::steps(4);
+    cfg.gradient_steps = 1;
+    cfg.batch_size = 8;
+    cfg.num_tau_samples = 8;
+    cfg.num_tau_prime_samples = 8;
+    cfg.num_quantile_samples = 4;
+    cfg.n_steps = 3;
+    cfg.prioritized_replay = true;
+    check_resume_is_exact(&cfg, &[0, 401, 1777]);
+    #[cfg(feature = "minatar")]
+    {
+        let mut cfg = Preset::find("iqn-minatar-breakout")
+            .unwrap()
+            .config()
+            .unwrap();
+        cfg.total_timesteps = 1_000;
+        cfg.learning_starts = Count::steps(300);
+        cfg.buffer_size = 1_000;
+        cfg.batch_size = 4;
+        cfg.num_tau_samples = 4;
+        cfg.num_tau_prime_samples = 4;
+        cfg.num_quantile_samples = 2;
+        cfg.cnn = vec![vec![4, 3, 2, 1]];
+        cfg.net_arch = vec![16];
+        cfg.eval_freq = Count::steps(700);
+        cfg.eval_episodes = 2;
+        cfg.final_eval_episodes = 2;
+        cfg.checkpoint_freq = Count::steps(400);
+        check_resume_is_exact(&cfg, &[350]);
+    }
+}

@@ -541,9 +541,10 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
             let rates = time_pqn_update(a, &cfg, online.clone(), batch, images, &mut rng)?;
             ("PQN", batch, 1, rates)
         }
-        Algorithm::Tabular => {
+        Algorithm::Tabular | Algorithm::Iqn => {
             return Err(Failure::Usage(format!(
-                "invalid value '{name}' for '--preset': {name} learns a Q-table, which has no network update to measure; bench updates takes DQN and PQN presets"
+                "invalid value '{name}' for '--preset': bench updates takes DQN, QR-DQN and PQN presets (not {})",
+                cfg.algorithm.name()
             )));
         }
     };

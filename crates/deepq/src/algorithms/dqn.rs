@@ -524,8 +524,12 @@ where
         DqnAgent::update_target(self, tau);
     }
 
-    fn optimizer_mut(&mut self) -> &mut Optimizer<T> {
-        &mut self.optimizer
+    fn learning_rate(&self) -> f64 {
+        self.optimizer.lr()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.optimizer.set_lr(lr);
     }
 
     fn fits(&self, cfg: &DqnConfig, space: &Space, n_actions: usize) -> bool {

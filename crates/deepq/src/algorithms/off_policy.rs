@@ -8,7 +8,7 @@
 //! its TD target and loss in [`Learner::update`], and the priorities it reports.
 
 use deepq_envs::{Env, Observation, Space, VecEnv};
-use deepq_nn::{Mlp, Optimizer, Scalar, polyak_update};
+use deepq_nn::{Mlp, Scalar, polyak_update};
 use rand::Rng;
 use rand_pcg::Pcg64;
 use serde::de::DeserializeOwned;
@@ -67,8 +67,14 @@ pub trait Learner: Serialize + DeserializeOwned {
     /// Number of actions.
     fn n_actions(&self) -> usize;
 
-    /// The greedy action for one flat observation (the first on ties).
+    /// The greedy action for one flat observation (the first on ties), as evaluation acts.
     fn greedy_action(&mut self, obs: &[f32]) -> usize;
+
+    /// The action of the behaviour policy where it is not exploring: the greedy action,
+    /// unless the learner's own acting draws randomness (IQN samples its fractions).
+    fn behaviour_action(&mut self, obs: &[f32]) -> usize {
+        self.greedy_action(obs)
+    }
 
     /// Draws fresh noise into a noisy online network, for the next action.
     fn sample_noise(&mut self, rng: &mut Pcg64);
@@ -86,8 +92,11 @@ pub trait Learner: Serialize + DeserializeOwned {
     /// Moves the target network towards the online one: a copy when `tau` is 1, else Polyak.
     fn update_target(&mut self, tau: f64);
 
-    /// The optimizer, with its state and learning rate.
-    fn optimizer_mut(&mut self) -> &mut Optimizer<Self::Float>;
+    /// The optimizer's learning rate now.
+    fn learning_rate(&self) -> f64;
+
+    /// Sets the optimizer's learning rate (a schedule's value for the next updates).
+    fn set_learning_rate(&mut self, lr: f64);
 
     /// Whether a learner decoded from a checkpoint fits `cfg` on `space` with `n_actions`.
     fn fits(&self, cfg: &DqnConfig, space: &Space, n_actions: usize) -> bool;
@@ -179,7 +188,7 @@ where
         let sampled = s.indices.len();
         self.replay
             .update_priorities(&s.indices, self.learner.priorities(sampled));
-        let lr = self.learner.optimizer_mut().lr();
+        let lr = self.learner.learning_rate();
         run.record_update(stats.loss, stats.mean_q, lr, observer)?;
         Ok(true)
     }
@@ -266,11 +275,11 @@ where
                 self.explore_rng.random_range(0..n_actions)
             } else if run.cfg.noisy {
                 self.learner.sample_noise(&mut self.noise_rng);
-                self.learner.greedy_action(obs)
+                self.learner.behaviour_action(obs)
             } else {
                 let learner = &mut self.learner;
                 epsilon_greedy(&mut self.explore_rng, epsilon, n_actions, |_| {
-                    learner.greedy_action(obs)
+                    learner.behaviour_action(obs)
                 })
             };
         }
@@ -315,7 +324,7 @@ where
             self.episodes_since_train = 0;
             if learning_started(run) {
                 if run.cfg.learning_rate_schedule != LearningRateSchedule::Constant {
-                    self.learner.optimizer_mut().set_lr(learning_rate(run));
+                    self.learner.set_learning_rate(learning_rate(run));
                 }
                 let gradient_steps = match run.cfg.gradient_steps {
                     -1 => collected,

@@ -297,8 +297,12 @@ where
         sync_target(self.target.as_mut(), &self.online, tau);
     }
 
-    fn optimizer_mut(&mut self) -> &mut Optimizer<T> {
-        &mut self.optimizer
+    fn learning_rate(&self) -> f64 {
+        self.optimizer.lr()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.optimizer.set_lr(lr);
     }
 
     fn fits(&self, cfg: &DqnConfig, space: &Space, n_actions: usize) -> bool {

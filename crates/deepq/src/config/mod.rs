@@ -140,6 +140,9 @@ pub enum Algorithm {
     /// QR-DQN (Dabney et al. 2018): `n_quantiles` quantiles of each action's return,
     /// learned with the quantile Huber loss, as sb3-contrib's `QRDQN`.
     QrDqn,
+    /// IQN (Dabney et al. 2018b): quantiles at sampled fractions τ through a cosine
+    /// τ-embedding, as Dopamine's implicit quantile agent.
+    Iqn,
     /// Parallel Q-learning (Gallici et al. 2025): λ-returns over short rollouts of many
     /// vectorized envs, no replay, no target network.
     Pqn,
@@ -149,9 +152,10 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order the docs list them.
-    pub const ALL: [Algorithm; 4] = [
+    pub const ALL: [Algorithm; 5] = [
         Algorithm::Dqn,
         Algorithm::QrDqn,
+        Algorithm::Iqn,
         Algorithm::Pqn,
         Algorithm::Tabular,
     ];
@@ -161,6 +165,7 @@ impl Algorithm {
         match self {
             Algorithm::Dqn => "dqn",
             Algorithm::QrDqn => "qrdqn",
+            Algorithm::Iqn => "iqn",
             Algorithm::Pqn => "pqn",
             Algorithm::Tabular => "tabular",
         }
@@ -184,7 +189,7 @@ pub enum LearningRateSchedule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DqnConfig {
-    /// `"dqn"`, `"qrdqn"`, `"pqn"`, or `"tabular"` Q-learning (which uses `learning_rate` as α,
+    /// `"dqn"`, `"qrdqn"`, `"iqn"`, `"pqn"`, or `"tabular"` Q-learning (which uses `learning_rate` as α,
     /// `gamma`, the ε schedule, the budget and the evaluation keys).
     pub algorithm: Algorithm,
     /// Gymnasium id of the environment, e.g. `"CartPole-v1"`.
@@ -296,6 +301,17 @@ pub struct DqnConfig {
     pub n_steps: usize,
     /// QR-DQN: quantiles of each action's return (sb3-contrib's `n_quantiles`).
     pub n_quantiles: usize,
+    /// IQN: fractions τ sampled for the online quantiles of each update (Dopamine's
+    /// `num_tau_samples`, N).
+    pub num_tau_samples: usize,
+    /// IQN: fractions τ′ sampled for the target quantiles (`num_tau_prime_samples`, N′).
+    pub num_tau_prime_samples: usize,
+    /// IQN: fractions an action averages over (`num_quantile_samples`, K): sampled when
+    /// acting in training and choosing the target's next action, evenly spaced in greedy
+    /// evaluation.
+    pub num_quantile_samples: usize,
+    /// IQN: cosines of the τ-embedding, `cos(π·i·τ)` for `i = 1..=quantile_embedding_dim`.
+    pub quantile_embedding_dim: usize,
     /// Munchausen-DQN (Vieillard et al. 2020): add `munchausen_alpha · clip(τ·log π(a|s),
     /// munchausen_clip, 0)` to the reward and bootstrap from the soft value
     /// `Σ π(a'|s′)·(q(s′, a') − τ·log π(a'|s′))`, with `π = softmax(q_target/τ)`.
@@ -415,6 +431,10 @@ impl Default for DqnConfig {
             v_max: 10.0,
             n_steps: 1,
             n_quantiles: 200,
+            num_tau_samples: 64,
+            num_tau_prime_samples: 64,
+            num_quantile_samples: 32,
+            quantile_embedding_dim: 64,
             munchausen: false,
             munchausen_alpha: 0.9,
             munchausen_tau: 0.03,

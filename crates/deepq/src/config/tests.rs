@@ -163,6 +163,22 @@ fn keys_of_another_algorithm_are_refused() {
             "pqn",
         ),
         ("n_quantiles = 50", "n_quantiles", "\"qrdqn\" only"),
+        ("num_tau_samples = 8", "num_tau_samples", "\"iqn\" only"),
+        (
+            "algorithm = \"iqn\"\nnum_tau_prime_samples = 0",
+            "num_tau_prime_samples",
+            "must be 1 to",
+        ),
+        (
+            "algorithm = \"iqn\"\nlayer_norm = true",
+            "layer_norm",
+            "no LayerNorm",
+        ),
+        (
+            "algorithm = \"iqn\"\ndueling = true",
+            "dueling",
+            "\"dqn\" only (this run is \"iqn\")",
+        ),
         ("munchausen = true\natoms = 51", "munchausen", "atoms = 1"),
         ("munchausen = true\ndouble_q = true", "munchausen", "double"),
         (

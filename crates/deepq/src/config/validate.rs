@@ -44,12 +44,13 @@ impl DqnConfig {
         self.validate_rainbow()?;
         self.validate_pqn()?;
         self.validate_quantiles()?;
+        self.validate_iqn()?;
         self.validate_munchausen()
     }
 
     /// Keys of one algorithm set on a run of another are refused, rather than ignored. Which
     /// algorithm reads which key is what the algorithms declare
-    /// ([`algorithms::own_keys`]).
+    /// (`algorithms::own_keys`).
     fn validate_algorithm_keys(&self) -> Result<(), ConfigError> {
         let defaults = super::to_table(&DqnConfig::default());
         let mine = super::to_table(self);
@@ -400,5 +401,29 @@ impl DqnConfig {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// IQN's fractions and embedding, and the network parts it does not have.
+    fn validate_iqn(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("num_tau_samples", self.num_tau_samples),
+            ("num_tau_prime_samples", self.num_tau_prime_samples),
+            ("num_quantile_samples", self.num_quantile_samples),
+            ("quantile_embedding_dim", self.quantile_embedding_dim),
+        ] {
+            if v == 0 || v > MAX_QUANTILES {
+                return Err(invalid(
+                    key,
+                    v,
+                    &format!("must be 1 to {MAX_QUANTILES} (Dopamine's IQN: 64, 64, 32 and 64)"),
+                ));
+            }
+        }
+        if self.algorithm == Algorithm::Iqn && self.layer_norm {
+            return Err(ConfigError(
+                "invalid value true for 'layer_norm': IQN's network has no LayerNorm; use algorithm = \"dqn\" or \"pqn\"".into(),
+            ));
+        }
+        Ok(())
     }
 }
