@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use deepq::EvalPlan;
 use deepq::QNetwork;
 use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs};
-use deepq::EvalPlan;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use rand::{Rng, SeedableRng};

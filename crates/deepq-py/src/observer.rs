@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use deepq::schedule::ExplorationSchedule;
 use deepq::eval::EvalProgress;
+use deepq::schedule::ExplorationSchedule;
 use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
