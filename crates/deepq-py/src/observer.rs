@@ -18,7 +18,7 @@ const SIGNAL_CHECK_POLLS: u64 = 1024;
 
 /// Decides whether an evaluation stops: when Python has raised (in a Gymnasium env, or a
 /// progress hook), or a signal such as Ctrl-C is pending (checked every
-/// [`SIGNAL_CHECK_POLLS`] evaluation steps).
+/// `SIGNAL_CHECK_POLLS` evaluation steps).
 #[derive(Default)]
 pub struct EvaluationStop {
     polls: u64,
