@@ -98,9 +98,12 @@ class ProgressReporter:
     def __call__(self, kind: str, info: dict) -> None:
         if kind == "progress":
             self._progress(info)
+        elif kind == "eval_progress":
+            self._eval_progress(info)
         elif kind == "eval" and self.verbose >= 1:
+            capped = (f" ({info['capped']} reached the step cap)" if info["capped"] else "")
             print(f"eval at step {info['step']:,}: mean return {info['mean']:.2f} "
-                  f"± {info['std']:.2f} over {info['episodes']} episodes", flush=True)
+                  f"± {info['std']:.2f} over {info['episodes']} episodes{capped}", flush=True)
         elif kind == "episode" and self.verbose >= 2:
             print(f"episode {info['episode']:,} (step {info['step']:,}): return "
                   f"{info['return']:.2f}, length {info['length']}, "
@@ -112,6 +115,9 @@ class ProgressReporter:
         line = (f"step {info['step']:,}/{info['total_timesteps']:,}  episodes "
                 f"{info['episodes']:,}  mean return (100) {mean_text}  "
                 f"ε {info['exploration_rate']:.3f}  {info['wall_s']:.1f}s")
+        long = info.get("long_episode_steps")
+        if long is not None:
+            line += f"  an episode has run {long:,} steps without ending"
         if self.progress_bar:
             sys.stderr.write("\r" + line)
             sys.stderr.flush()
@@ -120,6 +126,20 @@ class ProgressReporter:
                 and info["episodes"] - self._last_episodes >= self.log_interval):
             self._last_time = now
             self._last_episodes = info["episodes"]
+            print(line, flush=True)
+
+    def _eval_progress(self, info: dict) -> None:
+        """A long evaluation's progress: on the progress line, and with ``verbose >= 1`` at
+        most once a second."""
+        capped = f" ({info['capped']} hit the step cap)" if info["capped"] else ""
+        line = (f"evaluating: {info['episodes_done']}/{info['episodes']} episodes, "
+                f"{info['steps']:,} steps{capped}  {info['wall_s']:.1f}s")
+        if self.progress_bar:
+            sys.stderr.write("\r" + line)
+            sys.stderr.flush()
+        now = time.monotonic()
+        if self.verbose >= 1 and now - self._last_time >= 1.0:
+            self._last_time = now
             print(line, flush=True)
 
     def finish(self, summary: dict) -> None:
@@ -134,4 +154,10 @@ class ProgressReporter:
             if ev:
                 text += (f"; greedy evaluation {ev['mean']:.2f} ± {ev['std']:.2f} over "
                          f"{ev['episodes']} episodes")
+                if ev.get("capped"):
+                    text += (f", {ev['capped']} of them cut at eval_max_episode_steps without "
+                             "ending")
+            if summary.get("long_episode_steps") is not None:
+                text += (f"; a training episode was still running after "
+                         f"{summary['long_episode_steps']:,} steps")
             print(text, flush=True)

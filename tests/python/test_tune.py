@@ -145,6 +145,7 @@ def free_port() -> int:
     (["--address", "127.0.0.1:PORT"], ["cannot reach the Ray cluster", "127.0.0.1:"]),
     (["--set", "gamma=2"], ["gamma", "[0, 1]"]),
     (["--seeds", "two"], ["argument --seeds", "'two'"]),
+    (["--trial-timeout", "0"], ["'trial_timeout'", "seconds > 0"]),
     (["--set", "eval_freq=0", "--set", "stop_on_solve=false"],
      ["cannot prune", "eval_freq = 0", "--no-prune"]),
 ])
@@ -337,3 +338,22 @@ def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert result.best_config.get("learning_rate") == 1e-3
     rows = list(csv.DictReader((tmp_path / "sweep" / "trials.csv").open()))
     assert [r["status"] for r in rows] == [r["status"] for r in result.trials]
+
+
+def test_a_trial_past_its_timeout_is_stopped_and_recorded_and_the_sweep_goes_on(tmp_path):
+    """A 100M-step trial would run for many minutes: with trial_timeout it is stopped, recorded
+    as failed with the reason, and the short trials finish."""
+    space = tmp_path / "space.toml"
+    space.write_text("total_timesteps = { choice = [4000, 100000000] }\n")
+    start = time.monotonic()
+    result = deepq.tune.run(space, preset="default", sets=[s for s in SHORT if s != "--set"],
+                            trials=4, seeds=1, out=tmp_path / "sweep", num_cpus=1,
+                            prune=False, progress=False, trial_timeout=15)
+    statuses = {(r["total_timesteps"], r["status"]) for r in result.trials}
+    assert statuses == {("4000", "finished"), ("100000000", "failed")}, result.trials
+    failed = next(r for r in result.trials if r["status"] == "failed")
+    assert failed["error"] == ("TrialTimeout: the trial was still running after "
+                               "--trial-timeout 15 s, and was stopped")
+    assert result.complete and result.best["total_timesteps"] == "4000"
+    timed_out = sum(r["status"] == "failed" for r in result.trials)
+    assert time.monotonic() - start < 60 + 20 * timed_out

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use deepq::eval::EvalProgress;
 use deepq::run_dir::RunDir;
 use deepq::run_log::RunLog;
 use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
@@ -133,10 +134,19 @@ impl Observer for RunObserver {
             let mean = p
                 .mean_return_100
                 .map_or("-".to_string(), |m| format!("{m:.1}"));
+            let long = p.long_episode_steps.map_or(String::new(), |n| {
+                format!("  an episode has run {n} steps without ending")
+            });
             bar.set_message(format!(
-                "return(100) {mean}  ε {:.3}  episodes {}",
+                "return(100) {mean}  ε {:.3}  episodes {}{long}",
                 p.epsilon, p.episodes
             ));
+        }
+    }
+
+    fn on_eval_progress(&mut self, p: &EvalProgress) {
+        if let Some(bar) = &self.progress {
+            bar.set_message(evaluation_message(p));
         }
     }
 
@@ -151,4 +161,21 @@ impl Observer for RunObserver {
     fn should_stop(&mut self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
+
+    fn should_stop_evaluating(&mut self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// "evaluating: 3/100 episodes, 12345 steps (1 hit the 27000-step cap)", for progress bars.
+pub fn evaluation_message(p: &EvalProgress) -> String {
+    let capped = if p.capped > 0 {
+        format!(" ({} hit the {}-step cap)", p.capped, p.max_episode_steps)
+    } else {
+        String::new()
+    };
+    format!(
+        "evaluating: {}/{} episodes, {} steps{capped}",
+        p.episodes_done, p.episodes, p.steps
+    )
 }

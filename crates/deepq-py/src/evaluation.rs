@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use deepq::EvalPlan;
 use deepq::QNetwork;
 use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs};
-use deepq::eval::run_episode;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use rand::{Rng, SeedableRng};
@@ -15,45 +15,37 @@ use crate::convert::{dict_to_table, type_name};
 use crate::errors::{Error, Result};
 use crate::gym::{Failure, GymEnv, PyEnv};
 use crate::network::Network;
+use crate::observer::Interruptible;
 
 /// How the evaluation acts and how many episodes it runs.
 #[derive(Clone, Copy)]
 struct Plan {
-    episodes: usize,
-    seed: Option<u64>,
+    eval: EvalPlan,
     epsilon: f64,
     rng_seed: u64,
 }
 
-/// Returns and lengths of the episodes.
-type Episodes = (Vec<f64>, Vec<u64>);
+/// Returns and lengths of the episodes, and how many hit the step cap.
+type Episodes = (Vec<f64>, Vec<u64>, usize);
 
 impl Plan {
-    /// Runs the episodes on `env`: the first reset uses the seed, later ones continue the
-    /// env's random stream; with probability ε an action is uniformly random.
-    fn run<E: Env>(&self, env: &mut E, network: &QNetwork, failure: Option<&Failure>) -> Episodes {
+    /// Runs the episodes on `env` (see [`deepq::evaluate`]); with probability ε an action is
+    /// uniformly random. `None` if a Python exception or signal (Ctrl-C) stopped them.
+    fn run<E: Env>(&self, env: &mut E, network: &QNetwork, failure: &Failure) -> Option<Episodes> {
         let mut greedy = network.greedy_policy();
         let mut rng = Pcg64::seed_from_u64(self.rng_seed);
         let n_actions = env.n_actions();
         let epsilon = self.epsilon;
-        let mut policy = |obs: &[f32]| {
+        let policy = |obs: &[f32]| {
             if epsilon > 0.0 && rng.random::<f64>() < epsilon {
                 rng.random_range(0..n_actions)
             } else {
                 greedy(obs)
             }
         };
-        let (mut returns, mut lengths) = (Vec::new(), Vec::new());
-        for k in 0..self.episodes {
-            let seed = if k == 0 { self.seed } else { None };
-            let (ret, len, _) = run_episode(env, seed, &mut policy, |_| {});
-            if failure.is_some_and(Failure::is_set) {
-                break;
-            }
-            returns.push(ret);
-            lengths.push(len);
-        }
-        (returns, lengths)
+        let mut watch = Interruptible::new(failure);
+        let stats = deepq::evaluate(env, &self.eval, policy, &mut watch)?;
+        Some((stats.returns, stats.lengths, stats.capped))
     }
 }
 
@@ -61,13 +53,14 @@ impl Plan {
 struct Visit<'a> {
     plan: Plan,
     network: &'a QNetwork,
+    failure: &'a Failure,
 }
 
 impl EnvVisitor for Visit<'_> {
-    type Output = Episodes;
+    type Output = Option<Episodes>;
 
-    fn visit<E: Env + Clone + 'static>(self, mut env: E, _spec: EnvSpec) -> Episodes {
-        self.plan.run(&mut env, self.network, None)
+    fn visit<E: Env + Clone + 'static>(self, mut env: E, _spec: EnvSpec) -> Option<Episodes> {
+        self.plan.run(&mut env, self.network, self.failure)
     }
 }
 
@@ -84,19 +77,21 @@ pub fn kwargs(env_kwargs: Option<&Bound<'_, PyDict>>) -> Result<Kwargs> {
 }
 
 /// Runs `episodes` episodes of `network`'s policy on `env` — a built-in environment id (made
-/// with `env_kwargs`) or a `GymEnv` — and returns `(returns, lengths)`.
+/// with `env_kwargs`) or a `GymEnv` — each cut at `max_episode_steps` steps if the env has not
+/// ended it, and returns `(returns, lengths, capped)`, `capped` counting the cut episodes.
 ///
 /// The first reset uses `seed` (`None`: the env's own stream, as SB3's `evaluate_policy`
 /// does); actions are greedy, or uniformly random with probability `epsilon` (drawn from a
-/// generator seeded with `rng_seed`). Exceptions raised by a Gymnasium env are re-raised.
+/// generator seeded with `rng_seed`). Exceptions raised by a Gymnasium env, and Ctrl-C, are re-raised.
 #[pyfunction]
-#[pyo3(signature = (network, env, episodes, seed=None, epsilon=0.0, rng_seed=0, env_kwargs=None))]
+#[pyo3(signature = (network, env, episodes, max_episode_steps, seed=None, epsilon=0.0, rng_seed=0, env_kwargs=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     py: Python<'_>,
     network: &Network,
     env: &Bound<'_, PyAny>,
     episodes: usize,
+    max_episode_steps: u64,
     seed: Option<u64>,
     epsilon: f64,
     rng_seed: u64,
@@ -112,12 +107,21 @@ pub fn evaluate(
             "invalid exploration rate {epsilon}: must be in [0, 1]"
         )));
     }
+    if max_episode_steps == 0 {
+        return Err(Error::usage(
+            "invalid value 0 for 'eval_max_episode_steps': must be at least 1",
+        ));
+    }
     let plan = Plan {
-        episodes,
-        seed,
+        eval: EvalPlan {
+            episodes,
+            seed,
+            max_episode_steps,
+        },
         epsilon,
         rng_seed,
     };
+    let failure = Arc::new(Failure::default());
     let net = &network.net;
     if let Ok(id) = env.cast::<PyString>() {
         let id = id.to_str()?;
@@ -127,7 +131,14 @@ pub fn evaluate(
             made.observation_space().flat_dim(),
             made.action_space().flat_dim(),
         )?;
-        return Ok(py.detach(|| made.visit(Visit { plan, network: net })));
+        let result = py.detach(|| {
+            made.visit(Visit {
+                plan,
+                network: net,
+                failure: &failure,
+            })
+        });
+        return finished(result, &failure);
     }
     let Ok(handle) = env.cast::<GymEnv>() else {
         return Err(Error::usage(format!(
@@ -141,11 +152,16 @@ pub fn evaluate(
         handle.layout.flat_dim(),
         handle.layout.n_actions,
     )?;
-    let failure = Arc::new(Failure::default());
     let mut env = PyEnv::new(py, handle, Arc::clone(&failure), false);
-    let result = py.detach(|| plan.run(&mut env, net, Some(&failure)));
-    match failure.take() {
-        Some(e) => Err(Error::Python(e)),
-        None => Ok(result),
+    let result = py.detach(|| plan.run(&mut env, net, &failure));
+    finished(result, &failure)
+}
+
+/// The episodes, or the Python exception (from the env, or a signal) that stopped them.
+fn finished(result: Option<Episodes>, failure: &Failure) -> Result<Episodes> {
+    match (failure.take(), result) {
+        (Some(e), _) => Err(Error::Python(e)),
+        (None, Some(episodes)) => Ok(episodes),
+        (None, None) => Err(Error::runtime("the evaluation was stopped")),
     }
 }

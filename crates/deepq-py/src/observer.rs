@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use deepq::eval::EvalProgress;
 use deepq::schedule::ExplorationSchedule;
 use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress};
 use pyo3::prelude::*;
@@ -14,6 +15,53 @@ use crate::gym::Failure;
 
 /// Steps between checks for pending signals (Ctrl-C) while no Python code runs.
 const SIGNAL_CHECK_POLLS: u64 = 1024;
+
+/// Decides whether an evaluation stops: when Python has raised (in a Gymnasium env, or a
+/// progress hook), or a signal such as Ctrl-C is pending (checked every
+/// `SIGNAL_CHECK_POLLS` evaluation steps).
+#[derive(Default)]
+pub struct EvaluationStop {
+    polls: u64,
+}
+
+impl EvaluationStop {
+    /// Whether to stop now; a pending signal's exception is kept in `failure`.
+    pub fn now(&mut self, failure: &Failure) -> bool {
+        self.polls += 1;
+        if failure.is_set() {
+            return true;
+        }
+        if self.polls.is_multiple_of(SIGNAL_CHECK_POLLS)
+            && let Err(e) = Python::attach(|py| py.check_signals())
+        {
+            failure.record(e);
+            return true;
+        }
+        false
+    }
+}
+
+/// An evaluation's observer outside training (`evaluate_policy`): it only stops it.
+pub struct Interruptible<'a> {
+    failure: &'a Failure,
+    stop: EvaluationStop,
+}
+
+impl<'a> Interruptible<'a> {
+    /// Stops the evaluation once `failure` holds an exception or a signal arrives.
+    pub fn new(failure: &'a Failure) -> Self {
+        Interruptible {
+            failure,
+            stop: EvaluationStop::default(),
+        }
+    }
+}
+
+impl Observer for Interruptible<'_> {
+    fn should_stop_evaluating(&mut self) -> bool {
+        self.stop.now(self.failure)
+    }
+}
 
 /// Reports training to Python; see the module docs.
 pub struct PyObserver {
@@ -35,6 +83,7 @@ pub struct PyObserver {
     new_lengths: Vec<u64>,
     failure: Arc<Failure>,
     stopped_by_callback: bool,
+    evaluation_stop: EvaluationStop,
 }
 
 impl PyObserver {
@@ -63,6 +112,7 @@ impl PyObserver {
             new_lengths: Vec::new(),
             failure,
             stopped_by_callback: false,
+            evaluation_stop: EvaluationStop::default(),
         }
     }
 
@@ -151,8 +201,25 @@ impl Observer for PyObserver {
             d.set_item("step", record.step)?;
             d.set_item("mean", record.stats.mean)?;
             d.set_item("std", record.stats.std)?;
-            d.set_item("episodes", record.stats.episodes)
+            d.set_item("episodes", record.stats.episodes)?;
+            d.set_item("capped", record.stats.capped)
         });
+    }
+
+    fn on_eval_progress(&mut self, p: &EvalProgress) {
+        self.report("eval_progress", |d| {
+            d.set_item("episodes_done", p.episodes_done)?;
+            d.set_item("episodes", p.episodes)?;
+            d.set_item("steps", p.steps)?;
+            d.set_item("episode_steps", p.episode_steps)?;
+            d.set_item("max_episode_steps", p.max_episode_steps)?;
+            d.set_item("capped", p.capped)?;
+            d.set_item("wall_s", p.wall_s)
+        });
+    }
+
+    fn should_stop_evaluating(&mut self) -> bool {
+        self.evaluation_stop.now(&self.failure)
     }
 
     fn on_progress(&mut self, p: &Progress) {
@@ -162,6 +229,7 @@ impl Observer for PyObserver {
             d.set_item("episodes", p.episodes)?;
             d.set_item("exploration_rate", p.epsilon)?;
             d.set_item("mean_return_100", p.mean_return_100)?;
+            d.set_item("long_episode_steps", p.long_episode_steps)?;
             d.set_item("wall_s", p.wall_s)
         });
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, CheckpointError, CheckpointHeader};
 use crate::config::{Count, DqnConfig};
 use crate::error::TrainError;
-use crate::eval::{EvalStats, evaluate};
+use crate::eval::{EvalPlan, EvalStats, evaluate};
 use crate::model::Model;
 use crate::observer::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
 
@@ -83,8 +83,13 @@ pub struct TrainSummary {
     pub solved: bool,
     /// Step of the first periodic evaluation whose mean reached the threshold.
     pub solved_at_step: Option<u64>,
-    /// Whether training was stopped early by the observer.
+    /// Whether training, or the final evaluation, was stopped early by the observer.
     pub interrupted: bool,
+    /// Steps of the longest training episode still under way when training ended, when it
+    /// had run past `eval_max_episode_steps`: in an environment without a time limit, a
+    /// policy that never ends an episode.
+    #[serde(default)]
+    pub long_episode_steps: Option<u64>,
 }
 
 /// The evaluation env is reset with this offset from the run's seed, so it never replays
@@ -250,6 +255,13 @@ impl RunState {
         true
     }
 
+    /// Steps of the longest training episode under way, if it has run past
+    /// `eval_max_episode_steps`.
+    fn long_episode_steps(&self) -> Option<u64> {
+        let longest = self.episodes.lengths.iter().copied().max()?;
+        (longest >= self.cfg.eval_max_episode_steps).then_some(longest)
+    }
+
     fn progress(&self, epsilon: f64) -> Progress {
         let recent = &self.episodes.recent;
         Progress {
@@ -261,6 +273,7 @@ impl RunState {
             mean_return_100: (!recent.is_empty())
                 .then(|| recent.iter().sum::<f64>() / recent.len() as f64),
             wall_s: self.wall_s(),
+            long_episode_steps: self.long_episode_steps(),
         }
     }
 }
@@ -335,27 +348,19 @@ where
         observer: &mut dyn Observer,
     ) -> Result<(TrainSummary, Model), TrainError> {
         self.run.session_start = Instant::now();
-        let mut interrupted = false;
-        while !self.run.finished() {
+        // A run stopped during a periodic evaluation left it due, so a resumed run does it
+        // first, at the step it was due, as the uninterrupted run did.
+        let mut interrupted = !self.periodic_evaluation(observer);
+        while !interrupted && !self.run.finished() {
             if observer.should_stop() {
                 interrupted = true;
                 break;
             }
             self.algorithm.step(&mut self.run, observer)?;
 
-            let mut next = self.run.next_eval;
-            if self.run.due(self.run.cfg.eval_freq, &mut next) {
-                self.run.next_eval = next;
-                let stats = self.evaluate(self.run.cfg.eval_episodes);
-                let run = &mut self.run;
-                if run.solved_at_step.is_none() && stats.mean >= run.spec.reward_threshold {
-                    run.solved_at_step = Some(run.steps);
-                }
-                run.stop_reached |= run.cfg.stops_at(stats.mean, run.spec.reward_threshold);
-                observer.on_eval(&EvalRecord {
-                    step: run.steps,
-                    stats,
-                });
+            if !self.periodic_evaluation(observer) {
+                interrupted = true;
+                break;
             }
 
             let mut next = self.run.next_checkpoint;
@@ -376,7 +381,12 @@ where
         let wall_s = self.run.wall_s();
         self.save(observer, wall_s);
 
-        let eval = (!interrupted).then(|| self.evaluate(self.run.cfg.final_eval_episodes));
+        let eval = if interrupted {
+            None
+        } else {
+            self.evaluate(self.run.cfg.final_eval_episodes, observer)
+        };
+        interrupted |= eval.is_none();
         let run = &self.run;
         let summary = TrainSummary {
             env: run.spec.id.clone(),
@@ -395,6 +405,7 @@ where
             reward_threshold: run.spec.reward_threshold,
             solved_at_step: run.solved_at_step,
             interrupted,
+            long_episode_steps: run.long_episode_steps(),
         };
         Ok((summary, self.algorithm.model()))
     }
@@ -410,15 +421,42 @@ where
         self.run.wall_before = before;
     }
 
+    /// Runs the periodic evaluation if one is due, and reports it. Returns false if the
+    /// observer stopped it; it then stays due, for a resumed run to do.
+    fn periodic_evaluation(&mut self, observer: &mut dyn Observer) -> bool {
+        let mut next = self.run.next_eval;
+        if !self.run.due(self.run.cfg.eval_freq, &mut next) {
+            return true;
+        }
+        let Some(stats) = self.evaluate(self.run.cfg.eval_episodes, observer) else {
+            return false;
+        };
+        let run = &mut self.run;
+        run.next_eval = next;
+        if run.solved_at_step.is_none() && stats.mean >= run.spec.reward_threshold {
+            run.solved_at_step = Some(run.steps);
+        }
+        run.stop_reached |= run.cfg.stops_at(stats.mean, run.spec.reward_threshold);
+        observer.on_eval(&EvalRecord {
+            step: run.steps,
+            stats,
+        });
+        true
+    }
+
     /// Greedy episodes on the evaluation env, always from the same seed so that
-    /// evaluations over a run are comparable.
-    fn evaluate(&mut self, episodes: usize) -> EvalStats {
-        let seed = self.run.cfg.seed.wrapping_add(EVAL_SEED_OFFSET);
+    /// evaluations over a run are comparable; `None` if the observer stopped them.
+    fn evaluate(&mut self, episodes: usize, observer: &mut dyn Observer) -> Option<EvalStats> {
+        let plan = EvalPlan {
+            episodes,
+            seed: Some(self.run.cfg.seed.wrapping_add(EVAL_SEED_OFFSET)),
+            max_episode_steps: self.run.cfg.eval_max_episode_steps,
+        };
         evaluate(
             &mut self.eval_env,
-            episodes,
-            Some(seed),
+            &plan,
             self.algorithm.greedy_policy(),
+            observer,
         )
     }
 }

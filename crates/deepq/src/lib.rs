@@ -59,7 +59,7 @@ pub use algorithms::dqn::DqnAgent;
 pub use config::{ConfigError, DqnConfig};
 pub use core::TrainSummary;
 pub use error::TrainError;
-pub use eval::{EvalStats, evaluate};
+pub use eval::{EvalPlan, EvalStats, evaluate};
 pub use model::{Model, QNetwork};
 pub use observer::Observer;
 pub use presets::{PRESETS, Preset};

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::eval::EvalStats;
+use crate::eval::{EvalProgress, EvalStats};
 
 /// One finished training episode.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -64,6 +64,10 @@ pub struct Progress {
     pub mean_return_100: Option<f64>,
     /// Seconds since training started.
     pub wall_s: f64,
+    /// Steps of the longest training episode under way, once it has run past
+    /// `eval_max_episode_steps`: a policy that never ends an episode in an environment
+    /// without a time limit, made visible.
+    pub long_episode_steps: Option<u64>,
 }
 
 /// Receives what the training loop reports; the CLI writes CSVs, progress bars and
@@ -77,9 +81,20 @@ pub trait Observer {
     fn on_eval(&mut self, _record: &EvalRecord) {}
     /// Called every few hundred environment steps.
     fn on_progress(&mut self, _progress: &Progress) {}
+    /// Called during every evaluation (periodic, final, or a front end's own) every
+    /// [`EVAL_PROGRESS_INTERVAL`](crate::eval::EVAL_PROGRESS_INTERVAL) steps and after each
+    /// episode.
+    fn on_eval_progress(&mut self, _progress: &EvalProgress) {}
     /// Polled once per environment step; returning true ends training early (a
     /// checkpoint is written first).
     fn should_stop(&mut self) -> bool {
+        false
+    }
+    /// Polled after every evaluation step; returning true abandons the evaluation. During
+    /// training this ends the run as [`Observer::should_stop`] does (an interrupted periodic
+    /// evaluation is done again when the run resumes). A separate poll from `should_stop`,
+    /// which observers may count as training steps.
+    fn should_stop_evaluating(&mut self) -> bool {
         false
     }
     /// Whether to encode checkpoints for [`Observer::on_checkpoint`] at all; encoding a large
@@ -116,9 +131,18 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
         self.0.on_progress(progress);
         self.1.on_progress(progress);
     }
+    fn on_eval_progress(&mut self, progress: &EvalProgress) {
+        self.0.on_eval_progress(progress);
+        self.1.on_eval_progress(progress);
+    }
     fn should_stop(&mut self) -> bool {
         let first = self.0.should_stop();
         let second = self.1.should_stop();
+        first || second
+    }
+    fn should_stop_evaluating(&mut self) -> bool {
+        let first = self.0.should_stop_evaluating();
+        let second = self.1.should_stop_evaluating();
         first || second
     }
     fn wants_checkpoints(&self) -> bool {

@@ -45,6 +45,10 @@ pub struct RunSummary {
     pub eval_min: Option<f64>,
     /// Highest of those returns.
     pub eval_max: Option<f64>,
+    /// Episodes of the final evaluation cut by its step cap (`eval_max_episode_steps`)
+    /// rather than ended by the environment.
+    #[serde(default)]
+    pub eval_capped_episodes: usize,
     /// The environment's reward threshold.
     pub reward_threshold: f64,
     /// Whether the final evaluation mean reached the threshold.
@@ -54,8 +58,12 @@ pub struct RunSummary {
     pub optimal_return: Option<f64>,
     /// Step of the first periodic evaluation that reached the threshold.
     pub solved_at_step: Option<u64>,
-    /// Whether training was interrupted (Ctrl-C) before its budget.
+    /// Whether training, or its final evaluation, was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// Steps of the longest training episode still under way when training ended, when it
+    /// had run past `eval_max_episode_steps` (a policy that never ends an episode).
+    #[serde(default)]
+    pub long_episode_steps: Option<u64>,
     /// Version of deepq that trained it.
     pub deepq_version: String,
 }
@@ -79,11 +87,13 @@ impl RunSummary {
             eval_std: s.eval.as_ref().map(|e| e.std),
             eval_min: s.eval.as_ref().map(|e| e.min),
             eval_max: s.eval.as_ref().map(|e| e.max),
+            eval_capped_episodes: s.eval.as_ref().map_or(0, |e| e.capped),
             reward_threshold: s.reward_threshold,
             solved: s.solved,
             optimal_return: optimum(cfg),
             solved_at_step: s.solved_at_step,
             interrupted: s.interrupted,
+            long_episode_steps: s.long_episode_steps,
             deepq_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -285,11 +295,13 @@ mod tests {
             eval_std: eval.map(|_| 0.0),
             eval_min: eval,
             eval_max: eval,
+            eval_capped_episodes: 0,
             reward_threshold: 475.0,
             solved: eval.is_some_and(|e| e >= 475.0),
             optimal_return: None,
             solved_at_step: solved_at,
             interrupted: eval.is_none(),
+            long_episode_steps: None,
             deepq_version: "0".into(),
         }
     }

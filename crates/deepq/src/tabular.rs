@@ -198,6 +198,12 @@ pub fn optimal_values(table: &[Vec<Vec<Outcome>>], horizon: usize) -> Vec<f64> {
                 })
                 .fold(f64::NEG_INFINITY, f64::max);
         }
+        // At a fixed point every later iteration gives the same values again, so a huge
+        // horizon (an env made without a practical time limit) costs no more than the
+        // iterations to converge.
+        if next == value {
+            break;
+        }
         std::mem::swap(&mut value, &mut next);
     }
     value
@@ -246,6 +252,11 @@ mod tests {
             "the goal is 6 steps away"
         );
         assert_eq!(optimal_values(&table, 6)[0], 1.0);
+        assert_eq!(
+            optimal_values(&table, usize::MAX)[0],
+            1.0,
+            "converges, then stops"
+        );
     }
 
     #[test]

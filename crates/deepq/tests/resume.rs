@@ -9,6 +9,8 @@ use deepq::{DqnConfig, Preset, TrainOutcome, train};
 struct Recorder {
     stop_after_polls: Option<u64>,
     polls: u64,
+    stop_evaluating_after_polls: Option<u64>,
+    eval_polls: u64,
     checkpoints: Vec<(u64, Vec<u8>)>,
     episodes: Vec<EpisodeRecord>,
     evals: Vec<EvalRecord>,
@@ -28,6 +30,11 @@ impl Observer for Recorder {
         self.polls += 1;
         self.stop_after_polls.is_some_and(|k| self.polls > k)
     }
+    fn should_stop_evaluating(&mut self) -> bool {
+        self.eval_polls += 1;
+        self.stop_evaluating_after_polls
+            .is_some_and(|k| self.eval_polls > k)
+    }
     fn wants_checkpoints(&self) -> bool {
         true
     }
@@ -42,15 +49,32 @@ fn bits(outcome: &TrainOutcome) -> Vec<u8> {
 }
 
 fn check_resume_is_exact(cfg: &DqnConfig, interruptions: &[u64]) {
+    let cuts = interruptions.iter().map(|&k| Recorder {
+        stop_after_polls: Some(k),
+        ..Recorder::default()
+    });
+    check_resumes_after(cfg, cuts);
+}
+
+/// The same, for runs stopped during an evaluation after each of `eval_polls` evaluation steps.
+fn check_resume_after_evaluation_stops(cfg: &DqnConfig, eval_polls: &[u64]) {
+    let cuts = eval_polls.iter().map(|&k| Recorder {
+        stop_evaluating_after_polls: Some(k),
+        ..Recorder::default()
+    });
+    check_resumes_after(cfg, cuts);
+}
+
+/// Trains `cfg` whole, then once with each of `cuts` stopping it and once more resumed from
+/// the checkpoint written when it stopped: the two must agree bit for bit.
+fn check_resumes_after(cfg: &DqnConfig, cuts: impl Iterator<Item = Recorder>) {
     let mut whole = Recorder::default();
     let reference = train(cfg, &mut whole).unwrap();
     assert!(!reference.summary.interrupted);
     assert!(reference.summary.updates > 0);
-    for &k in interruptions {
-        let mut first = Recorder {
-            stop_after_polls: Some(k),
-            ..Recorder::default()
-        };
+    for mut first in cuts {
+        let k = (first.stop_after_polls, first.stop_evaluating_after_polls);
+        let k = format!("{k:?}");
         let cut = train(cfg, &mut first).unwrap();
         assert!(cut.summary.interrupted, "stop after {k} polls");
         assert!(cut.summary.eval.is_none());
@@ -116,6 +140,30 @@ fn short(mut cfg: DqnConfig) -> DqnConfig {
 fn default_preset_resumes_exactly_wherever_it_stops() {
     let cfg = short(Preset::find("default").unwrap().config().unwrap());
     check_resume_is_exact(&cfg, &[0, 1, 399, 400, 401, 1000, 1777, 2999]);
+}
+
+/// Ctrl-C during a periodic evaluation stops the run; the resumed run does that evaluation
+/// again at the step it was due, so nothing differs. During the final evaluation, the resumed
+/// run only evaluates.
+#[test]
+fn runs_stopped_during_an_evaluation_resume_exactly() {
+    let cfg = short(Preset::find("default").unwrap().config().unwrap());
+    let mut whole = Recorder::default();
+    train(&cfg, &mut whole).unwrap();
+    assert_eq!(whole.evals.len(), 3);
+    // Evaluation steps are polled, except the one that ends an episode.
+    let polls: Vec<u64> = whole
+        .evals
+        .iter()
+        .map(|e| e.stats.lengths.iter().sum::<u64>() - e.stats.episodes as u64)
+        .collect();
+    let periodic: u64 = polls.iter().sum();
+    // At the first evaluation's first and last polls, within the second, at the end of the
+    // last periodic one (at the final step), and within the final evaluation.
+    check_resume_after_evaluation_stops(
+        &cfg,
+        &[0, polls[0] - 1, polls[0] + 3, periodic - 1, periodic + 7],
+    );
 }
 
 #[test]

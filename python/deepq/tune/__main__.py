@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="train every trial to its end (no ASHA early stopping)")
     p.add_argument("--search-seed", type=int, default=0, metavar="N",
                    help="seed of the TPE sampler (default 0)")
+    p.add_argument("--trial-timeout", type=float, metavar="SECONDS",
+                   help="stop a trial still running after this long and record it as failed "
+                        "(default: no limit)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 
@@ -57,7 +60,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                      trials=args.trials, seeds=args.seeds, out=args.out, address=args.address,
                      prune=args.prune, cpus_per_trial=args.cpus_per_trial,
                      num_cpus=args.num_cpus, search_seed=args.search_seed,
-                     progress=not args.quiet)
+                     progress=not args.quiet, trial_timeout=args.trial_timeout)
     except KeyboardInterrupt:
         print("error: interrupted; run the same command again to resume the sweep",
               file=sys.stderr)

@@ -33,6 +33,15 @@ def _count(value: Any, name: str) -> int:
     return value
 
 
+def _seconds(value: Any, name: str) -> Optional[float]:
+    """A positive number of seconds, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise SweepError(f"invalid value {value!r} for '{name}': must be a number of seconds > 0")
+    return float(value)
+
+
 def base_config(preset: Optional[str] = None, config: Optional[Union[str, Path]] = None,
                 sets: Iterable[str] = ()) -> "_native.Config":
     """The base config as ``deepq train`` resolves it: the preset (``default`` unless
@@ -144,7 +153,7 @@ def run(space: Union[str, Path, Dict[str, Any]], *, preset: Optional[str] = None
         seeds: int = 3, out: Union[str, Path] = "sweep", address: Optional[str] = None,
         prune: bool = True, cpus_per_trial: Optional[int] = None,
         num_cpus: Optional[int] = None, search_seed: int = 0,
-        progress: bool = True) -> _outputs.SweepResult:
+        progress: bool = True, trial_timeout: Optional[float] = None) -> _outputs.SweepResult:
     """Runs (or resumes) a hyperparameter sweep and returns its results.
 
     ``space`` is a search-space TOML file or the same as a dict (see :mod:`deepq.tune`).
@@ -154,10 +163,13 @@ def run(space: Union[str, Path, Dict[str, Any]], *, preset: Optional[str] = None
     (``HOST:PORT`` or ``auto``); without it a local Ray instance is started (with
     ``num_cpus`` CPUs, default all). ``out`` must be on a filesystem every node sees. A sweep
     whose ``out`` already holds an interrupted sweep with the same settings is resumed:
-    finished trials are not trained again.
+    finished trials are not trained again. A trial still running ``trial_timeout`` seconds
+    after it started (default: no limit) is stopped and recorded as failed with that reason;
+    the sweep goes on.
     """
     trials = _count(trials, "trials")
     seeds = _count(seeds, "seeds")
+    trial_timeout = _seconds(trial_timeout, "trial_timeout")
     preset_name = preset or "default"
     base = base_config(preset, config, sets)
     if isinstance(space, dict):
@@ -185,14 +197,16 @@ def run(space: Union[str, Path, Dict[str, Any]], *, preset: Optional[str] = None
         ray.init(address=address, num_cpus=num_cpus if address is None else None,
                  logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
     try:
-        return _sweep(ray, out, base, parsed, settings, scheduler, cpus_per_trial, progress)
+        return _sweep(ray, out, base, parsed, settings, scheduler, cpus_per_trial, progress,
+                      trial_timeout)
     finally:
         if started:
             ray.shutdown()
 
 
 def _sweep(ray, out: Path, base: "_native.Config", parsed: Space, settings: Dict[str, Any],
-           scheduler, cpus_per_trial: Optional[int], progress: bool) -> _outputs.SweepResult:
+           scheduler, cpus_per_trial: Optional[int], progress: bool,
+           trial_timeout: Optional[float]) -> _outputs.SweepResult:
     """Runs or resumes the sweep on the Ray instance the driver is connected to."""
     from ray import tune
 
@@ -203,7 +217,7 @@ def _sweep(ray, out: Path, base: "_native.Config", parsed: Space, settings: Dict
     write_atomic(out / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n")
     setup = Setup(base_toml=base.to_toml(), preset=settings["preset"],
                   seeds=tuple(range(seeds)), trials_dir=str(out / _outputs.TRIALS_DIR),
-                  space=parsed)
+                  space=parsed, trial_timeout=trial_timeout)
     trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup),
                                     {"cpu": _cpus_per_trial(ray, seeds, cpus_per_trial)})
     experiment = out / RAY_DIR

@@ -36,6 +36,8 @@ class Setup:
     seeds: tuple
     trials_dir: str
     space: Any
+    #: Seconds a trial may run before it is stopped and recorded as failed; None: no limit.
+    trial_timeout: Optional[float] = None
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -59,12 +61,17 @@ class _Stopped(Exception):
     """Raised in a seed's progress report to end its training when the trial stops."""
 
 
+class TrialTimeout(Exception):
+    """A trial ran past the sweep's ``trial_timeout``."""
+
+
 class _Seeds:
     """Trains the seeds in threads and turns their periodic evaluations into rounds: round r
     is complete when every seed has reported its r-th evaluation or finished (a finished
     seed counts with its last evaluation)."""
 
-    def __init__(self, configs: Dict[int, Any], trial_dir: Path, preset: str):
+    def __init__(self, configs: Dict[int, Any], trial_dir: Path, preset: str,
+                 timeout: Optional[float]):
         self.events: "queue.Queue" = queue.Queue()
         self.evals: Dict[int, List[float]] = {seed: [] for seed in configs}
         self.running = set(configs)
@@ -77,6 +84,8 @@ class _Seeds:
         ]
         self.reported = 0
         self.stopping = False
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
 
     def _train(self, seed: int, cfg: Any, trial_dir: Path, preset: str) -> None:
         def progress(kind: str, info: Dict[str, Any]) -> None:
@@ -98,7 +107,9 @@ class _Seeds:
         try:
             yield from self._collect()
         finally:
-            # Early stopping ends the trial between two rounds: stop the seeds' training.
+            # Early stopping ends the trial between two rounds, and a timeout at any time:
+            # stop the seeds' training (at their next progress report, which deepq sends
+            # during evaluations too).
             self.stopping = True
         for t in self.threads:
             t.join()
@@ -107,7 +118,7 @@ class _Seeds:
 
     def _collect(self):
         while self.running:
-            kind, seed, payload = self.events.get()
+            kind, seed, payload = self._next_event()
             if kind == "eval":
                 self.evals[seed].append(payload)
             else:
@@ -119,6 +130,16 @@ class _Seeds:
             while self._complete(self.reported):
                 yield self._round_mean(self.reported)
                 self.reported += 1
+
+    def _next_event(self):
+        """The next event from the seeds; TrialTimeout once the deadline has passed."""
+        if self.deadline is None:
+            return self.events.get()
+        try:
+            return self.events.get(timeout=max(0.0, self.deadline - time.monotonic()))
+        except queue.Empty:
+            raise TrialTimeout(f"the trial was still running after --trial-timeout "
+                               f"{self.timeout:g} s, and was stopped") from None
 
     def _complete(self, r: int) -> bool:
         started = any(len(v) > r for v in self.evals.values())
@@ -176,7 +197,7 @@ def _run(params: Dict[str, Any], setup: Setup, trial_dir: Path, node: Dict[str, 
         seeded = cfg.copy()
         seeded.update({"seed": seed})
         configs[seed] = seeded
-    seeds = _Seeds(configs, trial_dir, setup.preset)
+    seeds = _Seeds(configs, trial_dir, setup.preset, setup.trial_timeout)
     last: Optional[float] = None
     for mean in seeds.rounds():
         last = mean

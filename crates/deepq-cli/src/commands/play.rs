@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use deepq::envs::{Env, EnvSpec, EnvVisitor, RgbFrame};
-use deepq::eval::{EpisodeEnd, run_episode};
+use deepq::eval::{Episode, EpisodeEnd, run_episode};
 use deepq::run_dir::{LoadedRun, write_atomic};
 
 use crate::cli::PlayArgs;
@@ -42,21 +42,27 @@ pub fn run(args: &PlayArgs) -> CliResult<()> {
             "invalid value 0 for '--fps': must be at least 1".into(),
         ));
     }
+    let max_steps = loaded.config.eval_max_episode_steps;
     let played = env.visit(Play {
         loaded: &loaded,
         render: &args.render,
         seed: args.seed,
         fps: args.fps,
+        max_steps,
     })?;
-    let how = match played.end {
+    let episode = played.episode;
+    let how = match episode.end {
         EpisodeEnd::Terminated => {
-            "terminated (the environment reached a terminal state: failure, or the goal)"
+            "terminated (the environment reached a terminal state: failure, or the goal)".into()
         }
-        EpisodeEnd::Truncated => "truncated (the time limit)",
+        EpisodeEnd::Truncated => "truncated (the time limit)".into(),
+        EpisodeEnd::Capped => format!(
+            "truncated (it reached the {max_steps}-step cap, eval_max_episode_steps, without ending)"
+        ),
     };
     println!(
         "{}: episode ended after {} steps with return {:.2}: {how}",
-        played.env, played.length, played.ret
+        played.env, episode.length, episode.ret
     );
     if let Render::Gif(path) = &args.render {
         println!("wrote {} ({} frames)", path.display(), played.frames);
@@ -66,9 +72,7 @@ pub fn run(args: &PlayArgs) -> CliResult<()> {
 
 struct Played {
     env: String,
-    ret: f64,
-    length: u64,
-    end: EpisodeEnd,
+    episode: Episode,
     frames: usize,
 }
 
@@ -77,6 +81,7 @@ struct Play<'a> {
     render: &'a Render,
     seed: u64,
     fps: u32,
+    max_steps: u64,
 }
 
 impl EnvVisitor for Play<'_> {
@@ -85,11 +90,22 @@ impl EnvVisitor for Play<'_> {
     fn visit<E: Env + Clone + 'static>(self, mut env: E, spec: EnvSpec) -> CliResult<Played> {
         let mut policy = self.loaded.model.greedy_policy();
         let delay = Duration::from_secs_f64(1.0 / f64::from(self.fps));
-        let (ret, length, end, frames) = match self.render {
+        let mut play = |on_frame: &mut dyn FnMut(&E)| {
+            run_episode(
+                &mut env,
+                Some(self.seed),
+                self.max_steps,
+                &mut policy,
+                on_frame,
+                |_| true,
+            )
+            .expect("an episode that is never stopped ends")
+        };
+        let (episode, frames) = match self.render {
             Render::Terminal => {
                 let mut out = std::io::stdout().lock();
                 let mut drawn_lines = 0;
-                let mut draw = |env: &E| {
+                let episode = play(&mut |env: &E| {
                     let frame = env.render_text();
                     // Move the cursor back over the previous frame and draw over it.
                     if drawn_lines > 0 {
@@ -101,57 +117,91 @@ impl EnvVisitor for Play<'_> {
                     let _ = out.flush();
                     drawn_lines = frame.lines().count();
                     std::thread::sleep(delay);
-                };
-                let (ret, length, end) =
-                    run_episode(&mut env, Some(self.seed), &mut policy, &mut draw);
-                (ret, length, end, length as usize + 1)
+                });
+                (episode, episode.length as usize + 1)
             }
             Render::Gif(path) => {
-                let mut frames = Vec::new();
-                let (ret, length, end) =
-                    run_episode(&mut env, Some(self.seed), &mut policy, |env: &E| {
-                        frames.push(env.render_rgb())
-                    });
-                write_gif(path, &frames, self.fps)?;
-                (ret, length, end, frames.len())
+                let mut gif = GifWriter::new(path, self.fps);
+                let episode = play(&mut |env: &E| gif.add(&env.render_rgb()));
+                (episode, gif.finish()?)
             }
         };
         Ok(Played {
             env: spec.id,
-            ret,
-            length,
-            end,
+            episode,
             frames,
         })
     }
 }
 
-/// Encodes `frames` as a looping GIF at `fps` and writes it atomically.
-pub fn write_gif(path: &Path, frames: &[RgbFrame], fps: u32) -> CliResult<()> {
-    let fail = |e: String| Failure::Runtime(format!("cannot write GIF '{}': {e}", path.display()));
-    let first = frames.first().ok_or_else(|| fail("no frames".into()))?;
-    let (w, h) = (
-        u16::try_from(first.width).map_err(|_| fail("frame too wide".into()))?,
-        u16::try_from(first.height).map_err(|_| fail("frame too tall".into()))?,
-    );
-    let mut bytes = Vec::new();
-    {
-        let mut encoder =
-            gif::Encoder::new(&mut bytes, w, h, &[]).map_err(|e| fail(e.to_string()))?;
-        encoder
-            .set_repeat(gif::Repeat::Infinite)
-            .map_err(|e| fail(e.to_string()))?;
-        let delay = (100 / fps.max(1)).max(2) as u16; // GIF delays are in 1/100 s
-        for frame in frames {
-            // Speed 30 is the fastest quantizer; the env pictures have few colours.
-            let mut gif_frame = gif::Frame::from_rgb_speed(w, h, &frame.data, 30);
-            gif_frame.delay = delay;
-            encoder
-                .write_frame(&gif_frame)
-                .map_err(|e| fail(e.to_string()))?;
+/// Encodes frames into a looping GIF as they come (so a long episode is held compressed,
+/// not as raw frames) and writes it atomically when finished.
+struct GifWriter<'a> {
+    path: &'a Path,
+    /// Frame delay in 1/100 s, GIF's unit.
+    delay: u16,
+    encoder: Option<gif::Encoder<Vec<u8>>>,
+    frames: usize,
+    /// The first encoding error; later frames are skipped.
+    error: Option<String>,
+}
+
+impl<'a> GifWriter<'a> {
+    /// A GIF at `fps` frames per second, to be written to `path`.
+    fn new(path: &'a Path, fps: u32) -> Self {
+        GifWriter {
+            path,
+            delay: (100 / fps.max(1)).max(2) as u16,
+            encoder: None,
+            frames: 0,
+            error: None,
         }
     }
-    Ok(write_atomic(path, &bytes)?)
+
+    /// Appends a frame; every frame has the first one's size.
+    fn add(&mut self, frame: &RgbFrame) {
+        if self.error.is_none()
+            && let Err(e) = self.encode(frame)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn encode(&mut self, frame: &RgbFrame) -> Result<(), String> {
+        let w = u16::try_from(frame.width).map_err(|_| "frame too wide".to_string())?;
+        let h = u16::try_from(frame.height).map_err(|_| "frame too tall".to_string())?;
+        let encoder = match &mut self.encoder {
+            Some(encoder) => encoder,
+            None => {
+                let mut encoder =
+                    gif::Encoder::new(Vec::new(), w, h, &[]).map_err(|e| e.to_string())?;
+                encoder
+                    .set_repeat(gif::Repeat::Infinite)
+                    .map_err(|e| e.to_string())?;
+                self.encoder.insert(encoder)
+            }
+        };
+        // Speed 30 is the fastest quantizer; the env pictures have few colours.
+        let mut gif_frame = gif::Frame::from_rgb_speed(w, h, &frame.data, 30);
+        gif_frame.delay = self.delay;
+        encoder.write_frame(&gif_frame).map_err(|e| e.to_string())?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Writes the GIF; returns its number of frames.
+    fn finish(self) -> CliResult<usize> {
+        let path = self.path;
+        let fail =
+            |e: String| Failure::Runtime(format!("cannot write GIF '{}': {e}", path.display()));
+        if let Some(e) = self.error {
+            return Err(fail(e));
+        }
+        let encoder = self.encoder.ok_or_else(|| fail("no frames".into()))?;
+        let bytes = encoder.into_inner().map_err(|e| fail(e.to_string()))?;
+        write_atomic(path, &bytes)?;
+        Ok(self.frames)
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
         args.tensorboard,
         &stop_on_ctrl_c(),
     )?;
-    print_summary(&summary, &out);
+    print_summary(&summary, &out, cfg.eval_max_episode_steps);
     interrupted(&summary, &out)
 }
 
@@ -129,7 +129,7 @@ fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
     let summary = finish_run(&run, &cfg, &preset, observer, |obs| {
         deepq::train::resume(&bytes, obs).map(|o| (o.summary, o.model.to_safetensors()))
     })?;
-    print_summary(&summary, dir);
+    print_summary(&summary, dir, cfg.eval_max_episode_steps);
     interrupted(&summary, dir)
 }
 
@@ -280,7 +280,8 @@ pub fn threshold_text(threshold: f64) -> String {
     }
 }
 
-fn print_summary(s: &RunSummary, out: &Path) {
+/// Prints a run's summary; `max_episode_steps` is its `eval_max_episode_steps`.
+fn print_summary(s: &RunSummary, out: &Path, max_episode_steps: u64) {
     println!("{} · preset {} · seed {}", s.env, s.preset, s.seed);
     println!(
         "  trained {} steps, {} episodes, {} updates in {:.2} s ({:.0} steps/s, {:.0} updates/s)",
@@ -295,6 +296,17 @@ fn print_summary(s: &RunSummary, out: &Path) {
             "  greedy eval over {} episodes: {mean:.2} ± {std:.2} ({}): {verdict}{first}",
             s.eval_episodes,
             threshold_text(s.reward_threshold)
+        );
+    }
+    if s.eval_capped_episodes > 0 {
+        println!(
+            "  {}",
+            super::eval::capped_text(s.eval_capped_episodes, s.eval_episodes, max_episode_steps)
+        );
+    }
+    if let Some(steps) = s.long_episode_steps {
+        println!(
+            "  a training episode was still running after {steps} steps when training ended: the policy may never end an episode, and the environment sets no time limit"
         );
     }
     if let Some(best) = s.optimal_return {

@@ -362,6 +362,16 @@ pub struct DqnConfig {
     pub eval_episodes: usize,
     /// Episodes of the final greedy evaluation.
     pub final_eval_episodes: usize,
+    /// Steps after which an evaluation episode is cut, if neither a terminal state nor the
+    /// environment's own time limit has ended it; a cut episode counts as truncated, and
+    /// evaluations report how many were cut. It bounds every evaluation (periodic, final,
+    /// `deepq eval`, `deepq play`, `evaluate_policy`), which an environment without a time
+    /// limit (MinAtar) and a policy that never ends an episode would otherwise never finish.
+    /// The default, 27,000, is the longest published evaluation episode: Dopamine's and
+    /// Machado et al.'s 108,000 Atari frames at 4 frames per agent step (MinAtar's gymnax
+    /// port uses 1,000 steps). Training progress and the summary also flag a training episode
+    /// that runs past it.
+    pub eval_max_episode_steps: u64,
     /// Steps (or `[n, "episode"]`) between checkpoints; 0 writes one only when training
     /// stops (at its end or on Ctrl-C).
     pub checkpoint_freq: Count,
@@ -457,6 +467,7 @@ impl Default for DqnConfig {
             eval_freq: Count::steps(10_000),
             eval_episodes: 10,
             final_eval_episodes: 100,
+            eval_max_episode_steps: DEFAULT_EVAL_MAX_EPISODE_STEPS,
             checkpoint_freq: Count::steps(50_000),
             stop_on_solve: false,
             stop_reward_threshold: None,
@@ -465,6 +476,10 @@ impl Default for DqnConfig {
         }
     }
 }
+
+/// The default `eval_max_episode_steps`: 108,000 Atari frames (Machado et al. 2018, Dopamine)
+/// at 4 frames per agent step.
+pub const DEFAULT_EVAL_MAX_EPISODE_STEPS: u64 = 27_000;
 
 /// ε of the LayerNorm layers: PyTorch's default.
 pub const LAYER_NORM_EPS: f64 = 1e-5;

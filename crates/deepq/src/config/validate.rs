@@ -235,6 +235,7 @@ impl DqnConfig {
     /// Evaluations, stop-on-solve and logging.
     fn validate_evaluation(&self) -> Result<(), ConfigError> {
         at_least_one("final_eval_episodes", self.final_eval_episodes as u64)?;
+        at_least_one("eval_max_episode_steps", self.eval_max_episode_steps)?;
         if self.stop_on_solve && self.eval_freq.n == 0 {
             return Err(ConfigError(
                 "invalid value true for 'stop_on_solve': needs periodic evaluations (eval_freq > 0)".into(),
