@@ -193,6 +193,80 @@ fn bad_input_is_one_clear_line() {
 }
 
 #[test]
+fn command_line_errors_name_the_argument_and_the_subcommands_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["eval"],
+            &["required arguments were not provided: --run <DIR> (see deepq eval --help)"],
+        ),
+        (
+            &["aggregate"],
+            &["--out <DIR>", "<RUN_DIR>", "(see deepq aggregate --help)"],
+        ),
+        (
+            &["train", "--sed", "1"],
+            &[
+                "'--sed'",
+                "did you mean '--seed'?",
+                "(see deepq train --help)",
+            ],
+        ),
+        (
+            &["traim"],
+            &["'traim'", "did you mean 'train'?", "(see deepq --help)"],
+        ),
+        (
+            &["bench", "solve", "--sed", "1"],
+            &["did you mean '--seeds'?", "(see deepq bench solve --help)"],
+        ),
+        (
+            &["plot", "--run", "r", "--format", "pnj"],
+            &[
+                "'pnj'",
+                "[possible values: png, svg]",
+                "did you mean 'png'?",
+            ],
+        ),
+        (
+            &[
+                "train",
+                "--resume",
+                "r",
+                "--env",
+                "CartPole-v1",
+                "--seed",
+                "1",
+            ],
+            &["'--resume <DIR>' cannot be used with: --env <ID>, --seed <N>"],
+        ),
+        (
+            &["play", "--run", "r", "--render", "video"],
+            &["invalid value 'video' for '--render <RENDER>': expected terminal or gif=FILE"],
+        ),
+    ];
+    for (args, needles) in cases {
+        assert_clean_error(&deepq(args, d), 2, needles);
+    }
+}
+
+#[test]
+fn bare_commands_print_their_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, usage) in [
+        (&[][..], "Usage: deepq <COMMAND>"),
+        (&["bench"][..], "Usage: deepq bench <COMMAND>"),
+    ] {
+        let out = deepq(args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains("error:"), "{err}");
+        assert!(err.contains(usage), "{err}");
+    }
+}
+
+#[test]
 fn every_preset_parses_and_trains_briefly() {
     let dir = tempfile::tempdir().unwrap();
     let listing = deepq(&["presets"], dir.path());
