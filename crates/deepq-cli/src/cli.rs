@@ -66,7 +66,8 @@ pub struct TrainArgs {
     /// Environment-step budget.
     #[arg(long, value_name = "N")]
     pub total_timesteps: Option<u64>,
-    /// Run directory (default: `runs/<env>-<preset>-<seed>-<timestamp>`).
+    /// Run directory (default: `runs/<env>-<preset>-<seed>-<timestamp>`, with `/` in the env
+    /// id replaced by `-`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// No progress bar.
