@@ -355,10 +355,10 @@ fn tensorboard_events_are_written_on_request() {
 #[test]
 fn multi_seed_training_aggregates() {
     let dir = tempfile::tempdir().unwrap();
+    // Not --quiet: the seeds a range expands to (its end excluded) are announced first.
     let out = deepq(
         &[
             "train",
-            "--quiet",
             "--seeds",
             "0..3",
             "--jobs",
@@ -373,6 +373,12 @@ fn multi_seed_training_aggregates() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().next(),
+        Some("seeds 0–2 (3 runs), 2 in parallel"),
+        "{stdout}"
+    );
     let root = dir.path().join("many");
     for seed in 0..3 {
         assert!(root.join(format!("seed-{seed}/summary.json")).is_file());
@@ -486,7 +492,12 @@ fn bench_commands_report_json() {
         dir.path(),
     );
     assert!(solve.status.success(), "{}", stderr(&solve));
-    assert!(String::from_utf8_lossy(&solve.stdout).contains("solved"));
+    let solve_stdout = String::from_utf8_lossy(&solve.stdout);
+    assert!(solve_stdout.contains("solved"));
+    assert!(
+        !solve_stdout.contains("at a time"),
+        "--quiet: {solve_stdout}"
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use deepq::{DqnConfig, TrainSummary};
 use deepq_plots::{self as plots, Format};
 use rayon::prelude::*;
 
-use crate::cli::{TrainArgs, parse_seeds};
+use crate::cli::{TrainArgs, describe_seeds, parse_seeds};
 use crate::error::{CliResult, Failure};
 use crate::observer::{RunObserver, progress_bar};
 use crate::settings::{self, Sources};
@@ -71,6 +71,13 @@ pub fn run_seeds(args: &TrainArgs) -> CliResult<(SeedsSummary, PathBuf)> {
         .out
         .clone()
         .unwrap_or_else(|| default_dir(&cfg.env, &preset, &tag));
+    if !args.quiet {
+        // A range's end is excluded (`0..4` is 4 seeds): say what will run before it starts.
+        match jobs.min(seeds.len()) {
+            1 => println!("{}", describe_seeds(&seeds)),
+            parallel => println!("{}, {parallel} in parallel", describe_seeds(&seeds)),
+        }
+    }
     let summary = train_seeds(&cfg, &preset, &seeds, jobs, &out, args, &stop_on_ctrl_c())?;
     Ok((summary, out))
 }
