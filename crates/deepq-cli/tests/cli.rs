@@ -145,6 +145,16 @@ fn listings_name_every_env_and_preset() {
         assert!(text.contains(id), "{id} missing from {text}");
     }
     assert!(text.contains("475") && text.contains("-110"));
+    // Aligned columns: every row's observation space starts under the header's.
+    let column = text.find("observation space").unwrap();
+    for row in text.lines() {
+        let (before, space) = row.split_at(column);
+        assert!(
+            before.ends_with("  ") && !space.starts_with(' '),
+            "misaligned: {text}"
+        );
+    }
+    assert!(!text.contains("-0,") && !text.contains("-0]"), "{text}");
     let presets = deepq(&["presets"], dir.path());
     assert!(String::from_utf8_lossy(&presets.stdout).contains("default"));
 }
