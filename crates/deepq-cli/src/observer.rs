@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn rates_are_whole_steps_with_thousands_separators() {
-        assert_eq!(rate_text(7_265.1473), "7,265/s");
+        assert_eq!(rate_text(7265.1473), "7,265/s");
         assert_eq!(rate_text(12.6), "13/s");
         assert_eq!(rate_text(0.0), "0/s");
     }
