@@ -66,7 +66,8 @@ pub struct TrainArgs {
     /// Environment-step budget.
     #[arg(long, value_name = "N")]
     pub total_timesteps: Option<u64>,
-    /// Run directory (default: `runs/<env>-<preset>-<seed>-<timestamp>`).
+    /// Run directory (default: `runs/<env>-<preset>-<seed>-<timestamp>`, with `/` in the env
+    /// id replaced by `-`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// No progress bar.
@@ -347,6 +348,20 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>, String> {
     Ok(seeds)
 }
 
+/// What `--seeds` expands to, e.g. "seeds 0–3 (4 runs)" for `0..4` (whose end is excluded),
+/// or "seeds 1, 5, 9 (3 runs)".
+pub fn describe_seeds(seeds: &[u64]) -> String {
+    let consecutive = seeds.windows(2).all(|w| w[1] == w[0] + 1);
+    match seeds {
+        [seed] => format!("seed {seed} (1 run)"),
+        [first, .., last] if consecutive => format!("seeds {first}–{last} ({} runs)", seeds.len()),
+        _ => {
+            let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+            format!("seeds {} ({} runs)", list.join(", "), seeds.len())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,5 +373,12 @@ mod tests {
         assert!(parse_seeds("3..3").is_err());
         assert!(parse_seeds("a..b").is_err());
         assert!(parse_seeds("").is_err());
+    }
+
+    #[test]
+    fn seeds_are_described_as_they_will_run() {
+        assert_eq!(describe_seeds(&[0, 1, 2, 3]), "seeds 0–3 (4 runs)");
+        assert_eq!(describe_seeds(&[1, 5, 9]), "seeds 1, 5, 9 (3 runs)");
+        assert_eq!(describe_seeds(&[7]), "seed 7 (1 run)");
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::process::ExitCode;
 
+use clap::error::{ContextKind, ContextValue};
+
 /// A failed command. Usage and config errors exit with 2, runtime failures with 1.
 #[derive(Debug)]
 pub enum Failure {
@@ -22,6 +24,44 @@ impl Failure {
             Failure::Runtime(_) => 1,
             Failure::Interrupted(_) => 130,
         })
+    }
+}
+
+impl Failure {
+    /// A command-line error from clap as one line: clap's message with its list items
+    /// inline, its "did you mean" suggestion, and a pointer to the help of `command`, the
+    /// (sub)command that was being parsed, e.g. `deepq eval`.
+    pub fn command_line(e: &clap::Error, command: &str) -> Self {
+        let rendered = e.render().to_string();
+        // clap's first paragraph is the message; usage and tips follow after blank lines.
+        let message = rendered.split("\n\n").next().unwrap_or_default();
+        let message = message.strip_prefix("error: ").unwrap_or(message);
+        let mut lines = message.lines();
+        let head = lines.next().unwrap_or("invalid command line");
+        let items: Vec<&str> = lines.map(str::trim).collect();
+        let mut line = match items.as_slice() {
+            [] => head.to_string(),
+            // "the following required arguments were not provided:" and its indented list.
+            _ if head.ends_with(':') => format!("{head} {}", items.join(", ")),
+            // "invalid value 'x' for '--format'" and its "[possible values: …]".
+            _ => format!("{head} {}", items.join(" ")),
+        };
+        let suggestion = [
+            ContextKind::SuggestedArg,
+            ContextKind::SuggestedSubcommand,
+            ContextKind::SuggestedValue,
+        ]
+        .into_iter()
+        .find_map(|kind| e.get(kind));
+        let suggested: Vec<String> = match suggestion {
+            Some(ContextValue::String(name)) => vec![format!("'{name}'")],
+            Some(ContextValue::Strings(names)) => names.iter().map(|n| format!("'{n}'")).collect(),
+            _ => Vec::new(),
+        };
+        if !suggested.is_empty() {
+            line += &format!("; did you mean {}?", suggested.join(" or "));
+        }
+        Failure::Usage(format!("{line} (see {command} --help)"))
     }
 }
 

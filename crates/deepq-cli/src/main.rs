@@ -11,25 +11,31 @@ mod tensorboard;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use std::ffi::OsString;
+
 use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
+use crate::error::Failure;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            // clap explains at length; keep its first line, which names the bad value.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid command line");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see deepq --help)");
+        // Bare `deepq` or `deepq bench`: the help is the answer, on stderr with exit 2.
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
             return ExitCode::from(2);
+        }
+        Err(e) => {
+            let failure = Failure::command_line(&e, &invoked_command(&args));
+            eprintln!("error: {failure}");
+            return failure.exit_code();
         }
     };
     let result = match cli.command {
@@ -50,4 +56,19 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
+}
+
+/// The (sub)command the user invoked, e.g. `deepq bench solve`: the subcommand names at the
+/// start of `args`, so that an error can point to that subcommand's `--help`.
+fn invoked_command(args: &[OsString]) -> String {
+    let mut command = Cli::command();
+    let mut path = vec![command.get_name().to_string()];
+    for arg in args.iter().skip(1) {
+        let Some(sub) = arg.to_str().and_then(|a| command.find_subcommand(a)) else {
+            break;
+        };
+        path.push(sub.get_name().to_string());
+        command = sub.clone();
+    }
+    path.join(" ")
 }

@@ -8,7 +8,7 @@ use deepq::eval::EvalProgress;
 use deepq::run_dir::RunDir;
 use deepq::run_log::RunLog;
 use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressState, ProgressStyle};
 
 use crate::error::{CliResult, Failure};
 use crate::tensorboard::EventWriter;
@@ -89,10 +89,22 @@ impl RunObserver {
 pub fn progress_bar(total_steps: u64) -> ProgressBar {
     let bar = ProgressBar::new(total_steps);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  {msg}")
-            .expect("valid progress template"),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {rate}  {msg}")
+            .expect("valid progress template")
+            // indicatif's own {per_sec} keeps four decimals ("7,265.1473/s").
+            .with_key(
+                "rate",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&rate_text(state.per_sec()));
+                },
+            ),
     );
     bar
+}
+
+/// A step rate in whole steps, e.g. "7,265/s".
+fn rate_text(steps_per_s: f64) -> String {
+    format!("{}/s", HumanCount(steps_per_s.round() as u64))
 }
 
 impl Observer for RunObserver {
@@ -178,4 +190,16 @@ pub fn evaluation_message(p: &EvalProgress) -> String {
         "evaluating: {}/{} episodes, {} steps{capped}",
         p.episodes_done, p.episodes, p.steps
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_whole_steps_with_thousands_separators() {
+        assert_eq!(rate_text(7265.1473), "7,265/s");
+        assert_eq!(rate_text(12.6), "13/s");
+        assert_eq!(rate_text(0.0), "0/s");
+    }
 }

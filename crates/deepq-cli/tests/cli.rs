@@ -145,6 +145,16 @@ fn listings_name_every_env_and_preset() {
         assert!(text.contains(id), "{id} missing from {text}");
     }
     assert!(text.contains("475") && text.contains("-110"));
+    // Aligned columns: every row's observation space starts under the header's.
+    let column = text.find("observation space").unwrap();
+    for row in text.lines() {
+        let (before, space) = row.split_at(column);
+        assert!(
+            before.ends_with("  ") && !space.starts_with(' '),
+            "misaligned: {text}"
+        );
+    }
+    assert!(!text.contains("-0,") && !text.contains("-0]"), "{text}");
     let presets = deepq(&["presets"], dir.path());
     assert!(String::from_utf8_lossy(&presets.stdout).contains("default"));
 }
@@ -190,6 +200,80 @@ fn bad_input_is_one_clear_line() {
         &["nowhere", "does not exist"],
     );
     assert_clean_error(&deepq(&["frobnicate"], d), 2, &["frobnicate"]);
+}
+
+#[test]
+fn command_line_errors_name_the_argument_and_the_subcommands_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["eval"],
+            &["required arguments were not provided: --run <DIR> (see deepq eval --help)"],
+        ),
+        (
+            &["aggregate"],
+            &["--out <DIR>", "<RUN_DIR>", "(see deepq aggregate --help)"],
+        ),
+        (
+            &["train", "--sed", "1"],
+            &[
+                "'--sed'",
+                "did you mean '--seed'?",
+                "(see deepq train --help)",
+            ],
+        ),
+        (
+            &["traim"],
+            &["'traim'", "did you mean 'train'?", "(see deepq --help)"],
+        ),
+        (
+            &["bench", "solve", "--sed", "1"],
+            &["did you mean '--seeds'?", "(see deepq bench solve --help)"],
+        ),
+        (
+            &["plot", "--run", "r", "--format", "pnj"],
+            &[
+                "'pnj'",
+                "[possible values: png, svg]",
+                "did you mean 'png'?",
+            ],
+        ),
+        (
+            &[
+                "train",
+                "--resume",
+                "r",
+                "--env",
+                "CartPole-v1",
+                "--seed",
+                "1",
+            ],
+            &["'--resume <DIR>' cannot be used with: --env <ID>, --seed <N>"],
+        ),
+        (
+            &["play", "--run", "r", "--render", "video"],
+            &["invalid value 'video' for '--render <RENDER>': expected terminal or gif=FILE"],
+        ),
+    ];
+    for (args, needles) in cases {
+        assert_clean_error(&deepq(args, d), 2, needles);
+    }
+}
+
+#[test]
+fn bare_commands_print_their_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, usage) in [
+        (&[][..], "Usage: deepq <COMMAND>"),
+        (&["bench"][..], "Usage: deepq bench <COMMAND>"),
+    ] {
+        let out = deepq(args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains("error:"), "{err}");
+        assert!(err.contains(usage), "{err}");
+    }
 }
 
 #[test]
@@ -281,10 +365,10 @@ fn tensorboard_events_are_written_on_request() {
 #[test]
 fn multi_seed_training_aggregates() {
     let dir = tempfile::tempdir().unwrap();
+    // Not --quiet: the seeds a range expands to (its end excluded) are announced first.
     let out = deepq(
         &[
             "train",
-            "--quiet",
             "--seeds",
             "0..3",
             "--jobs",
@@ -299,6 +383,12 @@ fn multi_seed_training_aggregates() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().next(),
+        Some("seeds 0–2 (3 runs), 2 in parallel"),
+        "{stdout}"
+    );
     let root = dir.path().join("many");
     for seed in 0..3 {
         assert!(root.join(format!("seed-{seed}/summary.json")).is_file());
@@ -412,7 +502,12 @@ fn bench_commands_report_json() {
         dir.path(),
     );
     assert!(solve.status.success(), "{}", stderr(&solve));
-    assert!(String::from_utf8_lossy(&solve.stdout).contains("solved"));
+    let solve_stdout = String::from_utf8_lossy(&solve.stdout);
+    assert!(solve_stdout.contains("solved"));
+    assert!(
+        !solve_stdout.contains("at a time"),
+        "--quiet: {solve_stdout}"
+    );
 }
 
 #[test]

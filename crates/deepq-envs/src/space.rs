@@ -162,14 +162,15 @@ impl Space {
 /// Writes one bound: a single number when every element shares it, else a list.
 fn fmt_bound(f: &mut fmt::Formatter<'_>, values: &[f32]) -> fmt::Result {
     match values.split_first() {
-        Some((first, rest)) if rest.iter().all(|v| v == first) => write!(f, "{first}"),
+        // `+ 0.0` turns a bound of -0 (LunarLander's leg contacts) into 0.
+        Some((first, rest)) if rest.iter().all(|v| v == first) => write!(f, "{}", first + 0.0),
         _ => {
             f.write_str("[")?;
             for (i, v) in values.iter().enumerate() {
                 if i > 0 {
                     f.write_str(", ")?;
                 }
-                write!(f, "{v}")?;
+                write!(f, "{}", v + 0.0)?;
             }
             f.write_str("]")
         }
@@ -230,6 +231,10 @@ mod tests {
             shape: vec![2, 2],
         };
         assert_eq!(square.to_string(), "Box(0..1, (2, 2))");
+        assert_eq!(
+            Space::box_1d(vec![-0.0, -1.0], vec![1.0, 1.0]).to_string(),
+            "Box([0, -1]..1, (2,))"
+        );
         assert_eq!(square.flat_dim(), 4);
     }
 

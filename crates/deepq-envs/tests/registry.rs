@@ -70,7 +70,7 @@ fn spaces_display_like_gymnasium() {
     assert_eq!(show("CliffWalking-v1"), "Discrete(48)");
     assert_eq!(
         show("LunarLander-v3"),
-        "Box([-2.5, -2.5, -10, -10, -6.2831855, -10, -0, -0]..\
+        "Box([-2.5, -2.5, -10, -10, -6.2831855, -10, 0, 0]..\
          [2.5, 2.5, 10, 10, 6.2831855, 10, 1, 1], (8,))"
     );
 }

@@ -14,12 +14,11 @@ pub fn presets() -> CliResult<()> {
     Ok(())
 }
 
-/// Prints every environment with its spaces, step limit and reward threshold.
+/// Prints every environment with its step limit, reward threshold and spaces, in aligned
+/// columns; the observation space, whose Box bounds can be long, comes last.
 pub fn envs() -> CliResult<()> {
-    println!(
-        "{:<24} {:<28} {:<12} {:>6} {:>10}",
-        "id", "observation space", "actions", "steps", "threshold"
-    );
+    let mut rows =
+        vec![["id", "actions", "steps", "threshold", "observation space"].map(String::from)];
     for id in env_ids() {
         let env = make(id, &Kwargs::new())?;
         let spec = env.spec();
@@ -33,13 +32,19 @@ pub fn envs() -> CliResult<()> {
         } else {
             "none".to_string()
         };
-        println!(
-            "{:<24} {:<28} {:<12} {:>6} {:>10}",
-            id,
-            env.observation_space().to_string(),
+        rows.push([
+            id.to_string(),
             env.action_space().to_string(),
             steps,
-            threshold
+            threshold,
+            env.observation_space().to_string(),
+        ]);
+    }
+    let width = |column: usize| rows.iter().map(|row| row[column].chars().count()).max();
+    let [id_w, actions_w, steps_w, threshold_w] = [0, 1, 2, 3].map(|c| width(c).unwrap_or(0));
+    for [id, actions, steps, threshold, observations] in &rows {
+        println!(
+            "{id:<id_w$}  {actions:<actions_w$}  {steps:>steps_w$}  {threshold:>threshold_w$}  {observations}"
         );
     }
     Ok(())

@@ -27,9 +27,8 @@ pub fn parse_render(spec: &str) -> Result<Render, String> {
     match spec.split_once('=') {
         None if spec == "terminal" => Ok(Render::Terminal),
         Some(("gif", file)) if !file.is_empty() => Ok(Render::Gif(PathBuf::from(file))),
-        _ => Err(format!(
-            "invalid value '{spec}' for '--render': expected terminal or gif=FILE"
-        )),
+        // clap prefixes "invalid value '{spec}' for '--render <RENDER>': ".
+        _ => Err("expected terminal or gif=FILE".into()),
     }
 }
 

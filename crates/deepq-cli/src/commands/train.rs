@@ -12,7 +12,7 @@ use deepq::{DqnConfig, TrainSummary};
 use deepq_plots::{self as plots, Format};
 use rayon::prelude::*;
 
-use crate::cli::{TrainArgs, parse_seeds};
+use crate::cli::{TrainArgs, describe_seeds, parse_seeds};
 use crate::error::{CliResult, Failure};
 use crate::observer::{RunObserver, progress_bar};
 use crate::settings::{self, Sources};
@@ -34,7 +34,7 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_dir(&cfg, &preset, &cfg.seed.to_string()));
+        .unwrap_or_else(|| default_dir(&cfg.env, &preset, &cfg.seed.to_string()));
     let bar = (!args.quiet).then(|| progress_bar(cfg.total_timesteps));
     let summary = train_one(
         &cfg,
@@ -70,7 +70,14 @@ pub fn run_seeds(args: &TrainArgs) -> CliResult<(SeedsSummary, PathBuf)> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_dir(&cfg, &preset, &tag));
+        .unwrap_or_else(|| default_dir(&cfg.env, &preset, &tag));
+    if !args.quiet {
+        // A range's end is excluded (`0..4` is 4 seeds): say what will run before it starts.
+        match jobs.min(seeds.len()) {
+            1 => println!("{}", describe_seeds(&seeds)),
+            parallel => println!("{}, {parallel} in parallel", describe_seeds(&seeds)),
+        }
+    }
     let summary = train_seeds(&cfg, &preset, &seeds, jobs, &out, args, &stop_on_ctrl_c())?;
     Ok((summary, out))
 }
@@ -245,10 +252,12 @@ fn preset_of(run: &RunDir) -> String {
         .unwrap_or_else(|| "custom".into())
 }
 
-/// `runs/<env>-<preset>-<tag>-<timestamp>`.
-fn default_dir(cfg: &DqnConfig, preset: &str, tag: &str) -> PathBuf {
+/// `runs/<env>-<preset>-<tag>-<timestamp>`, one folder even for an id like
+/// `MinAtar/Breakout-v1`: its `/` becomes `-`.
+fn default_dir(env: &str, preset: &str, tag: &str) -> PathBuf {
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    PathBuf::from("runs").join(format!("{}-{preset}-{tag}-{stamp}", cfg.env))
+    let env = env.replace('/', "-");
+    PathBuf::from("runs").join(format!("{env}-{preset}-{tag}-{stamp}"))
 }
 
 /// A flag set by Ctrl-C; training polls it and stops after the current step.
@@ -331,4 +340,20 @@ pub fn print_seeds_summary(s: &SeedsSummary, out: &Path) {
         s.wall_s.iqm
     );
     println!("  run directory: {}", out.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_run_dirs_are_one_folder_under_runs() {
+        let dir = default_dir("MinAtar/Breakout-v1", "dqn-minatar-breakout", "0");
+        assert_eq!(dir.parent(), Some(Path::new("runs")));
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("MinAtar-Breakout-v1-dqn-minatar-breakout-0-"),
+            "{name}"
+        );
+    }
 }
