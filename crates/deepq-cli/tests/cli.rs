@@ -289,11 +289,12 @@ fn every_preset_parses_and_trains_briefly() {
         if name.starts_with("minatar-") && !cfg!(feature = "minatar") {
             continue;
         }
-        // PQN has no warm-up (learning_starts is a DQN key); it learns from its first rollout.
-        let warm_up: &[&str] = if name.starts_with("pqn-") {
+        // PQN and tabular Q-learning have no warm-up (learning_starts belongs to the
+        // off-policy loop); they learn from their first rollout or step.
+        let warm_up: &[&str] = if name.starts_with("pqn-") || name.ends_with("-tabular") {
             &[]
         } else {
-            &["--set", "learning_starts=200"]
+            &["--set", "learning_starts=1000"]
         };
         let args = [
             &[
@@ -305,6 +306,9 @@ fn every_preset_parses_and_trains_briefly() {
                 "1500",
                 "--set",
                 "final_eval_episodes=2",
+                // An untrained MinAtar policy can keep an episode going until the cap.
+                "--set",
+                "eval_max_episode_steps=1000",
                 "--out",
                 name,
             ],
@@ -744,7 +748,7 @@ fn minatar_trains_with_a_conv_network_and_bad_torsos_are_one_line() {
 }
 
 #[test]
-fn bench_updates_times_pqn_minibatch_steps_and_refuses_tabular_presets() {
+fn bench_updates_times_pqn_and_iqn_and_refuses_tabular_presets() {
     let dir = tempfile::tempdir().unwrap();
     let bench = |preset: &str| {
         deepq(
@@ -769,13 +773,22 @@ fn bench_updates_times_pqn_minibatch_steps_and_refuses_tabular_presets() {
     // 32 envs × 64 steps / 16 minibatches.
     assert_eq!(report["batch"], 128);
     assert!(report["updates_per_s"].as_f64().unwrap() > 0.0);
+    let iqn = bench("iqn-minatar-breakout");
+    assert!(iqn.status.success(), "{}", stderr(&iqn));
+    let report: serde_json::Value = serde_json::from_slice(&iqn.stdout).unwrap();
+    assert_eq!(report["algorithm"], "iqn");
+    assert_eq!(report["batch"], 32);
+    assert!(report["updates_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report["network"].as_str().unwrap().contains("64-cosine"));
+    // deepq counts no FLOPs for IQN rather than a wrong number.
+    assert!(report["mflop_per_update"].is_null());
     let tabular = bench("taxi-tabular");
     assert_clean_error(
         &tabular,
         2,
         &[
             "'taxi-tabular'",
-            "DQN, QR-DQN and PQN presets",
+            "DQN, QR-DQN, IQN and PQN presets",
             "not tabular",
         ],
     );

@@ -25,8 +25,6 @@ fn endless_run(cap: &str) -> Vec<String> {
         "--set",
         "env_kwargs={ is_slippery = false, max_episode_steps = 1000000000000 }",
         "--set",
-        "learning_starts=0",
-        "--set",
         "eval_freq=2",
         "--set",
         "eval_episodes=2",

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use deepq::DqnAgent;
 use deepq::DqnConfig;
+use deepq::algorithms::iqn::IqnAgent;
 use deepq::algorithms::off_policy::Learner;
 use deepq::algorithms::pqn::MinibatchStep;
 use deepq::algorithms::qrdqn::QrDqnAgent;
@@ -502,14 +503,17 @@ struct PresetUpdatesReport {
     network: String,
     batch: usize,
     repeats: usize,
-    mflop_per_update: f64,
-    gflop_per_s: f64,
+    /// The arithmetic of one update, where deepq counts it (not for IQN, whose cost depends
+    /// on its fraction counts as much as on its layers).
+    mflop_per_update: Option<f64>,
+    gflop_per_s: Option<f64>,
 }
 
 /// `deepq bench updates --preset NAME`: the update of a preset's network (conv torso
 /// included), optimizer, loss and head, on random observations shaped like its env's: DQN's
-/// update for a DQN preset (batch `batch_size`), PQN's minibatch step for a PQN one (batch
-/// `n_envs × rollout_steps / n_minibatches`). `--batch` replaces the batch size.
+/// learner's update for a DQN, QR-DQN or IQN preset (batch `batch_size`), PQN's minibatch
+/// step for a PQN one (batch `n_envs × rollout_steps / n_minibatches`). `--batch` replaces
+/// the batch size.
 fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
     let cfg = deepq::Preset::find(name)?.config()?;
     cfg.validate()?;
@@ -519,7 +523,7 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
     let mut rng = Pcg64::seed_from_u64(0);
     let n_actions = env.n_actions();
     let online = deepq::network::q_network::<f32>(&cfg, &space, n_actions, &mut rng)?;
-    let network = describe_network(&online);
+    let mut network = describe_network(&online);
     let (algorithm, batch, forwards, rates) = match cfg.algorithm {
         Algorithm::Dqn => {
             let batch = a.batch.unwrap_or(cfg.batch_size);
@@ -534,6 +538,20 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
             )?;
             ("QR-DQN", batch, 2, rates)
         }
+        Algorithm::Iqn => {
+            let batch = a.batch.unwrap_or(cfg.batch_size);
+            let rates =
+                time_learner_update::<IqnAgent<f32>>(a, &cfg, &space, n_actions, batch, &mut rng)?;
+            network = format!(
+                "{network}, the first layer's output times a {}-cosine τ-embedding, N = {}, N′ = {}, K = {}",
+                cfg.quantile_embedding_dim,
+                cfg.num_tau_samples,
+                cfg.num_tau_prime_samples,
+                cfg.num_quantile_samples
+            );
+            // 0: deepq does not count IQN's arithmetic.
+            ("IQN", batch, 0, rates)
+        }
         Algorithm::Pqn => {
             let batch = a
                 .batch
@@ -541,14 +559,14 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
             let rates = time_pqn_update(a, &cfg, online.clone(), batch, images, &mut rng)?;
             ("PQN", batch, 1, rates)
         }
-        Algorithm::Tabular | Algorithm::Iqn => {
+        Algorithm::Tabular => {
             return Err(Failure::Usage(format!(
-                "invalid value '{name}' for '--preset': bench updates takes DQN, QR-DQN and PQN presets (not {})",
+                "invalid value '{name}' for '--preset': bench updates takes DQN, QR-DQN, IQN and PQN presets (not {})",
                 cfg.algorithm.name()
             )));
         }
     };
-    let flops = network_update_flops(&online, batch, forwards);
+    let flops = (forwards > 0).then(|| network_update_flops(&online, batch, forwards));
     let report = PresetUpdatesReport {
         updates_per_s: rates.median,
         min: rates.min,
@@ -559,8 +577,8 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
         network,
         batch,
         repeats: a.timing.repeats,
-        mflop_per_update: flops / 1e6,
-        gflop_per_s: rates.median * flops / 1e9,
+        mflop_per_update: flops.map(|f| f / 1e6),
+        gflop_per_s: flops.map(|f| rates.median * f / 1e9),
     };
     if a.timing.json {
         print_json(&report);
@@ -570,17 +588,24 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
             report.env, report.network, report.batch, cfg.optimizer
         );
         println!(
-            "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update, {:.1} MFLOP/update, {:.1} GFLOP/s",
+            "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update{}",
             report.updates_per_s,
             a.timing.repeats,
             report.min,
             report.max,
             1e6 / report.updates_per_s,
-            report.mflop_per_update,
-            report.gflop_per_s
+            arithmetic(report.mflop_per_update, report.gflop_per_s)
         );
     }
     Ok(())
+}
+
+/// ", 2.3 MFLOP/update, 41.0 GFLOP/s" where the arithmetic is counted, else nothing.
+fn arithmetic(mflop_per_update: Option<f64>, gflop_per_s: Option<f64>) -> String {
+    match (mflop_per_update, gflop_per_s) {
+        (Some(mflop), Some(gflops)) => format!(", {mflop:.1} MFLOP/update, {gflops:.1} GFLOP/s"),
+        _ => String::new(),
+    }
 }
 
 /// Random observation rows, uniform in [-1, 1); for images thresholded to 0/1 with about 10%
