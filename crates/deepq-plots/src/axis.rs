@@ -35,23 +35,23 @@ impl YAxis {
             linear_width: linear_width(values.clone()),
             range: 0.0..1.0,
         };
-        let (lo, hi) = span(values.map(|v| axis.to_scale(v)));
+        let (lo, hi) = span(values.map(|v| axis.position(v)));
         let pad = (hi - lo) * 0.05;
-        axis.range = axis.from_scale(lo - pad)..axis.from_scale(hi + pad);
+        axis.range = axis.value_at(lo - pad)..axis.value_at(hi + pad);
         axis
     }
 
     /// Position of `v` on the axis, in units where a linear axis is the value itself and a
     /// symlog axis counts decades beyond its linear stretch.
-    fn to_scale(&self, v: f64) -> f64 {
+    fn position(&self, v: f64) -> f64 {
         match self.scale {
             Scale::Linear => v,
             Scale::Symlog => v.signum() * (v.abs() / self.linear_width).ln_1p() / 10f64.ln(),
         }
     }
 
-    /// The value at position `t` on the axis: the inverse of [`YAxis::to_scale`].
-    fn from_scale(&self, t: f64) -> f64 {
+    /// The value at position `t` on the axis: the inverse of [`YAxis::position`].
+    fn value_at(&self, t: f64) -> f64 {
         match self.scale {
             Scale::Linear => t,
             Scale::Symlog => t.signum() * self.linear_width * (10f64.powf(t.abs()) - 1.0),
@@ -93,10 +93,10 @@ impl Ranged for YAxis {
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
         let (t0, t1) = (
-            self.to_scale(self.range.start),
-            self.to_scale(self.range.end),
+            self.position(self.range.start),
+            self.position(self.range.end),
         );
-        let fraction = (self.to_scale(*value) - t0) / (t1 - t0);
+        let fraction = (self.position(*value) - t0) / (t1 - t0);
         limit.0 + (fraction * f64::from(limit.1 - limit.0)).round() as i32
     }
 

@@ -187,8 +187,8 @@ fn area_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) ->
 }
 
 /// The x range of every point, padded so the last point (often a final evaluation's dot)
-/// is not cut by the frame: by half a step for whole-number axes, which are padded on the
-/// left too.
+/// is not cut by the frame: by half a step on both sides for whole-number axes; other axes
+/// (environment steps) start at zero, which also spreads a single point's axis.
 fn x_range(chart: &Chart) -> std::ops::Range<f64> {
     let xs = chart
         .series
@@ -200,6 +200,7 @@ fn x_range(chart: &Chart) -> std::ops::Range<f64> {
     if chart.integer_x {
         (lo - 0.5)..(hi + 0.5)
     } else {
+        let lo = lo.min(0.0);
         lo..hi + (hi - lo) * 0.02
     }
 }
@@ -338,10 +339,14 @@ enum Glyph {
     Patch(RGBColor),
 }
 
+#[derive(Clone, Copy)]
 struct LegendEntry<'a> {
     glyph: Glyph,
     label: &'a str,
 }
+
+/// A row of legend entries with their widths in pixels.
+type LegendRow<'a> = Vec<(i32, LegendEntry<'a>)>;
 
 /// The legend in drawing order: bands, then series; unlabelled ones are left out.
 fn legend_entries(chart: &Chart) -> Vec<LegendEntry<'_>> {
@@ -371,9 +376,9 @@ fn legend_font() -> FontDesc<'static> {
 fn legend_rows<'a, DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     entries: &[LegendEntry<'a>],
-) -> Result<Vec<Vec<(i32, Glyph, &'a str)>>, String> {
+) -> Result<Vec<LegendRow<'a>>, String> {
     let available = WIDTH as i32 - 2 * MARGIN - Y_LABEL_AREA;
-    let mut rows: Vec<Vec<(i32, Glyph, &str)>> = Vec::new();
+    let mut rows: Vec<LegendRow<'a>> = Vec::new();
     let mut used = 0;
     for entry in entries {
         let (text, _) = root
@@ -383,11 +388,11 @@ fn legend_rows<'a, DB: DrawingBackend>(
         match rows.last_mut() {
             Some(row) if used + ENTRY_GAP + width <= available => {
                 used += ENTRY_GAP + width;
-                row.push((width, entry.glyph, entry.label));
+                row.push((width, *entry));
             }
             _ => {
                 used = width;
-                rows.push(vec![(width, entry.glyph, entry.label)]);
+                rows.push(vec![(width, *entry)]);
             }
         }
     }
@@ -411,7 +416,7 @@ fn header_height(chart: &Chart, legend_rows: usize) -> u32 {
 fn draw_header<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     chart: &Chart,
-    rows: &[Vec<(i32, Glyph, &str)>],
+    rows: &[LegendRow<'_>],
 ) -> Result<(), String> {
     let centre = WIDTH as i32 / 2;
     let top = Pos::new(HPos::Center, VPos::Top);
@@ -427,10 +432,10 @@ fn draw_header<DB: DrawingBackend>(
     }
     for row in rows {
         let width: i32 =
-            row.iter().map(|(w, _, _)| w).sum::<i32>() + ENTRY_GAP * (row.len() as i32 - 1);
+            row.iter().map(|(w, _)| w).sum::<i32>() + ENTRY_GAP * (row.len() as i32 - 1);
         let mut x = centre - width / 2;
-        for &(w, glyph, label) in row {
-            draw_legend_entry(area, (x, y + LEGEND_ROW / 2), glyph, label)?;
+        for &(w, entry) in row {
+            draw_legend_entry(area, (x, y + LEGEND_ROW / 2), entry)?;
             x += w + ENTRY_GAP;
         }
         y += LEGEND_ROW;
@@ -442,8 +447,7 @@ fn draw_header<DB: DrawingBackend>(
 fn draw_legend_entry<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     (x, y): (i32, i32),
-    glyph: Glyph,
-    label: &str,
+    LegendEntry { glyph, label }: LegendEntry<'_>,
 ) -> Result<(), String> {
     let end = x + GLYPH_WIDTH;
     match glyph {

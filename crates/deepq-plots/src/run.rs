@@ -120,7 +120,7 @@ fn env_threshold(config: &DqnConfig) -> f64 {
 }
 
 /// Returns over training: the greedy evaluations as the headline when the run has any,
-/// training episodes (which explore, so they score lower) as context; titled with the
+/// training episodes (made while exploring, so usually lower) as context; titled with the
 /// verdict.
 fn returns_chart(logs: &RunLogs) -> Chart {
     let window = logs.config.rolling_window;
@@ -151,9 +151,9 @@ fn returns_chart(logs: &RunLogs) -> Chart {
     }]);
     series.extend(evaluation_series(logs));
     let subtitle = if evaluated {
-        "The greedy evaluations are the score; training episodes explore, so they score lower."
+        "Greedy evaluations (no exploration) are the score; training returns, made while exploring, are context."
     } else {
-        "No greedy evaluation yet: these training episodes explore, so they score lower."
+        "No greedy evaluation yet: these training returns were made while exploring."
     };
     Chart {
         title: verdict(logs),

@@ -197,20 +197,22 @@ fn final_evals_line(seeds: &[SeedLogs]) -> String {
         .filter_map(|s| s.final_eval())
         .map(|p| p.1)
         .collect();
-    let lag = "training episodes explore, so they score lower";
+    let context = "training returns, made while exploring, are context";
     if finals.is_empty() {
-        return format!("No final evaluation yet; {lag}.");
+        return format!("No final evaluation yet; {context}.");
     }
     let mean = finals.iter().sum::<f64>() / finals.len() as f64;
     let min = finals.iter().copied().fold(f64::INFINITY, f64::min);
     let max = finals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let range = if finals.len() > 1 {
+    let range = if finals.len() > 1 && min == max {
+        " on every seed".to_string()
+    } else if finals.len() > 1 {
         format!(" (min {}, max {})", format_number(min), format_number(max))
     } else {
         String::new()
     };
     format!(
-        "Final greedy evaluations: mean {}{range}; {lag}.",
+        "Final greedy evaluations: mean {}{range}; {context}.",
         format_number(mean)
     )
 }

@@ -7,7 +7,7 @@ use crate::chart::{Chart, Reference, Series, Style, render};
 use crate::{BLUE, Format, ORANGE, Result, create_dir};
 
 /// Draws a sweep's objective over its trials into `path` (PNG): each finished trial's value
-/// as `(trial number, value)` in trial order, the best value so far as the headline, and
+/// as `(trial number, value)` in trial order as a dot, the best value so far as a step line, and
 /// optionally a reference line such as the untuned config's value.
 pub fn draw_sweep(
     path: &Path,
@@ -17,7 +17,7 @@ pub fn draw_sweep(
 ) -> Result<()> {
     let xs: Vec<f64> = trials.iter().map(|&(x, _)| x).collect();
     let ys: Vec<f64> = trials.iter().map(|&(_, y)| y).collect();
-    let best = best_so_far(&ys);
+    let (best_xs, best_ys) = steps(&xs, &best_so_far(&ys));
     let chart = Chart {
         title: format!("{objective} over {} trials", trials.len()),
         subtitle: best_trial(trials).map_or(String::new(), |(trial, value)| {
@@ -35,10 +35,11 @@ pub fn draw_sweep(
         series: vec![
             Series {
                 label: "best so far".into(),
-                xs: xs.clone(),
-                ys: best,
+                xs: best_xs,
+                ys: best_ys,
                 color: ORANGE,
-                style: Style::Headline,
+                // Without dots: they would mark the corners of the steps, not trials.
+                style: Style::Context,
             },
             Series {
                 label: format!("each trial's {objective}"),
@@ -70,6 +71,15 @@ fn best_so_far(values: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// A step line through `(xs, ys)`: each value holds until the next x.
+fn steps(xs: &[f64], ys: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let corners = xs.iter().zip(ys).enumerate().flat_map(|(i, (&x, &y))| {
+        let held = if i == 0 { y } else { ys[i - 1] };
+        [(x, held), (x, y)]
+    });
+    corners.unzip()
+}
+
 /// The first trial with the highest value.
 fn best_trial(trials: &[(f64, f64)]) -> Option<(f64, f64)> {
     trials
@@ -96,5 +106,10 @@ mod tests {
         let trials = [(0.0, 100.0), (1.0, 300.0), (2.0, 300.0), (3.0, 200.0)];
         assert_eq!(best_trial(&trials), Some((1.0, 300.0)));
         assert_eq!(best_so_far(&[1.0, 3.0, 2.0]), [1.0, 3.0, 3.0]);
+        let (xs, ys) = steps(&[0.0, 1.0], &[1.0, 3.0]);
+        assert_eq!(
+            (xs, ys),
+            (vec![0.0, 0.0, 1.0, 1.0], vec![1.0, 1.0, 1.0, 3.0])
+        );
     }
 }
