@@ -309,7 +309,7 @@ impl From<LossArg> for deepq::nn::Loss {
 /// Options of `deepq plot`.
 #[derive(Debug, Args)]
 pub struct PlotArgs {
-    /// Run directory.
+    /// Run directory, or the directory of `deepq train --seeds` (draws the multi-seed chart).
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
     /// Image format.

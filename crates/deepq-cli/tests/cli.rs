@@ -408,6 +408,22 @@ fn multi_seed_training_aggregates() {
         root.join("plots/returns.png").is_file(),
         "aggregate plot missing"
     );
+
+    // `deepq plot` redraws the multi-seed chart of a --seeds directory.
+    std::fs::remove_dir_all(root.join("plots")).unwrap();
+    let plot = deepq(&["plot", "--run", "many", "--format", "svg"], dir.path());
+    assert!(plot.status.success(), "{}", stderr(&plot));
+    assert_eq!(
+        String::from_utf8_lossy(&plot.stdout).trim(),
+        std::path::Path::new("many/plots/returns.svg")
+            .display()
+            .to_string()
+    );
+    let svg = std::fs::read_to_string(root.join("plots/returns.svg")).unwrap();
+    assert!(
+        svg.contains("CartPole-v1 · ") && svg.contains("seeds"),
+        "the multi-seed chart"
+    );
 }
 
 #[test]

@@ -123,13 +123,7 @@ pub fn train_run(
     observer.0.finish()?;
     let TrainOutcome { summary, model } = outcome?;
     let summary = run_log::save(&run, &cfg, preset, summary, &model.to_safetensors())?;
-    let threshold = Some(summary.reward_threshold);
-    deepq_plots::draw_run(
-        &run,
-        deepq_plots::Format::Png,
-        cfg.rolling_window,
-        threshold,
-    )?;
+    deepq_plots::draw_run(&run, deepq_plots::Format::Png)?;
     serde_json::to_string(&summary)
         .map_err(|e| Error::runtime(format!("cannot encode the run summary: {e}")))
 }

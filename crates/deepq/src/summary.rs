@@ -49,7 +49,9 @@ pub struct RunSummary {
     /// rather than ended by the environment.
     #[serde(default)]
     pub eval_capped_episodes: usize,
-    /// The environment's reward threshold.
+    /// The environment's reward threshold; JSON has no infinity, so an environment without
+    /// one (MinAtar) is written as null, and null reads back as infinite.
+    #[serde(deserialize_with = "infinite_if_null")]
     pub reward_threshold: f64,
     /// Whether the final evaluation mean reached the threshold.
     pub solved: bool,
@@ -107,6 +109,11 @@ impl RunSummary {
             reason: e.to_string(),
         })
     }
+}
+
+/// Reads a threshold that serde_json wrote as null because it was infinite.
+fn infinite_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 /// Aggregate `summary.json` of one configuration trained on several seeds.
@@ -323,6 +330,18 @@ mod tests {
         assert_eq!((e.n, e.mean), (2, 300.0));
         assert_eq!(s.solved_at_step.unwrap().n, 1);
         assert_eq!(s.wall_s.n, 3);
+    }
+
+    #[test]
+    fn an_infinite_threshold_round_trips_through_null() {
+        let summary = RunSummary {
+            reward_threshold: f64::INFINITY,
+            ..run(0, Some(1.0), None)
+        };
+        let json = serde_json::to_string(&summary).unwrap();
+        assert!(json.contains("\"reward_threshold\":null"), "{json}");
+        let back: RunSummary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, summary);
     }
 
     #[test]

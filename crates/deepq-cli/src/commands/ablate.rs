@@ -235,7 +235,13 @@ pub fn run(args: &AblateArgs) -> CliResult<()> {
         .map(|(l, r)| (l.as_str(), r.as_slice()))
         .collect();
     let threshold = report.variants[0].summary.runs[0].reward_threshold;
-    deepq_plots::draw_seeds(&out, &groups, base.rolling_window, threshold)?;
+    deepq_plots::draw_seeds(
+        &out,
+        &groups,
+        base.rolling_window,
+        threshold,
+        deepq_plots::Format::Png,
+    )?;
 
     print!("{table}");
     println!("\nrun directory: {}", out.display());

@@ -166,12 +166,7 @@ fn finish_run(
     })?;
     let (trained, model) = outcome;
     let summary = run_log::save(run, cfg, preset, trained, &model)?;
-    plots::draw_run(
-        run,
-        Format::Png,
-        cfg.rolling_window,
-        Some(summary.reward_threshold),
-    )?;
+    plots::draw_run(run, Format::Png)?;
     Ok(summary)
 }
 
