@@ -5,7 +5,7 @@ Run from the repository root after installing the package (``pip install .``)::
     python -m pytest tests/python
 
 The tests that exchange files with the ``deepq`` command use the binary named by
-``DEEPQ_BIN``; without it they build one with ``cargo build -p deepq-cli --profile test``.
+``DEEPQ_BIN``; without it they build the README's one with ``cargo build --release -p deepq-cli``.
 """
 
 import os
@@ -27,10 +27,10 @@ def deepq_bin() -> Path:
         path = Path(named)
         assert path.is_file(), f"DEEPQ_BIN={named} does not exist"
         return path
-    subprocess.run(["cargo", "build", "--locked", "-p", "deepq-cli", "--profile", "test"],
+    subprocess.run(["cargo", "build", "--locked", "--release", "-p", "deepq-cli"],
                    cwd=REPO, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    return target / "debug" / "deepq"
+    return target / "release" / "deepq"
 
 
 def run_cli(binary: Path, *args: str) -> subprocess.CompletedProcess:

@@ -33,9 +33,9 @@ pub struct Curve {
 const GRID_POINTS: usize = 100;
 
 /// The rolling-mean return of several runs `(steps, returns)` on a shared grid of
-/// [`GRID_POINTS`] steps: their mean and a 95% bootstrap confidence band. Each run's value at
-/// a step is its rolling mean after the last episode finished by then; a run counts from its
-/// first finished episode on.
+/// `GRID_POINTS` (100) evenly spaced steps: their mean and a 95% bootstrap confidence band.
+/// Each run's value at a step is its rolling mean after the last episode finished by then; a
+/// run counts from its first finished episode on.
 pub fn aggregate_curve(runs: &[(Vec<f64>, Vec<f64>)], window: usize) -> Curve {
     let max_step = runs
         .iter()
