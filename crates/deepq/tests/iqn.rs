@@ -86,6 +86,19 @@ fn named(net: &ImplicitQuantileNet<f32>) -> HashMap<String, Vec<f32>> {
         .collect()
 }
 
+/// The recorded batch of transitions (one-step returns).
+fn recorded_batch(file: &SafeTensors<'_>) -> Batch<f32> {
+    Batch {
+        obs: f32s(file, "obs"),
+        next_obs: f32s(file, "next_obs"),
+        actions: i64s(file, "actions"),
+        rewards: f32s(file, "rewards"),
+        terminated: f32s(file, "dones").iter().map(|&d| d > 0.5).collect(),
+        truncated: vec![false; B],
+        ..Batch::with_capacity(B, 4)
+    }
+}
+
 #[test]
 fn iqn_update_matches_pytorch() {
     let bytes = recording();
@@ -97,17 +110,8 @@ fn iqn_update_matches_pytorch() {
         f32s(&file, "taus_prime"),
         f32s(&file, "taus"),
     );
-    let actions = i64s(&file, "actions");
-    let dones = f32s(&file, "dones");
-    let batch = Batch {
-        obs: f32s(&file, "obs"),
-        next_obs: f32s(&file, "next_obs"),
-        actions: actions.clone(),
-        rewards: f32s(&file, "rewards"),
-        terminated: dones.iter().map(|&d| d > 0.5).collect(),
-        truncated: vec![false; B],
-        ..Batch::with_capacity(B, 4)
-    };
+    let batch = recorded_batch(&file);
+    let actions = batch.actions.clone();
 
     // The online quantiles, the loss at the recorded targets, and every gradient.
     let mut ws = IqnWorkspace::new(&online, B, N);
@@ -159,7 +163,7 @@ fn iqn_update_matches_pytorch() {
         ..DqnConfig::default()
     };
     let mut agent = IqnAgent::from_networks(online, Some(target), &cfg);
-    let first = agent.update_at(&batch, &taus_choice, &taus_prime, &taus);
+    let first = agent.update_at(&batch, &taus_choice, &taus_prime, &taus, &[]);
     compare(
         "learner loss",
         &[first.loss as f32],
@@ -168,7 +172,7 @@ fn iqn_update_matches_pytorch() {
         0.0,
     );
     for _ in 0..2 {
-        agent.update_at(&batch, &taus_choice, &taus_prime, &taus);
+        agent.update_at(&batch, &taus_choice, &taus_prime, &taus, &[]);
     }
     for (name, got) in named(agent.network()) {
         let want = f32s(&file, &format!("after/adam/{name}"));
@@ -184,4 +188,92 @@ fn iqn_update_matches_pytorch() {
             );
         }
     }
+}
+
+/// M-IQN's targets, computed by hand in f64 from the recorded target network: with
+/// `q(s, ·)` the mean over fractions and `π = softmax(q/τ)`, each target sample is
+/// `r + α·clip(τ·ln π(a|s), l₀, 0) + γ·(1 − done)·Σ_a' π(a'|s′)·(Z_τ′(s′, a') − τ·ln π(a'|s′))`,
+/// the policy at s′ from the choice fractions and at s from fractions of its own. The
+/// learner's loss must be the quantile Huber loss against those targets.
+#[test]
+fn munchausen_iqn_targets_match_the_formula() {
+    let bytes = recording();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let online = network(&file, "params");
+    let target = network(&file, "target_params");
+    let (taus_choice, taus_prime, taus) = (
+        f32s(&file, "taus_choice"),
+        f32s(&file, "taus_prime"),
+        f32s(&file, "taus"),
+    );
+    let taus_here: Vec<f32> = (0..B * K)
+        .map(|i| ((i * 7 % 13) as f32 + 0.5) / 13.0)
+        .collect();
+    let batch = recorded_batch(&file);
+    // A clip close to zero, so that some sample's bonus is clipped with these small Q-values.
+    let (alpha, tau, clip, gamma) = (0.9, 0.03, -0.01, 0.99);
+
+    let mean_q = |obs: &[f32], fractions: &[f32]| -> Vec<f64> {
+        let mut ws = IqnWorkspace::new(&target, B, K);
+        let z = target.forward(obs, B, fractions, &mut ws);
+        (0..B * A)
+            .map(|r| (0..K).map(|j| z[((r / A) * K + j) * A + r % A] as f64).sum::<f64>() / K as f64)
+            .collect()
+    };
+    let q_next = mean_q(&batch.next_obs, &taus_choice);
+    let q_here = mean_q(&batch.obs, &taus_here);
+    let mut ws = IqnWorkspace::new(&target, B, N_PRIME);
+    let z_next = target.forward(&batch.next_obs, B, &taus_prime, &mut ws).to_vec();
+    let ln_pi = |row: &[f64]| -> Vec<f64> {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = row.iter().map(|q| ((q - max) / tau).exp()).sum();
+        row.iter().map(|q| (q - max) / tau - sum.ln()).collect()
+    };
+    let mut targets = Vec::new();
+    let mut clipped_somewhere = false;
+    for i in 0..B {
+        let next = ln_pi(&q_next[i * A..(i + 1) * A]);
+        let tau_ln_pi = tau * ln_pi(&q_here[i * A..(i + 1) * A])[batch.actions[i] as usize];
+        clipped_somewhere |= tau_ln_pi < clip;
+        let bonus = alpha * tau_ln_pi.clamp(clip, 0.0);
+        let discount = if batch.terminated[i] { 0.0 } else { gamma };
+        for j in 0..N_PRIME {
+            let soft: f64 = (0..A)
+                .map(|a| next[a].exp() * (z_next[(i * N_PRIME + j) * A + a] as f64 - tau * next[a]))
+                .sum();
+            targets.push((batch.rewards[i] as f64 + bonus + discount * soft) as f32);
+        }
+    }
+    assert!(clipped_somewhere, "no sample's bonus reached the clip");
+
+    let mut ws = IqnWorkspace::new(&online, B, N);
+    let z = online.forward(&batch.obs, B, &taus, &mut ws).to_vec();
+    let current: Vec<f32> = (0..B * N)
+        .map(|r| z[r * A + batch.actions[r / N] as usize])
+        .collect();
+    let mut grad = vec![0.0; B * N];
+    let want = quantile_huber_loss(B, &current, &taus, &targets, None, &mut grad, None);
+
+    let cfg = DqnConfig {
+        algorithm: Algorithm::Iqn,
+        net_arch: vec![32, 32],
+        batch_size: B,
+        gamma,
+        num_tau_samples: N,
+        num_tau_prime_samples: N_PRIME,
+        num_quantile_samples: K,
+        munchausen: true,
+        munchausen_alpha: alpha,
+        munchausen_tau: tau,
+        munchausen_clip: clip,
+        ..DqnConfig::default()
+    };
+    let mut agent = IqnAgent::from_networks(online, Some(target), &cfg);
+    let got = agent.update_at(&batch, &taus_choice, &taus_prime, &taus, &taus_here);
+    compare("M-IQN loss", &[got.loss as f32], &[want], 1e-5, 0.0);
+    let plain = f32s(&file, "loss")[0] as f64;
+    assert!(
+        (got.loss - plain).abs() > 1e-3 * plain.abs(),
+        "the Munchausen loss equals plain IQN's ({plain})"
+    );
 }

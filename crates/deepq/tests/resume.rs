@@ -344,13 +344,23 @@ fn qrdqn_runs_resume_exactly() {
     }
 }
 
-/// Munchausen-DQN resumes exactly.
+/// Munchausen-DQN and M-IQN resume exactly.
 #[test]
 fn munchausen_runs_resume_exactly() {
     let mut cfg = short(Preset::find("default").unwrap().config().unwrap());
     cfg.munchausen = true;
     cfg.double_q = false;
     check_resume_is_exact(&cfg, &[0, 401, 1777]);
+    let mut cfg = short(Preset::find("cartpole-zoo").unwrap().config().unwrap());
+    cfg.algorithm = deepq::config::Algorithm::Iqn;
+    cfg.munchausen = true;
+    cfg.net_arch = vec![16, 16];
+    cfg.train_freq = Count::steps(4);
+    cfg.batch_size = 8;
+    cfg.num_tau_samples = 8;
+    cfg.num_tau_prime_samples = 8;
+    cfg.num_quantile_samples = 4;
+    check_resume_is_exact(&cfg, &[401, 1777]);
 }
 
 /// IQN resumes exactly (its fraction stream travels in the checkpoint), on CartPole with

@@ -8,12 +8,13 @@ use deepq_envs::Space;
 use deepq_nn::{
     Loss, Mlp, Optimizer, Scalar, Workspace, argmax_per_row, categorical_loss,
     categorical_projection, clip_grad_norm, expected_q, expected_q_from_probs, expected_value,
-    gather, max_per_row, q_loss, scaled_log_policy, soft_value, softmax_rows,
+    gather, max_per_row, q_loss, soft_value, softmax_rows,
 };
 use rand::Rng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::munchausen::Munchausen;
 use super::off_policy::{
     Learner, OffPolicy, UpdateStats, bootstrap_discounts, discount_powers, sync_target,
 };
@@ -37,10 +38,6 @@ pub(crate) const KEYS: &[&str] = &[
     "atoms",
     "v_min",
     "v_max",
-    "munchausen",
-    "munchausen_alpha",
-    "munchausen_tau",
-    "munchausen_clip",
 ];
 
 /// How the TD target is formed and the gradient applied.
@@ -62,22 +59,8 @@ pub struct UpdateRule {
     pub n_steps: usize,
     /// Compute new replay priorities (|TD error|, or the C51 cross-entropy) in each update.
     pub prioritized: bool,
-    /// Munchausen-DQN's target (Vieillard et al. 2020), when set.
+    /// Munchausen-DQN's target ([`Munchausen`]), when set.
     pub munchausen: Option<Munchausen>,
-}
-
-/// Munchausen-DQN (Vieillard et al., NeurIPS 2020): the target adds the scaled log-policy of
-/// the taken action, `α·clip(τ·log π(a|s), l₀, 0)`, and bootstraps from the soft value
-/// `Σ_a' π(a'|s′)·(q(s′, a') − τ·log π(a'|s′))`, with `π = softmax(q_target/τ)`, both from the
-/// target network (as google-research/munchausen_rl's `m_dqn.py`).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Munchausen {
-    /// α, the scale of the log-policy bonus (`munchausen_alpha`).
-    pub alpha: f64,
-    /// τ, the entropy temperature (`munchausen_tau`).
-    pub tau: f64,
-    /// l₀, the lower clip of `τ·log π` (`munchausen_clip`).
-    pub clip: f64,
 }
 
 impl UpdateRule {
@@ -92,11 +75,7 @@ impl UpdateRule {
             regress_max_q: cfg.regress_max_q,
             n_steps: cfg.n_steps,
             prioritized: cfg.prioritized_replay,
-            munchausen: cfg.munchausen.then_some(Munchausen {
-                alpha: cfg.munchausen_alpha,
-                tau: cfg.munchausen_tau,
-                clip: cfg.munchausen_clip,
-            }),
+            munchausen: Munchausen::from_config(cfg),
         }
     }
 }
@@ -327,28 +306,17 @@ impl<T: Scalar> DqnAgent<T> {
             // Munchausen: bootstrap from the soft value of the next state, and add the
             // clipped, scaled log-policy of the taken action, both under the evaluator's
             // Boltzmann policy.
-            let (alpha, tau, clip) = (
-                T::from_f64(m.alpha),
-                T::from_f64(m.tau),
-                T::from_f64(m.clip),
-            );
             let log_pi = &mut self.next_q[..n_actions];
             for (v, row) in self.next_values[..b]
                 .iter_mut()
                 .zip(q_next.chunks_exact(n_actions))
             {
-                *v = soft_value(row, tau, log_pi);
+                *v = soft_value(row, T::from_f64(m.tau), log_pi);
             }
             let q_here = evaluator.forward(&batch.obs, b, &mut self.ws_next);
             for (i, row) in q_here.chunks_exact(n_actions).enumerate() {
-                scaled_log_policy(row, tau, log_pi);
-                let tau_log_pi = log_pi[batch.actions[i] as usize].max(clip);
-                let clipped = if tau_log_pi > T::ZERO {
-                    T::ZERO
-                } else {
-                    tau_log_pi
-                };
-                self.rewards[i] = batch.rewards[i] + alpha * clipped;
+                self.rewards[i] =
+                    batch.rewards[i] + m.bonus(row, batch.actions[i] as usize, log_pi);
             }
         } else if rule.double_q {
             // Double DQN: keep the evaluator's rows, let the online network choose a'.

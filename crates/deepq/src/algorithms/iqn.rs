@@ -19,16 +19,25 @@
 //!
 //! Acting in training averages over K sampled fractions, as Dopamine does; greedy
 //! evaluation (and a saved model) over K evenly spaced ones, which is deterministic.
+//!
+//! With `munchausen = true` this is M-IQN (google-research/munchausen_rl's `m_iqn.py`): the
+//! [`Munchausen`] target with Q-values averaged over K fractions of the target network, K
+//! fresh ones per state for the log-policy bonus and the choice fractions per next state
+//! for the policy `π(·|s′)`, and each target sample
+//! `r + α·clip(τ·log π(a|s), l₀, 0) + γᵐ·(1 − done)·Σ_a' π(a'|s′)·(Z_τ′(s′, a') − τ·log π(a'|s′))`
+//! in place of step 2's. Acting stays ε-greedy on the mean over K fractions, as M-DQN's does
+//! here (`m_iqn.py` samples from π by default).
 
 use deepq_envs::Space;
 use deepq_nn::{
     ImplicitQuantileNet, IqnWorkspace, Optimizer, Scalar, argmax_per_row, clip_grad_norm,
-    mean_over_quantiles, quantile_huber_loss,
+    mean_over_quantiles, quantile_huber_loss, scaled_log_policy,
 };
 use rand::Rng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::munchausen::Munchausen;
 use super::off_policy::{Learner, OffPolicy, UpdateStats, bootstrap_discounts, discount_powers};
 use crate::config::{ConfigError, DqnConfig};
 use crate::model::{ImplicitNetwork, Model};
@@ -67,6 +76,8 @@ pub struct IqnRule {
     pub num_tau_prime_samples: usize,
     /// K: fractions an action averages over.
     pub num_quantile_samples: usize,
+    /// M-IQN's target ([`Munchausen`]), when set.
+    pub munchausen: Option<Munchausen>,
 }
 
 /// An IQN learner: the online network, an optional target network, an optimizer per network
@@ -89,10 +100,18 @@ pub struct IqnAgent<T: Scalar> {
     taus: Vec<T>,
     taus_prime: Vec<T>,
     taus_choice: Vec<T>,
+    /// M-IQN: the fractions of the target network's Q-values at each state (`batch × K`).
+    taus_here: Vec<T>,
     gamma_pows: Vec<T>,
     discounts: Vec<T>,
     next_q: Vec<T>,
     next_choice: Vec<u32>,
+    /// M-IQN: the evaluator's Q-values at each state.
+    q_here: Vec<T>,
+    /// M-IQN: each sample's reward plus its log-policy bonus.
+    rewards: Vec<T>,
+    /// M-IQN: `τ·log π` of one row.
+    log_pi: Vec<T>,
     targets: Vec<T>,
     current: Vec<T>,
     grad_current: Vec<T>,
@@ -128,6 +147,7 @@ impl<T: Scalar> IqnAgent<T> {
             num_tau_samples: cfg.num_tau_samples,
             num_tau_prime_samples: cfg.num_tau_prime_samples,
             num_quantile_samples: cfg.num_quantile_samples,
+            munchausen: Munchausen::from_config(cfg),
         };
         let quantile_rng = stream_rng(cfg.seed, Stream::Quantiles);
         let max_batch = cfg.batch_size.max(cfg.n_envs);
@@ -150,6 +170,7 @@ impl<T: Scalar> IqnAgent<T> {
         );
         let a = online.n_actions();
         let prioritized = if rule.prioritized { b } else { 0 };
+        let munchausen = if rule.munchausen.is_some() { b } else { 0 };
         IqnAgent {
             ws_online: IqnWorkspace::new(&online, b, n),
             ws_next: IqnWorkspace::new(&online, b, n_prime.max(k)),
@@ -160,10 +181,14 @@ impl<T: Scalar> IqnAgent<T> {
             taus: vec![T::ZERO; b * n],
             taus_prime: vec![T::ZERO; b * n_prime],
             taus_choice: vec![T::ZERO; b * k],
+            taus_here: vec![T::ZERO; munchausen * k],
             gamma_pows: discount_powers(rule.gamma, rule.n_steps),
             discounts: vec![T::ZERO; b],
             next_q: vec![T::ZERO; b * a],
             next_choice: vec![0; b],
+            q_here: vec![T::ZERO; munchausen * a],
+            rewards: vec![T::ZERO; munchausen],
+            log_pi: vec![T::ZERO; if munchausen > 0 { a } else { 0 }],
             targets: vec![T::ZERO; b * n_prime],
             current: vec![T::ZERO; b * n],
             grad_current: vec![T::ZERO; b * n],
@@ -209,24 +234,30 @@ impl<T: Scalar> IqnAgent<T> {
     }
 
     /// One gradient step on `batch`, as the module docs describe, at fractions drawn from the
-    /// run's stream (K per next state for the choice, then N′, then N per state); returns the
-    /// loss before the step and the mean quantile of the taken actions.
+    /// run's stream (K per next state for the choice, then N′, then N per state, then for
+    /// M-IQN K per state); returns the loss before the step and the mean quantile of the
+    /// taken actions.
     pub fn update(&mut self, batch: &Batch<T>) -> UpdateStats {
         let b = batch.len();
         let (n, n_prime, k) = self.fraction_counts();
+        let here = if self.rule.munchausen.is_some() { b * k } else { 0 };
         let mut taus = std::mem::take(&mut self.taus);
         let mut taus_prime = std::mem::take(&mut self.taus_prime);
         let mut taus_choice = std::mem::take(&mut self.taus_choice);
+        let mut taus_here = std::mem::take(&mut self.taus_here);
         draw_fractions(&mut self.quantile_rng, &mut taus_choice[..b * k]);
         draw_fractions(&mut self.quantile_rng, &mut taus_prime[..b * n_prime]);
         draw_fractions(&mut self.quantile_rng, &mut taus[..b * n]);
+        draw_fractions(&mut self.quantile_rng, &mut taus_here[..here]);
         let stats = self.update_at(
             batch,
             &taus_choice[..b * k],
             &taus_prime[..b * n_prime],
             &taus[..b * n],
+            &taus_here[..here],
         );
-        (self.taus, self.taus_prime, self.taus_choice) = (taus, taus_prime, taus_choice);
+        (self.taus, self.taus_prime, self.taus_choice, self.taus_here) =
+            (taus, taus_prime, taus_choice, taus_here);
         stats
     }
 
@@ -241,8 +272,9 @@ impl<T: Scalar> IqnAgent<T> {
     }
 
     /// [`update`](Self::update) at given fractions: `taus_choice` (`batch × K`) for the next
-    /// action, `taus_prime` (`batch × N′`) for the targets, `taus` (`batch × N`) for the
-    /// online quantiles.
+    /// action (M-IQN: the next policy), `taus_prime` (`batch × N′`) for the targets, `taus`
+    /// (`batch × N`) for the online quantiles, and `taus_here` (`batch × K` for M-IQN, else
+    /// empty) for the target network's Q-values at each state.
     ///
     /// # Panics
     /// If a length does not fit the batch and the rule's counts.
@@ -252,13 +284,18 @@ impl<T: Scalar> IqnAgent<T> {
         taus_choice: &[T],
         taus_prime: &[T],
         taus: &[T],
+        taus_here: &[T],
     ) -> UpdateStats {
         let b = batch.len();
         let rule = self.rule;
         let (n, n_prime, k) = self.fraction_counts();
+        let here = if rule.munchausen.is_some() { b * k } else { 0 };
         assert!(
-            taus_choice.len() == b * k && taus_prime.len() == b * n_prime && taus.len() == b * n,
-            "fractions must be batch × K, batch × N′ and batch × N"
+            taus_choice.len() == b * k
+                && taus_prime.len() == b * n_prime
+                && taus.len() == b * n
+                && taus_here.len() == here,
+            "fractions must be batch × K, batch × N′, batch × N and (M-IQN) batch × K"
         );
         let a = self.online.n_actions();
         bootstrap_discounts(
@@ -275,12 +312,38 @@ impl<T: Scalar> IqnAgent<T> {
         argmax_per_row(&self.next_q[..b * a], a, &mut self.next_choice[..b]);
 
         // 2. The target samples at N′ fresh fractions.
-        let z_next = evaluator.forward(&batch.next_obs, b, taus_prime, &mut self.ws_next);
-        for i in 0..b {
-            let choice = self.next_choice[i] as usize;
-            for j in 0..n_prime {
-                self.targets[i * n_prime + j] =
-                    batch.rewards[i] + self.discounts[i] * z_next[(i * n_prime + j) * a + choice];
+        if let Some(m) = rule.munchausen {
+            // M-IQN: each reward gains its log-policy bonus under the evaluator's Q-values
+            // at the state ...
+            let z_here = evaluator.forward(&batch.obs, b, taus_here, &mut self.ws_next);
+            mean_over_quantiles(z_here, k, a, &mut self.q_here[..b * a]);
+            for (i, row) in self.q_here[..b * a].chunks_exact(a).enumerate() {
+                self.rewards[i] =
+                    batch.rewards[i] + m.bonus(row, batch.actions[i] as usize, &mut self.log_pi);
+            }
+            // ... and each target sample bootstraps from the soft value of its quantile
+            // under the Boltzmann policy of the next state's mean (choice) Q-values.
+            let tau = T::from_f64(m.tau);
+            let z_next = evaluator.forward(&batch.next_obs, b, taus_prime, &mut self.ws_next);
+            for i in 0..b {
+                scaled_log_policy(&self.next_q[i * a..(i + 1) * a], tau, &mut self.log_pi);
+                for j in 0..n_prime {
+                    let z = &z_next[(i * n_prime + j) * a..(i * n_prime + j + 1) * a];
+                    let mut soft = T::ZERO;
+                    for (&value, &log_pi) in z.iter().zip(&self.log_pi) {
+                        soft = soft + (log_pi / tau).exp() * (value - log_pi);
+                    }
+                    self.targets[i * n_prime + j] = self.rewards[i] + self.discounts[i] * soft;
+                }
+            }
+        } else {
+            let z_next = evaluator.forward(&batch.next_obs, b, taus_prime, &mut self.ws_next);
+            for i in 0..b {
+                let choice = self.next_choice[i] as usize;
+                for j in 0..n_prime {
+                    self.targets[i * n_prime + j] = batch.rewards[i]
+                        + self.discounts[i] * z_next[(i * n_prime + j) * a + choice];
+                }
             }
         }
 

@@ -12,6 +12,7 @@
 
 pub mod dqn;
 pub mod iqn;
+pub mod munchausen;
 pub mod off_policy;
 pub mod pqn;
 pub mod qrdqn;
@@ -29,9 +30,9 @@ use crate::config::Algorithm;
 /// key, set away from its default, when its own algorithm does not read it.
 pub(crate) fn own_keys(algorithm: Algorithm) -> Vec<&'static str> {
     match algorithm {
-        Algorithm::Dqn => [off_policy::KEYS, dqn::KEYS].concat(),
+        Algorithm::Dqn => [off_policy::KEYS, dqn::KEYS, munchausen::KEYS].concat(),
         Algorithm::QrDqn => [off_policy::KEYS, qrdqn::KEYS].concat(),
-        Algorithm::Iqn => [off_policy::KEYS, iqn::KEYS].concat(),
+        Algorithm::Iqn => [off_policy::KEYS, iqn::KEYS, munchausen::KEYS].concat(),
         Algorithm::Pqn => pqn::KEYS.to_vec(),
         Algorithm::Tabular => Vec::new(),
     }

@@ -312,9 +312,10 @@ pub struct DqnConfig {
     pub num_quantile_samples: usize,
     /// IQN: cosines of the τ-embedding, `cos(π·i·τ)` for `i = 1..=quantile_embedding_dim`.
     pub quantile_embedding_dim: usize,
-    /// Munchausen-DQN (Vieillard et al. 2020): add `munchausen_alpha · clip(τ·log π(a|s),
-    /// munchausen_clip, 0)` to the reward and bootstrap from the soft value
-    /// `Σ π(a'|s′)·(q(s′, a') − τ·log π(a'|s′))`, with `π = softmax(q_target/τ)`.
+    /// Munchausen RL (Vieillard et al. 2020), M-DQN with `algorithm = "dqn"` and M-IQN with
+    /// `"iqn"`: add `munchausen_alpha · clip(τ·log π(a|s), munchausen_clip, 0)` to the reward
+    /// and bootstrap from the soft value `Σ π(a'|s′)·(q(s′, a') − τ·log π(a'|s′))`, with
+    /// `π = softmax(q_target/τ)`.
     pub munchausen: bool,
     /// Munchausen: α, the scale of the log-policy bonus (the paper's 0.9).
     pub munchausen_alpha: f64,

@@ -184,7 +184,12 @@ fn keys_of_another_algorithm_are_refused() {
         (
             "algorithm = \"pqn\"\nmunchausen = true",
             "munchausen",
-            "\"dqn\" only",
+            "\"dqn\" or \"iqn\" only (this run is \"pqn\")",
+        ),
+        (
+            "algorithm = \"qrdqn\"\nmunchausen = true",
+            "munchausen",
+            "\"dqn\" or \"iqn\" only (this run is \"qrdqn\")",
         ),
         ("munchausen_tau = 0.0", "munchausen_tau", "> 0"),
         ("munchausen_tau = -1.0", "munchausen_tau", "> 0"),

@@ -179,7 +179,10 @@ impl DqnConfig {
                 self.batch_size, self.buffer_size
             )));
         }
-        if self.learning_starts.unit == Unit::Step && self.learning_starts.n > self.total_timesteps
+        // Only the algorithms that warm up (the off-policy loop) read learning_starts.
+        if algorithms::own_keys(self.algorithm).contains(&"learning_starts")
+            && self.learning_starts.unit == Unit::Step
+            && self.learning_starts.n > self.total_timesteps
         {
             return Err(ConfigError(format!(
                 "invalid value {} for 'learning_starts': must not exceed total_timesteps ({})",
