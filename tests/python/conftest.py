@@ -5,7 +5,7 @@ Run from the repository root after installing the package (``pip install .``)::
     python -m pytest tests/python
 
 The tests that exchange files with the ``deepq`` command use the binary named by
-``DEEPQ_BIN``; without it they build the README's one with ``cargo build --release -p deepq-cli``.
+``DEEPQ_BIN``; without it they build the README's one with ``cargo build --release --bin deepq``.
 """
 
 import os
@@ -27,7 +27,7 @@ def deepq_bin() -> Path:
         path = Path(named)
         assert path.is_file(), f"DEEPQ_BIN={named} does not exist"
         return path
-    subprocess.run(["cargo", "build", "--locked", "--release", "-p", "deepq-cli"],
+    subprocess.run(["cargo", "build", "--locked", "--release", "--bin", "deepq"],
                    cwd=REPO, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     return target / "release" / "deepq"
