@@ -86,6 +86,12 @@ fn named(net: &ImplicitQuantileNet<f32>) -> HashMap<String, Vec<f32>> {
         .collect()
 }
 
+/// The recorded fractions: for the next action (K per sample), the targets (N′), the online
+/// quantiles (N).
+fn recorded_fractions(file: &SafeTensors<'_>) -> [Vec<f32>; 3] {
+    ["taus_choice", "taus_prime", "taus"].map(|name| f32s(file, name))
+}
+
 /// The recorded batch of transitions (one-step returns).
 fn recorded_batch(file: &SafeTensors<'_>) -> Batch<f32> {
     Batch {
@@ -103,13 +109,8 @@ fn recorded_batch(file: &SafeTensors<'_>) -> Batch<f32> {
 fn iqn_update_matches_pytorch() {
     let bytes = recording();
     let file = SafeTensors::deserialize(&bytes).unwrap();
-    let online = network(&file, "params");
-    let target = network(&file, "target_params");
-    let (taus_choice, taus_prime, taus) = (
-        f32s(&file, "taus_choice"),
-        f32s(&file, "taus_prime"),
-        f32s(&file, "taus"),
-    );
+    let (online, target) = (network(&file, "params"), network(&file, "target_params"));
+    let [taus_choice, taus_prime, taus] = recorded_fractions(&file);
     let batch = recorded_batch(&file);
     let actions = batch.actions.clone();
 
@@ -199,13 +200,8 @@ fn iqn_update_matches_pytorch() {
 fn munchausen_iqn_targets_match_the_formula() {
     let bytes = recording();
     let file = SafeTensors::deserialize(&bytes).unwrap();
-    let online = network(&file, "params");
-    let target = network(&file, "target_params");
-    let (taus_choice, taus_prime, taus) = (
-        f32s(&file, "taus_choice"),
-        f32s(&file, "taus_prime"),
-        f32s(&file, "taus"),
-    );
+    let (online, target) = (network(&file, "params"), network(&file, "target_params"));
+    let [taus_choice, taus_prime, taus] = recorded_fractions(&file);
     let taus_here: Vec<f32> = (0..B * K)
         .map(|i| ((i * 7 % 13) as f32 + 0.5) / 13.0)
         .collect();
@@ -217,13 +213,20 @@ fn munchausen_iqn_targets_match_the_formula() {
         let mut ws = IqnWorkspace::new(&target, B, K);
         let z = target.forward(obs, B, fractions, &mut ws);
         (0..B * A)
-            .map(|r| (0..K).map(|j| z[((r / A) * K + j) * A + r % A] as f64).sum::<f64>() / K as f64)
+            .map(|r| {
+                (0..K)
+                    .map(|j| z[((r / A) * K + j) * A + r % A] as f64)
+                    .sum::<f64>()
+                    / K as f64
+            })
             .collect()
     };
     let q_next = mean_q(&batch.next_obs, &taus_choice);
     let q_here = mean_q(&batch.obs, &taus_here);
     let mut ws = IqnWorkspace::new(&target, B, N_PRIME);
-    let z_next = target.forward(&batch.next_obs, B, &taus_prime, &mut ws).to_vec();
+    let z_next = target
+        .forward(&batch.next_obs, B, &taus_prime, &mut ws)
+        .to_vec();
     let ln_pi = |row: &[f64]| -> Vec<f64> {
         let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let sum: f64 = row.iter().map(|q| ((q - max) / tau).exp()).sum();

@@ -351,22 +351,13 @@ fn munchausen_runs_resume_exactly() {
     cfg.munchausen = true;
     cfg.double_q = false;
     check_resume_is_exact(&cfg, &[0, 401, 1777]);
-    let mut cfg = short(Preset::find("cartpole-zoo").unwrap().config().unwrap());
-    cfg.algorithm = deepq::config::Algorithm::Iqn;
+    let mut cfg = small_iqn();
     cfg.munchausen = true;
-    cfg.net_arch = vec![16, 16];
-    cfg.train_freq = Count::steps(4);
-    cfg.batch_size = 8;
-    cfg.num_tau_samples = 8;
-    cfg.num_tau_prime_samples = 8;
-    cfg.num_quantile_samples = 4;
     check_resume_is_exact(&cfg, &[401, 1777]);
 }
 
-/// IQN resumes exactly (its fraction stream travels in the checkpoint), on CartPole with
-/// n-step returns and prioritized replay, and on MinAtar with its conv torso.
-#[test]
-fn iqn_runs_resume_exactly() {
+/// A short IQN run on CartPole with a small network and few fractions.
+fn small_iqn() -> DqnConfig {
     let mut cfg = short(Preset::find("cartpole-zoo").unwrap().config().unwrap());
     cfg.algorithm = deepq::config::Algorithm::Iqn;
     cfg.net_arch = vec![16, 16];
@@ -376,6 +367,14 @@ fn iqn_runs_resume_exactly() {
     cfg.num_tau_samples = 8;
     cfg.num_tau_prime_samples = 8;
     cfg.num_quantile_samples = 4;
+    cfg
+}
+
+/// IQN resumes exactly (its fraction stream travels in the checkpoint), on CartPole with
+/// n-step returns and prioritized replay, and on MinAtar with its conv torso.
+#[test]
+fn iqn_runs_resume_exactly() {
+    let mut cfg = small_iqn();
     cfg.n_steps = 3;
     cfg.prioritized_replay = true;
     check_resume_is_exact(&cfg, &[0, 401, 1777]);

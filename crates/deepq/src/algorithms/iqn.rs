@@ -240,7 +240,11 @@ impl<T: Scalar> IqnAgent<T> {
     pub fn update(&mut self, batch: &Batch<T>) -> UpdateStats {
         let b = batch.len();
         let (n, n_prime, k) = self.fraction_counts();
-        let here = if self.rule.munchausen.is_some() { b * k } else { 0 };
+        let here = if self.rule.munchausen.is_some() {
+            b * k
+        } else {
+            0
+        };
         let mut taus = std::mem::take(&mut self.taus);
         let mut taus_prime = std::mem::take(&mut self.taus_prime);
         let mut taus_choice = std::mem::take(&mut self.taus_choice);
