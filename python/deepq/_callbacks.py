@@ -93,6 +93,7 @@ class ProgressReporter:
         self.progress_bar = progress_bar
         self.log_interval = max(1, int(log_interval))
         self._last_time = 0.0
+        self._last_eval_time = 0.0
         self._last_episodes = -self.log_interval
 
     def __call__(self, kind: str, info: dict) -> None:
@@ -137,9 +138,10 @@ class ProgressReporter:
         if self.progress_bar:
             sys.stderr.write("\r" + line)
             sys.stderr.flush()
+        # A clock of its own, so that an evaluation's lines never hold back training's.
         now = time.monotonic()
-        if self.verbose >= 1 and now - self._last_time >= 1.0:
-            self._last_time = now
+        if self.verbose >= 1 and now - self._last_eval_time >= 1.0:
+            self._last_eval_time = now
             print(line, flush=True)
 
     def finish(self, summary: dict) -> None:

@@ -87,9 +87,9 @@ pub struct EvalArgs {
     /// Run directory of a trained agent.
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
-    /// Number of greedy episodes.
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    pub episodes: usize,
+    /// Number of greedy episodes [default: the run's final_eval_episodes].
+    #[arg(long, value_name = "N")]
+    pub episodes: Option<usize>,
     /// Seed of the first episode's reset (later episodes continue its stream).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed: u64,

@@ -28,9 +28,12 @@ pub struct Sources<'a> {
 pub fn resolve(sources: &Sources<'_>) -> CliResult<(String, DqnConfig)> {
     let preset = Preset::find(sources.preset.unwrap_or("default"))?;
     let mut cfg = preset.config()?;
-    if let Some(path) = sources.config_file {
-        cfg.apply_toml(&read_config_file(path)?)?;
-    }
+    let preset_algorithm = cfg.algorithm;
+    let file = match sources.config_file {
+        Some(path) => read_config_file(path)?,
+        None => toml::Table::new(),
+    };
+    cfg.apply_toml(&file)?;
     let mut overrides = toml::Table::new();
     for pair in sources.sets {
         let (key, value) = parse_set(pair)?;
@@ -49,6 +52,21 @@ pub fn resolve(sources: &Sources<'_>) -> CliResult<(String, DqnConfig)> {
         );
     }
     cfg.apply_toml(&overrides)?;
+    if cfg.algorithm != preset_algorithm {
+        // The preset's settings of its own algorithm do not carry over to another one; what
+        // the user set is kept (and validated).
+        let given = |key: &str| file.contains_key(key) || overrides.contains_key(key);
+        let reset = cfg.reset_foreign_keys(given);
+        if !reset.is_empty() {
+            eprintln!(
+                "note: {} of preset {} apply to algorithm \"{}\" only; this \"{}\" run leaves them at their defaults",
+                reset.join(", "),
+                preset.name,
+                preset_algorithm.name(),
+                cfg.algorithm.name()
+            );
+        }
+    }
     cfg.validate()?;
     deepq::envs::make(&cfg.env, &cfg.env_kwargs)?;
     Ok((preset.name.to_string(), cfg))
@@ -121,6 +139,34 @@ mod tests {
         let arch = parse_set("net_arch=[64,64]").unwrap().1;
         assert_eq!(arch, toml::Value::Array(vec![64.into(), 64.into()]));
         assert!(parse_set("novalue").is_err());
+    }
+
+    #[test]
+    fn switching_a_presets_algorithm_drops_its_own_settings_but_not_the_users() {
+        let sets = vec!["algorithm=\"iqn\"".to_string()];
+        let (_, cfg) = resolve(&Sources {
+            sets: &sets,
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.algorithm, deepq::config::Algorithm::Iqn);
+        assert!(
+            !cfg.double_q,
+            "the default preset's double_q stays with DQN"
+        );
+        assert!(cfg.foreign_keys().is_empty());
+        let sets = vec!["algorithm=\"iqn\"".to_string(), "double_q=true".to_string()];
+        let err = resolve(&Sources {
+            sets: &sets,
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "invalid value true for 'double_q': it applies to algorithm = \"dqn\" only"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub use loss::{Loss, q_loss};
 pub use mlp::{Arch, Mlp, Workspace};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use quantile::{mean_over_quantiles, quantile_huber_loss, quantile_midpoints};
-pub use qvalues::{argmax, argmax_per_row, gather, max_per_row, scaled_log_policy, soft_value};
+pub use qvalues::{
+    argmax, argmax_per_row, gather, max_per_row, scaled_log_policy, soft_value, soft_value_under,
+};
 pub use scalar::Scalar;
 pub use update::{clip_grad_norm, polyak_update};

@@ -83,8 +83,23 @@ pub fn scaled_log_policy<T: Scalar>(q: &[T], tau: T, out: &mut [T]) {
 /// As [`scaled_log_policy`].
 pub fn soft_value<T: Scalar>(q: &[T], tau: T, log_policy: &mut [T]) -> T {
     scaled_log_policy(q, tau, log_policy);
+    soft_value_under(q, tau, log_policy)
+}
+
+/// The soft value `Σ_a π(a)·(values(a) − τ·log π(a))` of a row of values under a policy given
+/// by its scaled log-probabilities `τ·log π` (from [`scaled_log_policy`], possibly of another
+/// row: M-IQN values each quantile under the policy of the mean Q-values).
+///
+/// # Panics
+/// If the lengths differ.
+pub fn soft_value_under<T: Scalar>(values: &[T], tau: T, log_policy: &[T]) -> T {
+    assert_eq!(
+        values.len(),
+        log_policy.len(),
+        "one log-probability per value"
+    );
     let mut value = T::ZERO;
-    for (&v, &lp) in q.iter().zip(log_policy.iter()) {
+    for (&v, &lp) in values.iter().zip(log_policy) {
         value = value + (lp / tau).exp() * (v - lp);
     }
     value

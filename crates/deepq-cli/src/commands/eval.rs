@@ -48,21 +48,23 @@ struct EvalJson {
 
 /// Runs `deepq eval`.
 pub fn run(args: &EvalArgs) -> CliResult<()> {
-    if args.episodes == 0 {
+    if args.episodes == Some(0) {
         return Err(Failure::Usage(
             "invalid value 0 for '--episodes': must be at least 1".into(),
         ));
     }
     let loaded = open_run(&args.run)?;
+    // As many episodes as the run's own final evaluation, unless asked.
+    let episodes = args.episodes.unwrap_or(loaded.config.final_eval_episodes);
     let env = deepq::envs::make(&loaded.config.env, &loaded.config.env_kwargs)?;
     let spec = env.spec().clone();
     let plan = EvalPlan {
-        episodes: args.episodes,
+        episodes,
         seed: Some(args.seed),
         max_episode_steps: loaded.config.eval_max_episode_steps,
     };
     let mut watch = Watch {
-        bar: episodes_bar(args.episodes),
+        bar: episodes_bar(episodes),
         stop: super::train::stop_on_ctrl_c(),
     };
     let stats = env.visit(Evaluate {

@@ -31,7 +31,7 @@
 use deepq_envs::Space;
 use deepq_nn::{
     ImplicitQuantileNet, IqnWorkspace, Optimizer, Scalar, argmax_per_row, clip_grad_norm,
-    mean_over_quantiles, quantile_huber_loss, scaled_log_policy,
+    mean_over_quantiles, quantile_huber_loss, scaled_log_policy, soft_value_under,
 };
 use rand::Rng;
 use rand_pcg::Pcg64;
@@ -240,11 +240,7 @@ impl<T: Scalar> IqnAgent<T> {
     pub fn update(&mut self, batch: &Batch<T>) -> UpdateStats {
         let b = batch.len();
         let (n, n_prime, k) = self.fraction_counts();
-        let here = if self.rule.munchausen.is_some() {
-            b * k
-        } else {
-            0
-        };
+        let here = self.fractions_here(b);
         let mut taus = std::mem::take(&mut self.taus);
         let mut taus_prime = std::mem::take(&mut self.taus_prime);
         let mut taus_choice = std::mem::take(&mut self.taus_choice);
@@ -275,6 +271,15 @@ impl<T: Scalar> IqnAgent<T> {
         )
     }
 
+    /// How many fractions M-IQN's Q-values at the states of a batch of `b` take (none without
+    /// Munchausen).
+    fn fractions_here(&self, b: usize) -> usize {
+        match self.rule.munchausen {
+            Some(_) => b * self.rule.num_quantile_samples,
+            None => 0,
+        }
+    }
+
     /// [`update`](Self::update) at given fractions: `taus_choice` (`batch × K`) for the next
     /// action (M-IQN: the next policy), `taus_prime` (`batch × N′`) for the targets, `taus`
     /// (`batch × N`) for the online quantiles, and `taus_here` (`batch × K` for M-IQN, else
@@ -293,7 +298,7 @@ impl<T: Scalar> IqnAgent<T> {
         let b = batch.len();
         let rule = self.rule;
         let (n, n_prime, k) = self.fraction_counts();
-        let here = if rule.munchausen.is_some() { b * k } else { 0 };
+        let here = self.fractions_here(b);
         assert!(
             taus_choice.len() == b * k
                 && taus_prime.len() == b * n_prime
@@ -333,10 +338,7 @@ impl<T: Scalar> IqnAgent<T> {
                 scaled_log_policy(&self.next_q[i * a..(i + 1) * a], tau, &mut self.log_pi);
                 for j in 0..n_prime {
                     let z = &z_next[(i * n_prime + j) * a..(i * n_prime + j + 1) * a];
-                    let mut soft = T::ZERO;
-                    for (&value, &log_pi) in z.iter().zip(&self.log_pi) {
-                        soft = soft + (log_pi / tau).exp() * (value - log_pi);
-                    }
+                    let soft = soft_value_under(z, tau, &self.log_pi);
                     self.targets[i * n_prime + j] = self.rewards[i] + self.discounts[i] * soft;
                 }
             }

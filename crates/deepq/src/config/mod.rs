@@ -526,6 +526,46 @@ fn to_table(cfg: &DqnConfig) -> toml::Table {
 }
 
 impl DqnConfig {
+    /// The keys set away from their defaults that only other algorithms read, in
+    /// [`Algorithm::ALL`]'s order (what the algorithms declare: `algorithms::own_keys`).
+    pub fn foreign_keys(&self) -> Vec<&'static str> {
+        let defaults = to_table(&DqnConfig::default());
+        let mine = to_table(self);
+        let mine_reads = crate::algorithms::own_keys(self.algorithm);
+        let mut found = Vec::new();
+        for other in Algorithm::ALL {
+            for key in crate::algorithms::own_keys(other) {
+                if !mine_reads.contains(&key)
+                    && mine.get(key) != defaults.get(key)
+                    && !found.contains(&key)
+                {
+                    found.push(key);
+                }
+            }
+        }
+        found
+    }
+
+    /// Resets to their defaults the keys that only other algorithms read, except those
+    /// `keep` names; returns the keys reset. When a run switches a preset's algorithm
+    /// (`--set algorithm=iqn` on a DQN preset), the preset's settings for its own algorithm
+    /// do not carry over, while a key the user set still meets validation.
+    pub fn reset_foreign_keys(&mut self, keep: impl Fn(&str) -> bool) -> Vec<&'static str> {
+        let defaults = to_table(&DqnConfig::default());
+        let reset: Vec<&'static str> = self
+            .foreign_keys()
+            .into_iter()
+            .filter(|key| !keep(key))
+            .collect();
+        let table: toml::Table = reset
+            .iter()
+            .map(|&key| (key.to_string(), defaults[key].clone()))
+            .collect();
+        self.apply_toml(&table)
+            .expect("every default value is a valid value");
+        reset
+    }
+
     /// Overrides fields from a TOML table of flat keys (a config file, or `--set` pairs).
     /// Unknown keys and values of the wrong type are errors naming the key.
     pub fn apply_toml(&mut self, overrides: &toml::Table) -> Result<(), ConfigError> {

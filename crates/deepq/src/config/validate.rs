@@ -52,26 +52,18 @@ impl DqnConfig {
     /// algorithm reads which key is what the algorithms declare
     /// (`algorithms::own_keys`).
     fn validate_algorithm_keys(&self) -> Result<(), ConfigError> {
-        let defaults = super::to_table(&DqnConfig::default());
-        let mine = super::to_table(self);
-        let mine_reads = algorithms::own_keys(self.algorithm);
-        for other in Algorithm::ALL {
-            for key in algorithms::own_keys(other) {
-                if mine_reads.contains(&key) || mine.get(key) == defaults.get(key) {
-                    continue;
-                }
-                let readers: Vec<String> = Algorithm::ALL
-                    .iter()
-                    .filter(|a| algorithms::own_keys(**a).contains(&key))
-                    .map(|a| format!("\"{}\"", a.name()))
-                    .collect();
-                return Err(ConfigError(format!(
-                    "invalid value {} for '{key}': it applies to algorithm = {} only (this run is \"{}\")",
-                    mine[key],
-                    readers.join(" or "),
-                    self.algorithm.name()
-                )));
-            }
+        if let Some(key) = self.foreign_keys().first() {
+            let readers: Vec<String> = Algorithm::ALL
+                .iter()
+                .filter(|a| algorithms::own_keys(**a).contains(key))
+                .map(|a| format!("\"{}\"", a.name()))
+                .collect();
+            return Err(ConfigError(format!(
+                "invalid value {} for '{key}': it applies to algorithm = {} only (this run is \"{}\")",
+                super::to_table(self)[*key],
+                readers.join(" or "),
+                self.algorithm.name()
+            )));
         }
         if self.algorithm == Algorithm::Tabular && self.layer_norm {
             return Err(ConfigError(
