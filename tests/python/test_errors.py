@@ -4,6 +4,7 @@ exceptions raised by Python code (envs, callbacks) unchanged."""
 
 import _thread
 import copy
+import signal
 import threading
 import time
 
@@ -153,12 +154,19 @@ def test_evaluation_usage_errors():
 
 
 def test_ctrl_c_interrupts_training_in_rust():
+    # Python's own SIGINT handler, which interrupt_main needs: a process started in the
+    # background by a non-interactive shell inherits SIGINT ignored, and Python then leaves it
+    # so (interrupt_main would do nothing and training would run on).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     model = deepq.DQN("MlpPolicy", "CartPole-v1", seed=0, learning_starts=1000)
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        model.learn(10**8)
-    timer.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model.learn(10**8)
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - started < 30
     assert "untrained" in repr(model), "an interrupted learn() keeps the previous weights"
