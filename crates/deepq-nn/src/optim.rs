@@ -290,7 +290,7 @@ pub struct Optimizer<T: Scalar> {
     state: State<T>,
 }
 
-/// An optimizer as decoded, before [`Optimizer::check`] has vetted it: a corrupt
+/// An optimizer as decoded, before its `TryFrom` into [`Optimizer`] has vetted it: a corrupt
 /// checkpoint must give an error, not a panic in the next `step`.
 #[derive(Deserialize)]
 #[serde(bound = "")]

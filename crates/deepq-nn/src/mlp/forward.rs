@@ -1,0 +1,194 @@
+//! The forward passes: batched (activations kept for the backward pass) and single
+//! observation (acting).
+
+use super::{Layer, Mlp, Workspace, dueling_combine};
+use crate::dense;
+use crate::kernels::{self, MatRef};
+use crate::layer_norm;
+use crate::qvalues::argmax;
+use crate::scalar::Scalar;
+
+impl<T: Scalar> Mlp<T> {
+    /// Batched forward pass. `input` is `batch × n_inputs`, row-major (for a convolutional
+    /// network, `batch` channels-last images `[batch, height, width, channels]`); returns the
+    /// `batch × output_width` row-major outputs (Q-values, or per action `atoms` logits).
+    /// The activations stay in `ws` for [`backward`](Self::backward).
+    ///
+    /// # Panics
+    /// If `ws` was made for another network shape, `batch` exceeds its `max_batch`, or
+    /// `input.len() != batch * n_inputs`.
+    pub fn forward<'w>(&self, input: &[T], batch: usize, ws: &'w mut Workspace<T>) -> &'w [T] {
+        ws.check(self);
+        assert!(
+            batch <= ws.max_batch,
+            "batch {batch} exceeds the workspace's max_batch {}",
+            ws.max_batch
+        );
+        assert_eq!(input.len(), batch * self.n_inputs(), "input length");
+        ws.batch = Some(batch);
+        if self.layout.conv.is_empty() {
+            ws.acts[..input.len()].copy_from_slice(input);
+        } else {
+            self.conv_forward(input, batch, ws);
+        }
+        let layers = &self.layout.layers;
+        let n_layers = layers.len();
+        for (l, layer) in layers.iter().enumerate() {
+            if layer.ln.is_some() {
+                self.forward_layer_norm(l, layer, batch, ws);
+                continue;
+            }
+            let (before, after) = ws.acts.split_at_mut(ws.act_offsets[l + 1]);
+            let x = &before[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
+            let z = &mut after[..batch * layer.n_out];
+            let (w, bias) = self.weights(layer);
+            linear_batch(layer, w, bias, batch, x, z, l + 1 < n_layers);
+        }
+        let raw = ws.act_offsets[n_layers];
+        let width = self.output_width();
+        if self.arch.dueling {
+            let out = ws.act_offsets[n_layers + 1];
+            let (before, after) = ws.acts.split_at_mut(out);
+            let raw_width = layers[n_layers - 1].n_out;
+            dueling_combine(
+                &before[raw..raw + batch * raw_width],
+                self.arch.atoms,
+                &mut after[..batch * width],
+            );
+            &ws.acts[out..out + batch * width]
+        } else {
+            &ws.acts[raw..raw + batch * width]
+        }
+    }
+
+    /// One hidden layer `l` of [`forward`](Self::forward) with its LayerNorm: the linear
+    /// output goes to the LayerNorm cache and is normalised there in place, and the
+    /// activations get ReLU(LayerNorm(·)). Out of line, so that the loop of a network without
+    /// LayerNorm compiles as it did before LayerNorm existed.
+    #[inline(never)]
+    fn forward_layer_norm(&self, l: usize, layer: &Layer, batch: usize, ws: &mut Workspace<T>) {
+        let (gamma, beta) = layer.ln_ranges().expect("a LayerNorm layer");
+        let (before, after) = ws.acts.split_at_mut(ws.act_offsets[l + 1]);
+        let x = &before[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
+        let z = &mut after[..batch * layer.n_out];
+        let (w, bias) = self.weights(layer);
+        let off = ws.act_offsets[l + 1] - ws.act_offsets[1];
+        let xhat = &mut ws.ln_xhat[off..off + batch * layer.n_out];
+        linear_batch(layer, w, bias, batch, x, xhat, false);
+        layer_norm::layer_norm_forward(
+            xhat,
+            &self.params[gamma],
+            &self.params[beta],
+            self.arch.layer_norm_eps,
+            &mut ws.ln_rstd[l * ws.max_batch..][..batch],
+            z,
+        );
+    }
+
+    /// Q-values for one observation into `out` (length `n_outputs`): the outputs of a scalar
+    /// head, the expectation over the atoms of a distributional one. Uses dot-product
+    /// kernels instead of the batched path, so the result may differ from
+    /// [`forward`](Self::forward) in the last bits; it does not touch the activations kept
+    /// for [`backward`](Self::backward). Uses the current noise of a noisy network.
+    /// Allocation-free.
+    ///
+    /// # Panics
+    /// If `scratch` was made for another network shape or a length does not match.
+    pub fn predict_one(&self, obs: &[T], scratch: &mut Workspace<T>, out: &mut [T]) {
+        out.copy_from_slice(self.forward_one(obs, scratch));
+    }
+
+    /// Greedy action for one observation: the index of the largest Q-value (the first on
+    /// ties). Allocation-free.
+    ///
+    /// # Panics
+    /// As [`predict_one`](Self::predict_one).
+    pub fn argmax_action(&self, obs: &[T], scratch: &mut Workspace<T>) -> usize {
+        argmax(self.forward_one(obs, scratch))
+    }
+
+    fn forward_one<'w>(&self, obs: &[T], ws: &'w mut Workspace<T>) -> &'w [T] {
+        ws.check(self);
+        assert_eq!(obs.len(), self.n_inputs(), "observation length");
+        let layers = &self.layout.layers;
+        let last = layers.len() - 1;
+        let Workspace {
+            single_a,
+            single_b,
+            single_q,
+            conv: cb,
+            ..
+        } = ws;
+        let input = if self.layout.conv.is_empty() {
+            obs
+        } else {
+            self.conv_forward_one(obs, cb)
+        };
+        let (mut src, mut dst) = (&mut single_a[..], &mut single_b[..]);
+        for (l, layer) in layers.iter().enumerate() {
+            let x = if l == 0 { input } else { &src[..layer.n_in] };
+            let (w, bias) = self.weights(layer);
+            let z = &mut dst[..layer.n_out];
+            match layer.ln_ranges() {
+                None => dense::dense_rows(w, bias, layer.n_in, x, z, l < last),
+                Some((gamma, beta)) => {
+                    dense::dense_rows(w, bias, layer.n_in, x, z, false);
+                    layer_norm::layer_norm_relu_in_place(
+                        z,
+                        &self.params[gamma],
+                        &self.params[beta],
+                        self.arch.layer_norm_eps,
+                    );
+                }
+            }
+            std::mem::swap(&mut src, &mut dst);
+        }
+        let width = self.output_width();
+        if self.arch.dueling {
+            dueling_combine(
+                &src[..layers[last].n_out],
+                self.arch.atoms,
+                &mut dst[..width],
+            );
+            std::mem::swap(&mut src, &mut dst);
+        }
+        if self.arch.outputs_per_action() == 1 {
+            return &src[..width];
+        }
+        let q = &mut single_q[..self.n_outputs()];
+        if self.arch.quantiles > 1 {
+            crate::quantile::mean_over_quantiles(
+                &src[..width],
+                self.arch.quantiles,
+                self.n_outputs(),
+                q,
+            );
+            return q;
+        }
+        for (q, logits) in q.iter_mut().zip(src[..width].chunks_exact(self.arch.atoms)) {
+            *q = crate::distributional::expected_value(logits, &self.support);
+        }
+        q
+    }
+}
+
+/// One linear layer on a batch, `z = x·wᵀ + bias` (then ReLU with `relu`): narrow layers by
+/// row kernels, the others by one matrix product.
+#[inline]
+fn linear_batch<T: Scalar>(
+    layer: &Layer,
+    w: &[T],
+    bias: &[T],
+    batch: usize,
+    x: &[T],
+    z: &mut [T],
+    relu: bool,
+) {
+    if layer.n_out < dense::NARROW {
+        dense::dense_rows(w, bias, layer.n_in, x, z, relu);
+    } else {
+        let w = MatRef::row_major(w, layer.n_out, layer.n_in);
+        kernels::matmul(MatRef::row_major(x, batch, layer.n_in), w.t(), z);
+        kernels::bias_activation(z, bias, relu);
+    }
+}
