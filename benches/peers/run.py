@@ -15,6 +15,8 @@ Benchmarks (`--only`, comma separated; default all):
     pytorch-update   DQN update, 4-64-64-2 and 4-256-256-2 MLPs (benches/pytorch_dqn.py)
     pytorch-act      greedy action, 4-64-64-2 (benches/pytorch_dqn.py --act)
     minatar-update   MinAtar Breakout conv-net update (benches/pytorch_minatar.py)
+    nature-update    Nature DQN's update on 84x84x4 frames, PyTorch f32 and bf16 autocast
+                     (benches/pytorch_nature.py) vs `deepq bench updates --net nature`
 
 For each benchmark and seed, deepq and the peer run one after the other (which goes first
 alternates from seed to seed), each in a fresh process pinned to one core with `taskset` when
@@ -105,6 +107,13 @@ MICRO = {
               "centered RMSprop", "pytorch_minatar.py", (),
               ("bench", "updates", "--preset", "minatar-breakout"),
               "updates_per_s", "updates_per_s", "updates/s"),
+    ],
+    "nature-update": [
+        Micro(f"Nature DQN updates/s, 84x84x4 -> 3 conv -> 512 -> 6, batch 32, MSE, Adam, "
+              f"PyTorch {precision}", "pytorch_nature.py", ("--autocast", autocast),
+              ("bench", "updates", "--net", "nature"),
+              "updates_per_s", "updates_per_s", "updates/s")
+        for precision, autocast in (("f32", "off"), ("bf16 autocast", "bf16"))
     ],
 }
 

@@ -192,18 +192,22 @@ pub struct BenchUpdatesArgs {
     /// preset; the network options below are then not used.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
-    /// Hidden layer widths.
-    #[arg(long, default_value = "64,64", value_name = "W,W")]
+    /// Hidden layer widths of an MLP, or `nature`: Nature DQN's network (Mnih et al. 2015;
+    /// conv 32×8×8 stride 4, 64×4×4 stride 2, 64×3×3 stride 1, then 512 units) on 84×84×4
+    /// uint8 frames scaled by 1/255, with Adam at 1e-4 and a target copy every 250 updates, as
+    /// CleanRL's dqn_atari.py trains it (no Atari needed).
+    #[arg(long, default_value = "64,64", value_name = "W,W|nature")]
     pub net: String,
-    /// Batch size [default: 64, or the preset's batch_size (PQN: its minibatch size)].
+    /// Batch size [default: 64 (nature: 32), or the preset's batch_size (PQN: its minibatch
+    /// size)].
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
     /// Observation width.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub obs_dim: usize,
-    /// Number of actions.
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub actions: usize,
+    /// Number of actions [default: 2 (nature: 6, Pong's)].
+    #[arg(long, value_name = "N")]
+    pub actions: Option<usize>,
     /// TD loss.
     #[arg(long, value_enum, default_value_t = LossArg::Mse)]
     pub loss: LossArg,

@@ -603,6 +603,41 @@ fn bench_updates_reports_rainbow_components() {
     assert_clean_error(&bad, 2, &["'atoms'"]);
 }
 
+/// Nature DQN's update without Atari: the network CleanRL's dqn_atari.py trains, on 84×84×4
+/// frames, with its arithmetic counted (the 2.2 GFLOP per batch-32 update).
+#[test]
+fn bench_updates_measures_nature_dqn() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "bench",
+            "updates",
+            "--net",
+            "nature",
+            "--seconds",
+            "0.3",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["network"],
+        "conv 32x8x8/4 -> conv 64x4x4/2 -> conv 64x3x3/1 -> 3136-512-6"
+    );
+    assert_eq!(report["batch"], 32);
+    // Forward of both networks and the backward pass, counted by layer: 2,182.9 MFLOP.
+    let mflop = report["mflop_per_update"].as_f64().unwrap();
+    assert!((mflop - 2182.9).abs() < 0.1, "{mflop}");
+    assert!(report["updates_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report.get("preset").is_none(), "{report}");
+    let bad = deepq(&["bench", "updates", "--net", "natur"], dir.path());
+    assert_clean_error(&bad, 2, &["'natur'", "nature"]);
+}
+
 #[test]
 fn pqn_models_have_layer_norm_names_and_load_in_eval_and_play() {
     let dir = tempfile::tempdir().unwrap();

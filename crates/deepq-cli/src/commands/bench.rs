@@ -11,7 +11,7 @@ use deepq::algorithms::off_policy::Learner;
 use deepq::algorithms::pqn::MinibatchStep;
 use deepq::algorithms::qrdqn::QrDqnAgent;
 use deepq::config::Algorithm;
-use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs, Space, VecEnv};
+use deepq::envs::{ElementType, Env, EnvSpec, EnvVisitor, Kwargs, Space, VecEnv};
 use deepq::nn::Loss;
 use deepq::nn::{Mlp, Optimizer, conv_output_shapes};
 use deepq::per::Priorities;
@@ -96,7 +96,7 @@ fn parse_net(spec: &str) -> CliResult<Vec<usize>> {
     match widths {
         Ok(w) if !w.is_empty() && !w.contains(&0) => Ok(w),
         _ => Err(Failure::Usage(format!(
-            "invalid value '{spec}' for '--net': expected hidden widths like 64,64"
+            "invalid value '{spec}' for '--net': expected hidden widths like 64,64, or nature"
         ))),
     }
 }
@@ -127,9 +127,13 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
     if let Some(name) = &a.preset {
         return preset_updates(a, name);
     }
+    if a.net == "nature" {
+        return nature_updates(a);
+    }
     let hidden = parse_net(&a.net)?;
     let batch_size = a.batch.unwrap_or(64);
-    if batch_size == 0 || a.obs_dim == 0 || a.actions == 0 {
+    let n_actions = a.actions.unwrap_or(2);
+    if batch_size == 0 || a.obs_dim == 0 || n_actions == 0 {
         return Err(Failure::Usage(
             "--batch, --obs-dim and --actions must be at least 1".into(),
         ));
@@ -166,8 +170,8 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         }
     }
     let mut rng = Pcg64::seed_from_u64(0);
-    let mut agent = DqnAgent::<f32>::new(a.obs_dim, a.actions, &cfg, &mut rng);
-    let mut batch = random_batch(&mut rng, batch_size, a.obs_dim, a.actions);
+    let mut agent = DqnAgent::<f32>::new(a.obs_dim, n_actions, &cfg, &mut rng);
+    let mut batch = random_batch(&mut rng, batch_size, a.obs_dim, n_actions);
     if cfg.n_steps > 1 {
         batch.horizons = (0..batch_size)
             .map(|_| rng.random_range(1..=cfg.n_steps as u16))
@@ -205,7 +209,7 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
     })?;
     let mut sizes = vec![a.obs_dim];
     sizes.extend(&hidden);
-    sizes.push(a.actions);
+    sizes.push(n_actions);
     let flops = update_flops(&sizes, batch_size);
     let report = UpdatesReport {
         updates_per_s: rates.median,
@@ -497,7 +501,9 @@ struct PresetUpdatesReport {
     updates_per_s: f64,
     min: f64,
     max: f64,
-    preset: String,
+    /// The preset measured (absent for `--net nature`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preset: Option<String>,
     algorithm: String,
     env: String,
     network: String,
@@ -527,21 +533,38 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
     let (algorithm, batch, forwards, rates) = match cfg.algorithm {
         Algorithm::Dqn => {
             let batch = a.batch.unwrap_or(cfg.batch_size);
-            let rates =
-                time_learner_update::<DqnAgent<f32>>(a, &cfg, &space, n_actions, batch, &mut rng)?;
+            let rates = time_learner_update::<DqnAgent<f32>>(
+                a,
+                &cfg,
+                (&space, n_actions),
+                batch,
+                1,
+                &mut rng,
+            )?;
             ("DQN", batch, 2, rates)
         }
         Algorithm::QrDqn => {
             let batch = a.batch.unwrap_or(cfg.batch_size);
             let rates = time_learner_update::<QrDqnAgent<f32>>(
-                a, &cfg, &space, n_actions, batch, &mut rng,
+                a,
+                &cfg,
+                (&space, n_actions),
+                batch,
+                1,
+                &mut rng,
             )?;
             ("QR-DQN", batch, 2, rates)
         }
         Algorithm::Iqn => {
             let batch = a.batch.unwrap_or(cfg.batch_size);
-            let rates =
-                time_learner_update::<IqnAgent<f32>>(a, &cfg, &space, n_actions, batch, &mut rng)?;
+            let rates = time_learner_update::<IqnAgent<f32>>(
+                a,
+                &cfg,
+                (&space, n_actions),
+                batch,
+                1,
+                &mut rng,
+            )?;
             network = format!(
                 "{network}, the first layer's output times a {}-cosine τ-embedding, N = {}, N′ = {}, K = {}",
                 cfg.quantile_embedding_dim,
@@ -571,7 +594,7 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
         updates_per_s: rates.median,
         min: rates.min,
         max: rates.max,
-        preset: name.to_string(),
+        preset: Some(name.to_string()),
         algorithm: algorithm.to_lowercase(),
         env: cfg.env.clone(),
         network,
@@ -594,6 +617,89 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
             report.min,
             report.max,
             1e6 / report.updates_per_s,
+            arithmetic(report.mflop_per_update, report.gflop_per_s)
+        );
+    }
+    Ok(())
+}
+
+/// Updates between target copies in `--net nature`: CleanRL's dqn_atari.py copies every
+/// 1,000 env steps and updates every 4.
+const NATURE_TARGET_EVERY: u64 = 250;
+
+/// `deepq bench updates --net nature`: DQN's update of Nature DQN's network on random
+/// 84×84×4 uint8 frames, CleanRL's dqn_atari.py settings (Adam 1e-4, batch 32, no gradient
+/// clipping, a hard target copy every 250 updates), the loss and heads from the flags.
+fn nature_updates(a: &BenchUpdatesArgs) -> CliResult<()> {
+    let batch = a.batch.unwrap_or(32);
+    let n_actions = a.actions.unwrap_or(6);
+    if batch == 0 || n_actions == 0 {
+        return Err(Failure::Usage(
+            "--batch and --actions must be at least 1".into(),
+        ));
+    }
+    let mut cfg = DqnConfig {
+        cnn: vec![vec![32, 8, 4], vec![64, 4, 2], vec![64, 3, 1]],
+        net_arch: vec![512],
+        batch_size: batch,
+        learning_rate: 1e-4,
+        loss: a.loss.into(),
+        max_grad_norm: f64::INFINITY,
+        double_q: a.double,
+        dueling: a.dueling,
+        noisy: a.noisy,
+        atoms: a.atoms,
+        n_steps: a.n_steps,
+        tau: 1.0,
+        ..DqnConfig::default()
+    };
+    if a.rainbow {
+        cfg.set_rainbow_components(true);
+    }
+    cfg.validate()?;
+    let space = Space::Image {
+        shape: [84, 84, 4],
+        dtype: ElementType::U8,
+    };
+    let mut rng = Pcg64::seed_from_u64(0);
+    let online = deepq::network::q_network::<f32>(&cfg, &space, n_actions, &mut rng)?;
+    let rates = time_learner_update::<DqnAgent<f32>>(
+        a,
+        &cfg,
+        (&space, n_actions),
+        batch,
+        NATURE_TARGET_EVERY,
+        &mut rng,
+    )?;
+    let forwards = if cfg.double_q { 3 } else { 2 };
+    let flops = network_update_flops(&online, batch, forwards);
+    let report = PresetUpdatesReport {
+        updates_per_s: rates.median,
+        min: rates.min,
+        max: rates.max,
+        preset: None,
+        algorithm: "dqn".into(),
+        env: "84x84x4 uint8 frames".into(),
+        network: describe_network(&online),
+        batch,
+        repeats: a.timing.repeats,
+        mflop_per_update: Some(flops / 1e6),
+        gflop_per_s: Some(rates.median * flops / 1e9),
+    };
+    if a.timing.json {
+        print_json(&report);
+    } else {
+        println!(
+            "DQN updates of Nature DQN's network ({}), {}, batch {}, {:?} loss, Adam 1e-4, one thread:",
+            report.env, report.network, batch, a.loss
+        );
+        println!(
+            "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.2} ms/update{}",
+            report.updates_per_s,
+            a.timing.repeats,
+            report.min,
+            report.max,
+            1e3 / report.updates_per_s,
             arithmetic(report.mflop_per_update, report.gflop_per_s)
         );
     }
@@ -628,29 +734,50 @@ fn binarize(values: &mut [f32]) {
 }
 
 /// A value-based learner's update (online and target forward, loss, backward, optimizer
-/// step, target sync), through the same [`Learner`] seam training uses, on one random batch
-/// shaped like `space`'s observations.
+/// step, and every `target_every` updates the target sync), through the same [`Learner`]
+/// seam training uses, on one random batch shaped like `space`'s observations.
 fn time_learner_update<L: Learner<Float = f32>>(
     a: &BenchUpdatesArgs,
     cfg: &DqnConfig,
-    space: &Space,
-    n_actions: usize,
+    (space, n_actions): (&Space, usize),
     batch_size: usize,
+    target_every: u64,
     rng: &mut Pcg64,
 ) -> CliResult<Rates> {
     let mut learner = L::new(cfg, space, n_actions)?;
     let mut batch = random_batch(rng, batch_size, space.flat_dim(), n_actions);
-    if space.image_shape().is_some() {
-        binarize(&mut batch.obs);
-        binarize(&mut batch.next_obs);
+    match space {
+        Space::Image {
+            dtype: ElementType::U8,
+            ..
+        } => {
+            frames(&mut batch.obs);
+            frames(&mut batch.next_obs);
+        }
+        Space::Image { .. } => {
+            binarize(&mut batch.obs);
+            binarize(&mut batch.next_obs);
+        }
+        _ => {}
     }
     let mut noise_rng = Pcg64::seed_from_u64(1);
+    let mut updates = 0u64;
     measure(a.timing.seconds, a.timing.repeats, |n| {
         for _ in 0..n {
             black_box(learner.update(&batch, &mut noise_rng));
-            learner.update_target(cfg.tau);
+            updates += 1;
+            if updates.is_multiple_of(target_every) {
+                learner.update_target(cfg.tau);
+            }
         }
     })
+}
+
+/// Maps uniform [-1, 1) values to uint8 frames as the network sees them (byte / 255).
+fn frames(values: &mut [f32]) {
+    for x in values {
+        *x = ElementType::flat_from_byte(((*x + 1.0) * 127.5) as u8);
+    }
 }
 
 /// PQN's minibatch step (forward, ½·MSE to the targets, backward, clipping, optimizer
