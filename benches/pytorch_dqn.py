@@ -137,14 +137,18 @@ def rate(fn, seconds):
             return n / (now - start)
 
 
+def timed_rates(fn, seconds, repeats):
+    """One warm-up (allocator, optimizer state, caches), then `repeats` rates of `seconds` each."""
+    rate(fn, min(1.0, seconds))
+    return [rate(fn, seconds) for _ in range(repeats)]
+
+
 def main():
     args = parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     fn = make_act(args) if args.act else make_update(args)
-
-    rate(fn, min(1.0, args.seconds))  # warm-up: allocator, Adam state, caches
-    rates = [rate(fn, args.seconds) for _ in range(args.repeats)]
+    rates = timed_rates(fn, args.seconds, args.repeats)
 
     net = "-".join(str(d) for d in [args.obs_dim, *args.hidden, args.actions])
     framework = f"pytorch {torch.__version__}"

@@ -56,7 +56,7 @@ try:
 except ImportError:
     sys.exit("pytorch_minatar.py needs PyTorch: pip install torch")
 
-from pytorch_dqn import rate  # the same timing loop as the MLP benchmark
+from pytorch_dqn import timed_rates  # the same timing loop as the MLP benchmark
 
 GAMMA = 0.99
 LR = 2.5e-4
@@ -152,8 +152,7 @@ def main():
     torch.manual_seed(args.seed)
     fn = make_update(args)
 
-    rate(fn, min(1.0, args.seconds))  # warm-up: allocator, RMSprop state, caches
-    rates = [rate(fn, args.seconds) for _ in range(args.repeats)]
+    rates = timed_rates(fn, args.seconds, args.repeats)
 
     flat = CONV_CHANNELS * conv_side() ** 2
     net = (f"conv {CONV_CHANNELS}x{KERNEL}x{KERNEL}/{STRIDE} -> "

@@ -46,7 +46,7 @@ try:
 except ImportError:
     sys.exit("pytorch_nature.py needs PyTorch: pip install torch")
 
-from pytorch_dqn import rate  # the same timing loop as the MLP benchmark
+from pytorch_dqn import timed_rates  # the same timing loop as the MLP benchmark
 
 GAMMA = 0.99
 LR = 1e-4
@@ -146,8 +146,7 @@ def main():
     torch.manual_seed(args.seed)
     fn = make_update(args)
 
-    rate(fn, min(1.0, args.seconds))  # warm-up: allocator, Adam state, caches
-    rates = [rate(fn, args.seconds) for _ in range(args.repeats)]
+    rates = timed_rates(fn, args.seconds, args.repeats)
 
     _, filters, _, side = layer_shapes()[-1]
     convs = " -> ".join(f"conv {f}x{k}x{k}/{s}" for f, k, s in CONV)

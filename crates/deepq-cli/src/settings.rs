@@ -68,7 +68,7 @@ pub fn resolve(sources: &Sources<'_>) -> CliResult<(String, DqnConfig)> {
         }
     }
     cfg.validate()?;
-    deepq::envs::make(&cfg.env, &cfg.env_kwargs)?;
+    deepq::envs::make(&cfg.run.env, &cfg.run.env_kwargs)?;
     Ok((preset.name.to_string(), cfg))
 }
 
@@ -151,7 +151,7 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.algorithm, deepq::config::Algorithm::Iqn);
         assert!(
-            !cfg.double_q,
+            !cfg.dqn.double_q,
             "the default preset's double_q stays with DQN"
         );
         assert!(cfg.foreign_keys().is_empty());
@@ -183,8 +183,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(preset, "default");
-        assert_eq!(cfg.learning_rate, 0.5);
-        assert_eq!(cfg.batch_size, 8);
-        assert_eq!(cfg.seed, 5);
+        assert_eq!(cfg.optimizer.learning_rate, 0.5);
+        assert_eq!(cfg.replay.batch_size, 8);
+        assert_eq!(cfg.run.seed, 5);
     }
 }

@@ -108,14 +108,14 @@ impl RunLogs {
     }
 
     fn env(&self) -> &str {
-        &self.config.env
+        &self.config.run.env
     }
 }
 
 /// The reward threshold registered for the run's environment; none (infinite) when it
 /// cannot be made here (a Python environment).
 fn env_threshold(config: &DqnConfig) -> f64 {
-    deepq::envs::make(&config.env, &config.env_kwargs)
+    deepq::envs::make(&config.run.env, &config.run.env_kwargs)
         .map_or(f64::INFINITY, |e| e.spec().reward_threshold)
 }
 
@@ -123,7 +123,7 @@ fn env_threshold(config: &DqnConfig) -> f64 {
 /// training episodes (made while exploring, so usually lower) as context; titled with the
 /// verdict.
 fn returns_chart(logs: &RunLogs) -> Chart {
-    let window = logs.config.rolling_window;
+    let window = logs.config.run.rolling_window;
     let steps = logs.episodes.column("step");
     let returns = logs.episodes.column("return");
     let evaluated = !logs.evals.column("step").is_empty() || logs.final_eval().is_some();
@@ -176,7 +176,7 @@ fn evaluation_series(logs: &RunLogs) -> Vec<Series> {
         series.push(Series {
             label: format!(
                 "greedy evaluation ({} episodes each)",
-                logs.config.eval_episodes
+                logs.config.eval.episodes
             ),
             xs: steps.to_vec(),
             ys: logs.evals.column("mean").to_vec(),
@@ -252,7 +252,7 @@ fn eval_chart(logs: &RunLogs) -> Planned {
 
 /// Why a run has no evaluation chart, and where its final evaluation is instead.
 fn no_evaluations(logs: &RunLogs) -> String {
-    let every = logs.config.eval_freq;
+    let every = logs.config.eval.freq;
     let unit = match every.unit {
         Unit::Step => "steps",
         Unit::Episode => "episodes",
@@ -342,6 +342,7 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    use deepq::config::EvalSettings;
     use deepq::run_dir::{EPISODES_HEADER, EVAL_HEADER, TRAIN_HEADER, config_text};
 
     /// A run directory with the given log lines (after the headers) and, when `eval_mean` is
@@ -349,7 +350,10 @@ mod tests {
     fn fake_run(dir: &Path, eval_freq: u64, evals: &str, eval_mean: Option<f64>) -> RunDir {
         let run = RunDir::create(dir).unwrap();
         let config = DqnConfig {
-            eval_freq: deepq::config::Count::steps(eval_freq),
+            eval: EvalSettings {
+                freq: deepq::config::Count::steps(eval_freq),
+                ..EvalSettings::default()
+            },
             ..DqnConfig::default()
         };
         run.write_config(&config_text(&config, Some("default")))
@@ -370,7 +374,7 @@ mod tests {
         write(run.eval_csv(), EVAL_HEADER, evals);
         if let Some(mean) = eval_mean {
             let summary = RunSummary {
-                env: config.env.clone(),
+                env: config.run.env.clone(),
                 preset: "default".into(),
                 seed: 0,
                 total_timesteps: 100,

@@ -92,7 +92,7 @@ struct SeedLogs {
 impl SeedLogs {
     fn read(run: &RunDir) -> Result<Self> {
         Ok(SeedLogs {
-            env: run.read_config()?.0.env,
+            env: run.read_config()?.0.run.env,
             episodes: Table::read(&run.episodes_csv())?,
             evals: Table::read(&run.eval_csv())?,
             summary: read_summary(run)?,
@@ -398,7 +398,7 @@ pub fn draw_dir(dir: &Path, format: Format) -> Result<Vec<Drawn>> {
         .map(|seed| RunDir::open(&dir.join(format!("seed-{seed}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let window = match runs.first() {
-        Some(run) => run.read_config()?.0.rolling_window,
+        Some(run) => run.read_config()?.0.run.rolling_window,
         None => 1,
     };
     let path = draw_seeds(

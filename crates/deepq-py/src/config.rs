@@ -168,7 +168,7 @@ impl Config {
     fn __repr__(&self) -> String {
         format!(
             "Config(env={:?}, total_timesteps={}, seed={})",
-            self.inner.env, self.inner.total_timesteps, self.inner.seed
+            self.inner.run.env, self.inner.run.total_timesteps, self.inner.run.seed
         )
     }
 }
@@ -200,8 +200,8 @@ mod tests {
     fn run_configs_parse_over_the_defaults() {
         let text = "# preset: default\nlearning_rate = 0.002\ntrain_freq = [1, \"episode\"]\n";
         let cfg = Config::parse(text).unwrap();
-        assert_eq!(cfg.learning_rate, 2e-3);
-        assert_eq!(cfg.train_freq, deepq::config::Count::episodes(1));
+        assert_eq!(cfg.optimizer.learning_rate, 2e-3);
+        assert_eq!(cfg.replay.train_freq, deepq::config::Count::episodes(1));
         assert!(
             Config::parse("gamma = ")
                 .unwrap_err()

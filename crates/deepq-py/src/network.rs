@@ -129,8 +129,8 @@ impl Network {
             },
         };
         let cfg = &config.inner;
-        let mut rng = stream_rng(cfg.seed, Stream::Init);
-        let net = match cfg.dtype {
+        let mut rng = stream_rng(cfg.run.seed, Stream::Init);
+        let net = match cfg.network.dtype {
             Dtype::F32 => QNetwork::F32(q_network(cfg, &space, n_actions, &mut rng)?),
             Dtype::F64 => QNetwork::F64(q_network(cfg, &space, n_actions, &mut rng)?),
         };

@@ -22,7 +22,7 @@ pub fn aggregate(py: Python<'_>, runs: Vec<PathBuf>, out: PathBuf) -> Result<Str
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let summary = aggregate_runs(&runs)?;
         RunDir::create(&out)?;
-        let window = runs[0].config.rolling_window;
+        let window = runs[0].config.run.rolling_window;
         let dirs: Vec<RunDir> = runs.into_iter().map(|r| r.dir).collect();
         deepq_plots::report_seeds(&out, &summary, &dirs, window)?;
         serde_json::to_string(&summary)

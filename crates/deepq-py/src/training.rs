@@ -46,14 +46,14 @@ pub fn train(
         progress,
         progress_episodes,
         cfg.exploration(),
-        cfg.n_envs,
+        cfg.run.n_envs,
         Arc::clone(&failure),
     );
     let outcome = match env {
         None => py.detach(|| deepq::train(&cfg, &mut observer)),
         Some(handle) => {
             let handle = handle.get();
-            let copies = cfg.n_envs > 1 || cfg.eval_freq.n > 0;
+            let copies = cfg.run.n_envs > 1 || cfg.eval.freq.n > 0;
             if copies {
                 check_copyable(py, handle, &cfg)?;
             }
@@ -112,7 +112,7 @@ pub fn train_run(
         progress,
         false,
         cfg.exploration(),
-        cfg.n_envs,
+        cfg.run.n_envs,
         Arc::clone(&failure),
     );
     let mut observer = (RunLog::new(&run, None)?, reporter);
@@ -137,7 +137,7 @@ fn check_copyable(py: Python<'_>, handle: &GymEnv, cfg: &deepq::DqnConfig) -> Re
         }
         Err(e) => Err(Error::usage(format!(
             "this environment cannot be copied with copy.deepcopy ({e}), but n_envs = {} and eval_freq = {} need copies; set n_envs=1 and eval_freq=0 to train on it directly",
-            cfg.n_envs, cfg.eval_freq.n
+            cfg.run.n_envs, cfg.eval.freq.n
         ))),
     }
 }

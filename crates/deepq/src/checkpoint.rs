@@ -120,13 +120,17 @@ pub fn decode_state<S: DeserializeOwned>(state: &[u8]) -> Result<S, CheckpointEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RunSettings;
     use proptest::prelude::*;
 
     fn sample() -> Vec<u8> {
         let header = CheckpointHeader {
             deepq_version: "0.1.0".into(),
             config: DqnConfig {
-                seed: 7,
+                run: RunSettings {
+                    seed: 7,
+                    ..RunSettings::default()
+                },
                 ..DqnConfig::default()
             },
             steps: 123,
@@ -140,7 +144,7 @@ mod tests {
         let bytes = sample();
         let (header, state) = read_header(&bytes).unwrap();
         assert_eq!(
-            (header.config.seed, header.steps, header.episodes),
+            (header.config.run.seed, header.steps, header.episodes),
             (7, 123, 4)
         );
         let decoded: (Vec<f32>, u64) = decode_state(state).unwrap();

@@ -149,8 +149,8 @@ impl RunState {
                 recent: VecDeque::with_capacity(ROLLING_EPISODES),
                 finished: 0,
             },
-            next_eval: cfg.eval_freq.n,
-            next_checkpoint: cfg.checkpoint_freq.n,
+            next_eval: cfg.eval.freq.n,
+            next_checkpoint: cfg.run.checkpoint_freq.n,
             next_progress: PROGRESS_INTERVAL,
             solved_at_step: None,
             stop_reached: false,
@@ -223,7 +223,7 @@ impl RunState {
                 loss,
             });
         }
-        if self.updates.is_multiple_of(self.cfg.log_interval) {
+        if self.updates.is_multiple_of(self.cfg.run.log_interval) {
             observer.on_update(&UpdateRecord {
                 step: self.steps,
                 updates: self.updates,
@@ -237,8 +237,12 @@ impl RunState {
 
     /// The step or episode budget is spent, or a periodic evaluation met the stop criterion.
     fn finished(&self) -> bool {
-        self.steps >= self.cfg.total_timesteps
-            || self.cfg.episodes.is_some_and(|max| self.episodes() >= max)
+        self.steps >= self.cfg.run.total_timesteps
+            || self
+                .cfg
+                .run
+                .episodes
+                .is_some_and(|max| self.episodes() >= max)
             || self.stop_reached
     }
 
@@ -259,16 +263,16 @@ impl RunState {
     /// `eval_max_episode_steps`.
     fn long_episode_steps(&self) -> Option<u64> {
         let longest = self.episodes.lengths.iter().copied().max()?;
-        (longest >= self.cfg.eval_max_episode_steps).then_some(longest)
+        (longest >= self.cfg.eval.max_episode_steps).then_some(longest)
     }
 
     fn progress(&self, epsilon: f64) -> Progress {
         let recent = &self.episodes.recent;
         Progress {
             step: self.steps,
-            total_timesteps: self.cfg.total_timesteps,
+            total_timesteps: self.cfg.run.total_timesteps,
             episodes: self.episodes(),
-            max_episodes: self.cfg.episodes,
+            max_episodes: self.cfg.run.episodes,
             epsilon,
             mean_return_100: (!recent.is_empty())
                 .then(|| recent.iter().sum::<f64>() / recent.len() as f64),
@@ -318,7 +322,7 @@ where
         if !fits {
             return Err(CheckpointError::Decode(format!(
                 "its model, buffers or counters do not fit {} with this config",
-                cfg.env
+                cfg.run.env
             )));
         }
         session.run.cfg = cfg;
@@ -364,7 +368,7 @@ where
             }
 
             let mut next = self.run.next_checkpoint;
-            if self.run.due(self.run.cfg.checkpoint_freq, &mut next) {
+            if self.run.due(self.run.cfg.run.checkpoint_freq, &mut next) {
                 self.run.next_checkpoint = next;
                 self.save(observer, self.run.wall_s());
             }
@@ -384,14 +388,14 @@ where
         let eval = if interrupted {
             None
         } else {
-            self.evaluate(self.run.cfg.final_eval_episodes, observer)
+            self.evaluate(self.run.cfg.eval.final_episodes, observer)
         };
         interrupted |= eval.is_none();
         let run = &self.run;
         let summary = TrainSummary {
             env: run.spec.id.clone(),
-            seed: run.cfg.seed,
-            total_timesteps: run.cfg.total_timesteps,
+            seed: run.cfg.run.seed,
+            total_timesteps: run.cfg.run.total_timesteps,
             env_steps: run.steps,
             episodes: run.episodes(),
             updates: run.updates,
@@ -425,10 +429,10 @@ where
     /// observer stopped it; it then stays due, for a resumed run to do.
     fn periodic_evaluation(&mut self, observer: &mut dyn Observer) -> bool {
         let mut next = self.run.next_eval;
-        if !self.run.due(self.run.cfg.eval_freq, &mut next) {
+        if !self.run.due(self.run.cfg.eval.freq, &mut next) {
             return true;
         }
-        let Some(stats) = self.evaluate(self.run.cfg.eval_episodes, observer) else {
+        let Some(stats) = self.evaluate(self.run.cfg.eval.episodes, observer) else {
             return false;
         };
         let run = &mut self.run;
@@ -449,8 +453,8 @@ where
     fn evaluate(&mut self, episodes: usize, observer: &mut dyn Observer) -> Option<EvalStats> {
         let plan = EvalPlan {
             episodes,
-            seed: Some(self.run.cfg.seed.wrapping_add(EVAL_SEED_OFFSET)),
-            max_episode_steps: self.run.cfg.eval_max_episode_steps,
+            seed: Some(self.run.cfg.run.seed.wrapping_add(EVAL_SEED_OFFSET)),
+            max_episode_steps: self.run.cfg.eval.max_episode_steps,
         };
         evaluate(
             &mut self.eval_env,

@@ -1,12 +1,12 @@
 //! deepq: Deep Q-Learning on Gymnasium-exact environments.
 //!
 //! The library behind the `deepq` command and the Python package. A run is described by a
-//! [`DqnConfig`] (flat keys named after Stable-Baselines3's arguments) and started with
-//! [`train()`](fn@train):
+//! [`DqnConfig`] (flat keys named after Stable-Baselines3's arguments, held in typed groups by
+//! concern) and started with [`train()`](fn@train):
 //!
 //! ```no_run
 //! let mut cfg = deepq::DqnConfig::default();
-//! cfg.total_timesteps = 20_000;
+//! cfg.run.total_timesteps = 20_000;
 //! let outcome = deepq::train(&cfg, &mut ()).expect("valid config");
 //! println!("solved: {}", outcome.summary.solved);
 //! ```

@@ -18,30 +18,40 @@ pub fn q_network<T: Scalar>(
     rng: &mut impl Rng,
 ) -> Result<Mlp<T>, ConfigError> {
     match image_shape(space) {
-        None if cfg.cnn.is_empty() => {
+        None if cfg.network.cnn.is_empty() => {
             let mut sizes = vec![space.flat_dim()];
-            sizes.extend(&cfg.net_arch);
+            sizes.extend(&cfg.network.net_arch);
             sizes.push(n_actions);
-            Ok(Mlp::with_arch(&sizes, cfg.arch(), cfg.noisy_sigma0, rng))
+            Ok(Mlp::with_arch(
+                &sizes,
+                cfg.arch(),
+                cfg.dqn.noisy_sigma0,
+                rng,
+            ))
         }
         None => Err(ConfigError(format!(
             "invalid value {:?} for 'cnn': {} has flat observations ({space}); convolutions need an image observation space, so remove cnn",
-            cfg.cnn, cfg.env
+            cfg.network.cnn, cfg.run.env
         ))),
-        Some(_) if cfg.cnn.is_empty() => Err(ConfigError(format!(
+        Some(_) if cfg.network.cnn.is_empty() => Err(ConfigError(format!(
             "invalid value [] for 'cnn': {} has image observations ({space}); give the network a convolutional torso, e.g. cnn = [[16, 3, 1]] (filters, kernel, stride per layer)",
-            cfg.env
+            cfg.run.env
         ))),
         Some(input) => Mlp::try_with_conv(
             input,
             &cfg.conv_layers(),
-            &cfg.net_arch,
+            &cfg.network.net_arch,
             n_actions,
             cfg.arch(),
-            cfg.noisy_sigma0,
+            cfg.dqn.noisy_sigma0,
             rng,
         )
-        .map_err(|e| ConfigError(format!("invalid value {:?} for 'cnn': {e}", cfg.cnn))),
+        .map_err(|e| {
+            ConfigError(format!(
+                "invalid value {:?} for 'cnn': {e}",
+                cfg.network.cnn
+            ))
+        }),
     }
 }
 
@@ -76,21 +86,23 @@ pub fn iqn_network<T: Scalar>(
     rng: &mut impl Rng,
 ) -> Result<ImplicitQuantileNet<T>, ConfigError> {
     let (features, rest) = cfg
+        .network
         .net_arch
         .split_first()
         .expect("validated: net_arch has a layer");
     // The torso is the network of the conv layers with no hidden layer and `features`
     // outputs (its ReLU is the IQN network's).
-    let torso_cfg = DqnConfig {
-        net_arch: Vec::new(),
-        ..cfg.clone()
+    let torso_cfg = {
+        let mut config = cfg.clone();
+        config.network.net_arch = Vec::new();
+        config
     };
     let torso = q_network(&torso_cfg, space, *features, rng)?;
     let mut head = rest.to_vec();
     head.push(n_actions);
     Ok(
-        ImplicitQuantileNet::new(torso, cfg.quantile_embedding_dim, &head, rng)
-            .with_greedy_fractions(cfg.num_quantile_samples),
+        ImplicitQuantileNet::new(torso, cfg.iqn.quantile_embedding_dim, &head, rng)
+            .with_greedy_fractions(cfg.iqn.num_quantile_samples),
     )
 }
 
@@ -102,11 +114,11 @@ pub fn iqn_fits<T: Scalar>(
     n_actions: usize,
 ) -> bool {
     let [torso, _, head] = net.parts();
-    let mut head_sizes = vec![cfg.net_arch[0]];
-    head_sizes.extend(&cfg.net_arch[1..]);
+    let mut head_sizes = vec![cfg.network.net_arch[0]];
+    head_sizes.extend(&cfg.network.net_arch[1..]);
     head_sizes.push(n_actions);
     net.n_inputs() == space.flat_dim()
-        && net.embedding_dim() == cfg.quantile_embedding_dim
+        && net.embedding_dim() == cfg.iqn.quantile_embedding_dim
         && torso.input_shape() == image_shape(space)
         && torso.conv_layers() == cfg.conv_layers().as_slice()
         && head.sizes() == head_sizes.as_slice()

@@ -123,8 +123,8 @@ mod tests {
                 preset.name
             );
             // MinAtar's ids exist only in builds with the `minatar` feature.
-            if cfg!(feature = "minatar") || !cfg.env.starts_with("MinAtar/") {
-                deepq_envs::make(&cfg.env, &cfg.env_kwargs).unwrap();
+            if cfg!(feature = "minatar") || !cfg.run.env.starts_with("MinAtar/") {
+                deepq_envs::make(&cfg.run.env, &cfg.run.env_kwargs).unwrap();
             }
         }
     }

@@ -74,23 +74,27 @@ impl Replay {
     /// element type).
     pub fn new(cfg: &DqnConfig, space: &Space) -> Self {
         let obs_dim = space.flat_dim();
-        let n = cfg.n_envs;
-        let capacity = if cfg.replay { cfg.buffer_size } else { n };
-        let sampling = if cfg.prioritized_replay {
+        let n = cfg.run.n_envs;
+        let capacity = if cfg.replay.enabled {
+            cfg.replay.buffer_size
+        } else {
+            n
+        };
+        let sampling = if cfg.replay.prioritized {
             Sampling::Prioritized {
-                batch_size: cfg.batch_size,
-                beta0: cfg.prioritized_replay_beta0,
+                batch_size: cfg.replay.batch_size,
+                beta0: cfg.replay.priority_beta0,
                 priorities: Priorities::new(
                     capacity,
-                    cfg.prioritized_replay_alpha,
-                    cfg.prioritized_replay_eps,
+                    cfg.replay.priority_alpha,
+                    cfg.replay.priority_eps,
                 ),
             }
-        } else if cfg.replay {
+        } else if cfg.replay.enabled {
             Sampling::Uniform {
-                batch_size: cfg.batch_size,
-                with_replacement: cfg.replay_with_replacement,
-                block: if cfg.sample_vector_steps { n } else { 1 },
+                batch_size: cfg.replay.batch_size,
+                with_replacement: cfg.replay.with_replacement,
+                block: if cfg.replay.sample_vector_steps { n } else { 1 },
             }
         } else {
             Sampling::Latest { count: n }
@@ -100,16 +104,16 @@ impl Replay {
                 capacity,
                 obs_dim,
                 Encoding::of(space),
-                cfg.n_steps,
+                cfg.replay.n_steps,
                 n,
             ),
-            pending: if cfg.n_steps > 1 {
-                vec![NStepQueue::new(cfg.n_steps, obs_dim); n]
+            pending: if cfg.replay.n_steps > 1 {
+                vec![NStepQueue::new(cfg.replay.n_steps, obs_dim); n]
             } else {
                 Vec::new()
             },
             sampling,
-            gamma: cfg.gamma,
+            gamma: cfg.returns.gamma,
         }
     }
 
@@ -141,7 +145,10 @@ impl Replay {
             && mine.n_steps == fresh_storage.n_steps
             && mine.recent.len() == fresh_storage.recent.len()
             && self.pending.len() == fresh.pending.len()
-            && self.pending.iter().all(|q| q.fits(cfg.n_steps, obs_dim))
+            && self
+                .pending
+                .iter()
+                .all(|q| q.fits(cfg.replay.n_steps, obs_dim))
     }
 
     /// The stored transitions.
@@ -776,6 +783,7 @@ impl ReplayBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{ReplaySettings, RunSettings};
     use deepq_envs::ElementType;
     use proptest::prelude::*;
     use rand::SeedableRng;
@@ -827,8 +835,11 @@ mod tests {
         for n_steps in [1, 3] {
             let mut replay = Replay::new(
                 &DqnConfig {
-                    buffer_size: 100,
-                    n_steps,
+                    replay: ReplaySettings {
+                        buffer_size: 100,
+                        n_steps,
+                        ..ReplaySettings::default()
+                    },
                     ..DqnConfig::default()
                 },
                 &image(ElementType::F32),
@@ -850,9 +861,15 @@ mod tests {
         let mut rng = Pcg64::seed_from_u64(2);
         for n_steps in [1, 2, 3, 5] {
             let cfg = DqnConfig {
-                n_envs: 2,
-                n_steps,
-                buffer_size: 50,
+                run: RunSettings {
+                    n_envs: 2,
+                    ..RunSettings::default()
+                },
+                replay: ReplaySettings {
+                    n_steps,
+                    buffer_size: 50,
+                    ..ReplaySettings::default()
+                },
                 ..DqnConfig::default()
             };
             let mut replay = Replay::new(&cfg, &image(ElementType::F32));
@@ -937,10 +954,16 @@ mod tests {
         for dtype in [ElementType::Bool, ElementType::U8, ElementType::F32] {
             for n_steps in [1, 3] {
                 let cfg = DqnConfig {
-                    n_envs: 2,
-                    n_steps,
-                    buffer_size: 23,
-                    batch_size: 8,
+                    run: RunSettings {
+                        n_envs: 2,
+                        ..RunSettings::default()
+                    },
+                    replay: ReplaySettings {
+                        n_steps,
+                        buffer_size: 23,
+                        batch_size: 8,
+                        ..ReplaySettings::default()
+                    },
                     ..DqnConfig::default()
                 };
                 let space = image(dtype);
@@ -967,7 +990,7 @@ mod tests {
                         &next,
                         terminated,
                         truncated,
-                        cfg.gamma,
+                        cfg.returns.gamma,
                         |t| {
                             let e = Expected {
                                 obs: stored_bits(encoding, t.obs),
@@ -979,10 +1002,10 @@ mod tests {
                                 truncated: t.truncated,
                             };
                             // A ring overwriting the oldest, as the buffer's does.
-                            if model.len() < cfg.buffer_size {
+                            if model.len() < cfg.replay.buffer_size {
                                 model.push(e);
                             } else {
-                                model[emitted % cfg.buffer_size] = e;
+                                model[emitted % cfg.replay.buffer_size] = e;
                             }
                             emitted += 1;
                         },
@@ -994,7 +1017,7 @@ mod tests {
                     };
 
                     let buf = replay.storage();
-                    assert_eq!(buf.len(), model.len().min(cfg.buffer_size));
+                    assert_eq!(buf.len(), model.len().min(cfg.replay.buffer_size));
                     let all: Vec<usize> = (0..buf.len()).collect();
                     buf.gather(&all, &mut batch);
                     for (i, want) in model.iter().enumerate() {
@@ -1046,9 +1069,15 @@ mod tests {
     fn a_corrupt_frame_pool_is_an_error() {
         let mut replay = Replay::new(
             &DqnConfig {
-                buffer_size: 8,
-                n_steps: 3,
-                n_envs: 2,
+                replay: ReplaySettings {
+                    buffer_size: 8,
+                    n_steps: 3,
+                    ..ReplaySettings::default()
+                },
+                run: RunSettings {
+                    n_envs: 2,
+                    ..RunSettings::default()
+                },
                 ..DqnConfig::default()
             },
             &image(ElementType::Bool),

@@ -352,7 +352,7 @@ impl LoadedRun {
         Err(RunDirError::ModelMismatch {
             path: self.dir.model(),
             has,
-            env: self.config.env.clone(),
+            env: self.config.run.env.clone(),
             needs: (inputs, outputs),
         })
     }
@@ -491,6 +491,7 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
 mod tests {
     use super::*;
     use crate::QNetwork;
+    use crate::config::OptimizerSettings;
     use crate::tabular::QTable;
 
     fn saved_run(dir: &Path, preset: Option<&str>, model: &[u8]) -> RunDir {
@@ -646,7 +647,10 @@ mod tests {
     #[test]
     fn config_texts_round_trip_with_their_preset() {
         let cfg = DqnConfig {
-            learning_rate: 2e-3,
+            optimizer: OptimizerSettings {
+                learning_rate: 2e-3,
+                ..OptimizerSettings::default()
+            },
             ..DqnConfig::default()
         };
         let text = config_text(&cfg, Some("cartpole"));

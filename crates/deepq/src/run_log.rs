@@ -121,16 +121,26 @@ pub fn save(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{EvalSettings, ReplaySettings, RunSettings};
 
     #[test]
     fn a_trained_run_leaves_the_usual_files() {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path()).unwrap();
         let cfg = DqnConfig {
-            total_timesteps: 1500,
-            learning_starts: crate::config::Count::steps(500),
-            eval_freq: crate::config::Count::steps(500),
-            eval_episodes: 2,
+            run: RunSettings {
+                total_timesteps: 1500,
+                ..RunSettings::default()
+            },
+            replay: ReplaySettings {
+                learning_starts: crate::config::Count::steps(500),
+                ..ReplaySettings::default()
+            },
+            eval: EvalSettings {
+                freq: crate::config::Count::steps(500),
+                episodes: 2,
+                ..EvalSettings::default()
+            },
             ..DqnConfig::default()
         };
         let mut log = RunLog::new(&run, None).unwrap();

@@ -198,15 +198,15 @@ impl FinishedRun {
             return Err(AggregateError::Unfinished(dir.to_path_buf()));
         }
         let summary = RunSummary::read(&run)?;
-        if summary.seed != config.seed || summary.env != config.env {
+        if summary.seed != config.run.seed || summary.env != config.run.env {
             return Err(AggregateError::Mismatch(format!(
                 "'{}' does not match '{}' (seed {} on {} against seed {} on {})",
                 run.summary().display(),
                 run.config().display(),
                 summary.seed,
                 summary.env,
-                config.seed,
-                config.env
+                config.run.seed,
+                config.run.env
             )));
         }
         Ok(FinishedRun {
@@ -224,9 +224,10 @@ impl FinishedRun {
 /// configuration.
 pub fn aggregate_runs(runs: &[FinishedRun]) -> Result<SeedsSummary, AggregateError> {
     let table = |cfg: &DqnConfig| -> toml::Table {
-        DqnConfig {
-            seed: 0,
-            ..cfg.clone()
+        {
+            let mut config = cfg.clone();
+            config.run.seed = 0;
+            config
         }
         .to_toml()
         .parse()
@@ -252,19 +253,22 @@ pub fn aggregate_runs(runs: &[FinishedRun]) -> Result<SeedsSummary, AggregateErr
                 show(&reference)
             )));
         }
-        if let Some(twin) = runs[..i].iter().find(|r| r.config.seed == run.config.seed) {
+        if let Some(twin) = runs[..i]
+            .iter()
+            .find(|r| r.config.run.seed == run.config.run.seed)
+        {
             return Err(AggregateError::Mismatch(format!(
                 "cannot aggregate '{}' with '{}': both were trained with seed {}",
                 run.dir.root().display(),
                 twin.dir.root().display(),
-                run.config.seed
+                run.config.run.seed
             )));
         }
     }
     let mut summaries: Vec<RunSummary> = runs.iter().map(|r| r.summary.clone()).collect();
     summaries.sort_by_key(|s| s.seed);
     Ok(SeedsSummary::of(
-        &first.config.env,
+        &first.config.run.env,
         &first.preset,
         summaries,
     ))
@@ -272,7 +276,7 @@ pub fn aggregate_runs(runs: &[FinishedRun]) -> Result<SeedsSummary, AggregateErr
 
 /// Value iteration's optimum for the run's env, when its dynamics are known.
 pub fn optimum(cfg: &DqnConfig) -> Option<f64> {
-    let env = deepq_envs::make(&cfg.env, &cfg.env_kwargs).ok()?;
+    let env = deepq_envs::make(&cfg.run.env, &cfg.run.env_kwargs).ok()?;
     crate::tabular::env_optimum(&env)
 }
 

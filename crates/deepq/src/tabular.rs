@@ -223,6 +223,9 @@ mod tests {
     use super::*;
     use crate::DqnConfig;
     use crate::config::Algorithm;
+    use crate::config::{
+        EvalSettings, ExplorationSettings, OptimizerSettings, ReturnSettings, RunSettings,
+    };
     use deepq_envs::{KwValue, Kwargs};
 
     fn lake(map: &str, slippery: bool) -> AnyEnv {
@@ -283,24 +286,40 @@ mod tests {
     fn tabular_learns_the_deterministic_lake_and_refuses_box_envs() {
         let cfg = DqnConfig {
             algorithm: Algorithm::Tabular,
-            env: "FrozenLake-v1".into(),
-            env_kwargs: [("is_slippery".to_string(), KwValue::Bool(false))]
-                .into_iter()
-                .collect(),
-            learning_rate: 0.5,
-            gamma: 0.95,
-            total_timesteps: 20_000,
-            exploration_fraction: 0.5,
-            final_eval_episodes: 10,
-            eval_freq: crate::config::Count::steps(0),
+            run: RunSettings {
+                env: "FrozenLake-v1".into(),
+                env_kwargs: [("is_slippery".to_string(), KwValue::Bool(false))]
+                    .into_iter()
+                    .collect(),
+                total_timesteps: 20_000,
+                ..RunSettings::default()
+            },
+            optimizer: OptimizerSettings {
+                learning_rate: 0.5,
+                ..OptimizerSettings::default()
+            },
+            returns: ReturnSettings {
+                gamma: 0.95,
+                ..ReturnSettings::default()
+            },
+            exploration: ExplorationSettings {
+                fraction: 0.5,
+                ..ExplorationSettings::default()
+            },
+            eval: EvalSettings {
+                final_episodes: 10,
+                freq: crate::config::Count::steps(0),
+                ..EvalSettings::default()
+            },
             ..DqnConfig::default()
         };
         let out = crate::train(&cfg, &mut ()).unwrap();
         assert_eq!(out.summary.eval.unwrap().mean, 1.0);
-        let cart = DqnConfig {
-            env: "CartPole-v1".into(),
-            env_kwargs: Kwargs::new(),
-            ..cfg
+        let cart = {
+            let mut config = cfg;
+            config.run.env = "CartPole-v1".into();
+            config.run.env_kwargs = Kwargs::new();
+            config
         };
         let err = crate::train(&cart, &mut ()).unwrap_err().to_string();
         assert!(err.contains("Discrete observation space"), "{err}");

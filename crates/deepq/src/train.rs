@@ -29,7 +29,7 @@ pub struct TrainOutcome {
 /// Validates `cfg`, makes its environment and trains on it with the algorithm it names.
 pub fn train(cfg: &DqnConfig, observer: &mut dyn Observer) -> Result<TrainOutcome, TrainError> {
     cfg.validate()?;
-    let env = deepq_envs::make(&cfg.env, &cfg.env_kwargs)?;
+    let env = deepq_envs::make(&cfg.run.env, &cfg.run.env_kwargs)?;
     env.visit(Start {
         cfg,
         checkpoint: None,
@@ -38,8 +38,8 @@ pub fn train(cfg: &DqnConfig, observer: &mut dyn Observer) -> Result<TrainOutcom
 }
 
 /// Trains on an environment that is not in the registry (e.g. one implemented by an embedding
-/// application); `spec` gives its name, step limit and reward threshold, and `cfg.env` and
-/// `cfg.env_kwargs` are not used. Checkpoints need `E`'s serde implementations to succeed.
+/// application); `spec` gives its name, step limit and reward threshold, and `cfg.run.env` and
+/// `cfg.run.env_kwargs` are not used. Checkpoints need `E`'s serde implementations to succeed.
 pub fn train_env<E>(
     cfg: &DqnConfig,
     env: E,
@@ -64,7 +64,7 @@ pub fn resume(checkpoint: &[u8], observer: &mut dyn Observer) -> Result<TrainOut
     let (header, _) = checkpoint::read_header(checkpoint)?;
     let cfg = header.config;
     cfg.validate()?;
-    let env = deepq_envs::make(&cfg.env, &cfg.env_kwargs)?;
+    let env = deepq_envs::make(&cfg.run.env, &cfg.run.env_kwargs)?;
     env.visit(Start {
         cfg: &cfg,
         checkpoint: Some(checkpoint),
@@ -85,7 +85,7 @@ impl Start<'_> {
     where
         E: Env + Clone + Serialize + DeserializeOwned,
     {
-        match (self.cfg.algorithm, self.cfg.dtype) {
+        match (self.cfg.algorithm, self.cfg.network.dtype) {
             (AlgorithmKind::Dqn, Dtype::F32) => self.run::<E, Dqn<E, f32>>(env, spec),
             (AlgorithmKind::Dqn, Dtype::F64) => self.run::<E, Dqn<E, f64>>(env, spec),
             (AlgorithmKind::QrDqn, Dtype::F32) => self.run::<E, QrDqn<E, f32>>(env, spec),

@@ -3,6 +3,7 @@
 //! summary flag the training episode that never ended.
 
 use deepq::config::{Algorithm, Count};
+use deepq::config::{EvalSettings, NetworkSettings, ReplaySettings, RunSettings};
 use deepq::envs::{Env, EnvSpec, RgbFrame, Space, Step};
 use deepq::train::{EvalRecord, Observer, Progress, train_env};
 use deepq::{DqnConfig, EvalStats};
@@ -94,18 +95,27 @@ fn every_algorithm_caps_its_evaluations_and_flags_the_endless_training_episode()
     for algorithm in [Algorithm::Dqn, Algorithm::Pqn, Algorithm::Tabular] {
         let mut cfg = DqnConfig {
             algorithm,
-            total_timesteps: 1_600,
-            eval_freq: Count::steps(512),
-            eval_episodes: 2,
-            final_eval_episodes: 3,
-            eval_max_episode_steps: 700,
-            net_arch: vec![8],
+            run: RunSettings {
+                total_timesteps: 1_600,
+                ..RunSettings::default()
+            },
+            eval: EvalSettings {
+                freq: Count::steps(512),
+                episodes: 2,
+                final_episodes: 3,
+                max_episode_steps: 700,
+                ..EvalSettings::default()
+            },
+            network: NetworkSettings {
+                net_arch: vec![8],
+                ..NetworkSettings::default()
+            },
             ..DqnConfig::default()
         };
         if algorithm == Algorithm::Pqn {
-            (cfg.n_envs, cfg.rollout_steps, cfg.n_minibatches) = (2, 16, 2);
+            (cfg.run.n_envs, cfg.pqn.rollout_steps, cfg.pqn.n_minibatches) = (2, 16, 2);
         } else {
-            cfg.learning_starts = Count::steps(100);
+            cfg.replay.learning_starts = Count::steps(100);
         }
         let mut rec = Recorder::default();
         let outcome = train_env(&cfg, Endless, spec(), &mut rec).unwrap();
@@ -119,7 +129,7 @@ fn every_algorithm_caps_its_evaluations_and_flags_the_endless_training_episode()
         // 3 periodic and 1 final evaluation: at least one report per episode.
         assert!(rec.eval_progress_reports >= 3 * 2 + 3);
         // The training episodes never end: each copy's one episode is as long as the run.
-        let per_copy = s.env_steps / cfg.n_envs as u64;
+        let per_copy = s.env_steps / cfg.run.n_envs as u64;
         assert_eq!(s.episodes, 0);
         assert_eq!(s.long_episode_steps, Some(per_copy), "{algorithm:?}");
         let flagged: Vec<Option<u64>> = rec.progress.iter().map(|p| p.long_episode_steps).collect();
@@ -128,10 +138,10 @@ fn every_algorithm_caps_its_evaluations_and_flags_the_endless_training_episode()
             .iter()
             .position(|p| p.long_episode_steps.is_some());
         assert!(
-            first.is_some_and(|i| rec.progress[i].step / cfg.n_envs as u64 >= 700
+            first.is_some_and(|i| rec.progress[i].step / cfg.run.n_envs as u64 >= 700
                 && rec.progress[..i]
                     .iter()
-                    .all(|p| p.step / cfg.n_envs as u64 <= 700)),
+                    .all(|p| p.step / cfg.run.n_envs as u64 <= 700)),
             "{algorithm:?}: {flagged:?}"
         );
     }
@@ -140,9 +150,18 @@ fn every_algorithm_caps_its_evaluations_and_flags_the_endless_training_episode()
 #[test]
 fn a_run_whose_episodes_end_flags_nothing() {
     let cfg = DqnConfig {
-        total_timesteps: 1_000,
-        learning_starts: Count::steps(100),
-        final_eval_episodes: 2,
+        run: RunSettings {
+            total_timesteps: 1_000,
+            ..RunSettings::default()
+        },
+        replay: ReplaySettings {
+            learning_starts: Count::steps(100),
+            ..ReplaySettings::default()
+        },
+        eval: EvalSettings {
+            final_episodes: 2,
+            ..EvalSettings::default()
+        },
         ..DqnConfig::default()
     };
     let mut rec = Recorder::default();

@@ -9,6 +9,10 @@ use std::collections::HashMap;
 use deepq::DqnConfig;
 use deepq::algorithms::iqn::IqnAgent;
 use deepq::config::Algorithm;
+use deepq::config::{
+    IqnSettings, MunchausenSettings, NetworkSettings, OptimizerSettings, ReplaySettings,
+    ReturnSettings,
+};
 use deepq::nn::{
     IQN_EMBEDDING_DIM_KEY, ImplicitQuantileNet, IqnWorkspace, iqn_from_safetensors,
     iqn_to_safetensors, quantile_huber_loss,
@@ -151,18 +155,7 @@ fn iqn_update_matches_pytorch() {
     }
 
     // The learner's update at the recorded fractions, three times with the target fixed.
-    let cfg = DqnConfig {
-        algorithm: Algorithm::Iqn,
-        net_arch: vec![32, 32],
-        batch_size: B,
-        gamma: 0.99,
-        learning_rate: 1e-3,
-        max_grad_norm: 10.0,
-        num_tau_samples: N,
-        num_tau_prime_samples: N_PRIME,
-        num_quantile_samples: K,
-        ..DqnConfig::default()
-    };
+    let cfg = recorded_config(0.99);
     let mut agent = IqnAgent::from_networks(online, Some(target), &cfg);
     let first = agent.update_at(&batch, &taus_choice, &taus_prime, &taus, &[]);
     compare(
@@ -257,19 +250,12 @@ fn munchausen_iqn_targets_match_the_formula() {
     let mut grad = vec![0.0; B * N];
     let want = quantile_huber_loss(B, &current, &taus, &targets, None, &mut grad, None);
 
-    let cfg = DqnConfig {
-        algorithm: Algorithm::Iqn,
-        net_arch: vec![32, 32],
-        batch_size: B,
-        gamma,
-        num_tau_samples: N,
-        num_tau_prime_samples: N_PRIME,
-        num_quantile_samples: K,
-        munchausen: true,
-        munchausen_alpha: alpha,
-        munchausen_tau: tau,
-        munchausen_clip: clip,
-        ..DqnConfig::default()
+    let mut cfg = recorded_config(gamma);
+    cfg.munchausen = MunchausenSettings {
+        enabled: true,
+        alpha,
+        tau,
+        clip,
     };
     let mut agent = IqnAgent::from_networks(online, Some(target), &cfg);
     let got = agent.update_at(&batch, &taus_choice, &taus_prime, &taus, &taus_here);
@@ -279,4 +265,36 @@ fn munchausen_iqn_targets_match_the_formula() {
         (got.loss - plain).abs() > 1e-3 * plain.abs(),
         "the Munchausen loss equals plain IQN's ({plain})"
     );
+}
+
+/// The learner settings of the recorded update (`tests/reference`'s IQN script): a 32-32
+/// network, batch `B`, Adam at 1e-3 with the norm clipped at 10, and `N`, `N′`, `K` fractions.
+fn recorded_config(gamma: f64) -> DqnConfig {
+    DqnConfig {
+        algorithm: Algorithm::Iqn,
+        network: NetworkSettings {
+            net_arch: vec![32, 32],
+            ..NetworkSettings::default()
+        },
+        replay: ReplaySettings {
+            batch_size: B,
+            ..ReplaySettings::default()
+        },
+        returns: ReturnSettings {
+            gamma,
+            ..ReturnSettings::default()
+        },
+        optimizer: OptimizerSettings {
+            learning_rate: 1e-3,
+            max_grad_norm: 10.0,
+            ..OptimizerSettings::default()
+        },
+        iqn: IqnSettings {
+            num_tau_samples: N,
+            num_tau_prime_samples: N_PRIME,
+            num_quantile_samples: K,
+            ..IqnSettings::default()
+        },
+        ..DqnConfig::default()
+    }
 }

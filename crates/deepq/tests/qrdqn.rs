@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use deepq::DqnConfig;
 use deepq::algorithms::qrdqn::QrDqnAgent;
 use deepq::config::Algorithm;
+use deepq::config::{
+    NetworkSettings, OptimizerSettings, QrDqnSettings, ReplaySettings, ReturnSettings,
+};
 use deepq::nn::{
     Mlp, N_QUANTILES_KEY, Workspace, argmax_per_row, from_safetensors, mean_over_quantiles,
     quantile_huber_loss, quantile_midpoints, to_safetensors,
@@ -103,14 +106,26 @@ fn compare(what: &str, got: &[f32], want: &[f32], rtol: f64, atol: f64) -> f64 {
 fn config() -> DqnConfig {
     DqnConfig {
         algorithm: Algorithm::QrDqn,
-        n_quantiles: N,
-        net_arch: vec![64, 64],
-        gamma: 0.99,
-        learning_rate: 1e-3,
-        // The recording's Adam has PyTorch's default ε (sb3-contrib's own is 0.01/batch).
-        optimizer_eps: Some(1e-8),
-        max_grad_norm: 10.0,
-        batch_size: B,
+        qrdqn: QrDqnSettings { n_quantiles: N },
+        network: NetworkSettings {
+            net_arch: vec![64, 64],
+            ..NetworkSettings::default()
+        },
+        returns: ReturnSettings {
+            gamma: 0.99,
+            ..ReturnSettings::default()
+        },
+        optimizer: OptimizerSettings {
+            learning_rate: 1e-3,
+            // The recording's Adam has PyTorch's default ε (sb3-contrib's own is 0.01/batch).
+            eps: Some(1e-8),
+            max_grad_norm: 10.0,
+            ..OptimizerSettings::default()
+        },
+        replay: ReplaySettings {
+            batch_size: B,
+            ..ReplaySettings::default()
+        },
         ..DqnConfig::default()
     }
 }

@@ -87,7 +87,7 @@ fn check_resumes_after(cfg: &DqnConfig, cuts: impl Iterator<Item = Recorder>) {
             bits(&resumed),
             bits(&reference),
             "{}: weights differ after an interruption at poll {k}",
-            cfg.env
+            cfg.run.env
         );
         first.episodes.extend(second.episodes);
         first.evals.extend(second.evals);
@@ -126,13 +126,30 @@ fn check_resumes_after(cfg: &DqnConfig, cuts: impl Iterator<Item = Recorder>) {
 }
 
 fn short(mut cfg: DqnConfig) -> DqnConfig {
-    cfg.total_timesteps = 3_000;
-    cfg.learning_starts = Count::steps(400);
-    cfg.eval_freq = Count::steps(1_000);
-    cfg.eval_episodes = 2;
-    cfg.final_eval_episodes = 3;
-    cfg.stop_on_solve = false;
-    cfg.checkpoint_freq = Count::steps(700);
+    cfg.run.total_timesteps = 3_000;
+    cfg.replay.learning_starts = Count::steps(400);
+    cfg.eval.freq = Count::steps(1_000);
+    cfg.eval.episodes = 2;
+    cfg.eval.final_episodes = 3;
+    cfg.eval.stop_on_solve = false;
+    cfg.run.checkpoint_freq = Count::steps(700);
+    cfg
+}
+
+/// A MinAtar Breakout preset shrunk to a short run: a 4-filter strided conv layer, 16 hidden
+/// units, a 1,000-transition buffer, evaluations at 700 steps, checkpoints every 400.
+#[cfg(feature = "minatar")]
+fn small_minatar(preset: &str, total_timesteps: u64) -> DqnConfig {
+    let mut cfg = Preset::find(preset).unwrap().config().unwrap();
+    cfg.run.total_timesteps = total_timesteps;
+    cfg.replay.learning_starts = Count::steps(300);
+    cfg.replay.buffer_size = 1_000;
+    cfg.network.cnn = vec![vec![4, 3, 2, 1]];
+    cfg.network.net_arch = vec![16];
+    cfg.eval.freq = Count::steps(700);
+    cfg.eval.episodes = 2;
+    cfg.eval.final_episodes = 2;
+    cfg.run.checkpoint_freq = Count::steps(400);
     cfg
 }
 
@@ -174,19 +191,19 @@ fn vectorized_f64_episode_trained_runs_resume_exactly() {
             .config()
             .unwrap(),
     );
-    cfg.n_envs = 4;
-    cfg.batch_size = 8;
-    cfg.buffer_size = 4_000;
-    cfg.eval_freq = Count::episodes(20);
-    cfg.train_freq = Count::episodes(2);
+    cfg.run.n_envs = 4;
+    cfg.replay.batch_size = 8;
+    cfg.replay.buffer_size = 4_000;
+    cfg.eval.freq = Count::episodes(20);
+    cfg.replay.train_freq = Count::episodes(2);
     check_resume_is_exact(&cfg, &[3, 250, 600]);
 }
 
 #[test]
 fn discrete_observation_runs_resume_exactly() {
     let mut cfg = short(DqnConfig::default());
-    cfg.env = "FrozenLake-v1".into();
-    cfg.train_freq = Count::steps(1);
+    cfg.run.env = "FrozenLake-v1".into();
+    cfg.replay.train_freq = Count::steps(1);
     check_resume_is_exact(&cfg, &[5, 1500]);
 }
 
@@ -208,10 +225,10 @@ fn a_finished_run_resumes_to_the_same_result() {
 fn rainbow_runs_resume_exactly() {
     let mut cfg = short(Preset::find("cartpole-rainbow").unwrap().config().unwrap());
     assert!(cfg.is_rainbow());
-    assert!(cfg.n_steps > 1 && cfg.atoms > 1);
-    cfg.net_arch = vec![32, 32];
-    cfg.atoms = 11;
-    cfg.batch_size = 16;
+    assert!(cfg.replay.n_steps > 1 && cfg.dqn.atoms > 1);
+    cfg.network.net_arch = vec![32, 32];
+    cfg.dqn.atoms = 11;
+    cfg.replay.batch_size = 16;
     check_resume_is_exact(&cfg, &[0, 1, 401, 1000, 1777, 2999]);
 }
 
@@ -221,20 +238,21 @@ fn rainbow_runs_resume_exactly() {
 fn vectorized_f64_rainbow_runs_resume_exactly() {
     let mut cfg = short(DqnConfig::default());
     cfg.set_rainbow_components(true);
-    cfg.env = "CartPole-v0".into();
-    cfg.env_kwargs
+    cfg.run.env = "CartPole-v0".into();
+    cfg.run
+        .env_kwargs
         .insert("max_episode_steps".into(), deepq::envs::KwValue::Int(40));
-    cfg.dtype = deepq::config::Dtype::F64;
-    cfg.n_envs = 3;
-    cfg.n_steps = 4;
-    cfg.atoms = 5;
-    cfg.v_min = 0.0;
-    cfg.v_max = 100.0;
-    cfg.net_arch = vec![16];
-    cfg.batch_size = 8;
-    cfg.buffer_size = 700;
-    cfg.train_freq = Count::steps(2);
-    cfg.total_timesteps = 6_000;
+    cfg.network.dtype = deepq::config::Dtype::F64;
+    cfg.run.n_envs = 3;
+    cfg.replay.n_steps = 4;
+    cfg.dqn.atoms = 5;
+    cfg.dqn.v_min = 0.0;
+    cfg.dqn.v_max = 100.0;
+    cfg.network.net_arch = vec![16];
+    cfg.replay.batch_size = 8;
+    cfg.replay.buffer_size = 700;
+    cfg.replay.train_freq = Count::steps(2);
+    cfg.run.total_timesteps = 6_000;
     check_resume_is_exact(&cfg, &[2, 333, 1500]);
 }
 
@@ -246,22 +264,22 @@ fn single_components_resume_exactly() {
         |c| {
             // A support set for a scalar head (as the no-C51 ablation of a Rainbow preset
             // leaves it) is ignored, and does not stop the run from resuming.
-            c.n_steps = 3;
-            c.v_min = 0.0;
-            c.v_max = 100.0;
+            c.replay.n_steps = 3;
+            c.dqn.v_min = 0.0;
+            c.dqn.v_max = 100.0;
         },
-        |c| c.prioritized_replay = true,
-        |c| c.noisy = true,
+        |c| c.replay.prioritized = true,
+        |c| c.dqn.noisy = true,
         |c| {
-            c.dueling = true;
-            c.atoms = 7;
-            c.v_min = 0.0;
-            c.v_max = 100.0;
+            c.dqn.dueling = true;
+            c.dqn.atoms = 7;
+            c.dqn.v_min = 0.0;
+            c.dqn.v_max = 100.0;
         },
     ];
     for set in variants {
         let mut cfg = base.clone();
-        cfg.net_arch = vec![16, 16];
+        cfg.network.net_arch = vec![16, 16];
         set(&mut cfg);
         cfg.validate().unwrap();
         check_resume_is_exact(&cfg, &[600, 2100]);
@@ -272,10 +290,10 @@ fn single_components_resume_exactly() {
 #[test]
 fn tabular_runs_resume_exactly() {
     let mut cfg = Preset::find("taxi-tabular").unwrap().config().unwrap();
-    cfg.total_timesteps = 30_000;
-    cfg.eval_freq = Count::steps(5_000);
-    cfg.checkpoint_freq = Count::steps(7_000);
-    cfg.final_eval_episodes = 5;
+    cfg.run.total_timesteps = 30_000;
+    cfg.eval.freq = Count::steps(5_000);
+    cfg.run.checkpoint_freq = Count::steps(7_000);
+    cfg.eval.final_episodes = 5;
     check_resume_is_exact(&cfg, &[0, 1, 4_999, 12_345]);
 }
 
@@ -283,16 +301,16 @@ fn tabular_runs_resume_exactly() {
 #[test]
 fn pqn_runs_resume_exactly() {
     let mut cfg = Preset::find("pqn-cartpole").unwrap().config().unwrap();
-    cfg.total_timesteps = 8 * 16 * 12;
-    cfg.n_envs = 8;
-    cfg.rollout_steps = 16;
-    cfg.n_minibatches = 4;
-    cfg.n_epochs = 2;
-    cfg.net_arch = vec![32, 32];
-    cfg.eval_freq = Count::steps(512);
-    cfg.eval_episodes = 2;
-    cfg.final_eval_episodes = 2;
-    cfg.checkpoint_freq = Count::steps(300);
+    cfg.run.total_timesteps = 8 * 16 * 12;
+    cfg.run.n_envs = 8;
+    cfg.pqn.rollout_steps = 16;
+    cfg.pqn.n_minibatches = 4;
+    cfg.pqn.n_epochs = 2;
+    cfg.network.net_arch = vec![32, 32];
+    cfg.eval.freq = Count::steps(512);
+    cfg.eval.episodes = 2;
+    cfg.eval.final_episodes = 2;
+    cfg.run.checkpoint_freq = Count::steps(300);
     check_resume_is_exact(&cfg, &[0, 1, 5, 9]);
 }
 
@@ -300,16 +318,7 @@ fn pqn_runs_resume_exactly() {
 #[cfg(feature = "minatar")]
 #[test]
 fn minatar_cnn_runs_resume_exactly() {
-    let mut cfg = Preset::find("minatar-breakout").unwrap().config().unwrap();
-    cfg.total_timesteps = 1_500;
-    cfg.learning_starts = Count::steps(300);
-    cfg.buffer_size = 1_000;
-    cfg.cnn = vec![vec![4, 3, 2, 1]];
-    cfg.net_arch = vec![16];
-    cfg.eval_freq = Count::steps(700);
-    cfg.eval_episodes = 2;
-    cfg.final_eval_episodes = 2;
-    cfg.checkpoint_freq = Count::steps(400);
+    let cfg = small_minatar("minatar-breakout", 1_500);
     check_resume_is_exact(&cfg, &[0, 350, 999]);
 }
 
@@ -318,28 +327,19 @@ fn minatar_cnn_runs_resume_exactly() {
 #[test]
 fn qrdqn_runs_resume_exactly() {
     let mut cfg = short(Preset::find("qrdqn-cartpole").unwrap().config().unwrap());
-    cfg.n_quantiles = 7;
-    cfg.net_arch = vec![32, 32];
-    cfg.train_freq = Count::steps(4);
-    cfg.gradient_steps = 1;
-    cfg.n_steps = 3;
-    cfg.prioritized_replay = true;
-    cfg.learning_rate_schedule = deepq::config::LearningRateSchedule::Linear;
+    cfg.qrdqn.n_quantiles = 7;
+    cfg.network.net_arch = vec![32, 32];
+    cfg.replay.train_freq = Count::steps(4);
+    cfg.replay.gradient_steps = 1;
+    cfg.replay.n_steps = 3;
+    cfg.replay.prioritized = true;
+    cfg.optimizer.learning_rate_schedule = deepq::config::LearningRateSchedule::Linear;
     check_resume_is_exact(&cfg, &[0, 401, 1777]);
     #[cfg(feature = "minatar")]
     {
-        let mut cfg = Preset::find("minatar-breakout").unwrap().config().unwrap();
+        let mut cfg = small_minatar("minatar-breakout", 1_200);
         cfg.algorithm = deepq::config::Algorithm::QrDqn;
-        cfg.n_quantiles = 5;
-        cfg.total_timesteps = 1_200;
-        cfg.learning_starts = Count::steps(300);
-        cfg.buffer_size = 1_000;
-        cfg.cnn = vec![vec![4, 3, 2, 1]];
-        cfg.net_arch = vec![16];
-        cfg.eval_freq = Count::steps(700);
-        cfg.eval_episodes = 2;
-        cfg.final_eval_episodes = 2;
-        cfg.checkpoint_freq = Count::steps(400);
+        cfg.qrdqn.n_quantiles = 5;
         check_resume_is_exact(&cfg, &[350]);
     }
 }
@@ -348,11 +348,11 @@ fn qrdqn_runs_resume_exactly() {
 #[test]
 fn munchausen_runs_resume_exactly() {
     let mut cfg = short(Preset::find("default").unwrap().config().unwrap());
-    cfg.munchausen = true;
-    cfg.double_q = false;
+    cfg.munchausen.enabled = true;
+    cfg.dqn.double_q = false;
     check_resume_is_exact(&cfg, &[0, 401, 1777]);
     let mut cfg = small_iqn();
-    cfg.munchausen = true;
+    cfg.munchausen.enabled = true;
     check_resume_is_exact(&cfg, &[401, 1777]);
 }
 
@@ -360,13 +360,13 @@ fn munchausen_runs_resume_exactly() {
 fn small_iqn() -> DqnConfig {
     let mut cfg = short(Preset::find("cartpole-zoo").unwrap().config().unwrap());
     cfg.algorithm = deepq::config::Algorithm::Iqn;
-    cfg.net_arch = vec![16, 16];
-    cfg.train_freq = Count::steps(4);
-    cfg.gradient_steps = 1;
-    cfg.batch_size = 8;
-    cfg.num_tau_samples = 8;
-    cfg.num_tau_prime_samples = 8;
-    cfg.num_quantile_samples = 4;
+    cfg.network.net_arch = vec![16, 16];
+    cfg.replay.train_freq = Count::steps(4);
+    cfg.replay.gradient_steps = 1;
+    cfg.replay.batch_size = 8;
+    cfg.iqn.num_tau_samples = 8;
+    cfg.iqn.num_tau_prime_samples = 8;
+    cfg.iqn.num_quantile_samples = 4;
     cfg
 }
 
@@ -375,28 +375,16 @@ fn small_iqn() -> DqnConfig {
 #[test]
 fn iqn_runs_resume_exactly() {
     let mut cfg = small_iqn();
-    cfg.n_steps = 3;
-    cfg.prioritized_replay = true;
+    cfg.replay.n_steps = 3;
+    cfg.replay.prioritized = true;
     check_resume_is_exact(&cfg, &[0, 401, 1777]);
     #[cfg(feature = "minatar")]
     {
-        let mut cfg = Preset::find("iqn-minatar-breakout")
-            .unwrap()
-            .config()
-            .unwrap();
-        cfg.total_timesteps = 1_000;
-        cfg.learning_starts = Count::steps(300);
-        cfg.buffer_size = 1_000;
-        cfg.batch_size = 4;
-        cfg.num_tau_samples = 4;
-        cfg.num_tau_prime_samples = 4;
-        cfg.num_quantile_samples = 2;
-        cfg.cnn = vec![vec![4, 3, 2, 1]];
-        cfg.net_arch = vec![16];
-        cfg.eval_freq = Count::steps(700);
-        cfg.eval_episodes = 2;
-        cfg.final_eval_episodes = 2;
-        cfg.checkpoint_freq = Count::steps(400);
+        let mut cfg = small_minatar("iqn-minatar-breakout", 1_000);
+        cfg.replay.batch_size = 4;
+        cfg.iqn.num_tau_samples = 4;
+        cfg.iqn.num_tau_prime_samples = 4;
+        cfg.iqn.num_quantile_samples = 2;
         check_resume_is_exact(&cfg, &[350]);
     }
 }

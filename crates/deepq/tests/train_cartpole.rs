@@ -49,9 +49,9 @@ fn default_preset_solves_cartpole_v1() {
 #[test]
 fn same_seed_same_weights_different_seed_different_weights() {
     let mut cfg = Preset::find("default").unwrap().config().unwrap();
-    cfg.total_timesteps = 3_000;
-    cfg.learning_starts = deepq::config::Count::steps(500);
-    cfg.final_eval_episodes = 2;
+    cfg.run.total_timesteps = 3_000;
+    cfg.replay.learning_starts = deepq::config::Count::steps(500);
+    cfg.eval.final_episodes = 2;
     let params = |cfg: &deepq::DqnConfig| match train(cfg, &mut ()).unwrap().model {
         deepq::Model::Network(QNetwork::F32(m)) => m.params().to_vec(),
         other => unreachable!("the default preset trains an f32 network, not {other:?}"),
@@ -62,7 +62,7 @@ fn same_seed_same_weights_different_seed_different_weights() {
         a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
         "same seed must be bit-identical"
     );
-    cfg.seed = 1;
+    cfg.run.seed = 1;
     assert_ne!(a, params(&cfg));
 }
 
@@ -72,17 +72,18 @@ fn same_seed_same_weights_different_seed_different_weights() {
 #[test]
 fn n_step_training_can_start_before_the_first_transition_is_stored() {
     for (replay, prioritized) in [(true, false), (true, true), (false, false)] {
-        let cfg = deepq::DqnConfig {
-            n_steps: 5,
-            learning_starts: deepq::config::Count::steps(0),
-            train_freq: deepq::config::Count::steps(1),
-            replay,
-            prioritized_replay: prioritized,
-            total_timesteps: 300,
-            eval_freq: deepq::config::Count::steps(0),
-            final_eval_episodes: 1,
-            net_arch: vec![8],
-            ..deepq::DqnConfig::default()
+        let cfg = {
+            let mut config = deepq::DqnConfig::default();
+            config.replay.n_steps = 5;
+            config.replay.learning_starts = deepq::config::Count::steps(0);
+            config.replay.train_freq = deepq::config::Count::steps(1);
+            config.replay.enabled = replay;
+            config.replay.prioritized = prioritized;
+            config.run.total_timesteps = 300;
+            config.eval.freq = deepq::config::Count::steps(0);
+            config.eval.final_episodes = 1;
+            config.network.net_arch = vec![8];
+            config
         };
         let outcome = deepq::train(&cfg, &mut ()).unwrap();
         assert!(outcome.summary.updates > 250, "{:?}", outcome.summary);
@@ -93,10 +94,11 @@ fn n_step_training_can_start_before_the_first_transition_is_stored() {
 /// ends at the first periodic evaluation whose mean reaches it, and not before.
 #[test]
 fn stop_reward_threshold_ends_training_at_the_first_evaluation_reaching_it() {
-    let cfg = deepq::DqnConfig {
-        stop_reward_threshold: Some(100.0),
-        final_eval_episodes: 5,
-        ..Preset::find("default").unwrap().config().unwrap()
+    let cfg = {
+        let mut config = Preset::find("default").unwrap().config().unwrap();
+        config.eval.stop_reward_threshold = Some(100.0);
+        config.eval.final_episodes = 5;
+        config
     };
     let mut recorder = Recorder::default();
     let s = train(&cfg, &mut recorder).unwrap().summary;
@@ -111,7 +113,7 @@ fn stop_reward_threshold_ends_training_at_the_first_evaluation_reaching_it() {
     );
     assert!(earlier.iter().all(|e| e.stats.mean < 100.0));
     assert_eq!(s.env_steps, last.step);
-    assert!(s.env_steps < cfg.total_timesteps);
+    assert!(s.env_steps < cfg.run.total_timesteps);
     // Solving still means the environment's threshold.
     assert_eq!(s.reward_threshold, 475.0);
     assert_eq!(s.solved_at_step.is_some(), last.stats.mean >= 475.0);

@@ -6,9 +6,10 @@ use deepq::{Preset, train};
 #[test]
 fn lunarlander_fast_preset_lands() {
     // Seed 5 stops after about 95,000 steps (roughly 10 s); every seed of 0..20 passes.
-    let cfg = deepq::DqnConfig {
-        seed: 5,
-        ..Preset::find("lunarlander-fast").unwrap().config().unwrap()
+    let cfg = {
+        let mut config = Preset::find("lunarlander-fast").unwrap().config().unwrap();
+        config.run.seed = 5;
+        config
     };
     let s = train(&cfg, &mut ()).unwrap().summary;
     let eval = s.eval.as_ref().expect("an uninterrupted run evaluates");
@@ -21,7 +22,7 @@ fn lunarlander_fast_preset_lands() {
     );
     assert!(s.solved);
     assert!(
-        s.env_steps < cfg.total_timesteps,
+        s.env_steps < cfg.run.total_timesteps,
         "the stop criterion was never met"
     );
 }

@@ -38,66 +38,66 @@ const INGREDIENTS: &[Ingredient] = &[
     Ingredient {
         label: "no replay (latest transition only)",
         slug: "no-replay",
-        used: |c| c.replay,
+        used: |c| c.replay.enabled,
         switch_off: |c| {
-            c.replay = false;
+            c.replay.enabled = false;
             // Prioritizing needs a buffer to sample from.
-            c.prioritized_replay = false;
+            c.replay.prioritized = false;
         },
     },
     Ingredient {
         label: "no target network",
         slug: "no-target",
-        used: |c| c.target_network,
-        switch_off: |c| c.target_network = false,
+        used: |c| c.target.enabled,
+        switch_off: |c| c.target.enabled = false,
     },
     Ingredient {
         label: "no double DQN",
         slug: "no-double",
-        used: |c| c.double_q,
-        switch_off: |c| c.double_q = false,
+        used: |c| c.dqn.double_q,
+        switch_off: |c| c.dqn.double_q = false,
     },
     Ingredient {
         label: "no dueling head",
         slug: "no-dueling",
-        used: |c| c.dueling,
-        switch_off: |c| c.dueling = false,
+        used: |c| c.dqn.dueling,
+        switch_off: |c| c.dqn.dueling = false,
     },
     Ingredient {
         label: "no prioritized replay (uniform)",
         slug: "no-per",
-        used: |c| c.prioritized_replay,
-        switch_off: |c| c.prioritized_replay = false,
+        used: |c| c.replay.prioritized,
+        switch_off: |c| c.replay.prioritized = false,
     },
     Ingredient {
         label: "1-step returns",
         slug: "one-step",
-        used: |c| c.n_steps > 1,
-        switch_off: |c| c.n_steps = 1,
+        used: |c| c.replay.n_steps > 1,
+        switch_off: |c| c.replay.n_steps = 1,
     },
     Ingredient {
         label: "no noisy nets (ε-greedy)",
         slug: "no-noisy",
-        used: |c| c.noisy,
-        switch_off: |c| c.noisy = false,
+        used: |c| c.dqn.noisy,
+        switch_off: |c| c.dqn.noisy = false,
     },
     Ingredient {
         label: "no C51 (scalar Q, `loss` key)",
         slug: "no-c51",
-        used: |c| c.atoms > 1,
-        switch_off: |c| c.atoms = 1,
+        used: |c| c.dqn.atoms > 1,
+        switch_off: |c| c.dqn.atoms = 1,
     },
     Ingredient {
         label: "MSE instead of Huber",
         slug: "mse",
-        used: |c| c.loss == Loss::Huber && c.atoms == 1,
-        switch_off: |c| c.loss = Loss::Mse,
+        used: |c| c.dqn.loss == Loss::Huber && c.dqn.atoms == 1,
+        switch_off: |c| c.dqn.loss = Loss::Mse,
     },
     Ingredient {
         label: "Huber instead of MSE",
         slug: "huber",
-        used: |c| c.loss == Loss::Mse && c.atoms == 1,
-        switch_off: |c| c.loss = Loss::Huber,
+        used: |c| c.dqn.loss == Loss::Mse && c.dqn.atoms == 1,
+        switch_off: |c| c.dqn.loss = Loss::Huber,
     },
 ];
 
@@ -188,9 +188,10 @@ pub fn run(args: &AblateArgs) -> CliResult<()> {
         for &seed in &seeds {
             let dir = out.join(slug).join(format!("seed-{seed}"));
             runs.push((
-                DqnConfig {
-                    seed,
-                    ..cfg.clone()
+                {
+                    let mut config = cfg.clone();
+                    config.run.seed = seed;
+                    config
                 },
                 dir,
             ));
@@ -201,13 +202,13 @@ pub fn run(args: &AblateArgs) -> CliResult<()> {
 
     let mut report = Ablation {
         preset: preset.clone(),
-        env: base.env.clone(),
+        env: base.run.env.clone(),
         seeds: seeds.clone(),
         variants: Vec::new(),
     };
     for (label, slug, cfg) in &variants {
         let runs: Vec<_> = summaries.by_ref().take(seeds.len()).collect();
-        let summary = SeedsSummary::of(&cfg.env, &preset, runs);
+        let summary = SeedsSummary::of(&cfg.run.env, &preset, runs);
         write_json(&out.join(slug).join("summary.json"), &summary)?;
         report.variants.push(Variant {
             label: label.clone(),
@@ -238,7 +239,7 @@ pub fn run(args: &AblateArgs) -> CliResult<()> {
     deepq_plots::draw_seeds(
         &out,
         &groups,
-        base.rolling_window,
+        base.run.rolling_window,
         threshold,
         deepq_plots::Format::Png,
     )?;

@@ -18,7 +18,7 @@ pub fn run(args: &AggregateArgs) -> CliResult<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let summary = aggregate_runs(&runs)?;
     RunDir::create(&args.out)?;
-    let window = runs[0].config.rolling_window;
+    let window = runs[0].config.run.rolling_window;
     let dirs: Vec<RunDir> = runs.into_iter().map(|r| r.dir).collect();
     deepq_plots::report_seeds(&args.out, &summary, &dirs, window)?;
     print_seeds_summary(&summary, &args.out);

@@ -10,7 +10,7 @@ use deepq::algorithms::iqn::IqnAgent;
 use deepq::algorithms::off_policy::Learner;
 use deepq::algorithms::pqn::MinibatchStep;
 use deepq::algorithms::qrdqn::QrDqnAgent;
-use deepq::config::Algorithm;
+use deepq::config::{Algorithm, DqnSettings, NetworkSettings, OptimizerSettings, ReplaySettings};
 use deepq::envs::{ElementType, Env, EnvSpec, EnvVisitor, Kwargs, Space, VecEnv};
 use deepq::nn::Loss;
 use deepq::nn::{Mlp, Optimizer, conv_output_shapes};
@@ -138,32 +138,19 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
             "--batch, --obs-dim and --actions must be at least 1".into(),
         ));
     }
-    let mut cfg = DqnConfig {
+    let network = NetworkSettings {
         net_arch: hidden.clone(),
-        batch_size,
-        learning_rate: 1e-3,
-        loss: a.loss.into(),
-        max_grad_norm: f64::INFINITY,
-        double_q: a.double,
-        dueling: a.dueling,
-        noisy: a.noisy,
-        atoms: a.atoms,
-        n_steps: a.n_steps,
-        prioritized_replay: a.per,
-        ..DqnConfig::default()
+        ..NetworkSettings::default()
     };
-    if a.rainbow {
-        cfg.set_rainbow_components(true);
-    }
-    cfg.validate()?;
+    let cfg = flag_config(a, network, batch_size, 1e-3)?;
     let mut components = Vec::new();
     for (on, name) in [
-        (cfg.double_q, "double"),
-        (cfg.dueling, "dueling"),
-        (cfg.noisy, "noisy"),
-        (cfg.atoms > 1, "c51"),
-        (cfg.n_steps > 1, "n-step"),
-        (cfg.prioritized_replay, "per"),
+        (cfg.dqn.double_q, "double"),
+        (cfg.dqn.dueling, "dueling"),
+        (cfg.dqn.noisy, "noisy"),
+        (cfg.dqn.atoms > 1, "c51"),
+        (cfg.replay.n_steps > 1, "n-step"),
+        (cfg.replay.prioritized, "per"),
     ] {
         if on {
             components.push(name);
@@ -172,15 +159,15 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
     let mut rng = Pcg64::seed_from_u64(0);
     let mut agent = DqnAgent::<f32>::new(a.obs_dim, n_actions, &cfg, &mut rng);
     let mut batch = random_batch(&mut rng, batch_size, a.obs_dim, n_actions);
-    if cfg.n_steps > 1 {
+    if cfg.replay.n_steps > 1 {
         batch.horizons = (0..batch_size)
-            .map(|_| rng.random_range(1..=cfg.n_steps as u16))
+            .map(|_| rng.random_range(1..=cfg.replay.n_steps as u16))
             .collect();
     }
     let mut noise_rng = Pcg64::seed_from_u64(1);
-    let mut per = cfg.prioritized_replay.then(|| {
+    let mut per = cfg.replay.prioritized.then(|| {
         // A full 100k-slot buffer's priorities, spread over four orders of magnitude.
-        let mut p = Priorities::new(100_000, cfg.prioritized_replay_alpha, 1e-6);
+        let mut p = Priorities::new(100_000, cfg.replay.priority_alpha, 1e-6);
         for slot in 0..100_000 {
             p.on_push(slot);
         }
@@ -296,7 +283,10 @@ struct ActReport {
 fn act(a: &BenchActArgs) -> CliResult<()> {
     let hidden = parse_net(&a.net)?;
     let cfg = DqnConfig {
-        net_arch: hidden.clone(),
+        network: NetworkSettings {
+            net_arch: hidden.clone(),
+            ..NetworkSettings::default()
+        },
         ..DqnConfig::default()
     };
     let mut rng = Pcg64::seed_from_u64(0);
@@ -523,7 +513,7 @@ struct PresetUpdatesReport {
 fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
     let cfg = deepq::Preset::find(name)?.config()?;
     cfg.validate()?;
-    let env = deepq::envs::make(&cfg.env, &cfg.env_kwargs)?;
+    let env = deepq::envs::make(&cfg.run.env, &cfg.run.env_kwargs)?;
     let space = env.observation_space();
     let images = space.image_shape().is_some();
     let mut rng = Pcg64::seed_from_u64(0);
@@ -532,7 +522,7 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
     let mut network = describe_network(&online);
     let (algorithm, batch, forwards, rates) = match cfg.algorithm {
         Algorithm::Dqn => {
-            let batch = a.batch.unwrap_or(cfg.batch_size);
+            let batch = a.batch.unwrap_or(cfg.replay.batch_size);
             let rates = time_learner_update::<DqnAgent<f32>>(
                 a,
                 &cfg,
@@ -544,7 +534,7 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
             ("DQN", batch, 2, rates)
         }
         Algorithm::QrDqn => {
-            let batch = a.batch.unwrap_or(cfg.batch_size);
+            let batch = a.batch.unwrap_or(cfg.replay.batch_size);
             let rates = time_learner_update::<QrDqnAgent<f32>>(
                 a,
                 &cfg,
@@ -556,7 +546,7 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
             ("QR-DQN", batch, 2, rates)
         }
         Algorithm::Iqn => {
-            let batch = a.batch.unwrap_or(cfg.batch_size);
+            let batch = a.batch.unwrap_or(cfg.replay.batch_size);
             let rates = time_learner_update::<IqnAgent<f32>>(
                 a,
                 &cfg,
@@ -567,10 +557,10 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
             )?;
             network = format!(
                 "{network}, the first layer's output times a {}-cosine τ-embedding, N = {}, N′ = {}, K = {}",
-                cfg.quantile_embedding_dim,
-                cfg.num_tau_samples,
-                cfg.num_tau_prime_samples,
-                cfg.num_quantile_samples
+                cfg.iqn.quantile_embedding_dim,
+                cfg.iqn.num_tau_samples,
+                cfg.iqn.num_tau_prime_samples,
+                cfg.iqn.num_quantile_samples
             );
             // 0: deepq does not count IQN's arithmetic.
             ("IQN", batch, 0, rates)
@@ -578,7 +568,7 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
         Algorithm::Pqn => {
             let batch = a
                 .batch
-                .unwrap_or(cfg.n_envs * cfg.rollout_steps / cfg.n_minibatches);
+                .unwrap_or(cfg.run.n_envs * cfg.pqn.rollout_steps / cfg.pqn.n_minibatches);
             let rates = time_pqn_update(a, &cfg, online.clone(), batch, images, &mut rng)?;
             ("PQN", batch, 1, rates)
         }
@@ -596,7 +586,7 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
         max: rates.max,
         preset: Some(name.to_string()),
         algorithm: algorithm.to_lowercase(),
-        env: cfg.env.clone(),
+        env: cfg.run.env.clone(),
         network,
         batch,
         repeats: a.timing.repeats,
@@ -623,13 +613,53 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
     Ok(())
 }
 
+/// The config of a network `bench updates` builds from its flags: `network`, the batch size
+/// and learning rate (Adam, no gradient clipping, hard target copies), and the loss, n-step
+/// returns, prioritized replay and heads the flags ask for.
+fn flag_config(
+    a: &BenchUpdatesArgs,
+    network: NetworkSettings,
+    batch_size: usize,
+    learning_rate: f64,
+) -> CliResult<DqnConfig> {
+    let mut cfg = DqnConfig {
+        network,
+        replay: ReplaySettings {
+            batch_size,
+            n_steps: a.n_steps,
+            prioritized: a.per,
+            ..ReplaySettings::default()
+        },
+        optimizer: OptimizerSettings {
+            learning_rate,
+            max_grad_norm: f64::INFINITY,
+            ..OptimizerSettings::default()
+        },
+        dqn: DqnSettings {
+            loss: a.loss.into(),
+            double_q: a.double,
+            dueling: a.dueling,
+            noisy: a.noisy,
+            atoms: a.atoms,
+            ..DqnSettings::default()
+        },
+        ..DqnConfig::default()
+    };
+    if a.rainbow {
+        cfg.set_rainbow_components(true);
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
 /// Updates between target copies in `--net nature`: CleanRL's dqn_atari.py copies every
 /// 1,000 env steps and updates every 4.
 const NATURE_TARGET_EVERY: u64 = 250;
 
 /// `deepq bench updates --net nature`: DQN's update of Nature DQN's network on random
 /// 84×84×4 uint8 frames, CleanRL's dqn_atari.py settings (Adam 1e-4, batch 32, no gradient
-/// clipping, a hard target copy every 250 updates), the loss and heads from the flags.
+/// clipping, a hard target copy every 250 updates), the loss and heads from the flags (the
+/// update with `--per` computes priorities, but no sum tree is sampled).
 fn nature_updates(a: &BenchUpdatesArgs) -> CliResult<()> {
     let batch = a.batch.unwrap_or(32);
     let n_actions = a.actions.unwrap_or(6);
@@ -638,25 +668,12 @@ fn nature_updates(a: &BenchUpdatesArgs) -> CliResult<()> {
             "--batch and --actions must be at least 1".into(),
         ));
     }
-    let mut cfg = DqnConfig {
+    let network = NetworkSettings {
         cnn: vec![vec![32, 8, 4], vec![64, 4, 2], vec![64, 3, 1]],
         net_arch: vec![512],
-        batch_size: batch,
-        learning_rate: 1e-4,
-        loss: a.loss.into(),
-        max_grad_norm: f64::INFINITY,
-        double_q: a.double,
-        dueling: a.dueling,
-        noisy: a.noisy,
-        atoms: a.atoms,
-        n_steps: a.n_steps,
-        tau: 1.0,
-        ..DqnConfig::default()
+        ..NetworkSettings::default()
     };
-    if a.rainbow {
-        cfg.set_rainbow_components(true);
-    }
-    cfg.validate()?;
+    let cfg = flag_config(a, network, batch, 1e-4)?;
     let space = Space::Image {
         shape: [84, 84, 4],
         dtype: ElementType::U8,
@@ -671,7 +688,7 @@ fn nature_updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         NATURE_TARGET_EVERY,
         &mut rng,
     )?;
-    let forwards = if cfg.double_q { 3 } else { 2 };
+    let forwards = if cfg.dqn.double_q { 3 } else { 2 };
     let flops = network_update_flops(&online, batch, forwards);
     let report = PresetUpdatesReport {
         updates_per_s: rates.median,
@@ -767,7 +784,7 @@ fn time_learner_update<L: Learner<Float = f32>>(
             black_box(learner.update(&batch, &mut noise_rng));
             updates += 1;
             if updates.is_multiple_of(target_every) {
-                learner.update_target(cfg.tau);
+                learner.update_target(cfg.target.tau);
             }
         }
     })
@@ -802,8 +819,8 @@ fn time_pqn_update(
             black_box(step.update(
                 &mut online,
                 &mut optimizer,
-                cfg.max_grad_norm,
-                cfg.learning_rate,
+                cfg.optimizer.max_grad_norm,
+                cfg.optimizer.learning_rate,
             ));
         }
     })

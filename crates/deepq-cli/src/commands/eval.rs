@@ -22,7 +22,7 @@ use deepq::summary::optimum;
 /// whose shapes do not fit the environment are runtime errors.
 pub fn open_run(path: &Path) -> CliResult<LoadedRun> {
     let loaded = run_dir::load_run(path)?;
-    let env = deepq::envs::make(&loaded.config.env, &loaded.config.env_kwargs)?;
+    let env = deepq::envs::make(&loaded.config.run.env, &loaded.config.run.env_kwargs)?;
     loaded.check_fits(
         env.observation_space().flat_dim(),
         env.action_space().flat_dim(),
@@ -55,13 +55,13 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
     }
     let loaded = open_run(&args.run)?;
     // As many episodes as the run's own final evaluation, unless asked.
-    let episodes = args.episodes.unwrap_or(loaded.config.final_eval_episodes);
-    let env = deepq::envs::make(&loaded.config.env, &loaded.config.env_kwargs)?;
+    let episodes = args.episodes.unwrap_or(loaded.config.eval.final_episodes);
+    let env = deepq::envs::make(&loaded.config.run.env, &loaded.config.run.env_kwargs)?;
     let spec = env.spec().clone();
     let plan = EvalPlan {
         episodes,
         seed: Some(args.seed),
-        max_episode_steps: loaded.config.eval_max_episode_steps,
+        max_episode_steps: loaded.config.eval.max_episode_steps,
     };
     let mut watch = Watch {
         bar: episodes_bar(episodes),

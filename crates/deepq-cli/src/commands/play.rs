@@ -35,13 +35,13 @@ pub fn parse_render(spec: &str) -> Result<Render, String> {
 /// Runs `deepq play`.
 pub fn run(args: &PlayArgs) -> CliResult<()> {
     let loaded = open_run(&args.run)?;
-    let env = deepq::envs::make(&loaded.config.env, &loaded.config.env_kwargs)?;
+    let env = deepq::envs::make(&loaded.config.run.env, &loaded.config.run.env_kwargs)?;
     if args.fps == 0 {
         return Err(Failure::Usage(
             "invalid value 0 for '--fps': must be at least 1".into(),
         ));
     }
-    let max_steps = loaded.config.eval_max_episode_steps;
+    let max_steps = loaded.config.eval.max_episode_steps;
     let played = env.visit(Play {
         loaded: &loaded,
         render: &args.render,

@@ -34,8 +34,8 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_dir(&cfg.env, &preset, &cfg.seed.to_string()));
-    let bar = (!args.quiet).then(|| progress_bar(cfg.total_timesteps));
+        .unwrap_or_else(|| default_dir(&cfg.run.env, &preset, &cfg.run.seed.to_string()));
+    let bar = (!args.quiet).then(|| progress_bar(cfg.run.total_timesteps));
     let summary = train_one(
         &cfg,
         &preset,
@@ -44,7 +44,7 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
         args.tensorboard,
         &stop_on_ctrl_c(),
     )?;
-    print_summary(&summary, &out, cfg.eval_max_episode_steps);
+    print_summary(&summary, &out, cfg.eval.max_episode_steps);
     interrupted(&summary, &out)
 }
 
@@ -70,7 +70,7 @@ pub fn run_seeds(args: &TrainArgs) -> CliResult<(SeedsSummary, PathBuf)> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_dir(&cfg.env, &preset, &tag));
+        .unwrap_or_else(|| default_dir(&cfg.run.env, &preset, &tag));
     if !args.quiet {
         // A range's end is excluded (`0..4` is 4 seeds): say what will run before it starts.
         match jobs.min(seeds.len()) {
@@ -122,7 +122,7 @@ fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
     let cfg = header.config;
     let preset = preset_of(&run);
     let bar = (!args.quiet).then(|| {
-        let bar = progress_bar(cfg.total_timesteps);
+        let bar = progress_bar(cfg.run.total_timesteps);
         bar.set_position(header.steps);
         bar
     });
@@ -136,7 +136,7 @@ fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
     let summary = finish_run(&run, &cfg, &preset, observer, |obs| {
         deepq::train::resume(&bytes, obs).map(|o| (o.summary, o.model.to_safetensors()))
     })?;
-    print_summary(&summary, dir, cfg.eval_max_episode_steps);
+    print_summary(&summary, dir, cfg.eval.max_episode_steps);
     interrupted(&summary, dir)
 }
 
@@ -183,9 +183,10 @@ fn train_seeds(
         .iter()
         .map(|&seed| {
             (
-                DqnConfig {
-                    seed,
-                    ..cfg.clone()
+                {
+                    let mut config = cfg.clone();
+                    config.run.seed = seed;
+                    config
                 },
                 out.join(format!("seed-{seed}")),
             )
@@ -193,8 +194,8 @@ fn train_seeds(
         .collect();
     let summaries = train_parallel(&runs, preset, jobs, args.quiet, args.tensorboard, stop)?;
     let dirs: Vec<RunDir> = runs.iter().map(|(_, dir)| RunDir::at(dir)).collect();
-    let summary = SeedsSummary::of(&cfg.env, preset, summaries);
-    plots::report_seeds(out, &summary, &dirs, cfg.rolling_window)?;
+    let summary = SeedsSummary::of(&cfg.run.env, preset, summaries);
+    plots::report_seeds(out, &summary, &dirs, cfg.run.rolling_window)?;
     Ok(summary)
 }
 

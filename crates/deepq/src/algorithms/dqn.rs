@@ -67,14 +67,14 @@ impl UpdateRule {
     /// The rule a config asks for.
     pub fn from_config(cfg: &DqnConfig) -> Self {
         UpdateRule {
-            gamma: cfg.gamma,
-            double_q: cfg.double_q,
-            loss: cfg.loss,
-            max_grad_norm: cfg.max_grad_norm,
-            bootstrap_on_truncation: cfg.bootstrap_on_truncation,
-            regress_max_q: cfg.regress_max_q,
-            n_steps: cfg.n_steps,
-            prioritized: cfg.prioritized_replay,
+            gamma: cfg.returns.gamma,
+            double_q: cfg.dqn.double_q,
+            loss: cfg.dqn.loss,
+            max_grad_norm: cfg.optimizer.max_grad_norm,
+            bootstrap_on_truncation: cfg.returns.bootstrap_on_truncation,
+            regress_max_q: cfg.dqn.regress_max_q,
+            n_steps: cfg.replay.n_steps,
+            prioritized: cfg.replay.prioritized,
             munchausen: Munchausen::from_config(cfg),
         }
     }
@@ -134,17 +134,17 @@ impl<T: Scalar> DqnAgent<T> {
     /// A fresh agent: the online network initialised from `rng`, the target a copy of it.
     pub fn new(obs_dim: usize, n_actions: usize, cfg: &DqnConfig, rng: &mut impl Rng) -> Self {
         let mut sizes = vec![obs_dim];
-        sizes.extend(&cfg.net_arch);
+        sizes.extend(&cfg.network.net_arch);
         sizes.push(n_actions);
-        let online = Mlp::with_arch(&sizes, cfg.arch(), cfg.noisy_sigma0, rng);
+        let online = Mlp::with_arch(&sizes, cfg.arch(), cfg.dqn.noisy_sigma0, rng);
         Self::from_network(online, cfg)
     }
 
     /// An agent around an existing network (e.g. loaded weights), with fresh optimizer state.
     pub fn from_network(online: Mlp<T>, cfg: &DqnConfig) -> Self {
         let optimizer = Optimizer::new(cfg.optimizer_config(), online.n_params());
-        let target = cfg.target_network.then(|| online.clone());
-        let max_batch = cfg.batch_size.max(cfg.n_envs);
+        let target = cfg.target.enabled.then(|| online.clone());
+        let max_batch = cfg.replay.batch_size.max(cfg.run.n_envs);
         Self::assemble(
             online,
             target,
@@ -459,7 +459,7 @@ where
     type Float = T;
 
     fn new(cfg: &DqnConfig, space: &Space, n_actions: usize) -> Result<Self, ConfigError> {
-        let mut rng = stream_rng(cfg.seed, Stream::Init);
+        let mut rng = stream_rng(cfg.run.seed, Stream::Init);
         let online = network::q_network(cfg, space, n_actions, &mut rng)?;
         Ok(DqnAgent::from_network(online, cfg))
     }
@@ -551,6 +551,9 @@ impl<'de, T: Scalar> Deserialize<'de> for DqnAgent<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{
+        MunchausenSettings, NetworkSettings, OptimizerSettings, ReplaySettings, ReturnSettings,
+    };
     use rand::SeedableRng;
     use rand_pcg::Pcg64;
 
@@ -560,12 +563,23 @@ mod tests {
     fn targets_use_the_horizon_and_the_end_kind() {
         for bootstrap_on_truncation in [true, false] {
             let cfg = DqnConfig {
-                net_arch: vec![5],
-                gamma: 0.9,
-                n_steps: 3,
-                batch_size: 4,
-                max_grad_norm: f64::INFINITY,
-                bootstrap_on_truncation,
+                network: NetworkSettings {
+                    net_arch: vec![5],
+                    ..NetworkSettings::default()
+                },
+                returns: ReturnSettings {
+                    gamma: 0.9,
+                    bootstrap_on_truncation,
+                },
+                replay: ReplaySettings {
+                    n_steps: 3,
+                    batch_size: 4,
+                    ..ReplaySettings::default()
+                },
+                optimizer: OptimizerSettings {
+                    max_grad_norm: f64::INFINITY,
+                    ..OptimizerSettings::default()
+                },
                 ..DqnConfig::default()
             };
             let mut rng = Pcg64::seed_from_u64(1);
@@ -605,15 +619,29 @@ mod tests {
     fn munchausen_targets_match_the_formula() {
         let (alpha, tau, clip) = (0.9, 0.03, -1.0);
         let cfg = DqnConfig {
-            net_arch: vec![6],
-            gamma: 0.9,
-            n_steps: 2,
-            batch_size: 4,
-            max_grad_norm: f64::INFINITY,
-            munchausen: true,
-            munchausen_alpha: alpha,
-            munchausen_tau: tau,
-            munchausen_clip: clip,
+            network: NetworkSettings {
+                net_arch: vec![6],
+                ..NetworkSettings::default()
+            },
+            returns: ReturnSettings {
+                gamma: 0.9,
+                ..ReturnSettings::default()
+            },
+            replay: ReplaySettings {
+                n_steps: 2,
+                batch_size: 4,
+                ..ReplaySettings::default()
+            },
+            optimizer: OptimizerSettings {
+                max_grad_norm: f64::INFINITY,
+                ..OptimizerSettings::default()
+            },
+            munchausen: MunchausenSettings {
+                enabled: true,
+                alpha,
+                tau,
+                clip,
+            },
             ..DqnConfig::default()
         };
         let mut rng = Pcg64::seed_from_u64(3);

@@ -132,25 +132,25 @@ impl<T: Scalar> IqnAgent<T> {
     /// An agent around an online network, the target a copy of it (with `target_network`),
     /// fresh optimizer state and the run's `Quantiles` stream.
     pub fn from_network(online: ImplicitQuantileNet<T>, cfg: &DqnConfig) -> Self {
-        let target = cfg.target_network.then(|| online.clone());
+        let target = cfg.target.enabled.then(|| online.clone());
         let optimizers = online
             .parts()
             .iter()
             .map(|p| Optimizer::new(cfg.optimizer_config(), p.n_params()))
             .collect();
         let rule = IqnRule {
-            gamma: cfg.gamma,
-            max_grad_norm: cfg.max_grad_norm,
-            bootstrap_on_truncation: cfg.bootstrap_on_truncation,
-            n_steps: cfg.n_steps,
-            prioritized: cfg.prioritized_replay,
-            num_tau_samples: cfg.num_tau_samples,
-            num_tau_prime_samples: cfg.num_tau_prime_samples,
-            num_quantile_samples: cfg.num_quantile_samples,
+            gamma: cfg.returns.gamma,
+            max_grad_norm: cfg.optimizer.max_grad_norm,
+            bootstrap_on_truncation: cfg.returns.bootstrap_on_truncation,
+            n_steps: cfg.replay.n_steps,
+            prioritized: cfg.replay.prioritized,
+            num_tau_samples: cfg.iqn.num_tau_samples,
+            num_tau_prime_samples: cfg.iqn.num_tau_prime_samples,
+            num_quantile_samples: cfg.iqn.num_quantile_samples,
             munchausen: Munchausen::from_config(cfg),
         };
-        let quantile_rng = stream_rng(cfg.seed, Stream::Quantiles);
-        let max_batch = cfg.batch_size.max(cfg.n_envs);
+        let quantile_rng = stream_rng(cfg.run.seed, Stream::Quantiles);
+        let max_batch = cfg.replay.batch_size.max(cfg.run.n_envs);
         Self::assemble(online, target, optimizers, rule, max_batch, quantile_rng)
     }
 
@@ -433,7 +433,7 @@ where
     type Float = T;
 
     fn new(cfg: &DqnConfig, space: &Space, n_actions: usize) -> Result<Self, ConfigError> {
-        let mut rng = stream_rng(cfg.seed, Stream::Init);
+        let mut rng = stream_rng(cfg.run.seed, Stream::Init);
         let online = network::iqn_network(cfg, space, n_actions, &mut rng)?;
         Ok(IqnAgent::from_network(online, cfg))
     }
@@ -486,7 +486,7 @@ where
 
     fn fits(&self, cfg: &DqnConfig, space: &Space, n_actions: usize) -> bool {
         network::iqn_fits(&self.online, cfg, space, n_actions)
-            && self.rule.num_tau_samples == cfg.num_tau_samples
+            && self.rule.num_tau_samples == cfg.iqn.num_tau_samples
     }
 
     fn model(&self) -> Model {

@@ -32,10 +32,10 @@ pub struct Munchausen {
 impl Munchausen {
     /// The target a config asks for (`munchausen = true`), if any.
     pub fn from_config(cfg: &DqnConfig) -> Option<Self> {
-        cfg.munchausen.then_some(Munchausen {
-            alpha: cfg.munchausen_alpha,
-            tau: cfg.munchausen_tau,
-            clip: cfg.munchausen_clip,
+        cfg.munchausen.enabled.then_some(Munchausen {
+            alpha: cfg.munchausen.alpha,
+            tau: cfg.munchausen.tau,
+            clip: cfg.munchausen.clip,
         })
     }
 

@@ -177,7 +177,7 @@ where
             .scratch
             .as_mut()
             .expect("scratch is built before the first step");
-        let progress = run.steps as f64 / run.cfg.total_timesteps as f64;
+        let progress = run.steps as f64 / run.cfg.run.total_timesteps as f64;
         if !self
             .replay
             .sample(&mut self.replay_rng, progress, &mut s.indices, &mut s.batch)
@@ -196,21 +196,22 @@ where
     /// SB3's `train_freq`: counted in vector steps, or in episodes finished by any copy.
     fn train_due(&self, cfg: &DqnConfig) -> bool {
         let since = cfg
+            .replay
             .train_freq
             .of(self.vector_steps_since_train, self.episodes_since_train);
-        since >= cfg.train_freq.n
+        since >= cfg.replay.train_freq.n
     }
 }
 
 /// Before `learning_starts`: SB3 acts randomly while `steps < learning_starts`…
 fn warming_up(run: &RunState) -> bool {
-    let ls = run.cfg.learning_starts;
+    let ls = run.cfg.replay.learning_starts;
     ls.of(run.steps, run.episodes()) < ls.n
 }
 
 /// …and trains once `steps > learning_starts` (or that many episodes have finished).
 fn learning_started(run: &RunState) -> bool {
-    let ls = run.cfg.learning_starts;
+    let ls = run.cfg.replay.learning_starts;
     match ls.unit {
         Unit::Step => run.steps > ls.n,
         Unit::Episode => run.episodes() >= ls.n,
@@ -221,11 +222,11 @@ fn learning_started(run: &RunState) -> bool {
 /// `learning_rate · progress_remaining` (RL Zoo's `lin_<lr>`), progress counted in steps.
 fn learning_rate(run: &RunState) -> f64 {
     let cfg = &run.cfg;
-    match cfg.learning_rate_schedule {
-        LearningRateSchedule::Constant => cfg.learning_rate,
+    match cfg.optimizer.learning_rate_schedule {
+        LearningRateSchedule::Constant => cfg.optimizer.learning_rate,
         LearningRateSchedule::Linear => {
-            let remaining = 1.0 - run.steps as f64 / cfg.total_timesteps as f64;
-            cfg.learning_rate * remaining.max(0.0)
+            let remaining = 1.0 - run.steps as f64 / cfg.run.total_timesteps as f64;
+            cfg.optimizer.learning_rate * remaining.max(0.0)
         }
     }
 }
@@ -238,16 +239,16 @@ where
     fn new(cfg: &DqnConfig, env: &E) -> Result<Self, TrainError> {
         let space = env.observation_space();
         let learner = L::new(cfg, &space, env.n_actions())?;
-        let mut envs = VecEnv::new(vec![env.clone(); cfg.n_envs]);
-        envs.reset(Some(cfg.seed));
+        let mut envs = VecEnv::new(vec![env.clone(); cfg.run.n_envs]);
+        envs.reset(Some(cfg.run.seed));
         Ok(OffPolicy {
-            scratch: Some(Scratch::new(&envs, cfg.batch_size)),
+            scratch: Some(Scratch::new(&envs, cfg.replay.batch_size)),
             envs,
             learner,
             replay: Replay::new(cfg, &space),
-            explore_rng: stream_rng(cfg.seed, Stream::Explore),
-            replay_rng: stream_rng(cfg.seed, Stream::Replay),
-            noise_rng: stream_rng(cfg.seed, Stream::Noise),
+            explore_rng: stream_rng(cfg.run.seed, Stream::Explore),
+            replay_rng: stream_rng(cfg.run.seed, Stream::Replay),
+            noise_rng: stream_rng(cfg.run.seed, Stream::Noise),
             vector_steps: 0,
             vector_steps_since_train: 0,
             episodes_since_train: 0,
@@ -261,10 +262,10 @@ where
     fn step(&mut self, run: &mut RunState, observer: &mut dyn Observer) -> Result<(), TrainError> {
         let n = self.envs.num_envs();
         let epsilon = self.epsilon(run);
-        let random = run.cfg.random_warmup && warming_up(run);
+        let random = run.cfg.replay.random_warmup && warming_up(run);
         let s = self
             .scratch
-            .get_or_insert_with(|| Scratch::new(&self.envs, run.cfg.batch_size));
+            .get_or_insert_with(|| Scratch::new(&self.envs, run.cfg.replay.batch_size));
         let d = s.obs_dim;
 
         // 1. Act: uniformly at random while warming up (as SB3), then ε-greedily, or
@@ -273,7 +274,7 @@ where
         for (i, obs) in s.obs.chunks_exact(d).enumerate() {
             s.actions[i] = if random {
                 self.explore_rng.random_range(0..n_actions)
-            } else if run.cfg.noisy {
+            } else if run.cfg.dqn.noisy {
                 self.learner.sample_noise(&mut self.noise_rng);
                 self.learner.behaviour_action(obs)
             } else {
@@ -323,10 +324,10 @@ where
             self.vector_steps_since_train = 0;
             self.episodes_since_train = 0;
             if learning_started(run) {
-                if run.cfg.learning_rate_schedule != LearningRateSchedule::Constant {
+                if run.cfg.optimizer.learning_rate_schedule != LearningRateSchedule::Constant {
                     self.learner.set_learning_rate(learning_rate(run));
                 }
-                let gradient_steps = match run.cfg.gradient_steps {
+                let gradient_steps = match run.cfg.replay.gradient_steps {
                     -1 => collected,
                     g => g as u64,
                 };
@@ -339,16 +340,16 @@ where
         }
 
         // 5. Move the target network towards the online one (SB3 counts vector steps).
-        let interval = (run.cfg.target_update_interval / n as u64).max(1);
+        let interval = (run.cfg.target.update_interval / n as u64).max(1);
         if self.vector_steps.is_multiple_of(interval) {
-            self.learner.update_target(run.cfg.tau);
+            self.learner.update_target(run.cfg.target.tau);
         }
         Ok(())
     }
 
     /// ε of ε-greedy exploration (0 with noisy nets, which explore through their noise).
     fn epsilon(&self, run: &RunState) -> f64 {
-        if run.cfg.noisy {
+        if run.cfg.dqn.noisy {
             return 0.0;
         }
         run.cfg.exploration().epsilon(run.steps, run.episodes())
@@ -363,7 +364,7 @@ where
     fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
         let space = env.observation_space();
         self.learner.fits(cfg, &space, env.n_actions())
-            && self.envs.num_envs() == cfg.n_envs
+            && self.envs.num_envs() == cfg.run.n_envs
             && self.replay.fits(cfg, &space)
     }
 

@@ -147,11 +147,11 @@ impl<T: Scalar> MinibatchStep<T> {
 
 impl<T: Scalar> Scratch<T> {
     fn new<E: Env>(envs: &VecEnv<E>, online: &Mlp<T>, cfg: &DqnConfig) -> Self {
-        let (n, len) = (envs.num_envs(), cfg.rollout_steps);
+        let (n, len) = (envs.num_envs(), cfg.pqn.rollout_steps);
         let obs_dim = online.n_inputs();
         let n_actions = online.n_outputs();
         let rows = n * len;
-        let minibatch = rows / cfg.n_minibatches;
+        let minibatch = rows / cfg.pqn.n_minibatches;
         let mut obs = vec![T::ZERO; n * obs_dim];
         let mut flat = vec![0.0f32; obs_dim];
         for (o, row) in envs
@@ -213,9 +213,9 @@ where
             .as_mut()
             .expect("scratch is built before a rollout");
         let (n, d, a) = (self.envs.num_envs(), s.obs_dim, s.n_actions);
-        let reward_scale = T::from_f64(run.cfg.reward_scale);
+        let reward_scale = T::from_f64(run.cfg.pqn.reward_scale);
         let mut flat = vec![0.0f32; d];
-        for t in 0..run.cfg.rollout_steps {
+        for t in 0..run.cfg.pqn.rollout_steps {
             let rows = t * n..(t + 1) * n;
             let q = self.online.forward(&s.obs, n, &mut s.ws_act);
             for i in 0..n {
@@ -234,7 +234,7 @@ where
                 let k = rows.start + i;
                 s.actions[k] = s.env_actions[i] as u32;
                 s.rewards[k] = T::from_f64(step.rewards[i]) * reward_scale;
-                let bootstraps = step.truncated[i] && run.cfg.bootstrap_on_truncation;
+                let bootstraps = step.truncated[i] && run.cfg.returns.bootstrap_on_truncation;
                 s.ended[k] = step.terminated[i] || step.truncated[i];
                 s.next_max[k] = if bootstraps {
                     step.final_obs[i].write_flat(&mut flat);
@@ -260,7 +260,7 @@ where
             run.steps += n as u64;
         }
         // The state after the rollout values its last step.
-        let last = (run.cfg.rollout_steps - 1) * n;
+        let last = (run.cfg.pqn.rollout_steps - 1) * n;
         let q = self.online.forward(&s.obs, n, &mut s.ws_act);
         for i in 0..n {
             if !s.ended[last + i] {
@@ -279,13 +279,16 @@ where
             .as_mut()
             .expect("scratch is built before a rollout");
         let n = self.envs.num_envs();
-        let (gamma, lambda) = (T::from_f64(cfg.gamma), T::from_f64(cfg.q_lambda));
+        let (gamma, lambda) = (
+            T::from_f64(cfg.returns.gamma),
+            T::from_f64(cfg.pqn.q_lambda),
+        );
         for i in 0..n {
             let mut next_return = T::ZERO;
-            for t in (0..cfg.rollout_steps).rev() {
+            for t in (0..cfg.pqn.rollout_steps).rev() {
                 let k = t * n + i;
                 let next_max = s.next_max[k];
-                let bootstrap = if s.ended[k] || t + 1 == cfg.rollout_steps {
+                let bootstrap = if s.ended[k] || t + 1 == cfg.pqn.rollout_steps {
                     next_max
                 } else {
                     (T::ONE - lambda) * next_max + lambda * next_return
@@ -307,7 +310,7 @@ where
         let d = s.obs_dim;
         let mb = &mut s.minibatch;
         let total_steps = gradient_steps_of_run(&run.cfg);
-        for _ in 0..run.cfg.n_epochs {
+        for _ in 0..run.cfg.pqn.n_epochs {
             // A fresh permutation of the rollout each epoch, so that it depends only on
             // the shuffle stream (which a checkpoint saves).
             s.order
@@ -325,7 +328,7 @@ where
                 let (loss, mean_q) = mb.update(
                     &mut self.online,
                     &mut self.optimizer,
-                    run.cfg.max_grad_norm,
+                    run.cfg.optimizer.max_grad_norm,
                     lr,
                 );
                 run.record_update(loss, mean_q, lr, observer)?;
@@ -338,17 +341,18 @@ where
 /// Gradient steps of the whole run: every rollout (`total_timesteps` rounded up to whole
 /// rollouts) takes `n_epochs × n_minibatches`.
 fn gradient_steps_of_run(cfg: &DqnConfig) -> u64 {
-    let per_rollout = (cfg.n_envs * cfg.rollout_steps) as u64;
-    cfg.total_timesteps.div_ceil(per_rollout) * (cfg.n_epochs * cfg.n_minibatches) as u64
+    let per_rollout = (cfg.run.n_envs * cfg.pqn.rollout_steps) as u64;
+    cfg.run.total_timesteps.div_ceil(per_rollout)
+        * (cfg.pqn.n_epochs * cfg.pqn.n_minibatches) as u64
 }
 
 /// The learning rate of gradient step `k` (0-based) of `total`: constant, or decaying
 /// linearly to 0 over the run (purejaxql's `LR_LINEAR_DECAY`).
 fn learning_rate(cfg: &DqnConfig, k: u64, total: u64) -> f64 {
-    match cfg.learning_rate_schedule {
-        LearningRateSchedule::Constant => cfg.learning_rate,
+    match cfg.optimizer.learning_rate_schedule {
+        LearningRateSchedule::Constant => cfg.optimizer.learning_rate,
         LearningRateSchedule::Linear => {
-            cfg.learning_rate * (1.0 - (k as f64 / total as f64).min(1.0))
+            cfg.optimizer.learning_rate * (1.0 - (k as f64 / total as f64).min(1.0))
         }
     }
 }
@@ -364,17 +368,17 @@ where
             cfg,
             &env.observation_space(),
             env.n_actions(),
-            &mut stream_rng(cfg.seed, Stream::Init),
+            &mut stream_rng(cfg.run.seed, Stream::Init),
         )?;
-        let mut envs = VecEnv::new(vec![env.clone(); cfg.n_envs]);
-        envs.reset(Some(cfg.seed));
+        let mut envs = VecEnv::new(vec![env.clone(); cfg.run.n_envs]);
+        envs.reset(Some(cfg.run.seed));
         Ok(Pqn {
             scratch: Some(Scratch::new(&envs, &online, cfg)),
             optimizer: Optimizer::new(cfg.optimizer_config(), online.n_params()),
             online,
             envs,
-            explore_rng: stream_rng(cfg.seed, Stream::Explore),
-            shuffle_rng: stream_rng(cfg.seed, Stream::Replay),
+            explore_rng: stream_rng(cfg.run.seed, Stream::Explore),
+            shuffle_rng: stream_rng(cfg.run.seed, Stream::Replay),
         })
     }
 
@@ -409,7 +413,7 @@ where
     fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
         network::fits(&self.online, cfg, &env.observation_space(), env.n_actions())
             && self.optimizer.n_params() == self.online.n_params()
-            && self.envs.num_envs() == cfg.n_envs
+            && self.envs.num_envs() == cfg.run.n_envs
     }
 
     fn model(&self) -> Model {

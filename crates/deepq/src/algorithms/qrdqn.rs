@@ -97,7 +97,7 @@ impl<T: Scalar> QrDqnAgent<T> {
     ///
     /// [`Arch::quantiles`]: deepq_nn::Arch::quantiles
     pub fn from_network(online: Mlp<T>, cfg: &DqnConfig) -> Self {
-        let target = cfg.target_network.then(|| online.clone());
+        let target = cfg.target.enabled.then(|| online.clone());
         Self::from_networks(online, target, cfg)
     }
 
@@ -116,18 +116,18 @@ impl<T: Scalar> QrDqnAgent<T> {
         );
         let optimizer = Optimizer::new(cfg.optimizer_config(), online.n_params());
         let rule = QuantileRule {
-            gamma: cfg.gamma,
-            max_grad_norm: cfg.max_grad_norm,
-            bootstrap_on_truncation: cfg.bootstrap_on_truncation,
-            n_steps: cfg.n_steps,
-            prioritized: cfg.prioritized_replay,
+            gamma: cfg.returns.gamma,
+            max_grad_norm: cfg.optimizer.max_grad_norm,
+            bootstrap_on_truncation: cfg.returns.bootstrap_on_truncation,
+            n_steps: cfg.replay.n_steps,
+            prioritized: cfg.replay.prioritized,
         };
         Self::assemble(
             online,
             target,
             optimizer,
             rule,
-            cfg.batch_size.max(cfg.n_envs),
+            cfg.replay.batch_size.max(cfg.run.n_envs),
         )
     }
 
@@ -260,7 +260,7 @@ where
     type Float = T;
 
     fn new(cfg: &DqnConfig, space: &Space, n_actions: usize) -> Result<Self, ConfigError> {
-        let mut rng = stream_rng(cfg.seed, Stream::Init);
+        let mut rng = stream_rng(cfg.run.seed, Stream::Init);
         let online = network::q_network(cfg, space, n_actions, &mut rng)?;
         Ok(QrDqnAgent::from_network(online, cfg))
     }

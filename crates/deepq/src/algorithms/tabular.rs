@@ -64,7 +64,7 @@ where
         if space.n().is_none() {
             return Err(ConfigError(format!(
                 "invalid value \"tabular\" for 'algorithm': {} has continuous observations ({space}); tabular Q-learning needs a Discrete observation space",
-                cfg.env
+                cfg.run.env
             ))
             .into());
         }
@@ -72,11 +72,11 @@ where
         let mut learner = Tabular {
             env: env.clone(),
             table: QTable::zeros(n_states, env.n_actions()),
-            rng: Pcg64::seed_from_u64(cfg.seed),
+            rng: Pcg64::seed_from_u64(cfg.run.seed),
             state: 0,
             flat: Vec::new(),
         };
-        let first = learner.env.reset(Some(cfg.seed));
+        let first = learner.env.reset(Some(cfg.run.seed));
         learner.state = learner.state_of(&first);
         Ok(learner)
     }
@@ -92,7 +92,7 @@ where
         let next = self.state_of(&step.obs);
 
         let cfg = &run.cfg;
-        let stops = step.terminated || (step.truncated && !cfg.bootstrap_on_truncation);
+        let stops = step.terminated || (step.truncated && !cfg.returns.bootstrap_on_truncation);
         let bootstrap = if stops {
             0.0
         } else {
@@ -100,7 +100,7 @@ where
             row.iter().copied().fold(f64::NEG_INFINITY, f64::max)
         };
         let q = self.table.value_mut(self.state, action);
-        *q += cfg.learning_rate * (step.reward + cfg.gamma * bootstrap - *q);
+        *q += cfg.optimizer.learning_rate * (step.reward + cfg.returns.gamma * bootstrap - *q);
         run.steps += 1;
         run.updates += 1;
 

@@ -1,4 +1,5 @@
 use super::*;
+use deepq_nn::Loss;
 use proptest::prelude::Strategy;
 
 fn table(s: &str) -> toml::Table {
@@ -21,12 +22,12 @@ fn overrides_apply_with_sb3_names_and_tuple_train_freq() {
         "learning_rate = 1e-3\nnet_arch = [128, 64]\ndouble_q = true\ntrain_freq = [2, \"episode\"]\nenv_kwargs = { max_episode_steps = 1000 }\nloss = \"mse\"\noptimizer = \"nadam\"",
     ))
     .unwrap();
-    assert_eq!(cfg.learning_rate, 1e-3);
-    assert_eq!(cfg.net_arch, vec![128, 64]);
-    assert!(cfg.double_q);
-    assert_eq!(cfg.train_freq, Count::episodes(2));
-    assert_eq!(cfg.loss, Loss::Mse);
-    assert_eq!(cfg.optimizer, OptimizerKind::NAdam);
+    assert_eq!(cfg.optimizer.learning_rate, 1e-3);
+    assert_eq!(cfg.network.net_arch, vec![128, 64]);
+    assert!(cfg.dqn.double_q);
+    assert_eq!(cfg.replay.train_freq, Count::episodes(2));
+    assert_eq!(cfg.dqn.loss, Loss::Mse);
+    assert_eq!(cfg.optimizer.kind, OptimizerKind::NAdam);
     assert!(cfg.to_toml().contains("train_freq = [2, \"episode\"]"));
 }
 
@@ -101,8 +102,14 @@ fn rainbow_shorthand_expands_when_read() {
     let mut cfg = DqnConfig::default();
     cfg.apply_toml(&table("rainbow = true\nn_steps = 5"))
         .unwrap();
-    assert!(cfg.is_rainbow() && cfg.dueling && cfg.noisy && cfg.prioritized_replay && cfg.double_q);
-    assert_eq!((cfg.n_steps, cfg.atoms), (5, 51));
+    assert!(
+        cfg.is_rainbow()
+            && cfg.dqn.dueling
+            && cfg.dqn.noisy
+            && cfg.replay.prioritized
+            && cfg.dqn.double_q
+    );
+    assert_eq!((cfg.replay.n_steps, cfg.dqn.atoms), (5, 51));
     cfg.validate().unwrap();
     // The resolved config spells the components out, not the shorthand, and reloads to itself.
     let text = cfg.to_toml();
@@ -130,22 +137,25 @@ fn rainbow_shorthand_expands_when_read() {
     // …but a later table may: the shorthand is not remembered.
     let mut off = cfg.clone();
     off.apply_toml(&table("dueling = false")).unwrap();
-    assert!(!off.dueling && off.noisy);
+    assert!(!off.dqn.dueling && off.dqn.noisy);
     off.validate().unwrap();
     // rainbow = false switches a Rainbow config's six components off…
     let mut off = cfg.clone();
     off.apply_toml(&table("rainbow = false\ndueling = true"))
         .unwrap();
-    assert!(off.dueling && !off.noisy && !off.prioritized_replay && !off.double_q);
-    assert_eq!((off.n_steps, off.atoms), (1, 1));
+    assert!(off.dqn.dueling && !off.dqn.noisy && !off.replay.prioritized && !off.dqn.double_q);
+    assert_eq!((off.replay.n_steps, off.dqn.atoms), (1, 1));
     off.validate().unwrap();
     // …and leaves any other config alone.
     let mut plain = DqnConfig {
-        double_q: true,
+        dqn: DqnSettings {
+            double_q: true,
+            ..DqnSettings::default()
+        },
         ..DqnConfig::default()
     };
     plain.apply_toml(&table("rainbow = false")).unwrap();
-    assert!(plain.double_q);
+    assert!(plain.dqn.double_q);
     let err = DqnConfig::default()
         .apply_toml(&table("rainbow = 1"))
         .unwrap_err();
@@ -374,4 +384,70 @@ fn qrdqn_adam_epsilon_is_sb3_contribs() {
     assert_eq!(eps("algorithm = \"qrdqn\"\nbatch_size = 64"), 0.01 / 64.0);
     assert_eq!(eps("algorithm = \"qrdqn\"\noptimizer_eps = 1e-5"), 1e-5);
     assert_eq!(eps("batch_size = 64"), 1e-8);
+}
+
+/// The groups partition the keys: every key is in exactly one group (two flattened groups
+/// with one key name would both read it), and the flat keys are the SB3-style names.
+#[test]
+fn every_key_is_in_exactly_one_group() {
+    fn keys<G: Serialize>(group: &G) -> Vec<String> {
+        match toml::Value::try_from(group) {
+            Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+            _ => panic!("a group serializes to a table"),
+        }
+    }
+    let all_set = to_table(&{
+        let mut cfg = DqnConfig::default();
+        // Optional keys are left out while unset.
+        cfg.run.episodes = Some(1);
+        cfg.optimizer.betas = Some([0.9, 0.999]);
+        cfg.optimizer.eps = Some(1e-8);
+        cfg.optimizer.weight_decay = Some(0.0);
+        cfg.optimizer.rmsprop_alpha = Some(0.99);
+        cfg.eval.stop_reward_threshold = Some(0.0);
+        cfg
+    });
+    let c = DqnConfig::default();
+    let mut groups = [
+        keys(&c.run),
+        keys(&c.network),
+        keys(&c.optimizer),
+        keys(&c.returns),
+        keys(&c.replay),
+        keys(&c.target),
+        keys(&c.dqn),
+        keys(&c.qrdqn),
+        keys(&c.iqn),
+        keys(&c.munchausen),
+        keys(&c.pqn),
+        keys(&c.exploration),
+        keys(&c.eval),
+    ]
+    .concat();
+    groups.push("algorithm".into());
+    let unset = [
+        "episodes",
+        "optimizer_betas",
+        "optimizer_eps",
+        "weight_decay",
+        "rmsprop_alpha",
+        "stop_reward_threshold",
+    ];
+    groups.extend(unset.iter().map(|k| k.to_string()));
+    let total = groups.len();
+    groups.sort();
+    groups.dedup();
+    assert_eq!(groups.len(), total, "a key in two groups");
+    let mut flat: Vec<String> = all_set.keys().cloned().collect();
+    flat.sort();
+    assert_eq!(groups, flat);
+    for key in [
+        "learning_rate",
+        "replay",
+        "munchausen",
+        "optimizer",
+        "target_network",
+    ] {
+        assert!(flat.iter().any(|k| k == key), "{key}");
+    }
 }

@@ -1,6 +1,12 @@
-//! Checking a config: ranges and relations between keys, one concern at a time. Every error is
-//! one line naming the key, the bad value and what is allowed.
+//! Checking a config: each group of [`settings`](super::settings) checks its own ranges, then
+//! the whole config checks the relations between groups and what each algorithm reads. Every
+//! error is one line naming the key, the bad value and what is allowed.
 
+use super::settings::{
+    DqnSettings, EvalSettings, ExplorationSettings, IqnSettings, MunchausenSettings,
+    NetworkSettings, OptimizerSettings, PqnSettings, QrDqnSettings, ReplaySettings, ReturnSettings,
+    RunSettings, TargetSettings,
+};
 use super::{Algorithm, ConfigError, DqnConfig, MAX_ATOMS, MAX_N_STEPS, MAX_QUANTILES, Unit};
 use crate::algorithms;
 
@@ -34,18 +40,20 @@ impl DqnConfig {
     /// Checks ranges and relations between keys; the error names the value and what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_algorithm_keys()?;
-        self.validate_budget()?;
-        self.validate_network()?;
-        self.validate_optimizer()?;
-        self.validate_replay()?;
-        self.validate_target()?;
-        self.validate_exploration()?;
-        self.validate_evaluation()?;
-        self.validate_rainbow()?;
-        self.validate_pqn()?;
-        self.validate_quantiles()?;
-        self.validate_iqn()?;
-        self.validate_munchausen()
+        self.run.validate()?;
+        self.returns.validate()?;
+        self.network.validate()?;
+        self.optimizer.validate()?;
+        self.replay.validate()?;
+        self.target.validate()?;
+        self.exploration.validate()?;
+        self.eval.validate()?;
+        self.dqn.validate()?;
+        self.qrdqn.validate()?;
+        self.iqn.validate()?;
+        self.munchausen.validate()?;
+        self.pqn.validate()?;
+        self.validate_relations()
     }
 
     /// Keys of one algorithm set on a run of another are refused, rather than ignored. Which
@@ -65,33 +73,113 @@ impl DqnConfig {
                 self.algorithm.name()
             )));
         }
-        if self.algorithm == Algorithm::Tabular && self.layer_norm {
-            return Err(ConfigError(
-                "invalid value true for 'layer_norm': a tabular run has no network; use algorithm = \"dqn\" or \"pqn\"".into(),
-            ));
+        if self.algorithm == Algorithm::Tabular {
+            if self.network.layer_norm {
+                return Err(ConfigError(
+                    "invalid value true for 'layer_norm': a tabular run has no network; use algorithm = \"dqn\" or \"pqn\"".into(),
+                ));
+            }
+            if !self.network.cnn.is_empty() {
+                return Err(ConfigError(
+                    "invalid value for 'cnn': a tabular run has no network; use algorithm = \"dqn\" or \"pqn\"".into(),
+                ));
+            }
+            if self.run.n_envs != 1 {
+                return Err(invalid(
+                    "n_envs",
+                    self.run.n_envs,
+                    "tabular Q-learning steps one environment (n_envs = 1)",
+                ));
+            }
         }
-        if self.algorithm == Algorithm::Tabular && self.n_envs != 1 {
-            return Err(invalid(
-                "n_envs",
-                self.n_envs,
-                "tabular Q-learning steps one environment (n_envs = 1)",
+        if self.algorithm == Algorithm::Iqn && self.network.layer_norm {
+            return Err(ConfigError(
+                "invalid value true for 'layer_norm': IQN's network has no LayerNorm; use algorithm = \"dqn\" or \"pqn\"".into(),
             ));
         }
         Ok(())
     }
 
-    /// The step and episode budget and the vector env.
-    fn validate_budget(&self) -> Result<(), ConfigError> {
+    /// What one group's keys ask of another's.
+    fn validate_relations(&self) -> Result<(), ConfigError> {
+        // Only the algorithms that warm up (the off-policy loop) read learning_starts.
+        if algorithms::own_keys(self.algorithm).contains(&"learning_starts")
+            && self.replay.learning_starts.unit == Unit::Step
+            && self.replay.learning_starts.n > self.run.total_timesteps
+        {
+            return Err(ConfigError(format!(
+                "invalid value {} for 'learning_starts': must not exceed total_timesteps ({})",
+                self.replay.learning_starts.n, self.run.total_timesteps
+            )));
+        }
+        let n_envs = self.run.n_envs;
+        if self.replay.sample_vector_steps
+            && !(self.replay.batch_size.is_multiple_of(n_envs)
+                && self.replay.buffer_size.is_multiple_of(n_envs))
+        {
+            return Err(ConfigError(format!(
+                "invalid value true for 'sample_vector_steps': batch_size ({}) and buffer_size ({}) must be multiples of n_envs ({n_envs})",
+                self.replay.batch_size, self.replay.buffer_size
+            )));
+        }
+        // The optimizer as this algorithm builds it (QR-DQN's Adam ε depends on batch_size).
+        self.optimizer_config().validate().map_err(|e| {
+            ConfigError(format!(
+                "invalid optimizer settings for '{:?}': {e}",
+                self.optimizer.kind
+            ))
+        })?;
+        if self.algorithm == Algorithm::Pqn {
+            let rows = n_envs * self.pqn.rollout_steps;
+            if !rows.is_multiple_of(self.pqn.n_minibatches) {
+                return Err(ConfigError(format!(
+                    "invalid value {} for 'n_minibatches': must divide n_envs × rollout_steps ({n_envs} × {} = {rows}) into equal minibatches",
+                    self.pqn.n_minibatches, self.pqn.rollout_steps
+                )));
+            }
+        }
+        if self.munchausen.enabled {
+            let conflict = if self.dqn.atoms > 1 {
+                Some("C51 (atoms > 1); Munchausen needs scalar Q-values (atoms = 1)")
+            } else if self.dqn.double_q {
+                Some("double DQN; Munchausen bootstraps from the soft value, not a chosen action")
+            } else if self.dqn.regress_max_q {
+                Some("the naive learner (regress_max_q)")
+            } else {
+                None
+            };
+            if let Some(why) = conflict {
+                return Err(ConfigError(format!(
+                    "invalid value true for 'munchausen': it does not combine with {why}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RunSettings {
+    /// The budget, the vector env and the logs' cadence.
+    fn validate(&self) -> Result<(), ConfigError> {
         at_least_one("n_envs", self.n_envs as u64)?;
         at_least_one("total_timesteps", self.total_timesteps)?;
         if self.episodes == Some(0) {
             return Err(invalid("episodes", 0, "must be at least 1"));
         }
+        at_least_one("rolling_window", self.rolling_window as u64)?;
+        at_least_one("log_interval", self.log_interval)
+    }
+}
+
+impl ReturnSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
         unit_interval("gamma", self.gamma)
     }
+}
 
-    /// The network's layers.
-    fn validate_network(&self) -> Result<(), ConfigError> {
+impl NetworkSettings {
+    /// The layers.
+    fn validate(&self) -> Result<(), ConfigError> {
         if self.net_arch.is_empty() || self.net_arch.contains(&0) {
             return Err(invalid(
                 "net_arch",
@@ -110,16 +198,13 @@ impl DqnConfig {
                 "each layer is [filters, kernel, stride] or [filters, kernel, stride, padding] with filters, kernel and stride > 0, e.g. cnn = [[16, 3, 1]]",
             ));
         }
-        if self.algorithm == Algorithm::Tabular && !self.cnn.is_empty() {
-            return Err(ConfigError(
-                "invalid value for 'cnn': a tabular run has no network; use algorithm = \"dqn\" or \"pqn\"".into(),
-            ));
-        }
         Ok(())
     }
+}
 
+impl OptimizerSettings {
     /// The optimizer and what it does to the gradient.
-    fn validate_optimizer(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         positive("learning_rate", self.learning_rate)?;
         if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
             return Err(invalid(
@@ -128,10 +213,10 @@ impl DqnConfig {
                 "must be > 0 (use inf to disable clipping)",
             ));
         }
-        if let Some(eps) = self.optimizer_eps {
+        if let Some(eps) = self.eps {
             positive("optimizer_eps", eps)?;
         }
-        if let Some([b1, b2]) = self.optimizer_betas
+        if let Some([b1, b2]) = self.betas
             && !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2))
         {
             return Err(invalid(
@@ -140,12 +225,10 @@ impl DqnConfig {
                 "both must be in [0, 1)",
             ));
         }
-        if self.weight_decay.is_some_and(|w| w.is_nan() || w < 0.0) {
-            return Err(invalid(
-                "weight_decay",
-                self.weight_decay.unwrap_or_default(),
-                "must be >= 0",
-            ));
+        if let Some(w) = self.weight_decay
+            && (w.is_nan() || w < 0.0)
+        {
+            return Err(invalid("weight_decay", w, "must be >= 0"));
         }
         if let Some(alpha) = self.rmsprop_alpha {
             unit_interval("rmsprop_alpha", alpha)?;
@@ -153,44 +236,22 @@ impl DqnConfig {
         if self.momentum.is_nan() || self.momentum < 0.0 {
             return Err(invalid("momentum", self.momentum, "must be >= 0"));
         }
-        self.optimizer_config().validate().map_err(|e| {
-            ConfigError(format!(
-                "invalid optimizer settings for '{:?}': {e}",
-                self.optimizer
-            ))
-        })
+        Ok(())
     }
+}
 
-    /// Replay, and when and how much DQN trains on it.
-    fn validate_replay(&self) -> Result<(), ConfigError> {
+impl ReplaySettings {
+    /// Replay, n-step returns, prioritizing, and when and how much to train on it.
+    fn validate(&self) -> Result<(), ConfigError> {
         at_least_one("batch_size", self.batch_size as u64)?;
         at_least_one("buffer_size", self.buffer_size as u64)?;
-        if self.replay && self.batch_size > self.buffer_size {
+        if self.enabled && self.batch_size > self.buffer_size {
             return Err(ConfigError(format!(
                 "invalid value {} for 'batch_size': must not exceed buffer_size ({})",
                 self.batch_size, self.buffer_size
             )));
         }
-        // Only the algorithms that warm up (the off-policy loop) read learning_starts.
-        if algorithms::own_keys(self.algorithm).contains(&"learning_starts")
-            && self.learning_starts.unit == Unit::Step
-            && self.learning_starts.n > self.total_timesteps
-        {
-            return Err(ConfigError(format!(
-                "invalid value {} for 'learning_starts': must not exceed total_timesteps ({})",
-                self.learning_starts.n, self.total_timesteps
-            )));
-        }
         at_least_one("train_freq", self.train_freq.n)?;
-        if self.sample_vector_steps
-            && !(self.batch_size.is_multiple_of(self.n_envs)
-                && self.buffer_size.is_multiple_of(self.n_envs))
-        {
-            return Err(ConfigError(format!(
-                "invalid value true for 'sample_vector_steps': batch_size ({}) and buffer_size ({}) must be multiples of n_envs ({})",
-                self.batch_size, self.buffer_size, self.n_envs
-            )));
-        }
         if self.gradient_steps == 0 || self.gradient_steps < -1 {
             return Err(invalid(
                 "gradient_steps",
@@ -198,40 +259,81 @@ impl DqnConfig {
                 "must be a positive count, or -1 for as many as environment steps collected",
             ));
         }
+        if self.n_steps == 0 || self.n_steps > MAX_N_STEPS {
+            return Err(invalid(
+                "n_steps",
+                self.n_steps,
+                &format!("must be 1 (one-step returns) to {MAX_N_STEPS}"),
+            ));
+        }
+        if self.n_steps > 1 && self.sample_vector_steps {
+            return Err(ConfigError(
+                "invalid value true for 'sample_vector_steps': n-step returns (n_steps > 1) store transitions as they complete, not as whole vector steps".into(),
+            ));
+        }
+        if self.prioritized {
+            if !self.enabled {
+                return Err(ConfigError(
+                    "invalid value true for 'prioritized_replay': needs replay = true".into(),
+                ));
+            }
+            if !self.with_replacement || self.sample_vector_steps {
+                return Err(ConfigError(
+                    "invalid value true for 'prioritized_replay': samples single transitions with replacement (replay_with_replacement = true, sample_vector_steps = false)".into(),
+                ));
+            }
+        }
+        if !(self.priority_alpha >= 0.0 && self.priority_alpha.is_finite()) {
+            return Err(invalid(
+                "prioritized_replay_alpha",
+                self.priority_alpha,
+                "must be a finite number >= 0 (0 samples uniformly)",
+            ));
+        }
+        unit_interval("prioritized_replay_beta0", self.priority_beta0)?;
+        if !(self.priority_eps > 0.0 && self.priority_eps.is_finite()) {
+            return Err(invalid(
+                "prioritized_replay_eps",
+                self.priority_eps,
+                "must be a finite number > 0",
+            ));
+        }
         Ok(())
     }
+}
 
-    /// The target network.
-    fn validate_target(&self) -> Result<(), ConfigError> {
+impl TargetSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
         if !(self.tau > 0.0 && self.tau <= 1.0) {
             return Err(invalid("tau", self.tau, "must be in (0, 1]"));
         }
-        at_least_one("target_update_interval", self.target_update_interval)
+        at_least_one("target_update_interval", self.update_interval)
     }
+}
 
+impl ExplorationSettings {
     /// The ε schedule.
-    fn validate_exploration(&self) -> Result<(), ConfigError> {
-        unit_interval("exploration_initial_eps", self.exploration_initial_eps)?;
-        unit_interval("exploration_final_eps", self.exploration_final_eps)?;
-        if !(self.exploration_fraction > 0.0 && self.exploration_fraction <= 1.0) {
+    fn validate(&self) -> Result<(), ConfigError> {
+        unit_interval("exploration_initial_eps", self.initial_eps)?;
+        unit_interval("exploration_final_eps", self.final_eps)?;
+        if !(self.fraction > 0.0 && self.fraction <= 1.0) {
             return Err(invalid(
                 "exploration_fraction",
-                self.exploration_fraction,
+                self.fraction,
                 "must be in (0, 1]",
             ));
         }
-        positive("exploration_decay_steps", self.exploration_decay_steps)?;
-        positive(
-            "exploration_decay_episodes",
-            self.exploration_decay_episodes,
-        )
+        positive("exploration_decay_steps", self.decay_steps)?;
+        positive("exploration_decay_episodes", self.decay_episodes)
     }
+}
 
-    /// Evaluations, stop-on-solve and logging.
-    fn validate_evaluation(&self) -> Result<(), ConfigError> {
-        at_least_one("final_eval_episodes", self.final_eval_episodes as u64)?;
-        at_least_one("eval_max_episode_steps", self.eval_max_episode_steps)?;
-        if self.stop_on_solve && self.eval_freq.n == 0 {
+impl EvalSettings {
+    /// Evaluations and stop-on-solve.
+    fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("final_eval_episodes", self.final_episodes as u64)?;
+        at_least_one("eval_max_episode_steps", self.max_episode_steps)?;
+        if self.stop_on_solve && self.freq.n == 0 {
             return Err(ConfigError(
                 "invalid value true for 'stop_on_solve': needs periodic evaluations (eval_freq > 0)".into(),
             ));
@@ -245,19 +347,20 @@ impl DqnConfig {
                 "must be a finite number",
             ));
         }
-        if self.eval_freq.n > 0 && self.eval_episodes == 0 {
+        if self.freq.n > 0 && self.episodes == 0 {
             return Err(invalid(
                 "eval_episodes",
                 0,
                 "must be at least 1 when eval_freq > 0",
             ));
         }
-        at_least_one("rolling_window", self.rolling_window as u64)?;
-        at_least_one("log_interval", self.log_interval)
+        Ok(())
     }
+}
 
-    /// Rainbow's components and how they combine with the rest.
-    fn validate_rainbow(&self) -> Result<(), ConfigError> {
+impl DqnSettings {
+    /// Rainbow's heads, and the naive learner's limits.
+    fn validate(&self) -> Result<(), ConfigError> {
         if !(self.noisy_sigma0 >= 0.0 && self.noisy_sigma0.is_finite()) {
             return Err(invalid(
                 "noisy_sigma0",
@@ -288,70 +391,12 @@ impl DqnConfig {
                 "invalid value true for 'regress_max_q': the naive learner needs scalar Q-values (atoms = 1)".into(),
             ));
         }
-        if self.n_steps == 0 || self.n_steps > MAX_N_STEPS {
-            return Err(invalid(
-                "n_steps",
-                self.n_steps,
-                &format!("must be 1 (one-step returns) to {MAX_N_STEPS}"),
-            ));
-        }
-        if self.n_steps > 1 && self.sample_vector_steps {
-            return Err(ConfigError(
-                "invalid value true for 'sample_vector_steps': n-step returns (n_steps > 1) store transitions as they complete, not as whole vector steps".into(),
-            ));
-        }
-        if self.prioritized_replay {
-            if !self.replay {
-                return Err(ConfigError(
-                    "invalid value true for 'prioritized_replay': needs replay = true".into(),
-                ));
-            }
-            if !self.replay_with_replacement || self.sample_vector_steps {
-                return Err(ConfigError(
-                    "invalid value true for 'prioritized_replay': samples single transitions with replacement (replay_with_replacement = true, sample_vector_steps = false)".into(),
-                ));
-            }
-        }
-        if !(self.prioritized_replay_alpha >= 0.0 && self.prioritized_replay_alpha.is_finite()) {
-            return Err(invalid(
-                "prioritized_replay_alpha",
-                self.prioritized_replay_alpha,
-                "must be a finite number >= 0 (0 samples uniformly)",
-            ));
-        }
-        unit_interval("prioritized_replay_beta0", self.prioritized_replay_beta0)?;
-        if !(self.prioritized_replay_eps > 0.0 && self.prioritized_replay_eps.is_finite()) {
-            return Err(invalid(
-                "prioritized_replay_eps",
-                self.prioritized_replay_eps,
-                "must be a finite number > 0",
-            ));
-        }
         Ok(())
     }
+}
 
-    /// PQN's rollouts and how they split into minibatches.
-    fn validate_pqn(&self) -> Result<(), ConfigError> {
-        at_least_one("rollout_steps", self.rollout_steps as u64)?;
-        at_least_one("n_epochs", self.n_epochs as u64)?;
-        at_least_one("n_minibatches", self.n_minibatches as u64)?;
-        unit_interval("q_lambda", self.q_lambda)?;
-        positive("reward_scale", self.reward_scale)?;
-        if self.algorithm != Algorithm::Pqn {
-            return Ok(());
-        }
-        let rows = self.n_envs * self.rollout_steps;
-        if !rows.is_multiple_of(self.n_minibatches) {
-            return Err(ConfigError(format!(
-                "invalid value {} for 'n_minibatches': must divide n_envs × rollout_steps ({} × {} = {rows}) into equal minibatches",
-                self.n_minibatches, self.n_envs, self.rollout_steps
-            )));
-        }
-        Ok(())
-    }
-
-    /// QR-DQN's quantiles.
-    fn validate_quantiles(&self) -> Result<(), ConfigError> {
+impl QrDqnSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
         if self.n_quantiles == 0 || self.n_quantiles > MAX_QUANTILES {
             return Err(invalid(
                 "n_quantiles",
@@ -361,46 +406,11 @@ impl DqnConfig {
         }
         Ok(())
     }
+}
 
-    /// Munchausen's target and what it combines with.
-    fn validate_munchausen(&self) -> Result<(), ConfigError> {
-        positive("munchausen_tau", self.munchausen_tau)?;
-        if !(self.munchausen_alpha >= 0.0 && self.munchausen_alpha.is_finite()) {
-            return Err(invalid(
-                "munchausen_alpha",
-                self.munchausen_alpha,
-                "must be a finite number >= 0 (the paper's 0.9)",
-            ));
-        }
-        if !(self.munchausen_clip < 0.0 && self.munchausen_clip.is_finite()) {
-            return Err(invalid(
-                "munchausen_clip",
-                self.munchausen_clip,
-                "must be a finite number < 0 (the paper's -1)",
-            ));
-        }
-        if !self.munchausen {
-            return Ok(());
-        }
-        let conflict = if self.atoms > 1 {
-            Some("C51 (atoms > 1); Munchausen needs scalar Q-values (atoms = 1)")
-        } else if self.double_q {
-            Some("double DQN; Munchausen bootstraps from the soft value, not a chosen action")
-        } else if self.regress_max_q {
-            Some("the naive learner (regress_max_q)")
-        } else {
-            None
-        };
-        match conflict {
-            Some(why) => Err(ConfigError(format!(
-                "invalid value true for 'munchausen': it does not combine with {why}"
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// IQN's fractions and embedding, and the network parts it does not have.
-    fn validate_iqn(&self) -> Result<(), ConfigError> {
+impl IqnSettings {
+    /// The fractions and the embedding.
+    fn validate(&self) -> Result<(), ConfigError> {
         for (key, v) in [
             ("num_tau_samples", self.num_tau_samples),
             ("num_tau_prime_samples", self.num_tau_prime_samples),
@@ -415,11 +425,38 @@ impl DqnConfig {
                 ));
             }
         }
-        if self.algorithm == Algorithm::Iqn && self.layer_norm {
-            return Err(ConfigError(
-                "invalid value true for 'layer_norm': IQN's network has no LayerNorm; use algorithm = \"dqn\" or \"pqn\"".into(),
+        Ok(())
+    }
+}
+
+impl MunchausenSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        positive("munchausen_tau", self.tau)?;
+        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
+            return Err(invalid(
+                "munchausen_alpha",
+                self.alpha,
+                "must be a finite number >= 0 (the paper's 0.9)",
+            ));
+        }
+        if !(self.clip < 0.0 && self.clip.is_finite()) {
+            return Err(invalid(
+                "munchausen_clip",
+                self.clip,
+                "must be a finite number < 0 (the paper's -1)",
             ));
         }
         Ok(())
+    }
+}
+
+impl PqnSettings {
+    /// The rollouts and their minibatches.
+    fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("rollout_steps", self.rollout_steps as u64)?;
+        at_least_one("n_epochs", self.n_epochs as u64)?;
+        at_least_one("n_minibatches", self.n_minibatches as u64)?;
+        unit_interval("q_lambda", self.q_lambda)?;
+        positive("reward_scale", self.reward_scale)
     }
 }
