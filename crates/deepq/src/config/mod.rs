@@ -202,43 +202,43 @@ pub struct DqnConfig {
     /// `"dqn"`, `"qrdqn"`, `"iqn"`, `"pqn"`, or `"tabular"` Q-learning (which uses `learning_rate` as α,
     /// `gamma`, the ε schedule, the budget and the evaluation keys).
     pub algorithm: Algorithm,
-    #[allow(missing_docs)]
+    /// The run: environment, seed, budget, checkpoints and logs.
     #[serde(flatten)]
     pub run: RunSettings,
-    #[allow(missing_docs)]
+    /// The network's layers.
     #[serde(flatten)]
     pub network: NetworkSettings,
-    #[allow(missing_docs)]
+    /// The optimizer and the gradient clip.
     #[serde(flatten)]
     pub optimizer: OptimizerSettings,
-    #[allow(missing_docs)]
+    /// The discount and truncation.
     #[serde(flatten)]
     pub returns: ReturnSettings,
-    #[allow(missing_docs)]
+    /// Replay and when the off-policy learners train.
     #[serde(flatten)]
     pub replay: ReplaySettings,
-    #[allow(missing_docs)]
+    /// The off-policy learners' target network.
     #[serde(flatten)]
     pub target: TargetSettings,
-    #[allow(missing_docs)]
+    /// DQN's own keys: double DQN, loss, Rainbow's heads.
     #[serde(flatten)]
     pub dqn: DqnSettings,
-    #[allow(missing_docs)]
+    /// QR-DQN's own keys.
     #[serde(flatten)]
     pub qrdqn: QrDqnSettings,
-    #[allow(missing_docs)]
+    /// IQN's own keys.
     #[serde(flatten)]
     pub iqn: IqnSettings,
-    #[allow(missing_docs)]
+    /// Munchausen's keys (M-DQN, M-IQN).
     #[serde(flatten)]
     pub munchausen: MunchausenSettings,
-    #[allow(missing_docs)]
+    /// PQN's own keys.
     #[serde(flatten)]
     pub pqn: PqnSettings,
-    #[allow(missing_docs)]
+    /// The ε schedule.
     #[serde(flatten)]
     pub exploration: ExplorationSettings,
-    #[allow(missing_docs)]
+    /// Evaluations and stop-on-solve.
     #[serde(flatten)]
     pub eval: EvalSettings,
 }

@@ -155,7 +155,8 @@ impl Default for ReturnSettings {
     }
 }
 
-/// The off-policy learners' replay: capacity, sampling, warm-up, training frequency, n-step returns and prioritized replay.
+/// The off-policy learners' replay: capacity, sampling, warm-up, training frequency, n-step
+/// returns and prioritized replay.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReplaySettings {
