@@ -75,6 +75,25 @@ class DQN:
     ``seed=None`` draws a random seed (stored in the config, so the run can be repeated).
     """
 
+    #: The config's ``algorithm`` this class trains.
+    _ALGORITHM = "dqn"
+    #: Where this class's defaults depart from deepq's config defaults (SB3's DQN's are
+    #: deepq's).
+    _DEFAULTS: dict = {}
+    #: ``policy_kwargs`` keys this class takes beyond :data:`deepq._sb3.POLICY_KWARGS`.
+    _POLICY_KEYS: tuple = ()
+
+    @classmethod
+    def _check_algorithm(cls, config) -> None:
+        algorithm = config.get("algorithm")
+        if algorithm == cls._ALGORITHM:
+            return
+        other = {c._ALGORITHM: c.__name__ for c in (DQN, QRDQN)}.get(algorithm)
+        hint = (f"use deepq.{other}" if other is not None
+                else "other algorithms run with `deepq train`")
+        raise ValueError(f"deepq.{cls.__name__} trains algorithm {cls._ALGORITHM!r}, not "
+                         f"{algorithm!r}; {hint}")
+
     def __init__(self, policy: str, env: Any, *, verbose: int = 0, seed: Optional[int] = None,
                  device: Any = "auto", policy_kwargs: Optional[dict] = None,
                  tensorboard_log: Optional[str] = None, replay_buffer_class: Any = None,
@@ -83,7 +102,7 @@ class DQN:
                  **hyperparameters: Any):
         _sb3.check_policy(policy)
         _sb3.check_device(device)
-        overrides = dict(PYTHON_DEFAULTS)
+        overrides = {**PYTHON_DEFAULTS, **self._DEFAULTS}
         overrides.update(_sb3.infrastructure(
             tensorboard_log=tensorboard_log, replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
@@ -109,10 +128,10 @@ class DQN:
                      verbose, preset=name)
         return model
 
-    @staticmethod
-    def _hyperparameters(values: dict, policy_kwargs: Optional[dict]) -> dict:
+    @classmethod
+    def _hyperparameters(cls, values: dict, policy_kwargs: Optional[dict]) -> dict:
         out = _sb3.hyperparameters(values)
-        from_policy = _sb3.policy_overrides(policy_kwargs)
+        from_policy = _sb3.policy_overrides(policy_kwargs, cls._POLICY_KEYS)
         clash = sorted(set(out) & set(from_policy))
         if clash:
             raise ValueError(f"{clash[0]} is given both directly and through policy_kwargs")
@@ -132,9 +151,7 @@ class DQN:
         if seed is not None:
             overrides["seed"] = _as_count(seed, "seed")
         config.update(overrides)
-        if "algorithm" in _CONFIG_KEYS and config.get("algorithm") != "dqn":
-            raise ValueError(f"deepq.DQN trains algorithm 'dqn', not {config.get('algorithm')!r}; "
-                             "other algorithms run with `deepq train`")
+        self._check_algorithm(config)
         self._config = config
         self._preset = preset
         self.verbose = int(verbose)
@@ -358,7 +375,8 @@ class DQN:
     def __repr__(self) -> str:
         env = None if self._handle is None else self._handle.id
         state = "trained" if self._trained else "untrained"
-        return f"DQN(env={env!r}, net_arch={self._config.get('net_arch')}, {state})"
+        return (f"{type(self).__name__}(env={env!r}, net_arch={self._config.get('net_arch')}, "
+                f"{state})")
 
 
 def _fits(network, encoding: ObservationEncoding) -> bool:
@@ -384,3 +402,23 @@ def _needs(encoding: ObservationEncoding) -> str:
 
 
 _CONFIG_KEYS = frozenset(_native.Config.keys())
+
+
+class QRDQN(DQN):
+    """Quantile Regression DQN (Dabney et al. 2018), trained by deepq (Rust), with
+    sb3-contrib's ``QRDQN`` interface.
+
+    As :class:`DQN`, with sb3-contrib's defaults where they differ from DQN's:
+    ``learning_rate`` 5e-5, ``exploration_fraction`` 0.005, ``exploration_final_eps`` 0.01,
+    no gradient clipping (``max_grad_norm=None``), and Adam's ε 0.01/``batch_size`` unless
+    ``optimizer_kwargs`` sets it. ``policy_kwargs=dict(n_quantiles=200)`` sets the number of
+    quantiles of each action's return (``net_arch`` and the rest as for DQN). The loss is the
+    quantile Huber loss (κ = 1); greedy actions and :meth:`q_values` take the mean over the
+    quantiles. A saved model's ``model.safetensors`` loads into sb3-contrib's
+    ``QuantileNetwork`` (its last Linear layer's outputs read as ``[n_quantiles, n_actions]``).
+    """
+
+    _ALGORITHM = "qrdqn"
+    _DEFAULTS = {"algorithm": "qrdqn", "learning_rate": 5e-5, "exploration_fraction": 0.005,
+                 "exploration_final_eps": 0.01, "max_grad_norm": float("inf")}
+    _POLICY_KEYS = ("n_quantiles",)

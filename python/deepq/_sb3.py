@@ -74,13 +74,16 @@ def check_device(device: Any) -> None:
         raise ValueError(f"deepq trains on the CPU; device={str(device)!r} is not supported")
 
 
-def policy_overrides(policy_kwargs: Optional[dict]) -> dict:
-    """Config keys for SB3's ``policy_kwargs``."""
+def policy_overrides(policy_kwargs: Optional[dict], extra: tuple = ()) -> dict:
+    """Config keys for SB3's ``policy_kwargs``; ``extra`` names the config keys a class also
+    takes there (sb3-contrib's ``QRDQN``: ``n_quantiles``)."""
     out: dict = {}
     if not policy_kwargs:
         return out
     for key, value in policy_kwargs.items():
-        if key == "net_arch":
+        if key in extra:
+            out[key] = plain(value)
+        elif key == "net_arch":
             out["net_arch"] = plain(value)
         elif key == "activation_fn":
             name = getattr(value, "__name__", str(value))
@@ -106,7 +109,8 @@ def policy_overrides(policy_kwargs: Optional[dict]) -> dict:
                 out[OPTIMIZER_KWARGS[opt_key]] = plain(opt_value)
         else:
             raise ValueError(
-                f"unsupported policy_kwargs key {key!r}; deepq supports " + ", ".join(POLICY_KWARGS)
+                f"unsupported policy_kwargs key {key!r}; deepq supports "
+                + ", ".join(POLICY_KWARGS + tuple(extra))
             )
     return out
 
@@ -148,5 +152,9 @@ def hyperparameters(values: dict) -> dict:
             raise ValueError(
                 f"invalid value for '{key}': schedules (callables) are not supported; pass a number"
             )
+        if key == "max_grad_norm" and value is None:
+            # sb3-contrib's QRDQN: None means no clipping.
+            out[key] = float("inf")
+            continue
         out[key] = train_freq(value) if key in ("train_freq", "learning_starts") else plain(value)
     return out
