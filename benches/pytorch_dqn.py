@@ -137,6 +137,23 @@ def rate(fn, seconds):
             return n / (now - start)
 
 
+def learner_step(online, target, optimizer, target_every):
+    """`step(loss)`: backward, an optimizer step, and a hard target copy every `target_every`
+    calls, as DQN's conv benchmarks (MinAtar, Nature) run their updates."""
+    count = 0
+
+    def step(loss):
+        nonlocal count
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        count += 1
+        if count % target_every == 0:
+            target.load_state_dict(online.state_dict())
+
+    return step
+
+
 def timed_rates(fn, seconds, repeats):
     """One warm-up (allocator, optimizer state, caches), then `repeats` rates of `seconds` each."""
     rate(fn, min(1.0, seconds))

@@ -56,7 +56,7 @@ try:
 except ImportError:
     sys.exit("pytorch_minatar.py needs PyTorch: pip install torch")
 
-from pytorch_dqn import timed_rates  # the same timing loop as the MLP benchmark
+from pytorch_dqn import learner_step, timed_rates  # the MLP benchmark's timing loop
 
 GAMMA = 0.99
 LR = 2.5e-4
@@ -127,21 +127,15 @@ def make_update(args):
     actions = torch.randint(args.actions, (b, 1))
     rewards = torch.rand(b)
     dones = (torch.rand(b) < 0.1).float()
-    count = 0
+    step = learner_step(online, target, optimizer, args.target_every)
 
     def update():
-        nonlocal count
         with torch.no_grad():
             next_q = target(next_obs).max(dim=1).values
             td_target = rewards + GAMMA * (1.0 - dones) * next_q
         q = online(obs).gather(1, actions).squeeze(1)
         loss = F.smooth_l1_loss(q, td_target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        count += 1
-        if count % args.target_every == 0:
-            target.load_state_dict(online.state_dict())
+        step(loss)
 
     return update
 

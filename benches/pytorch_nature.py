@@ -46,7 +46,7 @@ try:
 except ImportError:
     sys.exit("pytorch_nature.py needs PyTorch: pip install torch")
 
-from pytorch_dqn import timed_rates  # the same timing loop as the MLP benchmark
+from pytorch_dqn import learner_step, timed_rates  # the MLP benchmark's timing loop
 
 GAMMA = 0.99
 LR = 1e-4
@@ -120,22 +120,16 @@ def make_update(args):
     rewards = torch.rand(b)
     dones = (torch.rand(b) < 0.1).float()
     autocast = args.autocast == "bf16"
-    count = 0
+    step = learner_step(online, target, optimizer, args.target_every)
 
     def update():
-        nonlocal count
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             with torch.no_grad():
                 next_q = target(next_obs.float() / 255.0).max(dim=1).values.float()
                 td_target = rewards + GAMMA * (1.0 - dones) * next_q
             q = online(obs.float() / 255.0).gather(1, actions).squeeze(1).float()
             loss = F.mse_loss(q, td_target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        count += 1
-        if count % args.target_every == 0:
-            target.load_state_dict(online.state_dict())
+        step(loss)
 
     return update
 
