@@ -77,31 +77,34 @@ def parse_args():
 
 
 def layer_shapes():
-    """(in_channels, filters, kernel, output side) of each conv layer."""
+    """(in_channels, filters, kernel, stride, output side) of each conv layer."""
     shapes, side, channels = [], SIDE, FRAMES
     for filters, kernel, stride in CONV:
         side = (side - kernel) // stride + 1
-        shapes.append((channels, filters, kernel, side))
+        shapes.append((channels, filters, kernel, stride, side))
         channels = filters
     return shapes
 
 
+def flat_features():
+    """Length of the last conv layer's flattened output (3136)."""
+    _, filters, _, _, side = layer_shapes()[-1]
+    return filters * side * side
+
+
 def q_network(actions):
     layers = []
-    for channels, filters, kernel, _ in layer_shapes():
-        stride = next(s for f, k, s in CONV if (f, k) == (filters, kernel))
+    for channels, filters, kernel, stride, _ in layer_shapes():
         layers += [nn.Conv2d(channels, filters, kernel, stride=stride), nn.ReLU()]
-    _, filters, _, side = layer_shapes()[-1]
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(filters * side * side, HIDDEN), nn.ReLU(),
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(flat_features(), HIDDEN), nn.ReLU(),
                          nn.Linear(HIDDEN, actions))
 
 
 def update_flops(actions, batch):
     """FLOPs of one update, counted as `deepq bench updates` counts them (see the docstring)."""
     macs = [side * side * filters * channels * kernel * kernel
-            for channels, filters, kernel, side in layer_shapes()]
-    _, filters, _, side = layer_shapes()[-1]
-    macs += [filters * side * side * HIDDEN, HIDDEN * actions]
+            for channels, filters, kernel, _, side in layer_shapes()]
+    macs += [flat_features() * HIDDEN, HIDDEN * actions]
     total = sum(macs)
     return 2.0 * batch * (3 * total + (total - macs[0]))
 
@@ -142,9 +145,8 @@ def main():
 
     rates = timed_rates(fn, args.seconds, args.repeats)
 
-    _, filters, _, side = layer_shapes()[-1]
     convs = " -> ".join(f"conv {f}x{k}x{k}/{s}" for f, k, s in CONV)
-    net = f"{convs} -> {filters * side * side}-{HIDDEN}-{args.actions}"
+    net = f"{convs} -> {flat_features()}-{HIDDEN}-{args.actions}"
     framework = f"pytorch {torch.__version__}"
     mflop = update_flops(args.actions, args.batch) / 1e6
     median = statistics.median(rates)

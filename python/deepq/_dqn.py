@@ -88,7 +88,7 @@ class DQN:
         algorithm = config.get("algorithm")
         if algorithm == cls._ALGORITHM:
             return
-        other = {c._ALGORITHM: c.__name__ for c in (DQN, QRDQN)}.get(algorithm)
+        other = {c._ALGORITHM: c.__name__ for c in (DQN, *DQN.__subclasses__())}.get(algorithm)
         hint = (f"use deepq.{other}" if other is not None
                 else "other algorithms run with `deepq train`")
         raise ValueError(f"deepq.{cls.__name__} trains algorithm {cls._ALGORITHM!r}, not "
@@ -287,7 +287,7 @@ class DQN:
         _sb3.check_device(device)
         config, network, text = _native.load_run(os.fspath(path))
         comments = _comments(text)
-        config.update(_sb3.hyperparameters(hyperparameters))
+        config.update(cls._hyperparameters(hyperparameters, None))
         model = cls.__new__(cls)
         model._config = config
         model._preset = comments.get("preset")
@@ -422,3 +422,10 @@ class QRDQN(DQN):
     _DEFAULTS = {"algorithm": "qrdqn", "learning_rate": 5e-5, "exploration_fraction": 0.005,
                  "exploration_final_eps": 0.01, "max_grad_norm": float("inf")}
     _POLICY_KEYS = ("n_quantiles",)
+
+    @classmethod
+    def _hyperparameters(cls, values: dict, policy_kwargs: Optional[dict]) -> dict:
+        if "max_grad_norm" in values and values["max_grad_norm"] is None:
+            # sb3-contrib's QRDQN: None means no clipping.
+            values = {**values, "max_grad_norm": float("inf")}
+        return super()._hyperparameters(values, policy_kwargs)

@@ -152,9 +152,5 @@ def hyperparameters(values: dict) -> dict:
             raise ValueError(
                 f"invalid value for '{key}': schedules (callables) are not supported; pass a number"
             )
-        if key == "max_grad_norm" and value is None:
-            # sb3-contrib's QRDQN: None means no clipping.
-            out[key] = float("inf")
-            continue
         out[key] = train_freq(value) if key in ("train_freq", "learning_starts") else plain(value)
     return out

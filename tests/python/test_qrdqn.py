@@ -32,6 +32,9 @@ def test_sb3_contribs_defaults_and_n_quantiles_in_policy_kwargs():
     # sb3-contrib's max_grad_norm=None (no clipping) is accepted.
     again = deepq.QRDQN("MlpPolicy", "CartPole-v1", max_grad_norm=None, seed=0)
     assert again.config["max_grad_norm"] == float("inf")
+    # SB3's DQN has no such None: deepq.DQN still refuses it.
+    with pytest.raises(ValueError, match="max_grad_norm"):
+        deepq.DQN("MlpPolicy", "CartPole-v1", max_grad_norm=None)
     # n_quantiles is QR-DQN's: DQN refuses it in policy_kwargs.
     with pytest.raises(ValueError, match="n_quantiles"):
         deepq.DQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(n_quantiles=7))

@@ -30,8 +30,9 @@ pub(crate) type GivenConv<'a> = (ImageShape, &'a [ConvLayer]);
 /// and their shapes.
 type Shapes = BTreeMap<String, Vec<usize>>;
 
-/// The network `file` holds. `given` describes its conv layers (their strides and paddings;
-/// filters and kernels are checked against the file) when the metadata does not.
+/// The network `file` holds. `given` describes its conv layers when the metadata does not
+/// (their strides and paddings; filters and kernels are checked against the file), and a
+/// file without conv layers is then refused.
 pub(crate) fn describe<T: Scalar>(
     file: &SafeTensors<'_>,
     metadata: &HashMap<String, String>,
@@ -80,6 +81,11 @@ pub(crate) fn describe<T: Scalar>(
         }
     }
     let conv = match conv_prefix {
+        None if given.is_some() => {
+            return Err(NnError::MissingTensor(
+                "0.weight (a conv weight [filters, in, k, k])".into(),
+            ));
+        }
         None => None,
         Some(_) => Some(match given {
             Some((input, layers)) => conv_layers(&shapes, prefix, stride, input, layers, true)?,

@@ -268,15 +268,6 @@ pub fn from_safetensors_with_conv<T: Scalar>(
     input: ImageShape,
     conv: &[ConvLayer],
 ) -> Result<Mlp<T>, NnError> {
-    let file = parse(bytes)?;
-    let is_conv = ["0.weight", "torso.0.weight"]
-        .iter()
-        .any(|name| file.tensor(name).is_ok_and(|v| v.shape().len() == 4));
-    if !is_conv {
-        return Err(NnError::MissingTensor(
-            "0.weight (a conv weight [filters, in, k, k])".into(),
-        ));
-    }
     read_network(bytes, Some((input, conv)))
 }
 
