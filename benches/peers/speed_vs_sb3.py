@@ -14,7 +14,7 @@ Rows:
 
 Hyperparameter sets (both expressible in SB3, so no double DQN, MSE loss or early stopping):
 
-- ``tuned``: deepq's ``default`` preset's SB3 keys: one gradient step per env step.
+- ``tuned``: deepq's ``cartpole-default-v1`` preset's SB3 keys: one gradient step per env step.
 - ``sb3-defaults``: SB3's defaults (one gradient step per 4 env steps, lr 1e-4).
 
 Usage (the two interpreters may be different virtual environments)::

@@ -11,11 +11,11 @@ from conftest import Corridor
 
 #: The `default` preset's hyperparameters, passed the Stable-Baselines3 way.
 DEFAULT_PRESET = dict(
-    learning_rate=2e-3, buffer_size=50_000, learning_starts=1000, batch_size=64, tau=0.01,
+    learning_rate=4e-3, buffer_size=50_000, learning_starts=1000, batch_size=64, tau=0.02,
     gamma=0.99, train_freq=1, gradient_steps=1, target_update_interval=1,
-    exploration_fraction=0.2, exploration_final_eps=0.02, policy_kwargs=dict(net_arch=[64, 64]),
+    exploration_fraction=0.2, exploration_final_eps=0.02, policy_kwargs=dict(net_arch=[32, 32]),
     double_q=True, loss="mse", eval_freq=1000, eval_episodes=20, stop_on_solve=True,
-    final_eval_episodes=100,
+    stop_reward_threshold=490.0, final_eval_episodes=100,
 )
 
 

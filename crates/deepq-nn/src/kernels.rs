@@ -1,5 +1,6 @@
-//! Matrix products (through `matrixmultiply`, or by rows for narrow shapes) and the
-//! elementwise and reduction loops around them.
+//! Matrix products (through the element type's `gemm`: [`crate::panels`] or
+//! `matrixmultiply`; or by rows for narrow shapes) and the elementwise and reduction loops
+//! around them.
 //!
 //! The loops are compiled once per SIMD level and chosen at run time by `multiversion`,
 //! because the default x86-64 target only has SSE2. Rust never contracts `a * b + c` into a

@@ -9,12 +9,13 @@
 //!
 //! DQN trains tiny networks (e.g. 4-64-64-2) on small batches, where general frameworks
 //! spend most of their time in dispatch. Here parameters and gradients are flat buffers,
-//! activations live in a preallocated [`Workspace`], large matrix products go straight to
-//! `matrixmultiply` (narrow ones to dot-product and row kernels), and the elementwise loops
-//! are compiled for AVX2 and AVX-512 and chosen at run time. No threads are used and every
-//! result is bit-for-bit reproducible on one machine. This crate allocates nothing per
-//! update or action; `matrixmultiply` allocates and frees one packing buffer inside each
-//! product it computes (5 per forward + backward of a 4-64-64-2 network).
+//! activations live in a preallocated [`Workspace`], matrix products go to this crate's own
+//! AVX-512 kernel where the CPU has it and the operands are small enough, else to
+//! `matrixmultiply` (narrow ones to dot-product and row kernels), with the same bits either
+//! way, and the elementwise loops are compiled for AVX2 and AVX-512 and chosen at run time.
+//! No threads are used and every result is bit-for-bit reproducible on one machine. This
+//! crate allocates nothing per update or action; `matrixmultiply`, where it is used,
+//! allocates and frees one packing buffer inside each product it computes.
 //!
 //! One update, as a DQN agent does it:
 //! ```
@@ -63,6 +64,7 @@ mod layer_norm;
 mod loss;
 mod mlp;
 mod optim;
+mod panels;
 mod quantile;
 mod qvalues;
 mod scalar;

@@ -156,7 +156,7 @@ macro_rules! impl_scalar {
 impl_scalar!(
     f32,
     F32,
-    matrixmultiply::sgemm,
+    crate::panels::sgemm,
     crate::dense::dense_rows_f32,
     crate::kernels::exp_f32_slice
 );

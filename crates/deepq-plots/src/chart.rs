@@ -141,12 +141,15 @@ pub fn render(chart: &Chart, path: &Path, format: Format) -> Result<()> {
     Ok(write_atomic(path, &bytes)?)
 }
 
-/// Encodes an RGB8 image as PNG.
+/// Encodes an RGB8 image as PNG, with the encoder's fast compression: every run draws its
+/// charts when it ends, which took 40 ms of a 0.5 s CartPole run at the default level and
+/// takes 17 ms at this one (the files are about 70% larger: 240 KB per run).
 fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
     let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
     writer.write_image_data(rgb).map_err(|e| e.to_string())?;
     writer.finish().map_err(|e| e.to_string())?;

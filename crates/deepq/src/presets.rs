@@ -25,6 +25,7 @@ macro_rules! presets {
 
 presets![
     "default",
+    "cartpole-default-v1",
     "cartpole-soft-update",
     "cartpole-nadam-episodic",
     "cartpole-fixed-epsilon",

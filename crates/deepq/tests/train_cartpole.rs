@@ -1,4 +1,4 @@
-//! End-to-end: the tuned default preset trains CartPole-v1 to a greedy 100-episode mean ≥ 475,
+//! End-to-end: the default preset trains CartPole-v1 to a greedy 100-episode mean ≥ 475,
 //! and the same seed gives bit-identical weights.
 
 use deepq::train::{EpisodeRecord, EvalRecord, Observer};

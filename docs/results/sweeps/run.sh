@@ -35,5 +35,5 @@ sweep() {
     done
 }
 
-sweep cartpole default 12000 60 8 100..108
+sweep cartpole cartpole-default-v1 12000 60 8 100..108
 sweep lunarlander lunarlander-fast none 20 3 100..103

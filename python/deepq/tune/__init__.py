@@ -22,7 +22,8 @@ Each trial trains its config on seeds ``0..K-1`` (in parallel threads on the CPU
 it); its objective is the interquartile mean (IQM) of the seeds' final greedy evaluations,
 with their mean and solve rate beside it. ASHA stops poor trials early on the periodic
 evaluations (``eval_freq``) unless ``prune=False``. The sweep directory holds ``trials.csv``,
-``best.toml`` (``deepq train --config best.toml --seeds 0..K`` reproduces the best trial),
+``best.toml`` (``deepq train --preset BASE --config best.toml --seeds 0..K`` reproduces the
+best trial),
 ``plots/objective.png``, every trial's run directories under ``trials/<trial id>/`` and Ray's
 state under ``ray/``; running the same sweep again resumes it without retraining finished
 trials. Ray and Optuna are imported only when a sweep starts, so ``import deepq`` needs

@@ -97,7 +97,8 @@ def _best_toml(cfg: "_native.Config", row: Dict[str, Any], settings: Dict[str, A
         f"trial {row['trial_id']}, IQM {row['iqm']} of the final evaluations over seeds "
         f"0..{seeds} (mean {row['mean']}, solve rate {row['solve_rate']})\n"
         f"# base: preset {settings['preset']}; searched: {', '.join(k for k, _, _ in settings['space'])}\n"
-        f"# reproduce: deepq train --config best.toml --seeds 0..{seeds}\n"
+        f"# reproduce: deepq train --preset {settings['preset']} --config best.toml "
+        f"--seeds 0..{seeds}\n"
         f"{cfg.to_toml()}")
 
 
