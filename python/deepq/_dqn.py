@@ -211,6 +211,9 @@ class DQN:
                              "trains a new agent")
         total = (self._config.get("total_timesteps") if total_timesteps is None
                  else _as_count(total_timesteps, "total_timesteps"))
+        if total < 1:
+            # Checked here: the run's config would blame learning_starts, capped at it.
+            raise ValueError(f"invalid value {total} for 'total_timesteps': must be at least 1")
         freq = _as_count(callback_freq, "callback_freq")
         if freq < 1:
             raise ValueError(f"invalid value {freq} for 'callback_freq': must be at least 1")
@@ -429,3 +432,23 @@ class QRDQN(DQN):
             # sb3-contrib's QRDQN: None means no clipping.
             values = {**values, "max_grad_norm": float("inf")}
         return super()._hyperparameters(values, policy_kwargs)
+
+
+class IQN(DQN):
+    """Implicit Quantile Networks (Dabney et al. 2018b) as Dopamine's implicit quantile agent,
+    trained by deepq (Rust), with :class:`DQN`'s interface and defaults (sb3-contrib has no
+    IQN to follow).
+
+    Dopamine's fractions are config keys given like any other: ``num_tau_samples`` (N, 64)
+    and ``num_tau_prime_samples`` (N′, 64) fractions τ ~ U(0, 1) per sample for the online
+    and target quantiles, ``num_quantile_samples`` (K, 32) for acting, and
+    ``quantile_embedding_dim`` (64) cosines in the τ-embedding. The loss is the quantile
+    Huber loss (κ = 1). Greedy actions and :meth:`q_values` take each action's mean quantile
+    over K evenly spaced fractions (k + 0.5)/K, so they are deterministic. ``net_arch[0]`` is
+    the width of the torso's output, which the embedding multiplies; the rest of
+    ``net_arch`` and the output layer are the head (docs/dqn-family.md). A saved model's
+    ``model.safetensors`` holds ``torso.*``, ``embedding.*`` and ``head.*``.
+    """
+
+    _ALGORITHM = "iqn"
+    _DEFAULTS = {"algorithm": "iqn"}

@@ -120,6 +120,20 @@ def test_non_deterministic_predict_explores_with_the_exploration_rate():
     assert actions == {0, 1}
 
 
+def test_noisy_nets_report_and_act_with_no_epsilon():
+    # Noisy nets explore through their noise: training uses no ε, and neither do the
+    # callback's exploration_rate, the model's, or predict(deterministic=False).
+    seen = []
+    model = quick_model(noisy=True, exploration_initial_eps=1.0, exploration_final_eps=1.0)
+    model.learn(600, callback=lambda info: seen.append(info["exploration_rate"]),
+                callback_freq=100)
+    assert seen and set(seen) == {0.0}
+    assert model.exploration_rate == 0.0
+    obs = np.random.default_rng(1).normal(size=(30, 4)).astype(np.float32)
+    actions, _ = model.predict(obs)
+    np.testing.assert_array_equal(actions, model.q_values(obs).argmax(axis=1))
+
+
 def test_discrete_observations_are_one_hot():
     model = deepq.DQN("MlpPolicy", "FrozenLake-v1", seed=0)
     assert model.q_values(3).shape == (4,)

@@ -46,6 +46,9 @@ def test_bad_values_name_the_key():
         deepq.DQN("MlpPolicy", "CartPole-v1", learning_rate=lambda progress: 1e-3)
     with pytest.raises(ValueError, match="'total_timesteps'"):
         deepq.DQN("MlpPolicy", "CartPole-v1").learn("many")
+    with pytest.raises(ValueError) as e:
+        deepq.DQN("MlpPolicy", "CartPole-v1").learn(-5)
+    assert one_line(e) == "invalid value -5 for 'total_timesteps': must be at least 1"
 
 
 def test_unknown_environments_and_presets():

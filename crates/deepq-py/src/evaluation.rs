@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use deepq::EvalPlan;
-use deepq::QNetwork;
 use deepq::envs::{Env, EnvSpec, EnvVisitor, Kwargs};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -14,7 +13,7 @@ use rand_pcg::Pcg64;
 use crate::convert::{dict_to_table, type_name};
 use crate::errors::{Error, Result};
 use crate::gym::{Failure, GymEnv, PyEnv};
-use crate::network::Network;
+use crate::network::{Net, Network};
 use crate::observer::Interruptible;
 
 /// How the evaluation acts and how many episodes it runs.
@@ -31,7 +30,7 @@ type Episodes = (Vec<f64>, Vec<u64>, usize);
 impl Plan {
     /// Runs the episodes on `env` (see [`deepq::evaluate`]); with probability ε an action is
     /// uniformly random. `None` if a Python exception or signal (Ctrl-C) stopped them.
-    fn run<E: Env>(&self, env: &mut E, network: &QNetwork, failure: &Failure) -> Option<Episodes> {
+    fn run<E: Env>(&self, env: &mut E, network: &Net, failure: &Failure) -> Option<Episodes> {
         let mut greedy = network.greedy_policy();
         let mut rng = Pcg64::seed_from_u64(self.rng_seed);
         let n_actions = env.n_actions();
@@ -52,7 +51,7 @@ impl Plan {
 /// Runs a plan on a built-in environment, whatever its concrete type.
 struct Visit<'a> {
     plan: Plan,
-    network: &'a QNetwork,
+    network: &'a Net,
     failure: &'a Failure,
 }
 

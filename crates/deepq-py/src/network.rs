@@ -1,12 +1,14 @@
-//! `Network`: a Q-network ([`QNetwork`]) as a Python object: greedy actions and Q-values for
-//! batches of flat float32 observations, and safetensors bytes in and out.
+//! `Network`: a Q-network ([`QNetwork`]) or an implicit quantile network
+//! ([`ImplicitNetwork`]) as a Python object: greedy actions and Q-values for batches of flat
+//! float32 observations, and safetensors bytes in and out.
 
-use deepq::QNetwork;
-use deepq::config::Dtype;
+use deepq::config::{Algorithm, Dtype};
 use deepq::envs::{ElementType, Space};
-use deepq::network::q_network;
+use deepq::model::{ImplicitNetwork, Policy};
+use deepq::network::{iqn_network, q_network};
 use deepq::nn::{Mlp, Scalar, Workspace};
 use deepq::rng::{Stream, stream_rng};
+use deepq::{Model, QNetwork};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -14,18 +16,66 @@ use pyo3::types::PyBytes;
 use crate::config::Config;
 use crate::errors::{Error, Result};
 
-/// A trained (or freshly initialised) Q-network.
+/// The models the Python package holds: every trained model but a Q-table.
+// One per Python object: its size on the stack does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Net {
+    /// DQN's, QR-DQN's or PQN's network.
+    Q(QNetwork),
+    /// IQN's network.
+    Implicit(ImplicitNetwork),
+}
+
+impl Net {
+    /// The model as a network; a Q-table's error says where tables are used.
+    pub fn from_model(model: Model, what: impl FnOnce() -> String) -> Result<Self> {
+        match model {
+            Model::Network(net) => Ok(Net::Q(net)),
+            Model::Implicit(net) => Ok(Net::Implicit(net)),
+            Model::Table(_) => Err(Error::usage(format!(
+                "{} is a tabular Q-table, and the Python package holds networks only \
+                 (use deepq eval and deepq play)",
+                what()
+            ))),
+        }
+    }
+
+    /// The network as `model.safetensors` holds it.
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        match self {
+            Net::Q(net) => net.to_safetensors(),
+            Net::Implicit(net) => net.to_safetensors(),
+        }
+    }
+
+    /// Its greedy policy over flat observations.
+    pub fn greedy_policy(&self) -> Policy<'_> {
+        match self {
+            Net::Q(net) => Box::new(net.greedy_policy()),
+            Net::Implicit(net) => net.greedy_policy(),
+        }
+    }
+
+    fn sizes(&self) -> Vec<usize> {
+        match self {
+            Net::Q(net) => net.sizes().to_vec(),
+            Net::Implicit(net) => net.sizes(),
+        }
+    }
+}
+
+/// A trained (or freshly initialised) network.
 #[pyclass(name = "Network", module = "deepq._native")]
 pub struct Network {
     /// The network.
-    pub net: QNetwork,
+    pub net: Net,
     scratch32: Option<Workspace<f32>>,
     scratch64: Option<Workspace<f64>>,
 }
 
 impl Network {
     /// Wraps a network.
-    pub fn new(net: QNetwork) -> Self {
+    pub fn new(net: Net) -> Self {
         Network {
             net,
             scratch32: None,
@@ -35,12 +85,18 @@ impl Network {
 
     /// Number of inputs (the flat observation width).
     pub fn n_inputs(&self) -> usize {
-        self.net.n_inputs()
+        match &self.net {
+            Net::Q(net) => net.n_inputs(),
+            Net::Implicit(net) => net.shape().0,
+        }
     }
 
     /// Number of outputs (actions).
     pub fn n_outputs(&self) -> usize {
-        self.net.n_outputs()
+        match &self.net {
+            Net::Q(net) => net.n_outputs(),
+            Net::Implicit(net) => net.shape().1,
+        }
     }
 
     /// Checks that the network fits an environment with `inputs` flat observation values
@@ -130,9 +186,15 @@ impl Network {
         };
         let cfg = &config.inner;
         let mut rng = stream_rng(cfg.run.seed, Stream::Init);
-        let net = match cfg.network.dtype {
-            Dtype::F32 => QNetwork::F32(q_network(cfg, &space, n_actions, &mut rng)?),
-            Dtype::F64 => QNetwork::F64(q_network(cfg, &space, n_actions, &mut rng)?),
+        let net = match (cfg.algorithm, cfg.network.dtype) {
+            (Algorithm::Iqn, Dtype::F32) => Net::Implicit(ImplicitNetwork::F32(iqn_network(
+                cfg, &space, n_actions, &mut rng,
+            )?)),
+            (Algorithm::Iqn, Dtype::F64) => Net::Implicit(ImplicitNetwork::F64(iqn_network(
+                cfg, &space, n_actions, &mut rng,
+            )?)),
+            (_, Dtype::F32) => Net::Q(QNetwork::F32(q_network(cfg, &space, n_actions, &mut rng)?)),
+            (_, Dtype::F64) => Net::Q(QNetwork::F64(q_network(cfg, &space, n_actions, &mut rng)?)),
         };
         Ok(Network::new(net))
     }
@@ -141,9 +203,9 @@ impl Network {
     /// `nn.Sequential` of Linear and ReLU layers).
     #[staticmethod]
     fn from_safetensors(data: &[u8]) -> Result<Self> {
-        QNetwork::from_safetensors(data)
-            .map(Network::new)
-            .map_err(|e| Error::runtime(format!("cannot load model: {e}")))
+        let model = Model::from_safetensors(data)
+            .map_err(|e| Error::runtime(format!("cannot load model: {e}")))?;
+        Net::from_model(model, || "the model".to_string()).map(Network::new)
     }
 
     /// The network as safetensors bytes, as `deepq train` writes `model.safetensors`.
@@ -155,7 +217,7 @@ impl Network {
     /// the flattened conv output, not the observation: see `n_inputs`).
     #[getter]
     fn sizes(&self) -> Vec<usize> {
-        self.net.sizes().to_vec()
+        self.net.sizes()
     }
 
     /// Width of the flat observation the network reads.
@@ -175,8 +237,9 @@ impl Network {
     #[getter]
     fn input_shape(&self) -> Option<(usize, usize, usize)> {
         let shape = match &self.net {
-            QNetwork::F32(m) => m.input_shape(),
-            QNetwork::F64(m) => m.input_shape(),
+            Net::Q(QNetwork::F32(m)) => m.input_shape(),
+            Net::Q(QNetwork::F64(m)) => m.input_shape(),
+            Net::Implicit(net) => net.input_shape(),
         }?;
         Some((shape.height, shape.width, shape.channels))
     }
@@ -185,31 +248,38 @@ impl Network {
     #[getter]
     fn dtype(&self) -> &'static str {
         match self.net {
-            QNetwork::F32(_) => "f32",
-            QNetwork::F64(_) => "f64",
+            Net::Q(QNetwork::F32(_)) | Net::Implicit(ImplicitNetwork::F32(_)) => "f32",
+            Net::Q(QNetwork::F64(_)) | Net::Implicit(ImplicitNetwork::F64(_)) => "f64",
         }
     }
 
     /// Greedy actions (the first largest Q-value) for float32 observations, one row of
-    /// `sizes[0]` values each.
+    /// `n_inputs` values each.
     fn predict(&mut self, py: Python<'_>, obs: &Bound<'_, PyAny>) -> Result<Vec<usize>> {
         let rows = self.rows(py, obs)?;
+        let width = self.n_inputs();
         Ok(match &self.net {
-            QNetwork::F32(m) => each_row(m, &mut self.scratch32, &rows, |m, x, ws| {
+            Net::Q(QNetwork::F32(m)) => each_row(m, &mut self.scratch32, &rows, |m, x, ws| {
                 m.argmax_action(x, ws)
             }),
-            QNetwork::F64(m) => each_row(m, &mut self.scratch64, &rows, |m, x, ws| {
+            Net::Q(QNetwork::F64(m)) => each_row(m, &mut self.scratch64, &rows, |m, x, ws| {
                 m.argmax_action(x, ws)
             }),
+            Net::Implicit(net) => {
+                let mut greedy = net.greedy_policy();
+                rows.chunks_exact(width).map(&mut greedy).collect()
+            }
         })
     }
 
-    /// Q-values for float32 observations: one list of `sizes[-1]` values per row.
+    /// Q-values for float32 observations: one list of `n_outputs` values per row (for IQN,
+    /// each action's mean quantile over its greedy fractions).
     fn q_values(&mut self, py: Python<'_>, obs: &Bound<'_, PyAny>) -> Result<Vec<Vec<f64>>> {
         let rows = self.rows(py, obs)?;
         Ok(match &self.net {
-            QNetwork::F32(m) => each_row(m, &mut self.scratch32, &rows, q_row),
-            QNetwork::F64(m) => each_row(m, &mut self.scratch64, &rows, q_row),
+            Net::Q(QNetwork::F32(m)) => each_row(m, &mut self.scratch32, &rows, q_row),
+            Net::Q(QNetwork::F64(m)) => each_row(m, &mut self.scratch64, &rows, q_row),
+            Net::Implicit(net) => net.q_values(&rows),
         })
     }
 

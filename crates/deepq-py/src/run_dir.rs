@@ -7,13 +7,12 @@
 
 use std::path::PathBuf;
 
-use deepq::Model;
 use deepq::run_dir::{self, RunDir};
 use pyo3::prelude::*;
 
 use crate::config::Config;
 use crate::errors::{Error, Result};
-use crate::network::Network;
+use crate::network::{Net, Network};
 
 /// Saves a model as a run directory at `path` (created with its parents): `config_text`
 /// becomes `config.toml` and `network` becomes `model.safetensors`.
@@ -32,21 +31,8 @@ pub fn save_run(path: PathBuf, config_text: &str, network: &Network) -> Result<(
 #[pyfunction]
 pub fn load_run(path: PathBuf) -> Result<(Config, Network, String)> {
     let loaded = run_dir::load_run(&path)?;
-    let net = match loaded.model {
-        Model::Network(net) => net,
-        Model::Table(_) | Model::Implicit(_) => {
-            return Err(Error::runtime(format!(
-                "cannot load model '{}': it is a {}, and the Python package loads Q-networks \
-                 only (use deepq eval and deepq play)",
-                loaded.dir.model().display(),
-                if matches!(loaded.model, Model::Table(_)) {
-                    "tabular Q-table"
-                } else {
-                    "implicit quantile network (IQN)"
-                }
-            )));
-        }
-    };
+    let model_file = loaded.dir.model();
+    let net = Net::from_model(loaded.model, || format!("model '{}'", model_file.display()))?;
     Ok((
         Config {
             inner: loaded.config,

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use crate::config::Config;
 use crate::errors::{Error, Result};
 use crate::gym::{Failure, GymEnv, PyEnv, close_quietly, deepcopy};
-use crate::network::Network;
+use crate::network::{Net, Network};
 use crate::observer::PyObserver;
 
 /// Trains a DQN agent as `config` describes and returns `(network, summary_json,
@@ -66,12 +66,7 @@ pub fn train(
         return Err(Error::Python(e));
     }
     let TrainOutcome { summary, model } = outcome?;
-    let network = model.into_network().ok_or_else(|| {
-        Error::usage(
-            "algorithm = \"tabular\" and \"iqn\" train models the Python package does not \
-             hold; train them with the deepq command",
-        )
-    })?;
+    let network = Net::from_model(model, || "the trained model".to_string())?;
     if !summary.interrupted {
         observer.finish(summary.env_steps);
         if let Some(e) = failure.take() {

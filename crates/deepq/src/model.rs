@@ -2,7 +2,7 @@
 //! Q-table, behind one [`Model`] type that saves to and loads from `model.safetensors`.
 
 use deepq_nn::{
-    ImplicitQuantileNet, IqnWorkspace, Mlp, NnError, Scalar, iqn_from_safetensors,
+    ImageShape, ImplicitQuantileNet, IqnWorkspace, Mlp, NnError, Scalar, iqn_from_safetensors,
     iqn_to_safetensors, is_iqn_file,
 };
 
@@ -108,14 +108,16 @@ pub enum ImplicitNetwork {
 }
 
 impl ImplicitNetwork {
-    fn to_safetensors(&self) -> Vec<u8> {
+    /// The network as safetensors bytes (`torso.*`, `embedding.*`, `head.*`).
+    pub fn to_safetensors(&self) -> Vec<u8> {
         match self {
             ImplicitNetwork::F32(n) => iqn_to_safetensors(n),
             ImplicitNetwork::F64(n) => iqn_to_safetensors(n),
         }
     }
 
-    fn from_safetensors(bytes: &[u8]) -> Result<Self, NnError> {
+    /// Reads a network saved by [`ImplicitNetwork::to_safetensors`], in either precision.
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self, NnError> {
         iqn_from_safetensors::<f32>(bytes)
             .map(ImplicitNetwork::F32)
             .or_else(|e32| {
@@ -125,16 +127,68 @@ impl ImplicitNetwork {
             })
     }
 
-    fn shape(&self) -> (usize, usize) {
+    /// (inputs, actions): the flat observation size and the number of actions.
+    pub fn shape(&self) -> (usize, usize) {
         match self {
             ImplicitNetwork::F32(n) => (n.n_inputs(), n.n_actions()),
             ImplicitNetwork::F64(n) => (n.n_inputs(), n.n_actions()),
         }
     }
 
+    /// Widths of the linear layers an observation passes through: the torso's (after its
+    /// conv layers' flatten, if any), then the head's; the τ-embedding's product keeps the
+    /// torso's width.
+    pub fn sizes(&self) -> Vec<usize> {
+        fn sizes<T: Scalar>(net: &ImplicitQuantileNet<T>) -> Vec<usize> {
+            let [torso, _, head] = net.parts();
+            torso
+                .sizes()
+                .iter()
+                .chain(&head.sizes()[1..])
+                .copied()
+                .collect()
+        }
+        match self {
+            ImplicitNetwork::F32(n) => sizes(n),
+            ImplicitNetwork::F64(n) => sizes(n),
+        }
+    }
+
+    /// The image shape the torso's conv layers read; None for an MLP torso.
+    pub fn input_shape(&self) -> Option<ImageShape> {
+        match self {
+            ImplicitNetwork::F32(n) => n.parts()[0].input_shape(),
+            ImplicitNetwork::F64(n) => n.parts()[0].input_shape(),
+        }
+    }
+
+    /// Q-values of flat observation rows (`n_inputs` values each): each action's mean
+    /// quantile over the network's evenly spaced greedy fractions, the values its greedy
+    /// policy maximises.
+    pub fn q_values(&self, rows: &[f32]) -> Vec<Vec<f64>> {
+        fn q_values<T: Scalar>(net: &ImplicitQuantileNet<T>, rows: &[f32]) -> Vec<Vec<f64>> {
+            let taus = net.greedy_taus();
+            let mut ws = IqnWorkspace::new(net, 1, taus.len());
+            let mut input = Vec::with_capacity(net.n_inputs());
+            let mut q = vec![T::ZERO; net.n_actions()];
+            rows.chunks_exact(net.n_inputs())
+                .map(|row| {
+                    input.clear();
+                    input.extend(row.iter().map(|&x| T::from_f64(f64::from(x))));
+                    net.q_values(&input, &taus, &mut ws, &mut q);
+                    q.iter().map(|v| v.to_f64()).collect()
+                })
+                .collect()
+        }
+        match self {
+            ImplicitNetwork::F32(n) => q_values(n, rows),
+            ImplicitNetwork::F64(n) => q_values(n, rows),
+        }
+    }
+
     /// The greedy policy: the action of the largest mean over the network's evenly spaced
     /// greedy fractions.
-    fn greedy_policy(&self) -> Policy<'_> {
+    pub fn greedy_policy(&self) -> Policy<'_> {
         fn policy<T: Scalar>(net: &ImplicitQuantileNet<T>) -> Policy<'_> {
             let taus = net.greedy_taus();
             let mut ws = IqnWorkspace::new(net, 1, taus.len());

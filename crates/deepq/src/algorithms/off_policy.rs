@@ -347,11 +347,8 @@ where
         Ok(())
     }
 
-    /// ε of ε-greedy exploration (0 with noisy nets, which explore through their noise).
+    /// ε of ε-greedy exploration (0 with noisy nets: see [`DqnConfig::exploration`]).
     fn epsilon(&self, run: &RunState) -> f64 {
-        if run.cfg.dqn.noisy {
-            return 0.0;
-        }
         run.cfg.exploration().epsilon(run.steps, run.episodes())
     }
 

@@ -13,7 +13,7 @@ use std::fmt;
 use deepq_nn::{Arch, ConvLayer, OptimizerConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::schedule::ExplorationSchedule;
+use crate::schedule::{ExplorationKind, ExplorationSchedule};
 
 pub mod settings;
 
@@ -543,11 +543,19 @@ impl DqnConfig {
             && eval_mean >= self.eval.stop_reward_threshold.unwrap_or(env_threshold)
     }
 
-    /// The exploration schedule this config asks for.
+    /// The ε-greedy schedule the run acts with: the configured one, or ε = 0 throughout with
+    /// noisy nets.
     pub fn exploration(&self) -> ExplorationSchedule {
+        // Noisy nets explore through their noise: no ε-greedy on top (Rainbow), whatever the
+        // schedule keys say, so every reader of ε (the loop, logs, Python) sees 0.
+        let (kind, initial) = if self.dqn.noisy {
+            (ExplorationKind::Constant, 0.0)
+        } else {
+            (self.exploration.schedule, self.exploration.initial_eps)
+        };
         ExplorationSchedule {
-            kind: self.exploration.schedule,
-            initial: self.exploration.initial_eps,
+            kind,
+            initial,
             final_eps: self.exploration.final_eps,
             fraction: self.exploration.fraction,
             total_timesteps: self.run.total_timesteps,
