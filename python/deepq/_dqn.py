@@ -176,11 +176,11 @@ class DQN:
         self._n_actions = n_actions
         self._action_start = action_start
 
-    def _run_config(self, total_timesteps: int):
-        """The validated config of a run of ``total_timesteps`` steps. A ``learning_starts``
-        beyond the budget is capped at it (the run then acts randomly throughout and never
-        trains, as SB3 does) instead of being refused."""
-        cfg = self._config.copy()
+    def _run_config(self, total_timesteps: int, config=None):
+        """The validated config (the model's, or ``config``) of a run of ``total_timesteps``
+        steps. A ``learning_starts`` beyond the budget is capped at it (the run then acts
+        randomly throughout and never trains, as SB3 does) instead of being refused."""
+        cfg = (self._config if config is None else config).copy()
         updates = {"total_timesteps": total_timesteps}
         starts = cfg.get("learning_starts")
         if isinstance(starts, int) and starts > total_timesteps:
@@ -374,6 +374,29 @@ class DQN:
         if not name.startswith("_") and "_config" in self.__dict__ and name in _CONFIG_KEYS:
             return plain(self._config.get(name))
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Config keys set as attributes (``model.learning_rate = 3e-4``,
+        ``model.exploration_final_eps = 0.01``) are validated and take effect at the next
+        ``learn()``. One that changes the network (``net_arch``, ``dueling``, ...) replaces
+        an untrained model's network and raises AttributeError on a trained one."""
+        if name.startswith("_") or "_config" not in self.__dict__ or name not in _CONFIG_KEYS:
+            super().__setattr__(name, value)
+            return
+        if name in ("env", "env_kwargs"):
+            raise AttributeError(f"set {name} through set_env(env)")
+        config = self._config.copy()
+        config.update(self._hyperparameters({name: value}, None))
+        self._check_algorithm(config)
+        self._run_config(config.get("total_timesteps"), config)
+        if not self._net.fits(config):
+            if self._trained:
+                raise AttributeError(
+                    f"{name} = {value!r} changes the network of a trained model; create a new "
+                    f"{type(self).__name__} with it")
+            self._net = _native.Network.init(config, self._encoding.dim, self._n_actions,
+                                             self._encoding.image_shape)
+        self._config = config
 
     def __repr__(self) -> str:
         env = None if self._handle is None else self._handle.id

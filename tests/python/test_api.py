@@ -249,3 +249,29 @@ def test_model_accessors():
     assert "untrained" in repr(builtin)
     assert deepq.presets()["default"]
     assert "CartPole-v1" in deepq.env_ids()
+
+
+def test_config_attributes_take_effect_or_raise():
+    model = quick_model()
+    model.learning_rate = 3e-4
+    model.exploration_final_eps = 0.01
+    assert model.config["learning_rate"] == 3e-4 and model.learning_rate == 3e-4
+    model.learn(300)
+    assert model.exploration_rate == pytest.approx(0.01)
+    # Invalid values are refused and leave the config as it was.
+    with pytest.raises(ValueError, match="'gamma'"):
+        model.gamma = 1.5
+    assert model.gamma == 0.99
+    with pytest.raises(ValueError, match="schedules"):
+        model.learning_rate = lambda progress: 1e-3
+    # A key that changes the network replaces an untrained model's network ...
+    fresh = quick_model()
+    fresh.net_arch = [8]
+    assert fresh.config["net_arch"] == [8] and fresh._net.sizes == [4, 8, 2]
+    assert fresh.q_values(np.zeros(4, dtype=np.float32)).shape == (2,)
+    # ... and is refused on a trained one, which keeps its network.
+    with pytest.raises(AttributeError, match="net_arch = \\[8\\] changes the network"):
+        model.net_arch = [8]
+    assert model.net_arch == [64, 64]
+    with pytest.raises(AttributeError, match="set_env"):
+        model.env = "Acrobot-v1"

@@ -130,6 +130,30 @@ def test_old_gym_step_api_is_a_type_error():
         deepq.DQN("MlpPolicy", OldApi(), seed=0).learn(100)
 
 
+def test_non_finite_observations_and_rewards_are_the_envs_error():
+    class NanAtThree(Corridor):
+        def __init__(self, bad_reward=False):
+            super().__init__()
+            self.bad_reward = bad_reward
+
+        def step(self, action):
+            obs, reward, terminated, truncated, info = super().step(action)
+            if self.t == 3:
+                if self.bad_reward:
+                    reward = float("inf")
+                else:
+                    obs = np.array([np.nan], dtype=np.float32)
+            return obs, reward, terminated, truncated, info
+
+    with pytest.raises(ValueError) as e:
+        deepq.DQN("MlpPolicy", NanAtThree(), seed=0).learn(100)
+    assert one_line(e) == ("env.step() returned an observation with a non-finite value on "
+                           "step 3 of the episode: NaN at flat index 0")
+    with pytest.raises(ValueError) as e:
+        deepq.DQN("MlpPolicy", NanAtThree(bad_reward=True), seed=0).learn(100)
+    assert one_line(e) == "env.step() returned a non-finite reward inf on step 3 of the episode"
+
+
 def test_envs_that_cannot_be_copied_train_only_without_copies():
     class Locked(Corridor):
         def __init__(self):

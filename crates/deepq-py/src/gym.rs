@@ -425,6 +425,8 @@ pub struct PyEnv {
     copies: bool,
     /// Whether this instance is a deep copy made here (and so closed on drop).
     owned: bool,
+    /// Steps taken since the last reset, to name the step a bad value came from.
+    episode_steps: u64,
 }
 
 impl PyEnv {
@@ -437,6 +439,7 @@ impl PyEnv {
             failure,
             copies,
             owned: false,
+            episode_steps: 0,
         }
     }
 
@@ -488,6 +491,20 @@ pub fn close_quietly(env: &Bound<'_, PyAny>) {
     let _ = env.call_method0(intern!(env.py(), "close"));
 }
 
+/// Refuses an observation with a NaN or infinite value, which would otherwise surface later
+/// as a diverged loss.
+/// `step` counts the episode's steps (None for a reset).
+fn check_finite(obs: &[f32], what: &str, step: Option<u64>) -> PyResult<()> {
+    let Some(i) = obs.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let when = step.map_or(String::new(), |n| format!(" on step {n} of the episode"));
+    Err(PyValueError::new_err(format!(
+        "{what} returned an observation with a non-finite value{when}: {} at flat index {i}",
+        obs[i]
+    )))
+}
+
 /// Checks the `(obs, info)` / `(obs, reward, terminated, truncated, info)` shape of a result.
 fn expect_tuple<'py>(
     value: Bound<'py, PyAny>,
@@ -529,6 +546,7 @@ impl Clone for PyEnv {
                 failure: Arc::clone(&self.failure),
                 copies: self.copies,
                 owned,
+                episode_steps: self.episode_steps,
             }
         })
     }
@@ -561,13 +579,17 @@ impl Env for PyEnv {
             kwargs.set_item(intern!(py, "seed"), seed)?;
             let result = env.call_method(intern!(py, "reset"), (), Some(&kwargs))?;
             let t = expect_tuple(result, 2, "env.reset()", "(observation, info)")?;
-            layout.encode(py, &t.get_item(0)?, out, "env.reset()")
+            layout.encode(py, &t.get_item(0)?, out, "env.reset()")?;
+            check_finite(out, "env.reset()", None)
         });
+        self.episode_steps = 0;
         self.obs.clone()
     }
 
     fn step(&mut self, action: usize) -> Step<FlatObs> {
         let n = self.layout.n_actions;
+        self.episode_steps += 1;
+        let step = self.episode_steps;
         let outcome = self.call(|py, env, layout, out| {
             if action >= n {
                 return Err(PyValueError::new_err(format!(
@@ -583,6 +605,7 @@ impl Env for PyEnv {
                 "(observation, reward, terminated, truncated, info)",
             )?;
             layout.encode(py, &t.get_item(0)?, out, "env.step()")?;
+            check_finite(out, "env.step()", Some(step))?;
             let reward_obj = t.get_item(1)?;
             let reward: f64 = reward_obj.extract().map_err(|_| {
                 PyTypeError::new_err(format!(
@@ -590,6 +613,12 @@ impl Env for PyEnv {
                     repr(&reward_obj)
                 ))
             })?;
+            if !reward.is_finite() {
+                return Err(PyValueError::new_err(format!(
+                    "env.step() returned a non-finite reward {reward} on step {step} of the \
+                     episode"
+                )));
+            }
             Ok((
                 reward,
                 t.get_item(2)?.is_truthy()?,

@@ -5,7 +5,7 @@
 use deepq::config::{Algorithm, Dtype};
 use deepq::envs::{ElementType, Space};
 use deepq::model::{ImplicitNetwork, Policy};
-use deepq::network::{iqn_network, q_network};
+use deepq::network::{fits, iqn_fits, iqn_network, q_network};
 use deepq::nn::{Mlp, Scalar, Workspace};
 use deepq::rng::{Stream, stream_rng};
 use deepq::{Model, QNetwork};
@@ -154,6 +154,22 @@ fn q_row<T: Scalar>(mlp: &Mlp<T>, obs: &[T], ws: &mut Workspace<T>) -> Vec<f64> 
     out.into_iter().map(Scalar::to_f64).collect()
 }
 
+/// The observation space of a network reading `n_inputs` values, or images of `image`
+/// (height, width, channels).
+fn input_space(n_inputs: usize, image: Option<[usize; 3]>) -> Space {
+    match image {
+        Some(shape) => Space::Image {
+            shape,
+            dtype: ElementType::F32,
+        },
+        None => Space::Box {
+            low: vec![f32::NEG_INFINITY; n_inputs],
+            high: vec![f32::INFINITY; n_inputs],
+            shape: vec![n_inputs],
+        },
+    }
+}
+
 #[pymethods]
 impl Network {
     /// The network `config` starts training from (its architecture, precision and seed) for
@@ -173,17 +189,7 @@ impl Network {
                 "a network needs inputs and actions; got {n_inputs} inputs and {n_actions} actions"
             )));
         }
-        let space = match image {
-            Some(shape) => Space::Image {
-                shape,
-                dtype: ElementType::F32,
-            },
-            None => Space::Box {
-                low: vec![f32::NEG_INFINITY; n_inputs],
-                high: vec![f32::INFINITY; n_inputs],
-                shape: vec![n_inputs],
-            },
-        };
+        let space = input_space(n_inputs, image);
         let cfg = &config.inner;
         let mut rng = stream_rng(cfg.run.seed, Stream::Init);
         let net = match (cfg.algorithm, cfg.network.dtype) {
@@ -197,6 +203,27 @@ impl Network {
             (_, Dtype::F64) => Net::Q(QNetwork::F64(q_network(cfg, &space, n_actions, &mut rng)?)),
         };
         Ok(Network::new(net))
+    }
+
+    /// Whether `config` asks for this network: its algorithm's network, architecture, heads,
+    /// conv layers and precision.
+    fn fits(&self, config: &Config) -> bool {
+        let cfg = &config.inner;
+        let image = self.input_shape().map(|(h, w, c)| [h, w, c]);
+        let space = input_space(self.n_inputs(), image);
+        let n_actions = self.n_outputs();
+        let iqn = cfg.algorithm == Algorithm::Iqn;
+        match (&self.net, cfg.network.dtype) {
+            (Net::Q(QNetwork::F32(m)), Dtype::F32) => !iqn && fits(m, cfg, &space, n_actions),
+            (Net::Q(QNetwork::F64(m)), Dtype::F64) => !iqn && fits(m, cfg, &space, n_actions),
+            (Net::Implicit(ImplicitNetwork::F32(m)), Dtype::F32) => {
+                iqn && iqn_fits(m, cfg, &space, n_actions)
+            }
+            (Net::Implicit(ImplicitNetwork::F64(m)), Dtype::F64) => {
+                iqn && iqn_fits(m, cfg, &space, n_actions)
+            }
+            _ => false,
+        }
     }
 
     /// A network read from safetensors bytes (deepq's `model.safetensors`, or PyTorch's

@@ -57,8 +57,10 @@ pub fn q_network<T: Scalar>(
 
 /// Whether a restored network `net` is the one `cfg` asks for on `space` and `n_actions`.
 pub fn fits<T: Scalar>(net: &Mlp<T>, cfg: &DqnConfig, space: &Space, n_actions: usize) -> bool {
+    let sizes = net.sizes();
     net.n_inputs() == space.flat_dim()
         && net.n_outputs() == n_actions
+        && sizes[1..sizes.len() - 1] == cfg.network.net_arch[..]
         && net.arch() == &cfg.arch().canonical()
         && net.input_shape() == image_shape(space)
         && net.conv_layers() == cfg.conv_layers().as_slice()
