@@ -106,7 +106,7 @@ def test_a_model_of_an_unregistered_env_loads_with_its_spaces(tmp_path):
 
 def test_load_with_a_mismatched_env_is_refused(tmp_path, solved_builtin):
     solved_builtin.save(tmp_path / "m")
-    with pytest.raises(ValueError, match=r"has layer sizes \[4, 64, 64, 2\], but Acrobot-v1 needs 6"):
+    with pytest.raises(ValueError, match=r"has layer sizes \[4, 32, 32, 2\], but Acrobot-v1 needs 6"):
         deepq.DQN.load(tmp_path / "m", env="Acrobot-v1")
 
 

@@ -346,7 +346,9 @@ def test_a_trial_past_its_timeout_is_stopped_and_recorded_and_the_sweep_goes_on(
     space = tmp_path / "space.toml"
     space.write_text("total_timesteps = { choice = [4000, 100000000] }\n")
     start = time.monotonic()
-    result = deepq.tune.run(space, preset="default", sets=[s for s in SHORT if s != "--set"],
+    # stop_on_solve off: the default preset would otherwise solve and stop well inside 15 s.
+    sets = [s for s in SHORT if s != "--set"] + ["stop_on_solve=false"]
+    result = deepq.tune.run(space, preset="default", sets=sets,
                             trials=4, seeds=1, out=tmp_path / "sweep", num_cpus=1,
                             prune=False, progress=False, trial_timeout=15)
     statuses = {(r["total_timesteps"], r["status"]) for r in result.trials}

@@ -10,7 +10,7 @@
 //! DQN trains tiny networks (e.g. 4-64-64-2) on small batches, where general frameworks
 //! spend most of their time in dispatch. Here parameters and gradients are flat buffers,
 //! activations live in a preallocated [`Workspace`], matrix products go to this crate's own
-//! AVX-512 kernel where the CPU has it and the operands are small enough, else to
+//! AVX-512 or AVX2 kernel where the CPU has one and the operands are small enough, else to
 //! `matrixmultiply` (narrow ones to dot-product and row kernels), with the same bits either
 //! way, and the elementwise loops are compiled for AVX2 and AVX-512 and chosen at run time.
 //! No threads are used and every result is bit-for-bit reproducible on one machine. This
