@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The DQN family on MinAtar Breakout at 1M frames, as docs/minatar.md ran `minatar-breakout`
+# (the 100k-frame ε ramp kept). Resumable: rerun the same command after an interruption and a
+# run continues from its checkpoint; a finished run is skipped.
+#
+#   bash docs/results/dqn-family/run-breakout-1m.sh PRESET SEED [RUNS_DIR]
+#   e.g. PRESET = mdqn-minatar-breakout or iqn-minatar-breakout; DEEPQ=path/to/deepq to choose
+#   the binary (default: deepq on the PATH).
+set -euo pipefail
+preset=$1
+seed=$2
+dir=${3:-runs}/$preset-1m-seed$seed
+deepq=${DEEPQ:-deepq}
+if [ -f "$dir/summary.json" ]; then
+    echo "$dir: done"
+elif [ -f "$dir/checkpoint/trainer.ckpt" ]; then
+    exec "$deepq" train --resume "$dir" --quiet
+else
+    exec "$deepq" train --preset "$preset" --seed "$seed" --total-timesteps 1000000 \
+        --set exploration_fraction=0.1 --out "$dir" --quiet
+fi
