@@ -321,6 +321,55 @@ macro_rules! panel_kernel {
     };
 }
 
+/// A module's unmasked register operations, for `panel_kernel!`: `zero`, `splat`, `fmadd`,
+/// `add`, and `load_all`/`store_all` of a whole register, each compiled for `$features`.
+macro_rules! register_ops {
+    ($features:literal, $setzero:ident, $set1:ident, $fmadd:ident, $add:ident, $loadu:ident,
+     $storeu:ident) => {
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn zero() -> Vector {
+            $setzero()
+        }
+
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn splat(x: f32) -> Vector {
+            $set1(x)
+        }
+
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn fmadd(a: Vector, b: Vector, c: Vector) -> Vector {
+            $fmadd(a, b, c)
+        }
+
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn add(a: Vector, b: Vector) -> Vector {
+            $add(a, b)
+        }
+
+        /// # Safety
+        /// `LANES` floats from `ptr` must be readable.
+        #[target_feature(enable = $features)]
+        #[inline]
+        unsafe fn load_all(ptr: *const f32) -> Vector {
+            // SAFETY: the caller's contract.
+            unsafe { $loadu(ptr) }
+        }
+
+        /// # Safety
+        /// `LANES` floats from `ptr` must be writable.
+        #[target_feature(enable = $features)]
+        #[inline]
+        unsafe fn store_all(ptr: *mut f32, value: Vector) {
+            // SAFETY: the caller's contract.
+            unsafe { $storeu(ptr, value) }
+        }
+    };
+}
+
 /// The kernel on AVX-512F: 16 lanes, `k`-masks.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -330,29 +379,15 @@ mod avx512 {
     type Vector = __m512;
     type Mask = __mmask16;
 
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn zero() -> Vector {
-        _mm512_setzero_ps()
-    }
-
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn splat(x: f32) -> Vector {
-        _mm512_set1_ps(x)
-    }
-
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn fmadd(a: Vector, b: Vector, c: Vector) -> Vector {
-        _mm512_fmadd_ps(a, b, c)
-    }
-
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn add(a: Vector, b: Vector) -> Vector {
-        _mm512_add_ps(a, b)
-    }
+    register_ops!(
+        "avx512f",
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps
+    );
 
     /// The first `lanes` (at most 16) lanes.
     fn mask(lanes: usize) -> Mask {
@@ -377,24 +412,6 @@ mod avx512 {
         unsafe { _mm512_mask_storeu_ps(ptr, mask, value) }
     }
 
-    /// # Safety
-    /// 16 floats from `ptr` must be readable.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn load_all(ptr: *const f32) -> Vector {
-        // SAFETY: the caller's contract.
-        unsafe { _mm512_loadu_ps(ptr) }
-    }
-
-    /// # Safety
-    /// 16 floats from `ptr` must be writable.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn store_all(ptr: *mut f32, value: Vector) {
-        // SAFETY: the caller's contract.
-        unsafe { _mm512_storeu_ps(ptr, value) }
-    }
-
     panel_kernel!("avx512f");
 }
 
@@ -408,29 +425,15 @@ mod avx2 {
     type Vector = __m256;
     type Mask = __m256i;
 
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn zero() -> Vector {
-        _mm256_setzero_ps()
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn splat(x: f32) -> Vector {
-        _mm256_set1_ps(x)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn fmadd(a: Vector, b: Vector, c: Vector) -> Vector {
-        _mm256_fmadd_ps(a, b, c)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn add(a: Vector, b: Vector) -> Vector {
-        _mm256_add_ps(a, b)
-    }
+    register_ops!(
+        "avx2,fma",
+        _mm256_setzero_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps
+    );
 
     /// The first `lanes` (at most 8) lanes.
     #[target_feature(enable = "avx2,fma")]
@@ -457,24 +460,6 @@ mod avx2 {
     unsafe fn store(ptr: *mut f32, mask: Mask, value: Vector) {
         // SAFETY: the caller's contract; masked-off lanes are not accessed.
         unsafe { _mm256_maskstore_ps(ptr, mask, value) }
-    }
-
-    /// # Safety
-    /// 8 floats from `ptr` must be readable.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn load_all(ptr: *const f32) -> Vector {
-        // SAFETY: the caller's contract.
-        unsafe { _mm256_loadu_ps(ptr) }
-    }
-
-    /// # Safety
-    /// 8 floats from `ptr` must be writable.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn store_all(ptr: *mut f32, value: Vector) {
-        // SAFETY: the caller's contract.
-        unsafe { _mm256_storeu_ps(ptr, value) }
     }
 
     panel_kernel!("avx2,fma");
