@@ -266,14 +266,6 @@ impl Model {
         }
     }
 
-    /// The Q-network, if the model is one.
-    pub fn into_network(self) -> Option<QNetwork> {
-        match self {
-            Model::Network(net) => Some(net),
-            Model::Implicit(_) | Model::Table(_) => None,
-        }
-    }
-
     /// A greedy policy over flat observations (one-hot for a table).
     pub fn greedy_policy(&self) -> Policy<'_> {
         match self {
