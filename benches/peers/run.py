@@ -17,6 +17,7 @@ Benchmarks (`--only`, comma separated; default all):
     minatar-update   MinAtar Breakout conv-net update (benches/pytorch_minatar.py)
     nature-update    Nature DQN's update on 84x84x4 frames, PyTorch f32 and bf16 autocast
                      (benches/pytorch_nature.py) vs `deepq bench updates --net nature`
+                     with `--precision f32` and `--precision bf16`
 
 For each benchmark and seed, deepq and the peer run one after the other (which goes first
 alternates from seed to seed), each in a fresh process pinned to one core with `taskset` when
@@ -110,10 +111,12 @@ MICRO = {
     ],
     "nature-update": [
         Micro(f"Nature DQN updates/s, 84x84x4 -> 3 conv -> 512 -> 6, batch 32, MSE, Adam, "
-              f"PyTorch {precision}", "pytorch_nature.py", ("--autocast", autocast),
-              ("bench", "updates", "--net", "nature"),
+              f"PyTorch {peer} vs deepq {precision}", "pytorch_nature.py",
+              ("--autocast", autocast),
+              ("bench", "updates", "--net", "nature", "--precision", precision),
               "updates_per_s", "updates_per_s", "updates/s")
-        for precision, autocast in (("f32", "off"), ("bf16 autocast", "bf16"))
+        for peer, autocast in (("f32", "off"), ("bf16 autocast", "bf16"))
+        for precision in ("f32", "bf16")
     ],
 }
 

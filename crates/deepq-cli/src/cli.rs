@@ -233,6 +233,10 @@ pub struct BenchUpdatesArgs {
     /// All of the above (double, dueling, noisy, 51 atoms, 3-step returns, PER).
     #[arg(long)]
     pub rainbow: bool,
+    /// The matrix products' arithmetic: f32, or bf16 (bf16 operands, f32 sums; the kernel
+    /// this CPU runs is reported) [default: f32, or the preset's precision].
+    #[arg(long, value_name = "f32|bf16")]
+    pub precision: Option<deepq::nn::Precision>,
     /// How long and how often to measure.
     #[command(flatten)]
     pub timing: Timing,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use deepq::eval::EvalProgress;
+use deepq::nn::Precision;
 use deepq::run_dir::RunDir;
 use deepq::run_log::RunLog;
 use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
@@ -85,11 +86,15 @@ impl RunObserver {
     }
 }
 
-/// A progress bar over the run's step budget.
-pub fn progress_bar(total_steps: u64) -> ProgressBar {
+/// A progress bar over the run's step budget; a bf16 run's bar names the kernel of its
+/// matrix products first.
+pub fn progress_bar(total_steps: u64, precision: Precision) -> ProgressBar {
     let bar = ProgressBar::new(total_steps);
+    if !precision.is_f32() {
+        bar.set_prefix(format!("{} ", precision.matmul_path()));
+    }
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {rate}  {msg}")
+        ProgressStyle::with_template("{prefix}{bar:30} {pos}/{len} steps  {rate}  {msg}")
             .expect("valid progress template")
             // indicatif's own {per_sec} keeps four decimals ("7,265.1473/s").
             .with_key(

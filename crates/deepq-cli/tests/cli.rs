@@ -638,6 +638,72 @@ fn bench_updates_measures_nature_dqn() {
     assert_clean_error(&bad, 2, &["'natur'", "nature"]);
 }
 
+/// `precision = "bf16"` end to end: the default CartPole run learns with bf16 products, says
+/// which kernel ran (summary line, `summary.json`), its model keeps the precision through
+/// `deepq eval`; the Nature benchmark takes `--precision`; bad values are one line.
+#[test]
+fn bf16_trains_reports_its_kernel_and_benchmarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &[
+            "train",
+            "--quiet",
+            "--set",
+            "precision=\"bf16\"",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("matrix products in bf16 (bf16-"),
+        "{stdout}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/summary.json")).unwrap())
+            .unwrap();
+    let path = summary["matmul_path"].as_str().unwrap();
+    assert!(["bf16-avx512", "bf16-portable"].contains(&path), "{path}");
+    assert_eq!(summary["solved"], true, "{summary}");
+    assert!(
+        safetensors_header(&dir.path().join("run/model.safetensors"))
+            .contains("\"precision\":\"bf16\"")
+    );
+    let eval = deepq(
+        &["eval", "--run", "run", "--episodes", "3", "--json"],
+        dir.path(),
+    );
+    assert!(eval.status.success(), "{}", stderr(&eval));
+
+    let bench = deepq(
+        &[
+            "bench",
+            "updates",
+            "--net",
+            "nature",
+            "--precision",
+            "bf16",
+            "--batch",
+            "4",
+            "--seconds",
+            "0.2",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(bench.status.success(), "{}", stderr(&bench));
+    let report: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
+    assert_eq!(report["matmul_path"], path);
+    let bad = deepq(&["bench", "updates", "--precision", "fp16"], dir.path());
+    assert_clean_error(&bad, 2, &["'fp16'", "\"f32\" or \"bf16\""]);
+    let bad = deepq(&["train", "--set", "precision=\"half\""], dir.path());
+    assert_clean_error(&bad, 2, &["\"half\"", "'precision'", "`f32` or `bf16`"]);
+}
+
 #[test]
 fn pqn_models_have_layer_norm_names_and_load_in_eval_and_play() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,6 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bf16::Precision;
 use crate::kernels::simd_dispatch;
 use crate::scalar::Scalar;
 
@@ -335,19 +336,20 @@ const PIXELS: usize = 8;
 const FILTERS: usize = 16;
 
 /// Whether a layer's forward pass runs through [`conv_direct`] rather than im2col and a
-/// matrix product: `f32` layers without padding (whose patches never leave the image) on
-/// CPUs with AVX-512. The same answer every time in one process, so that the backward pass
-/// knows which forward ran.
-pub(crate) fn is_direct<T: Scalar>(g: &ConvGeom) -> bool {
+/// matrix product: `f32` layers in `f32` precision without padding (whose patches never
+/// leave the image) on CPUs with AVX-512. The same answer every time in one process, so
+/// that the backward pass knows which forward ran.
+pub(crate) fn is_direct<T: Scalar>(g: &ConvGeom, precision: Precision) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        g.spec.padding == 0
+        precision == Precision::F32
+            && g.spec.padding == 0
             && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
             && std::arch::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = g;
+        let _ = (g, precision);
         false
     }
 }
@@ -373,7 +375,7 @@ pub(crate) fn conv_direct<T: Scalar>(
     relu: bool,
 ) {
     assert!(
-        is_direct::<T>(g),
+        is_direct::<T>(g, Precision::F32),
         "conv_direct on a layer it does not handle"
     );
     let (inp, o) = (g.input, g.output);
@@ -416,7 +418,7 @@ pub(crate) fn conv_weight_grad_direct<T: Scalar>(
     out: &mut [T],
 ) {
     assert!(
-        is_direct::<T>(g),
+        is_direct::<T>(g, Precision::F32),
         "conv_weight_grad_direct on a layer it does not handle"
     );
     assert!(x.len() >= n * g.input.size(), "input too short");

@@ -26,9 +26,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NnError;
 use crate::io::{
-    from_safetensors, safetensors_metadata, to_safetensors_with_metadata, with_metadata,
+    PRECISION_KEY, from_safetensors, safetensors_metadata, to_safetensors_with_metadata,
+    with_metadata,
 };
-use crate::mlp::{Mlp, Workspace};
+use crate::mlp::{Arch, Mlp, Workspace};
 use crate::qvalues::argmax;
 use crate::scalar::Scalar;
 use crate::update::polyak_update;
@@ -75,10 +76,15 @@ impl<T: Scalar> ImplicitQuantileNet<T> {
         rng: &mut impl Rng,
     ) -> Self {
         let d = torso.n_outputs();
-        let embedding = Mlp::new(&[embedding_dim, d], rng);
+        // The parts compute in the torso's precision.
+        let arch = Arch {
+            precision: torso.arch().precision,
+            ..Arch::default()
+        };
+        let embedding = Mlp::with_arch(&[embedding_dim, d], arch, 0.5, rng);
         let mut sizes = vec![d];
         sizes.extend(head_sizes);
-        let head = Mlp::new(&sizes, rng);
+        let head = Mlp::with_arch(&sizes, arch, 0.5, rng);
         ImplicitQuantileNet {
             torso,
             embedding,
@@ -118,6 +124,10 @@ impl<T: Scalar> ImplicitQuantileNet<T> {
         }
         if embedding.input_shape().is_some() || head.input_shape().is_some() {
             return Err("only the torso may have conv layers".into());
+        }
+        let precision = torso.arch().precision;
+        if embedding.arch().precision != precision || head.arch().precision != precision {
+            return Err("an implicit quantile network's parts share one precision".into());
         }
         Ok(ImplicitQuantileNet {
             torso,
@@ -413,16 +423,20 @@ pub fn iqn_from_safetensors<T: Scalar>(bytes: &[u8]) -> Result<ImplicitQuantileN
         if tensors.is_empty() {
             return Err(NnError::MissingTensor(format!("{prefix}*")));
         }
-        // The torso keeps the conv metadata; the other parts are plain networks.
-        let part_metadata = (name == "torso").then(|| {
-            metadata
-                .iter()
-                .filter(|(k, _)| {
+        // The torso keeps the conv metadata; the other parts are plain networks in the
+        // same precision.
+        let part_metadata: HashMap<_, _> = metadata
+            .iter()
+            .filter(|(k, _)| {
+                if name == "torso" {
                     ![IQN_EMBEDDING_DIM_KEY, IQN_GREEDY_FRACTIONS_KEY].contains(&k.as_str())
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<HashMap<_, _>>()
-        });
+                } else {
+                    k.as_str() == PRECISION_KEY
+                }
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let part_metadata = (!part_metadata.is_empty()).then_some(part_metadata);
         let bytes = safetensors::serialize(tensors, part_metadata)
             .map_err(|e| NnError::Format(e.to_string()))?;
         parts.push(from_safetensors::<T>(&bytes)?);

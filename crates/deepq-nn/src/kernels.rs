@@ -10,6 +10,7 @@
 //! picks its own kernel per CPU (FMA or not), so its products repeat exactly on one machine
 //! but may differ in the last bits between machines.
 
+use crate::bf16::{self, Precision};
 use crate::dense;
 use crate::scalar::Scalar;
 
@@ -33,11 +34,11 @@ pub(crate) use simd_dispatch;
 /// A read-only matrix view with element strides, as `matrixmultiply` takes it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MatRef<'a, T> {
-    data: &'a [T],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
+    pub(crate) data: &'a [T],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) row_stride: usize,
+    pub(crate) col_stride: usize,
 }
 
 impl<'a, T> MatRef<'a, T> {
@@ -108,6 +109,54 @@ pub(crate) fn matmul<T: Scalar>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T])
             1,
         );
     }
+}
+
+/// `c ← a · b` in `precision` (bf16 only for `f32`, which networks check when built).
+///
+/// # Panics
+/// As [`matmul`]; or for bf16 with `T` other than `f32`.
+pub(crate) fn matmul_in<T: Scalar>(
+    precision: Precision,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: &mut [T],
+) {
+    match precision {
+        Precision::F32 => matmul(a, b, c),
+        Precision::Bf16 => bf16::matmul(as_f32(a), as_f32(b), as_f32_mut(c)),
+    }
+}
+
+/// Whether `T` is `f32`.
+pub(crate) fn is_f32<T: Scalar>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// `m` as the `f32` view it is.
+///
+/// # Panics
+/// Unless `T` is `f32`.
+fn as_f32<T: Scalar>(m: MatRef<'_, T>) -> MatRef<'_, f32> {
+    assert!(is_f32::<T>(), "bf16 products take f32 operands");
+    // SAFETY: `T` is `f32`, so the slice reinterprets exactly.
+    let data = unsafe { std::slice::from_raw_parts(m.data.as_ptr().cast::<f32>(), m.data.len()) };
+    MatRef {
+        data,
+        rows: m.rows,
+        cols: m.cols,
+        row_stride: m.row_stride,
+        col_stride: m.col_stride,
+    }
+}
+
+/// `c` as the `f32` slice it is.
+///
+/// # Panics
+/// Unless `T` is `f32`.
+fn as_f32_mut<T: Scalar>(c: &mut [T]) -> &mut [f32] {
+    assert!(is_f32::<T>(), "bf16 products write f32 results");
+    // SAFETY: `T` is `f32`, so the slice reinterprets exactly.
+    unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<f32>(), c.len()) }
 }
 
 /// Products with fewer rows or a shorter inner dimension than this skip `matrixmultiply`,

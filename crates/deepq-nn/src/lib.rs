@@ -53,6 +53,7 @@
 
 #![warn(missing_docs)]
 
+mod bf16;
 mod conv;
 mod dense;
 mod distributional;
@@ -70,6 +71,7 @@ mod qvalues;
 mod scalar;
 mod update;
 
+pub use bf16::{Bf16Kernel, Precision, round_to_bf16};
 pub use conv::{ConvLayer, ImageShape, conv_output_shapes};
 pub use distributional::{
     categorical_loss, categorical_projection, expected_q, expected_q_from_probs, expected_value,
@@ -78,8 +80,8 @@ pub use distributional::{
 pub use error::NnError;
 pub use io::{
     CONV_INPUT_SHAPE_KEY, CONV_PADDINGS_KEY, CONV_STRIDES_KEY, LAYER_NORM_EPS_KEY, N_QUANTILES_KEY,
-    from_safetensors, from_safetensors_with_conv, safetensors_metadata, to_safetensors,
-    to_safetensors_with_metadata,
+    PRECISION_KEY, from_safetensors, from_safetensors_with_conv, safetensors_metadata,
+    to_safetensors, to_safetensors_with_metadata,
 };
 pub use iqn::{
     IQN_EMBEDDING_DIM_KEY, IQN_GREEDY_FRACTIONS, IQN_GREEDY_FRACTIONS_KEY, ImplicitQuantileNet,

@@ -396,6 +396,7 @@ mod tests {
                 solved_at_step: None,
                 interrupted: false,
                 long_episode_steps: None,
+                matmul_path: None,
                 deepq_version: "test".into(),
             };
             deepq::summary::write(&run, &summary).unwrap();

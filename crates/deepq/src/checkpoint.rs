@@ -1,6 +1,6 @@
 //! Checkpoints: everything a run needs to continue bit for bit, in one self-checking blob.
 //!
-//! Layout: the magic bytes `DEEPQCK2`, the CRC-32C of the payload (4 bytes, little endian),
+//! Layout: the magic bytes `DEEPQCK3`, the CRC-32C of the payload (4 bytes, little endian),
 //! then the payload: a postcard-encoded [`CheckpointHeader`] followed by the trainer's state.
 //! A truncated or altered file fails the checksum before anything is decoded.
 
@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::DqnConfig;
 
 /// First bytes of every checkpoint. The digit is the format's version: 2 since networks
-/// record their quantile head (QR-DQN).
-pub const MAGIC: &[u8; 8] = b"DEEPQCK2";
+/// record their quantile head (QR-DQN), 3 since they record their precision (bf16).
+pub const MAGIC: &[u8; 8] = b"DEEPQCK3";
 
 /// The magic of checkpoints written before the current format.
-const OLDER_MAGICS: &[&[u8; 8]] = &[b"DEEPQCK1"];
+const OLDER_MAGICS: &[&[u8; 8]] = &[b"DEEPQCK1", b"DEEPQCK2"];
 
 /// What a checkpoint says about itself, readable without knowing the env or network type.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,11 +43,11 @@ struct StoredHeader {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CheckpointError {
     /// The bytes do not start with [`MAGIC`].
-    #[error("not a deepq checkpoint (missing the DEEPQCK2 header)")]
+    #[error("not a deepq checkpoint (missing the DEEPQCK3 header)")]
     NotACheckpoint,
     /// A checkpoint of an earlier format, which this version cannot continue.
     #[error(
-        "checkpoint written by an earlier deepq (format {0}; this version reads format 2): finish the run with the version that started it, or start it again"
+        "checkpoint written by an earlier deepq (format {0}; this version reads format 3): finish the run with the version that started it, or start it again"
     )]
     OlderFormat(char),
     /// The checksum does not match: the file was truncated or altered.

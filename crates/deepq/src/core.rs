@@ -90,6 +90,10 @@ pub struct TrainSummary {
     /// policy that never ends an episode.
     #[serde(default)]
     pub long_episode_steps: Option<u64>,
+    /// The kernel of the network's matrix products (`"f32"`, `"bf16-avx512"`,
+    /// `"bf16-portable"`); none for tabular runs.
+    #[serde(default)]
+    pub matmul_path: Option<String>,
 }
 
 /// The evaluation env is reset with this offset from the run's seed, so it never replays
@@ -410,6 +414,8 @@ where
             solved_at_step: run.solved_at_step,
             interrupted,
             long_episode_steps: run.long_episode_steps(),
+            matmul_path: (run.cfg.algorithm != crate::config::Algorithm::Tabular)
+                .then(|| run.cfg.network.precision.matmul_path().to_string()),
         };
         Ok((summary, self.algorithm.model()))
     }

@@ -66,6 +66,10 @@ pub struct RunSummary {
     /// had run past `eval_max_episode_steps` (a policy that never ends an episode).
     #[serde(default)]
     pub long_episode_steps: Option<u64>,
+    /// The kernel of the network's matrix products (`"f32"`, `"bf16-avx512"`,
+    /// `"bf16-portable"`; absent for tabular runs and in summaries written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matmul_path: Option<String>,
     /// Version of deepq that trained it.
     pub deepq_version: String,
 }
@@ -96,6 +100,7 @@ impl RunSummary {
             solved_at_step: s.solved_at_step,
             interrupted: s.interrupted,
             long_episode_steps: s.long_episode_steps,
+            matmul_path: s.matmul_path,
             deepq_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -313,6 +318,7 @@ mod tests {
             solved_at_step: solved_at,
             interrupted: eval.is_none(),
             long_episode_steps: None,
+            matmul_path: None,
             deepq_version: "0".into(),
         }
     }

@@ -300,6 +300,11 @@ fn tabular_runs_resume_exactly() {
 /// PQN resumes exactly from a checkpoint written between rollouts.
 #[test]
 fn pqn_runs_resume_exactly() {
+    check_resume_is_exact(&small_pqn(), &[0, 1, 5, 9]);
+}
+
+/// PQN on CartPole shrunk to 12 rollouts of 8 envs × 16 steps, checkpoints every 300 steps.
+fn small_pqn() -> DqnConfig {
     let mut cfg = Preset::find("pqn-cartpole").unwrap().config().unwrap();
     cfg.run.total_timesteps = 8 * 16 * 12;
     cfg.run.n_envs = 8;
@@ -311,7 +316,7 @@ fn pqn_runs_resume_exactly() {
     cfg.eval.episodes = 2;
     cfg.eval.final_episodes = 2;
     cfg.run.checkpoint_freq = Count::steps(300);
-    check_resume_is_exact(&cfg, &[0, 1, 5, 9]);
+    cfg
 }
 
 /// DQN on MinAtar with a convolutional network and bit-packed image replay resumes exactly.
@@ -387,4 +392,22 @@ fn iqn_runs_resume_exactly() {
         cfg.iqn.num_quantile_samples = 2;
         check_resume_is_exact(&cfg, &[350]);
     }
+}
+
+/// bf16 products (PQN's LayerNorm network, IQN's three parts, and on MinAtar a strided conv
+/// torso with padding): the checkpoint records the precision and the run continues bit for
+/// bit on the same kernel.
+#[test]
+fn bf16_runs_resume_exactly() {
+    let bf16 = |mut cfg: DqnConfig| {
+        cfg.network.precision = deepq::nn::Precision::Bf16;
+        cfg
+    };
+    check_resume_is_exact(&bf16(small_pqn()), &[1, 5]);
+    check_resume_is_exact(&bf16(small_iqn()), &[401, 1777]);
+    #[cfg(feature = "minatar")]
+    check_resume_is_exact(
+        &bf16(small_minatar("minatar-breakout", 1_500)),
+        &[1, 700, 1_200],
+    );
 }

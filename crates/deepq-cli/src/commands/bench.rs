@@ -121,6 +121,8 @@ struct UpdatesReport {
     components: Vec<&'static str>,
     mflop_per_update: f64,
     gflop_per_s: f64,
+    /// The kernel of the matrix products (`f32`, `bf16-avx512`, `bf16-portable`).
+    matmul_path: &'static str,
 }
 
 fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
@@ -209,6 +211,7 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         components: components.clone(),
         mflop_per_update: flops / 1e6,
         gflop_per_s: rates.median * flops / 1e9,
+        matmul_path: cfg.network.precision.matmul_path(),
     };
     if a.timing.json {
         print_json(&report);
@@ -220,10 +223,11 @@ fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
             format!(" + {}", components.join(" + "))
         };
         println!(
-            "DQN updates, {} MLP, batch {}, {:?} loss, Adam + Polyak{extra}, one thread:",
+            "DQN updates, {} MLP, batch {}, {:?} loss, Adam + Polyak{extra}, one thread, {} products:",
             net.join("-"),
             batch_size,
-            a.loss
+            a.loss,
+            report.matmul_path
         );
         if components.is_empty() {
             println!(
@@ -503,6 +507,8 @@ struct PresetUpdatesReport {
     /// on its fraction counts as much as on its layers).
     mflop_per_update: Option<f64>,
     gflop_per_s: Option<f64>,
+    /// The kernel of the matrix products (`f32`, `bf16-avx512`, `bf16-portable`).
+    matmul_path: &'static str,
 }
 
 /// `deepq bench updates --preset NAME`: the update of a preset's network (conv torso
@@ -511,7 +517,10 @@ struct PresetUpdatesReport {
 /// step for a PQN one (batch `n_envs × rollout_steps / n_minibatches`). `--batch` replaces
 /// the batch size.
 fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
-    let cfg = deepq::Preset::find(name)?.config()?;
+    let mut cfg = deepq::Preset::find(name)?.config()?;
+    if let Some(precision) = a.precision {
+        cfg.network.precision = precision;
+    }
     cfg.validate()?;
     let env = deepq::envs::make(&cfg.run.env, &cfg.run.env_kwargs)?;
     let space = env.observation_space();
@@ -592,13 +601,14 @@ fn preset_updates(a: &BenchUpdatesArgs, name: &str) -> CliResult<()> {
         repeats: a.timing.repeats,
         mflop_per_update: flops.map(|f| f / 1e6),
         gflop_per_s: flops.map(|f| rates.median * f / 1e9),
+        matmul_path: cfg.network.precision.matmul_path(),
     };
     if a.timing.json {
         print_json(&report);
     } else {
         println!(
-            "{algorithm} updates of preset {name} ({}), {}, batch {}, {:?}, one thread:",
-            report.env, report.network, report.batch, cfg.optimizer
+            "{algorithm} updates of preset {name} ({}), {}, batch {}, {:?}, one thread, {} products:",
+            report.env, report.network, report.batch, cfg.optimizer, report.matmul_path
         );
         println!(
             "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.1} µs/update{}",
@@ -623,7 +633,10 @@ fn flag_config(
     learning_rate: f64,
 ) -> CliResult<DqnConfig> {
     let mut cfg = DqnConfig {
-        network,
+        network: NetworkSettings {
+            precision: a.precision.unwrap_or_default(),
+            ..network
+        },
         replay: ReplaySettings {
             batch_size,
             n_steps: a.n_steps,
@@ -702,13 +715,14 @@ fn nature_updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         repeats: a.timing.repeats,
         mflop_per_update: Some(flops / 1e6),
         gflop_per_s: Some(rates.median * flops / 1e9),
+        matmul_path: cfg.network.precision.matmul_path(),
     };
     if a.timing.json {
         print_json(&report);
     } else {
         println!(
-            "DQN updates of Nature DQN's network ({}), {}, batch {}, {:?} loss, Adam 1e-4, one thread:",
-            report.env, report.network, batch, a.loss
+            "DQN updates of Nature DQN's network ({}), {}, batch {}, {:?} loss, Adam 1e-4, one thread, {} products:",
+            report.env, report.network, batch, a.loss, report.matmul_path
         );
         println!(
             "  {:.0} updates/s (median of {}; min {:.0}, max {:.0}) = {:.2} ms/update{}",

@@ -35,7 +35,7 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
         .out
         .clone()
         .unwrap_or_else(|| default_dir(&cfg.run.env, &preset, &cfg.run.seed.to_string()));
-    let bar = (!args.quiet).then(|| progress_bar(cfg.run.total_timesteps));
+    let bar = (!args.quiet).then(|| progress_bar(cfg.run.total_timesteps, cfg.network.precision));
     let summary = train_one(
         &cfg,
         &preset,
@@ -122,7 +122,7 @@ fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
     let cfg = header.config;
     let preset = preset_of(&run);
     let bar = (!args.quiet).then(|| {
-        let bar = progress_bar(cfg.run.total_timesteps);
+        let bar = progress_bar(cfg.run.total_timesteps, cfg.network.precision);
         bar.set_position(header.steps);
         bar
     });
@@ -292,6 +292,9 @@ fn print_summary(s: &RunSummary, out: &Path, max_episode_steps: u64) {
         "  trained {} steps, {} episodes, {} updates in {:.2} s ({:.0} steps/s, {:.0} updates/s)",
         s.env_steps, s.episodes, s.updates, s.wall_s, s.steps_per_s, s.updates_per_s
     );
+    if let Some(path) = s.matmul_path.as_deref().filter(|p| p.starts_with("bf16")) {
+        println!("  matrix products in bf16 ({path} kernel)");
+    }
     let verdict = if s.solved { "solved" } else { "not solved" };
     let first = s.solved_at_step.map_or(String::new(), |step| {
         format!(", first reached at step {step}")

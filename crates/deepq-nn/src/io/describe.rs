@@ -347,7 +347,7 @@ fn structured_layers<T: Scalar>(
         atoms,
         v_min,
         v_max,
-        quantiles: 1,
+        ..Arch::default()
     };
     Ok((sizes, arch))
 }

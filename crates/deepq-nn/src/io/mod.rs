@@ -83,6 +83,7 @@ use safetensors::tensor::TensorView;
 mod describe;
 mod schema;
 
+use crate::bf16::Precision;
 use crate::conv::{ConvLayer, ImageShape};
 use crate::error::NnError;
 use crate::mlp::Mlp;
@@ -98,6 +99,10 @@ pub const LAYER_NORM_EPS_KEY: &str = "layer_norm_eps";
 /// `[n_quantiles, n_actions]`. A `state_dict` does not say how to split them, so a file
 /// without this key is read as a network of `n_quantiles · n_actions` scalar outputs.
 pub const N_QUANTILES_KEY: &str = "n_quantiles";
+
+/// The `__metadata__` key holding a network's [`Precision`] when it is not `f32` (see
+/// [`Arch::precision`](crate::Arch::precision)); a file without it is an `f32` network.
+pub const PRECISION_KEY: &str = "precision";
 
 /// The `__metadata__` key holding a convolutional network's input image shape,
 /// `"height,width,channels"` (see the module docs).
@@ -131,6 +136,11 @@ pub fn to_safetensors_with_metadata<T: Scalar>(
             LAYER_NORM_EPS_KEY.into(),
             format!("{:e}", mlp.arch().layer_norm_eps),
         );
+    }
+    if !mlp.arch().precision.is_f32() {
+        metadata
+            .get_or_insert_with(HashMap::new)
+            .insert(PRECISION_KEY.into(), mlp.arch().precision.name().into());
     }
     if mlp.arch().quantiles > 1 {
         metadata
@@ -235,7 +245,12 @@ fn read_network<T: Scalar>(bytes: &[u8], given: Option<GivenConv<'_>>) -> Result
             });
         }
     }
-    let Description { sizes, arch, conv } = describe::describe::<T>(&file, &metadata, given)?;
+    let Description {
+        sizes,
+        mut arch,
+        conv,
+    } = describe::describe::<T>(&file, &metadata, given)?;
+    arch.precision = precision_metadata(&metadata)?;
     let mut mlp = Mlp::<T>::try_zeros(sizes, arch, conv).map_err(NnError::Format)?;
     for entry in schema(&mlp) {
         let view = tensors
@@ -286,6 +301,17 @@ fn with_quantile_head<T: Scalar>(
         ))
     })?;
     mlp.with_quantiles(n_quantiles).map_err(NnError::Format)
+}
+
+/// The precision named by the metadata's [`PRECISION_KEY`] (`f32` without it).
+pub(crate) fn precision_metadata(metadata: &HashMap<String, String>) -> Result<Precision, NnError> {
+    metadata
+        .get(PRECISION_KEY)
+        .map_or(Ok(Precision::F32), |value| {
+            value
+                .parse()
+                .map_err(|e| NnError::Format(format!("metadata {PRECISION_KEY}: {e}")))
+        })
 }
 
 /// The input shape and the conv layers' strides and paddings from the metadata (filters

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bf16::Precision;
 use crate::scalar::Scalar;
 
 /// What the network computes on top of the plain MLP. The default is the plain MLP: one
@@ -43,6 +44,11 @@ pub struct Arch {
     /// is the mean of its quantiles. Excludes `dueling` and `atoms > 1`.
     #[serde(default = "one")]
     pub quantiles: usize,
+    /// The arithmetic of the conv and linear layers' matrix products, forward and backward
+    /// (acting included): `f32`, or bf16 operands with `f32` sums. The parameters and
+    /// everything else stay `f32`.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// A scalar head's quantile count.
@@ -66,6 +72,7 @@ impl Default for Arch {
             v_min: -10.0,
             v_max: 10.0,
             quantiles: 1,
+            precision: Precision::F32,
         }
     }
 }

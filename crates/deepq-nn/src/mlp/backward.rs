@@ -43,6 +43,7 @@ impl<T: Scalar> Mlp<T> {
         assert_eq!(grads.len(), self.n_params(), "grads length");
         let layers = &self.layout.layers;
         let last = layers.len() - 1;
+        let precision = self.arch.precision;
         let grad_raw: &[T] = if self.arch.dueling {
             let raw = &mut ws.grad_head[..batch * layers[last].n_out];
             dueling_backward(grad_output, self.arch.atoms, raw);
@@ -63,7 +64,8 @@ impl<T: Scalar> Mlp<T> {
             };
             let g = MatRef::row_major(g, batch, layer.n_out);
             let x = &ws.acts[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
-            kernels::matmul(
+            kernels::matmul_in(
+                precision,
                 g.t(),
                 MatRef::row_major(x, batch, layer.n_in),
                 &mut grads[layer.weight_range()],
@@ -71,7 +73,7 @@ impl<T: Scalar> Mlp<T> {
             if l > 0 {
                 let w = MatRef::row_major(self.weights(layer).0, layer.n_out, layer.n_in);
                 let dx = &mut dx[..batch * layer.n_in];
-                kernels::matmul(g, w, dx);
+                kernels::matmul_in(precision, g, w, dx);
                 let below = &layers[l - 1];
                 match below.ln_ranges() {
                     None => kernels::relu_backward(dx, x, &mut grads[below.bias_range()]),
@@ -93,11 +95,11 @@ impl<T: Scalar> Mlp<T> {
             } else if !self.layout.conv.is_empty() {
                 // The gradient w.r.t. the flattened conv output, for the conv layers.
                 let w = MatRef::row_major(self.weights(layer).0, layer.n_out, layer.n_in);
-                kernels::matmul(g, w, &mut dx[..batch * layer.n_in]);
+                kernels::matmul_in(precision, g, w, &mut dx[..batch * layer.n_in]);
             } else if let Some(grad_input) = grad_input.as_deref_mut() {
                 assert_eq!(grad_input.len(), batch * layer.n_in, "grad_input length");
                 let w = MatRef::row_major(self.weights(layer).0, layer.n_out, layer.n_in);
-                kernels::matmul(g, w, grad_input);
+                kernels::matmul_in(precision, g, w, grad_input);
             }
         }
         assert!(

@@ -32,7 +32,7 @@ impl<T: Scalar> Mlp<T> {
             } else {
                 &mut cb.ln_xhat[cb.act_offsets[l]..][..rows * filters]
             };
-            if conv::is_direct::<T>(g) {
+            if conv::is_direct::<T>(g, self.arch.precision) {
                 // The backward pass builds the im2col matrix from the input; keep the
                 // observation for it (the other layers' inputs are in `acts`).
                 if l == 0 {
@@ -47,7 +47,12 @@ impl<T: Scalar> Mlp<T> {
                 let w = &mut cb.weights[g.weight_range()];
                 conv::permute_weight(&self.params[g.weight_range()], g, w);
                 let w = MatRef::row_major(w, filters, patch);
-                kernels::matmul(MatRef::row_major(cols, rows, patch), w.t(), out);
+                kernels::matmul_in(
+                    self.arch.precision,
+                    MatRef::row_major(cols, rows, patch),
+                    w.t(),
+                    out,
+                );
                 kernels::bias_activation(out, &self.params[g.bias_range()], relu);
             }
             if let Some((gamma, beta)) = g.ln_ranges() {
@@ -129,7 +134,7 @@ impl<T: Scalar> Mlp<T> {
             }
             let g_rows: &[T] = g;
             let g = MatRef::row_major(g_rows, rows, filters);
-            if conv::is_direct::<T>(c) {
+            if conv::is_direct::<T>(c, self.arch.precision) {
                 // Read the patches in place, as the forward pass did.
                 let x = if l == 0 {
                     &input[..]
@@ -141,7 +146,7 @@ impl<T: Scalar> Mlp<T> {
             } else {
                 let x = MatRef::row_major(&cols[col_offsets[l]..], rows, patch);
                 let weight_grad = &mut weight_grad[..filters * patch];
-                kernels::matmul(g.t(), x, weight_grad);
+                kernels::matmul_in(self.arch.precision, g.t(), x, weight_grad);
                 conv::unpermute_weight(weight_grad, c, &mut grads[c.weight_range()]);
             }
             if l > 0 {
@@ -151,7 +156,7 @@ impl<T: Scalar> Mlp<T> {
                 let w = &mut weights[c.weight_range()];
                 conv::permute_weight(&self.params[c.weight_range()], c, w);
                 let w = MatRef::row_major(w, filters, patch);
-                kernels::matmul(g, w, dcols);
+                kernels::matmul_in(self.arch.precision, g, w, dcols);
                 conv::col2im(dcols, c, batch, dx_buf);
                 std::mem::swap(&mut g_buf, &mut dx_buf);
             }
@@ -178,7 +183,8 @@ impl<T: Scalar> Mlp<T> {
             let w = &mut weights[g.weight_range()];
             conv::permute_weight(&self.params[g.weight_range()], g, w);
             let z = &mut dst[..pixels * filters];
-            dense::dense_rows(
+            dense::dense_rows_in(
+                self.arch.precision,
                 w,
                 &self.params[g.bias_range()],
                 patch,

@@ -2,6 +2,7 @@
 //! observation (acting).
 
 use super::{Layer, Mlp, Workspace, dueling_combine};
+use crate::bf16::Precision;
 use crate::dense;
 use crate::kernels::{self, MatRef};
 use crate::layer_norm;
@@ -42,7 +43,16 @@ impl<T: Scalar> Mlp<T> {
             let x = &before[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
             let z = &mut after[..batch * layer.n_out];
             let (w, bias) = self.weights(layer);
-            linear_batch(layer, w, bias, batch, x, z, l + 1 < n_layers);
+            linear_batch(
+                self.arch.precision,
+                layer,
+                w,
+                bias,
+                batch,
+                x,
+                z,
+                l + 1 < n_layers,
+            );
         }
         let raw = ws.act_offsets[n_layers];
         let width = self.output_width();
@@ -74,7 +84,7 @@ impl<T: Scalar> Mlp<T> {
         let (w, bias) = self.weights(layer);
         let off = ws.act_offsets[l + 1] - ws.act_offsets[1];
         let xhat = &mut ws.ln_xhat[off..off + batch * layer.n_out];
-        linear_batch(layer, w, bias, batch, x, xhat, false);
+        linear_batch(self.arch.precision, layer, w, bias, batch, x, xhat, false);
         layer_norm::layer_norm_forward(
             xhat,
             &self.params[gamma],
@@ -124,15 +134,16 @@ impl<T: Scalar> Mlp<T> {
         } else {
             self.conv_forward_one(obs, cb)
         };
+        let precision = self.arch.precision;
         let (mut src, mut dst) = (&mut single_a[..], &mut single_b[..]);
         for (l, layer) in layers.iter().enumerate() {
             let x = if l == 0 { input } else { &src[..layer.n_in] };
             let (w, bias) = self.weights(layer);
             let z = &mut dst[..layer.n_out];
             match layer.ln_ranges() {
-                None => dense::dense_rows(w, bias, layer.n_in, x, z, l < last),
+                None => dense::dense_rows_in(precision, w, bias, layer.n_in, x, z, l < last),
                 Some((gamma, beta)) => {
-                    dense::dense_rows(w, bias, layer.n_in, x, z, false);
+                    dense::dense_rows_in(precision, w, bias, layer.n_in, x, z, false);
                     layer_norm::layer_norm_relu_in_place(
                         z,
                         &self.params[gamma],
@@ -172,10 +183,12 @@ impl<T: Scalar> Mlp<T> {
     }
 }
 
-/// One linear layer on a batch, `z = x·wᵀ + bias` (then ReLU with `relu`): narrow layers by
-/// row kernels, the others by one matrix product.
+/// One linear layer on a batch, `z = x·wᵀ + bias` (then ReLU with `relu`) in `precision`:
+/// narrow `f32` layers by row kernels, the others by one matrix product.
+#[allow(clippy::too_many_arguments)]
 #[inline]
 fn linear_batch<T: Scalar>(
+    precision: Precision,
     layer: &Layer,
     w: &[T],
     bias: &[T],
@@ -184,11 +197,11 @@ fn linear_batch<T: Scalar>(
     z: &mut [T],
     relu: bool,
 ) {
-    if layer.n_out < dense::NARROW {
+    if layer.n_out < dense::NARROW && precision == Precision::F32 {
         dense::dense_rows(w, bias, layer.n_in, x, z, relu);
     } else {
         let w = MatRef::row_major(w, layer.n_out, layer.n_in);
-        kernels::matmul(MatRef::row_major(x, batch, layer.n_in), w.t(), z);
+        kernels::matmul_in(precision, MatRef::row_major(x, batch, layer.n_in), w.t(), z);
         kernels::bias_activation(z, bias, relu);
     }
 }

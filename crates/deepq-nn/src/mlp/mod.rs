@@ -20,6 +20,7 @@ mod workspace;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::bf16::Precision;
 use crate::conv::{self, ConvGeom, ConvLayer, ConvTorso, ImageShape};
 use crate::scalar::Scalar;
 
@@ -95,6 +96,9 @@ impl<T: Scalar> TryFrom<MlpData<T>> for Mlp<T> {
     fn try_from(mut data: MlpData<T>) -> Result<Self, String> {
         data.arch.validate()?;
         data.arch = data.arch.canonical();
+        if data.arch.precision == Precision::Bf16 && !crate::kernels::is_f32::<T>() {
+            return Err("precision bf16 needs an f32 network (dtype f32)".into());
+        }
         let (conv, conv_params) = match &data.conv {
             None => (Vec::new(), 0),
             Some(torso) => {

@@ -1,6 +1,7 @@
 //! Preallocated buffers for a network's passes.
 
 use super::{Arch, Mlp, widths};
+use crate::bf16::Precision;
 use crate::conv::{self, ConvGeom, ConvTorso};
 use crate::scalar::Scalar;
 
@@ -74,7 +75,7 @@ pub(super) struct ConvBuffers<T> {
 }
 
 impl<T: Scalar> ConvBuffers<T> {
-    fn new(convs: &[ConvGeom], max_batch: usize) -> Self {
+    fn new(convs: &[ConvGeom], precision: Precision, max_batch: usize) -> Self {
         let mut out = Self::default();
         let (mut cols, mut acts, mut rstd) = (0, 0, 0);
         let (mut max_out, mut max_cols, mut max_dcols) = (0, 0, 0);
@@ -87,7 +88,7 @@ impl<T: Scalar> ConvBuffers<T> {
                 rstd += max_batch * g.output.pixels();
             }
             // A direct layer never builds its im2col matrix.
-            if !conv::is_direct::<T>(g) {
+            if !conv::is_direct::<T>(g, precision) {
                 cols += max_batch * pixel_cols;
             }
             acts += max_batch * outputs;
@@ -103,12 +104,15 @@ impl<T: Scalar> ConvBuffers<T> {
         out.weights = vec![T::ZERO; n_weights];
         let max_t = convs
             .iter()
-            .filter(|g| conv::is_direct::<T>(g))
+            .filter(|g| conv::is_direct::<T>(g, precision))
             .map(|g| g.patch() * conv::padded_filters(g.spec.filters))
             .max()
             .unwrap_or(0);
         out.weights_t = vec![T::ZERO; max_t];
-        if convs.first().is_some_and(conv::is_direct::<T>) {
+        if convs
+            .first()
+            .is_some_and(|g| conv::is_direct::<T>(g, precision))
+        {
             out.input = vec![T::ZERO; max_batch * convs[0].input.size()];
         }
         out.weight_grad = vec![T::ZERO; max_weight];
@@ -168,7 +172,7 @@ impl<T: Scalar> Workspace<T> {
             sizes,
             arch,
             conv_torso: mlp.conv.clone(),
-            conv: ConvBuffers::new(&mlp.layout.conv, max_batch),
+            conv: ConvBuffers::new(&mlp.layout.conv, mlp.arch.precision, max_batch),
             max_batch,
             batch: None,
             acts: vec![T::ZERO; total],

@@ -442,6 +442,7 @@ impl DqnConfig {
             v_max: self.dqn.v_max,
             layer_norm: self.network.layer_norm,
             layer_norm_eps: LAYER_NORM_EPS,
+            precision: self.network.precision,
             quantiles: if self.algorithm == Algorithm::QrDqn {
                 self.qrdqn.n_quantiles
             } else {

@@ -5,7 +5,7 @@
 //! (`validate.rs`); relations between groups are checked on the whole config.
 
 use deepq_envs::Kwargs;
-use deepq_nn::Loss;
+use deepq_nn::{Loss, Precision};
 use serde::{Deserialize, Serialize};
 
 use super::{Count, DEFAULT_EVAL_MAX_EPISODE_STEPS, Dtype, LearningRateSchedule, OptimizerKind};
@@ -73,6 +73,12 @@ pub struct NetworkSettings {
     pub layer_norm: bool,
     /// Floating-point type of the network.
     pub dtype: Dtype,
+    /// The arithmetic of the conv and linear layers' matrix products, forward and backward,
+    /// acting and evaluation included: `"f32"` (PyTorch's, bit for bit), or `"bf16"`
+    /// (operands rounded to bfloat16, products summed in f32, as PyTorch's CPU autocast;
+    /// weights, gradients, optimizer state, losses and targets stay f32). Needs `dtype =
+    /// "f32"`. Which kernel ran is in `summary.json` (`matmul_path`).
+    pub precision: Precision,
 }
 
 impl Default for NetworkSettings {
@@ -82,6 +88,7 @@ impl Default for NetworkSettings {
             net_arch: vec![64, 64],
             layer_norm: false,
             dtype: Dtype::F32,
+            precision: Precision::F32,
         }
     }
 }

@@ -451,3 +451,36 @@ fn every_key_is_in_exactly_one_group() {
         assert!(flat.iter().any(|k| k == key), "{key}");
     }
 }
+
+#[test]
+fn precision_is_read_checked_and_reaches_the_network() {
+    let mut cfg = DqnConfig::default();
+    assert_eq!(cfg.arch().precision, deepq_nn::Precision::F32);
+    cfg.apply_toml(&table("precision = \"bf16\"")).unwrap();
+    cfg.validate().unwrap();
+    assert_eq!(cfg.arch().precision, deepq_nn::Precision::Bf16);
+    assert!(cfg.to_toml().contains("precision = \"bf16\""));
+    let err = DqnConfig::default()
+        .apply_toml(&table("precision = \"fp16\""))
+        .unwrap_err();
+    assert_eq!(
+        err.0,
+        "invalid value \"fp16\" for 'precision': unknown variant `fp16`, expected `f32` or `bf16`"
+    );
+    let mut f64_net = cfg.clone();
+    f64_net.network.dtype = Dtype::F64;
+    assert_eq!(
+        f64_net.validate().unwrap_err().0,
+        "invalid value \"bf16\" for 'precision': bf16 products need dtype = \"f32\" (this run's dtype is \"f64\")"
+    );
+    let mut tabular = cfg;
+    tabular.algorithm = Algorithm::Tabular;
+    tabular.run.env = "FrozenLake-v1".into();
+    assert!(
+        tabular
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("invalid value \"bf16\" for 'precision': a tabular run has no network")
+    );
+}

@@ -7,7 +7,9 @@ use super::settings::{
     NetworkSettings, OptimizerSettings, PqnSettings, QrDqnSettings, ReplaySettings, ReturnSettings,
     RunSettings, TargetSettings,
 };
-use super::{Algorithm, ConfigError, DqnConfig, MAX_ATOMS, MAX_N_STEPS, MAX_QUANTILES, Unit};
+use super::{
+    Algorithm, ConfigError, DqnConfig, Dtype, MAX_ATOMS, MAX_N_STEPS, MAX_QUANTILES, Unit,
+};
 use crate::algorithms;
 
 fn invalid(key: &str, value: impl std::fmt::Display, allowed: &str) -> ConfigError {
@@ -84,6 +86,12 @@ impl DqnConfig {
                     "invalid value for 'cnn': a tabular run has no network; use algorithm = \"dqn\" or \"pqn\"".into(),
                 ));
             }
+            if !self.network.precision.is_f32() {
+                return Err(ConfigError(format!(
+                    "invalid value \"{}\" for 'precision': a tabular run has no network; use algorithm = \"dqn\" or \"pqn\"",
+                    self.network.precision
+                )));
+            }
             if self.run.n_envs != 1 {
                 return Err(invalid(
                     "n_envs",
@@ -91,6 +99,12 @@ impl DqnConfig {
                     "tabular Q-learning steps one environment (n_envs = 1)",
                 ));
             }
+        }
+        if !self.network.precision.is_f32() && self.network.dtype != Dtype::F32 {
+            return Err(ConfigError(format!(
+                "invalid value \"{}\" for 'precision': bf16 products need dtype = \"f32\" (this run's dtype is \"f64\")",
+                self.network.precision
+            )));
         }
         if self.algorithm == Algorithm::Iqn && self.network.layer_norm {
             return Err(ConfigError(
