@@ -99,6 +99,8 @@ impl Bf16Kernel {
         let mut kernels = Vec::new();
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
             && std::arch::is_x86_feature_detected!("avx512bf16")
         {
             kernels.push(Bf16Kernel::Avx512Bf16);
@@ -144,26 +146,77 @@ fn bf16_pair(even: f32, odd: f32) -> u32 {
     u32::from(bf16_bits(even)) | (u32::from(bf16_bits(odd)) << 16)
 }
 
+/// An operand of a bf16 product: `f32` values (rounded when packed), or values already
+/// rounded and stored as bf16.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Operand<'a> {
+    /// An `f32` matrix view.
+    F32(MatRef<'a, f32>),
+    /// A row-major `rows × 2·pairs` matrix of bf16 values, each row `pairs` 32-bit lanes of
+    /// two values (the even column in the low half), as [`to_pairs`] writes them.
+    Pairs {
+        /// The lanes, row after row.
+        data: &'a [u32],
+        /// Rows.
+        rows: usize,
+        /// Lanes per row (half the columns).
+        pairs: usize,
+    },
+}
+
+impl Operand<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Operand::F32(m) => m.rows,
+            Operand::Pairs { rows, .. } => *rows,
+        }
+    }
+
+    fn cols(&self) -> usize {
+        match self {
+            Operand::F32(m) => m.cols,
+            Operand::Pairs { pairs, .. } => 2 * pairs,
+        }
+    }
+}
+
+impl<'a> From<MatRef<'a, f32>> for Operand<'a> {
+    fn from(m: MatRef<'a, f32>) -> Self {
+        Operand::F32(m)
+    }
+}
+
+/// `x` as bf16 pairs (`out.len()` = half of `x.len()`, rounded up; an odd last value paired
+/// with zero): [`Operand::Pairs`]' rows.
+pub(crate) fn to_pairs(x: &[f32], out: &mut [u32]) {
+    assert_eq!(out.len(), x.len().div_ceil(2), "one lane per two values");
+    #[cfg(target_arch = "x86_64")]
+    if Bf16Kernel::detect() == Bf16Kernel::Avx512Bf16 {
+        // SAFETY: the CPU has AVX-512F, AVX-512BW and AVX512-BF16 (the kernel's check).
+        unsafe { avx512::convert_pairs(x, out) };
+        return;
+    }
+    for (o, v) in out.iter_mut().zip(x.chunks(2)) {
+        *o = bf16_pair(v[0], v.get(1).copied().unwrap_or(0.0));
+    }
+}
+
 /// `c ← a · b` in bf16 with this process's kernel.
-pub(crate) fn matmul(a: MatRef<'_, f32>, b: MatRef<'_, f32>, c: &mut [f32]) {
-    matmul_with(Bf16Kernel::detect(), a, b, c);
+pub(crate) fn matmul<'a>(a: impl Into<Operand<'a>>, b: impl Into<Operand<'a>>, c: &mut [f32]) {
+    matmul_with(Bf16Kernel::detect(), a.into(), b.into(), c);
 }
 
 /// `c ← a · b` in bf16 with `kernel`, which the CPU must run ([`Bf16Kernel::available`]).
 ///
 /// # Panics
 /// If the inner dimensions differ, `c` is too short, or the CPU lacks `kernel`.
-pub(crate) fn matmul_with(
-    kernel: Bf16Kernel,
-    a: MatRef<'_, f32>,
-    b: MatRef<'_, f32>,
-    c: &mut [f32],
-) {
+pub(crate) fn matmul_with(kernel: Bf16Kernel, a: Operand<'_>, b: Operand<'_>, c: &mut [f32]) {
     assert_eq!(
-        a.cols, b.rows,
+        a.cols(),
+        b.rows(),
         "inner dimensions of a matrix product differ"
     );
-    assert!(c.len() >= a.rows * b.cols, "product output too short");
+    assert!(c.len() >= a.rows() * b.cols(), "product output too short");
     SCRATCH.with_borrow_mut(|scratch| match kernel {
         Bf16Kernel::Portable => portable(a, b, c, scratch),
         Bf16Kernel::Avx512Bf16 => {
@@ -198,19 +251,31 @@ thread_local! {
 
 /// The portable kernel: both operands rounded into row-major `f32` copies, then the `f32`
 /// product (exact products, `f32` sums).
-fn portable(a: MatRef<'_, f32>, b: MatRef<'_, f32>, c: &mut [f32], scratch: &mut Scratch) {
+fn portable(a: Operand<'_>, b: Operand<'_>, c: &mut [f32], scratch: &mut Scratch) {
     let Scratch { a_f32, b_f32, .. } = scratch;
     rounded_copy(a, a_f32);
     rounded_copy(b, b_f32);
     kernels::matmul(
-        MatRef::row_major(a_f32, a.rows, a.cols),
-        MatRef::row_major(b_f32, b.rows, b.cols),
+        MatRef::row_major(a_f32, a.rows(), a.cols()),
+        MatRef::row_major(b_f32, b.rows(), b.cols()),
         c,
     );
 }
 
 /// `m` as a row-major matrix of bf16-rounded values in `out`.
-fn rounded_copy(m: MatRef<'_, f32>, out: &mut Vec<f32>) {
+fn rounded_copy(m: Operand<'_>, out: &mut Vec<f32>) {
+    let m = match m {
+        Operand::F32(m) => m,
+        Operand::Pairs { data, rows, pairs } => {
+            out.clear();
+            out.extend(
+                data[..rows * pairs]
+                    .iter()
+                    .flat_map(|&v| [f32::from_bits(v << 16), f32::from_bits(v & 0xffff_0000)]),
+            );
+            return;
+        }
+    };
     out.clear();
     out.resize(m.rows * m.cols, 0.0);
     if m.col_stride == 1 {
@@ -239,14 +304,18 @@ simd_dispatch! {
 mod avx512 {
     //! The AVX512-BF16 kernel. `c` is computed in blocks of [`KC`] inner elements × [`NC`]
     //! columns: the block of `b` is packed once as panels of [`NR`] columns, each panel row a
-    //! pair of inner indices (`[k_pair][NR]` 32-bit lanes); each [`MR`] rows of `a` are
-    //! packed as pairs along the inner dimension (`[row][k_pair]`), and a register tile of
-    //! `MR × NR` sums runs through the block. Later inner blocks continue from the sums in
-    //! `c`, so every element of `c` is one sequence of `vdpbf16ps` steps in inner order.
+    //! pair of inner indices (`[pair][NR]` 32-bit lanes); each [`MR`] rows of `a` are packed
+    //! as pairs along the inner dimension ([`PackedA`]), and a register tile of `MR × NR`
+    //! sums runs through the block. Later inner blocks continue from the sums in `c`, so every
+    //! element of `c` is one sequence of `vdpbf16ps` steps in inner order.
+    //!
+    //! The layers hand operands over row-major or as the transpose of a row-major matrix;
+    //! both pack with full-register conversions (transposes through registers), and any
+    //! other layout element by element.
 
     use std::arch::x86_64::*;
 
-    use super::{MatRef, Scratch, bf16_pair};
+    use super::{MatRef, Operand, Scratch, bf16_pair};
 
     /// Rows of a register tile.
     const MR: usize = 8;
@@ -257,17 +326,24 @@ mod avx512 {
     /// Columns per block: a packed block of `b` is at most `KC · NC · 2` bytes (512 KiB).
     const NC: usize = 512;
 
+    /// Up to [`MR`] rows of `a` packed as bf16 pairs: pair `p` of row `r` at
+    /// `r · row_stride + p · pair_stride`.
+    struct PackedA {
+        row_stride: usize,
+        pair_stride: usize,
+    }
+
     /// # Safety
-    /// The CPU must have AVX-512F and AVX512-BF16; `a` and `b` must have matching inner
-    /// dimensions and `c` at least `a.rows · b.cols` elements.
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    /// The CPU must have AVX-512F, -BW, -VL and AVX512-BF16; `a` and `b` must have matching
+    /// inner dimensions and `c` at least `a.rows · b.cols` elements.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     pub(super) unsafe fn matmul(
-        a: MatRef<'_, f32>,
-        b: MatRef<'_, f32>,
+        a: Operand<'_>,
+        b: Operand<'_>,
         c: &mut [f32],
         scratch: &mut Scratch,
     ) {
-        let (m, k, n) = (a.rows, a.cols, b.cols);
+        let (m, k, n) = (a.rows(), a.cols(), b.cols());
         if k == 0 {
             c[..m * n].fill(0.0);
             return;
@@ -278,22 +354,37 @@ mod avx512 {
             for j0 in (0..n).step_by(NC) {
                 let nc = NC.min(n - j0);
                 let panels = nc.div_ceil(NR);
-                scratch.b.clear();
-                scratch.b.resize(panels * pairs * NR, 0);
-                pack_b(b, k0, kc, j0, nc, &mut scratch.b);
+                let panel_lanes = panels * pairs * NR;
+                grow(&mut scratch.b, panel_lanes);
+                pack_b(b, k0, kc, j0, nc, &mut scratch.b[..panel_lanes]);
                 for i0 in (0..m).step_by(MR) {
                     let rows = MR.min(m - i0);
-                    scratch.a.clear();
-                    scratch.a.resize(rows * pairs, 0);
-                    pack_a(a, i0, rows, k0, kc, &mut scratch.a);
+                    let (lanes, layout) = match a {
+                        // Already pairs: the tile reads the rows in place.
+                        Operand::Pairs {
+                            data, pairs: row, ..
+                        } => (
+                            &data[i0 * row + k0 / 2..],
+                            PackedA {
+                                row_stride: row,
+                                pair_stride: 1,
+                            },
+                        ),
+                        Operand::F32(a) => {
+                            grow(&mut scratch.a, MR * pairs);
+                            let layout = pack_a(a, i0, rows, k0, kc, &mut scratch.a);
+                            (&scratch.a[..], layout)
+                        }
+                    };
                     for q in 0..panels {
                         let cols = NR.min(nc - q * NR);
                         let panel = &scratch.b[q * pairs * NR..][..pairs * NR];
                         let out = &mut c[i0 * n + j0 + q * NR..];
                         // SAFETY: the tile writes `rows` rows of `cols` elements at row
-                        // stride `n`, inside `c` (the last row ends at `(m−1)·n + n`).
+                        // stride `n`, inside `c` (the last row ends at `(m−1)·n + n`); the
+                        // tile checks that `lanes` holds every pair `layout` addresses.
                         unsafe {
-                            tile(rows, pairs, &scratch.a, panel, out, n, cols, k0 > 0);
+                            tile(rows, pairs, lanes, &layout, panel, out, n, cols, k0 > 0);
                         }
                     }
                 }
@@ -301,11 +392,41 @@ mod avx512 {
         }
     }
 
-    /// Rows `i0..i0 + rows`, inner elements `k0..k0 + kc` of `a` as bf16 pairs, row after
-    /// row (`[row][pair]`), an odd block's last pair padded with zero.
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    fn pack_a(a: MatRef<'_, f32>, i0: usize, rows: usize, k0: usize, kc: usize, out: &mut [u32]) {
+    /// `buffer` with at least `len` lanes. Packing writes every lane a tile reads, so old
+    /// contents need no clearing.
+    fn grow(buffer: &mut Vec<u32>, len: usize) {
+        if buffer.len() < len {
+            buffer.resize(len, 0);
+        }
+    }
+
+    /// Rows `i0..i0 + rows`, inner elements `k0..k0 + kc` of `a` as bf16 pairs into `out`
+    /// (at least `MR · pairs` lanes), an odd block's last pair padded with zero; returns
+    /// where each pair went. Row-major `a` packs row after row, a transposed one pair after
+    /// pair (two rows of its storage interleaved).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    fn pack_a(
+        a: MatRef<'_, f32>,
+        i0: usize,
+        rows: usize,
+        k0: usize,
+        kc: usize,
+        out: &mut [u32],
+    ) -> PackedA {
         let pairs = kc.div_ceil(2);
+        if a.row_stride == 1 && a.col_stride != 1 {
+            // Inner index `kk` of rows `i0..` is storage row `kk`, columns `i0..` contiguous.
+            for p in 0..pairs {
+                let even = &a.data[(k0 + 2 * p) * a.col_stride + i0..][..rows];
+                let odd = (2 * p + 1 < kc)
+                    .then(|| &a.data[(k0 + 2 * p + 1) * a.col_stride + i0..][..rows]);
+                interleave_rows(even, odd, &mut out[p * MR..][..MR]);
+            }
+            return PackedA {
+                row_stride: 1,
+                pair_stride: MR,
+            };
+        }
         for r in 0..rows {
             let out = &mut out[r * pairs..][..pairs];
             let base = (i0 + r) * a.row_stride + k0 * a.col_stride;
@@ -323,20 +444,22 @@ mod avx512 {
                 }
             }
         }
+        PackedA {
+            row_stride: pairs,
+            pair_stride: 1,
+        }
     }
 
     /// Consecutive `f32` values as bf16 pairs (`out.len()` = half of `x.len()`, rounded up;
     /// an odd last value paired with zero), 32 values per conversion.
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     pub(super) fn convert_pairs(x: &[f32], out: &mut [u32]) {
         let mut chunks = x.chunks_exact(32);
         let mut o = 0;
         for chunk in &mut chunks {
             // SAFETY: `chunk` has 32 elements and `out` 16 from `o` (half of `x`'s length).
             unsafe {
-                let lo = _mm512_loadu_ps(chunk.as_ptr());
-                let hi = _mm512_loadu_ps(chunk.as_ptr().add(16));
-                let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                let v = pairs_of(chunk.as_ptr(), 0xffff_ffff);
                 _mm512_storeu_si512(out.as_mut_ptr().add(o).cast(), v);
             }
             o += 16;
@@ -348,12 +471,47 @@ mod avx512 {
         }
     }
 
+    /// The 16 bf16 pairs of up to 32 consecutive values at `x` (`mask` bit `i`: value `i` is
+    /// read; unread values are zero).
+    ///
+    /// # Safety
+    /// Every value `mask` selects must be readable.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    unsafe fn pairs_of(x: *const f32, mask: u32) -> __m512i {
+        // SAFETY: masked loads read only the selected values.
+        unsafe {
+            let lo = _mm512_maskz_loadu_ps(mask as __mmask16, x);
+            let hi = _mm512_maskz_loadu_ps((mask >> 16) as __mmask16, x.add(16));
+            std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo))
+        }
+    }
+
     /// Inner elements `k0..k0 + kc`, columns `j0..j0 + nc` of `b` as panels of [`NR`]
-    /// columns (`[panel][pair][NR]`); columns past `nc` and an odd block's last pair stay
-    /// zero (`out` arrives zeroed).
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    fn pack_b(b: MatRef<'_, f32>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [u32]) {
+    /// columns (`[panel][pair][NR]`), an odd block's last pair padded with zero. Lanes of
+    /// columns past `nc` keep whatever they held: tiles never store those sums.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    fn pack_b(b: Operand<'_>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [u32]) {
         let pairs = kc.div_ceil(2);
+        let b = match b {
+            Operand::F32(b) => b,
+            Operand::Pairs {
+                data, pairs: row, ..
+            } => {
+                // Rows of bf16 values: interleave two rows' values, no conversion.
+                let at = |r: usize| &data[r * row..][..row];
+                for (q, panel) in out.chunks_exact_mut(pairs * NR).enumerate() {
+                    let first = j0 + q * NR;
+                    let cols = NR.min(j0 + nc - first);
+                    for p in 0..pairs {
+                        let odd = (2 * p + 1 < kc).then(|| at(k0 + 2 * p + 1));
+                        let out = &mut panel[p * NR..][..NR];
+                        interleave_bf16_rows(at(k0 + 2 * p), odd, first, cols, out);
+                    }
+                }
+                return;
+            }
+        };
         for (q, panel) in out.chunks_exact_mut(pairs * NR).enumerate() {
             let first = j0 + q * NR;
             let cols = NR.min(j0 + nc - first);
@@ -365,13 +523,33 @@ mod avx512 {
                     interleave_rows(even, odd, &mut panel[p * NR..][..NR]);
                 }
             } else if b.row_stride == 1 {
-                // The transpose of a row-major matrix: each column's pairs are consecutive.
-                let mut column = vec![0u32; pairs];
-                for j in 0..cols {
-                    let start = (first + j) * b.col_stride + k0;
-                    convert_pairs(&b.data[start..start + kc], &mut column);
-                    for (p, &v) in column.iter().enumerate() {
-                        panel[p * NR + j] = v;
+                // The transpose of a row-major matrix: column `j`'s inner values are
+                // consecutive, so 16 columns × 16 pairs convert as rows and transpose.
+                for half in 0..cols.div_ceil(16) {
+                    let columns = (cols - 16 * half).min(16);
+                    for p0 in (0..pairs).step_by(16) {
+                        let values = (kc - 2 * p0).min(32);
+                        let mask = if values == 32 {
+                            u32::MAX
+                        } else {
+                            (1 << values) - 1
+                        };
+                        let mut block = [_mm512_setzero_si512(); 16];
+                        for (j, row) in block.iter_mut().enumerate().take(columns) {
+                            let start = (first + 16 * half + j) * b.col_stride + k0 + 2 * p0;
+                            assert!(start + values <= b.data.len());
+                            // SAFETY: the mask reads `values` elements from `start`, checked
+                            // to lie inside `b`.
+                            *row = unsafe { pairs_of(b.data.as_ptr().add(start), mask) };
+                        }
+                        let block = transpose16(block);
+                        for (t, v) in block.iter().enumerate().take((pairs - p0).min(16)) {
+                            let at = (p0 + t) * NR + 16 * half;
+                            // SAFETY: 16 lanes from `at` lie inside the panel (`pairs · NR`).
+                            unsafe {
+                                _mm512_storeu_si512(panel[at..at + 16].as_mut_ptr().cast(), *v)
+                            };
+                        }
                     }
                 }
             } else {
@@ -390,8 +568,42 @@ mod avx512 {
         }
     }
 
-    /// Two rows of up to [`NR`] values as bf16 pairs, column by column (`odd` `None`: zeros).
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    /// The transpose of a 16 × 16 block of 32-bit lanes (`rows[i]` lane `j` becomes
+    /// `out[j]` lane `i`): lanes interleaved in pairs, then quadruples, then 128-bit
+    /// quarters swapped twice.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
+        let mut a = [_mm512_setzero_si512(); 16];
+        for k in 0..8 {
+            a[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+            a[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+        }
+        // b[4k + c], quarter L: column 4L + c of rows 4k..4k + 4.
+        let mut b = [_mm512_setzero_si512(); 16];
+        for k in 0..4 {
+            b[4 * k] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
+            b[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
+            b[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
+            b[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
+        }
+        let mut out = [_mm512_setzero_si512(); 16];
+        for c in 0..4 {
+            let s0 = _mm512_shuffle_i32x4::<0x88>(b[c], b[4 + c]);
+            let s1 = _mm512_shuffle_i32x4::<0xdd>(b[c], b[4 + c]);
+            let s2 = _mm512_shuffle_i32x4::<0x88>(b[8 + c], b[12 + c]);
+            let s3 = _mm512_shuffle_i32x4::<0xdd>(b[8 + c], b[12 + c]);
+            out[c] = _mm512_shuffle_i32x4::<0x88>(s0, s2);
+            out[4 + c] = _mm512_shuffle_i32x4::<0x88>(s1, s3);
+            out[8 + c] = _mm512_shuffle_i32x4::<0xdd>(s0, s2);
+            out[12 + c] = _mm512_shuffle_i32x4::<0xdd>(s1, s3);
+        }
+        out
+    }
+
+    /// Two rows of up to [`NR`] values as bf16 pairs, column by column (`odd` `None`: zeros),
+    /// into the first `even.len()` lanes of `out` rounded up to 16 (the rest untouched).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     fn interleave_rows(even: &[f32], odd: Option<&[f32]>, out: &mut [u32]) {
         for half in 0..2 {
             let start = 16 * half;
@@ -400,8 +612,9 @@ mod avx512 {
                 break;
             }
             let mask: __mmask16 = if len == 16 { 0xffff } else { (1 << len) - 1 };
+            assert!(out.len() >= start + len);
             // SAFETY: the masked loads read `len` elements from `start`, inside both rows;
-            // the store writes 16 lanes from `start` inside `out` (NR lanes).
+            // the masked store writes `len` lanes from `start`, inside `out`.
             unsafe {
                 let lo = _mm512_maskz_loadu_ps(mask, even.as_ptr().add(start));
                 let hi = match odd {
@@ -414,7 +627,46 @@ mod avx512 {
                     _mm512_cvtepu16_epi32(lo),
                     _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(hi)),
                 );
-                _mm512_storeu_si512(out.as_mut_ptr().add(start).cast(), pairs);
+                _mm512_mask_storeu_epi32(out.as_mut_ptr().add(start).cast(), mask, pairs);
+            }
+        }
+    }
+
+    /// Columns `first..first + cols` (`cols` ≤ [`NR`]) of two rows of bf16 pairs, column by
+    /// column as pairs of the two rows (`odd` `None`: zeros), into the first `cols` lanes of
+    /// `out`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    fn interleave_bf16_rows(
+        even: &[u32],
+        odd: Option<&[u32]>,
+        first: usize,
+        cols: usize,
+        out: &mut [u32],
+    ) {
+        // Column `j` is the 16-bit value `j` of a row's storage.
+        let halves = |row: &[u32]| -> &[u16] {
+            // SAFETY: every `u32` is two initialised `u16`, and `u16` needs less alignment.
+            unsafe { std::slice::from_raw_parts(row.as_ptr().cast::<u16>(), 2 * row.len()) }
+        };
+        let even = &halves(even)[first..first + cols];
+        let odd = odd.map(|row| &halves(row)[first..first + cols]);
+        for start in (0..cols).step_by(16) {
+            let len = (cols - start).min(16);
+            let mask: __mmask16 = if len == 16 { 0xffff } else { (1 << len) - 1 };
+            assert!(out.len() >= start + len);
+            // SAFETY: the masked loads read `len` values from `start` inside both rows; the
+            // masked store writes `len` lanes from `start` inside `out`.
+            unsafe {
+                let lo = _mm256_maskz_loadu_epi16(mask, even.as_ptr().add(start).cast());
+                let hi = match odd {
+                    Some(row) => _mm256_maskz_loadu_epi16(mask, row.as_ptr().add(start).cast()),
+                    None => _mm256_setzero_si256(),
+                };
+                let pairs = _mm512_or_si512(
+                    _mm512_cvtepu16_epi32(lo),
+                    _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(hi)),
+                );
+                _mm512_mask_storeu_epi32(out.as_mut_ptr().add(start).cast(), mask, pairs);
             }
         }
     }
@@ -424,13 +676,15 @@ mod avx512 {
     /// `accumulate`, else from zero.
     ///
     /// # Safety
-    /// As [`matmul`]; `c` must hold `(rows − 1) · rsc + cols` elements.
+    /// As [`matmul`]; `a` must hold every pair `layout` addresses for `rows` rows and
+    /// `pairs` pairs, and `c` `(rows − 1) · rsc + cols` elements.
     #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     unsafe fn tile(
         rows: usize,
         pairs: usize,
         a: &[u32],
+        layout: &PackedA,
         panel: &[u32],
         c: &mut [f32],
         rsc: usize,
@@ -438,46 +692,55 @@ mod avx512 {
         accumulate: bool,
     ) {
         debug_assert!(c.len() >= (rows - 1) * rsc + cols);
-        // SAFETY: forwarded; each arm's `R` is `rows`.
-        unsafe {
-            match rows {
-                1 => tile_rows::<1>(pairs, a, panel, c, rsc, cols, accumulate),
-                2 => tile_rows::<2>(pairs, a, panel, c, rsc, cols, accumulate),
-                3 => tile_rows::<3>(pairs, a, panel, c, rsc, cols, accumulate),
-                4 => tile_rows::<4>(pairs, a, panel, c, rsc, cols, accumulate),
-                5 => tile_rows::<5>(pairs, a, panel, c, rsc, cols, accumulate),
-                6 => tile_rows::<6>(pairs, a, panel, c, rsc, cols, accumulate),
-                7 => tile_rows::<7>(pairs, a, panel, c, rsc, cols, accumulate),
-                8 => tile_rows::<8>(pairs, a, panel, c, rsc, cols, accumulate),
-                _ => unreachable!("a tile has 1 to {MR} rows"),
-            }
+        let args = (pairs, a, layout, panel, c, rsc, cols, accumulate);
+        // A tile of at most 16 columns sums one register per row, not two.
+        macro_rules! by_shape {
+            ($($r:literal)*) => {
+                match (rows, cols > 16) {
+                    $(
+                        ($r, false) => tile_rows::<$r, 1>(args),
+                        ($r, true) => tile_rows::<$r, 2>(args),
+                    )*
+                    _ => unreachable!("a tile has 1 to {MR} rows"),
+                }
+            };
         }
+        // SAFETY: forwarded; each arm's `R` is `rows` and `H` covers `cols`.
+        unsafe { by_shape!(1 2 3 4 5 6 7 8) }
     }
 
-    /// [`tile`] for `R` rows, its sums in `2·R` registers.
+    /// [`tile`]'s arguments after `rows`.
+    type TileArgs<'a> = (
+        usize,
+        &'a [u32],
+        &'a PackedA,
+        &'a [u32],
+        &'a mut [f32],
+        usize,
+        usize,
+        bool,
+    );
+
+    /// [`tile`] for `R` rows and at most `16·H` columns, its sums in `H·R` registers.
     ///
     /// # Safety
-    /// As [`tile`] with `rows = R`.
-    #[allow(clippy::too_many_arguments)]
+    /// As [`tile`] with `rows = R` and `cols ≤ 16·H`.
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    unsafe fn tile_rows<const R: usize>(
-        pairs: usize,
-        a: &[u32],
-        panel: &[u32],
-        c: &mut [f32],
-        rsc: usize,
-        cols: usize,
-        accumulate: bool,
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    unsafe fn tile_rows<const R: usize, const H: usize>(
+        (pairs, a, layout, panel, c, rsc, cols, accumulate): TileArgs<'_>,
     ) {
-        assert!(a.len() >= R * pairs && panel.len() >= pairs * NR);
+        let (ars, aps) = (layout.row_stride, layout.pair_stride);
+        assert!(pairs > 0 && a.len() > (R - 1) * ars + (pairs - 1) * aps);
+        assert!(panel.len() >= pairs * NR);
         let lanes = |n: usize| -> __mmask16 { if n >= 16 { 0xffff } else { (1 << n) - 1 } };
         let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+        debug_assert!(cols <= 16 * H);
         let (a, panel, c) = (a.as_ptr(), panel.as_ptr(), c.as_mut_ptr());
         // SAFETY: packed reads stay within the lengths asserted above; `c`'s masked loads
         // and stores touch `cols` elements of each of the `R` rows (the caller's contract).
         unsafe {
-            let mut acc = [[_mm512_setzero_ps(); 2]; R];
+            let mut acc = [[_mm512_setzero_ps(); H]; R];
             if accumulate {
                 for (r, row) in acc.iter_mut().enumerate() {
                     for (h, v) in row.iter_mut().enumerate() {
@@ -486,15 +749,16 @@ mod avx512 {
                 }
             }
             for p in 0..pairs {
-                let b0: __m512bh =
-                    std::mem::transmute(_mm512_loadu_si512(panel.add(p * NR).cast()));
-                let b1: __m512bh =
-                    std::mem::transmute(_mm512_loadu_si512(panel.add(p * NR + 16).cast()));
+                let mut b: [__m512bh; H] = [std::mem::transmute(_mm512_setzero_si512()); H];
+                for (h, v) in b.iter_mut().enumerate() {
+                    *v = std::mem::transmute(_mm512_loadu_si512(panel.add(p * NR + 16 * h).cast()));
+                }
                 for (r, row) in acc.iter_mut().enumerate() {
-                    let pair: __m512bh =
-                        std::mem::transmute(_mm512_set1_epi32(*a.add(r * pairs + p) as i32));
-                    row[0] = _mm512_dpbf16_ps(row[0], pair, b0);
-                    row[1] = _mm512_dpbf16_ps(row[1], pair, b1);
+                    let pair = *a.add(r * ars + p * aps) as i32;
+                    let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                    for (v, &bh) in row.iter_mut().zip(&b) {
+                        *v = _mm512_dpbf16_ps(*v, pair, bh);
+                    }
                 }
             }
             for (r, row) in acc.iter().enumerate() {

@@ -28,8 +28,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bf16::Precision;
-use crate::kernels::simd_dispatch;
+use crate::bf16::{self, Precision};
+use crate::kernels::{self, simd_dispatch};
 use crate::scalar::Scalar;
 
 /// The shape of one image observation, stored `[height, width, channels]` row-major
@@ -235,33 +235,13 @@ simd_dispatch! {
     /// row, so a row is `k` slice copies; PyTorch's `(c, ky, kx)` order would scatter every
     /// value (it made im2col about 2× slower on MinAtar's network).
     pub(crate) fn im2col<T: Scalar>(x: &[T], g: &ConvGeom, n: usize, cols: &mut [T]) {
-        let (inp, out, k, s, p) = (g.input, g.output, g.spec.kernel, g.spec.stride, g.spec.padding);
-        let (c_in, patch) = (inp.channels, g.patch());
-        let (image, run) = (inp.size(), k * c_in);
-        let mut rows = cols[..n * out.pixels() * patch].chunks_exact_mut(patch);
+        let (image, patch) = (g.input.size(), g.patch());
+        let mut rows = cols[..n * g.output.pixels() * patch].chunks_exact_mut(patch);
         for img in x[..n * image].chunks_exact(image) {
-            for oy in 0..out.height {
-                for ox in 0..out.width {
+            for oy in 0..g.output.height {
+                for ox in 0..g.output.width {
                     let row = rows.next().expect("cols holds every output pixel");
-                    // Kernel columns kx in [lo, hi) read inside the image.
-                    let x0 = ox * s;
-                    let lo = p.saturating_sub(x0).min(k);
-                    let hi = (inp.width + p).saturating_sub(x0).min(k).max(lo);
-                    for (ky, dst) in row.chunks_exact_mut(run).enumerate() {
-                        // Wrapped (negative) rows are out of range too.
-                        let iy = (oy * s + ky).wrapping_sub(p);
-                        if iy >= inp.height {
-                            dst.fill(T::ZERO);
-                            continue;
-                        }
-                        dst[..lo * c_in].fill(T::ZERO);
-                        if hi > lo {
-                            let from = (iy * inp.width + x0 + lo - p) * c_in;
-                            dst[lo * c_in..hi * c_in]
-                                .copy_from_slice(&img[from..from + (hi - lo) * c_in]);
-                        }
-                        dst[hi * c_in..].fill(T::ZERO);
-                    }
+                    patch_row(img, g, oy, ox, row);
                 }
             }
         }
@@ -313,6 +293,64 @@ simd_dispatch! {
         let image = pixels * channels;
         for (src, dst) in x[..n * image].chunks_exact(image).zip(out[..n * image].chunks_exact_mut(image)) {
             transpose(src, channels, pixels, dst);
+        }
+    }
+}
+
+/// One row of [`im2col`]: the patch of output pixel `(oy, ox)` of the image `img`.
+#[inline(always)]
+fn patch_row<T: Scalar>(img: &[T], g: &ConvGeom, oy: usize, ox: usize, row: &mut [T]) {
+    let (inp, k, s, p) = (g.input, g.spec.kernel, g.spec.stride, g.spec.padding);
+    let (c_in, run) = (inp.channels, k * inp.channels);
+    // Kernel columns kx in [lo, hi) read inside the image.
+    let x0 = ox * s;
+    let lo = p.saturating_sub(x0).min(k);
+    let hi = (inp.width + p).saturating_sub(x0).min(k).max(lo);
+    for (ky, dst) in row.chunks_exact_mut(run).enumerate() {
+        // Wrapped (negative) rows are out of range too.
+        let iy = (oy * s + ky).wrapping_sub(p);
+        if iy >= inp.height {
+            dst.fill(T::ZERO);
+            continue;
+        }
+        dst[..lo * c_in].fill(T::ZERO);
+        if hi > lo {
+            let from = (iy * inp.width + x0 + lo - p) * c_in;
+            dst[lo * c_in..hi * c_in].copy_from_slice(&img[from..from + (hi - lo) * c_in]);
+        }
+        dst[hi * c_in..].fill(T::ZERO);
+    }
+}
+
+/// Whether a layer in `precision` keeps its im2col matrix as bf16 pairs
+/// ([`im2col_pairs`]): bf16 layers whose patch length is even, so that rows hold whole pairs.
+/// Their products read the pairs in place (half the bytes of `f32`, converted once).
+pub(crate) fn keeps_pairs(g: &ConvGeom, precision: Precision) -> bool {
+    precision == Precision::Bf16 && g.patch().is_multiple_of(2)
+}
+
+/// [`im2col`] rounded to bf16: each row, built in `row` (one patch long), is stored as
+/// `patch / 2` pair lanes in `pairs` (see [`crate::bf16::Operand::Pairs`]).
+///
+/// # Panics
+/// Unless `T` is `f32`, or if a slice is too short.
+pub(crate) fn im2col_pairs<T: Scalar>(
+    x: &[T],
+    g: &ConvGeom,
+    n: usize,
+    row: &mut [T],
+    pairs: &mut [u32],
+) {
+    let (x, row) = (kernels::f32s(x), kernels::f32s_mut(row));
+    let (image, patch) = (g.input.size(), g.patch());
+    let row = &mut row[..patch];
+    let mut lanes = pairs[..n * g.output.pixels() * patch / 2].chunks_exact_mut(patch / 2);
+    for img in x[..n * image].chunks_exact(image) {
+        for oy in 0..g.output.height {
+            for ox in 0..g.output.width {
+                patch_row(img, g, oy, ox, row);
+                bf16::to_pairs(row, lanes.next().expect("pairs holds every output pixel"));
+            }
         }
     }
 }

@@ -123,7 +123,7 @@ pub(crate) fn matmul_in<T: Scalar>(
 ) {
     match precision {
         Precision::F32 => matmul(a, b, c),
-        Precision::Bf16 => bf16::matmul(as_f32(a), as_f32(b), as_f32_mut(c)),
+        Precision::Bf16 => bf16::matmul(as_f32(a), as_f32(b), f32s_mut(c)),
     }
 }
 
@@ -136,12 +136,9 @@ pub(crate) fn is_f32<T: Scalar>() -> bool {
 ///
 /// # Panics
 /// Unless `T` is `f32`.
-fn as_f32<T: Scalar>(m: MatRef<'_, T>) -> MatRef<'_, f32> {
-    assert!(is_f32::<T>(), "bf16 products take f32 operands");
-    // SAFETY: `T` is `f32`, so the slice reinterprets exactly.
-    let data = unsafe { std::slice::from_raw_parts(m.data.as_ptr().cast::<f32>(), m.data.len()) };
+pub(crate) fn as_f32<T: Scalar>(m: MatRef<'_, T>) -> MatRef<'_, f32> {
     MatRef {
-        data,
+        data: f32s(m.data),
         rows: m.rows,
         cols: m.cols,
         row_stride: m.row_stride,
@@ -149,14 +146,24 @@ fn as_f32<T: Scalar>(m: MatRef<'_, T>) -> MatRef<'_, f32> {
     }
 }
 
-/// `c` as the `f32` slice it is.
+/// `x` as the `f32` slice it is.
 ///
 /// # Panics
 /// Unless `T` is `f32`.
-fn as_f32_mut<T: Scalar>(c: &mut [T]) -> &mut [f32] {
-    assert!(is_f32::<T>(), "bf16 products write f32 results");
+pub(crate) fn f32s<T: Scalar>(x: &[T]) -> &[f32] {
+    assert!(is_f32::<T>(), "bf16 products take f32 values");
     // SAFETY: `T` is `f32`, so the slice reinterprets exactly.
-    unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<f32>(), c.len()) }
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len()) }
+}
+
+/// `x` as the `f32` slice it is.
+///
+/// # Panics
+/// Unless `T` is `f32`.
+pub(crate) fn f32s_mut<T: Scalar>(x: &mut [T]) -> &mut [f32] {
+    assert!(is_f32::<T>(), "bf16 products take f32 values");
+    // SAFETY: `T` is `f32`, so the slice reinterprets exactly.
+    unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<f32>(), x.len()) }
 }
 
 /// Products with fewer rows or a shorter inner dimension than this skip `matrixmultiply`,

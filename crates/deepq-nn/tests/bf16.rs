@@ -44,9 +44,17 @@ fn within(got: f32, want: f64, magnitude: f64, k: usize, what: &str) {
     );
 }
 
+/// With 3 channels the patch (27 values) is odd and the layer's im2col matrix stays `f32`;
+/// with 4 (36 values) the layer keeps it as bf16 pairs.
 #[test]
 fn conv_then_linear_matches_an_f64_reference() {
-    let (h, w, c) = (9, 7, 3);
+    for channels in [3, 4] {
+        conv_then_linear_case(channels);
+    }
+}
+
+fn conv_then_linear_case(c: usize) {
+    let (h, w) = (9, 7);
     let layer = ConvLayer {
         filters: 5,
         kernel: 3,

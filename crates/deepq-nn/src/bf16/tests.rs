@@ -143,9 +143,9 @@ fn every_kernel_matches_an_f64_reference() {
                 let a = Operand::random(m, k, ta, &mut rng);
                 let b = Operand::random(k, n, tb, &mut rng);
                 let mut c = vec![f32::NAN; m * n];
-                matmul_with(kernel, a.view(), b.view(), &mut c);
+                matmul_with(kernel, a.view().into(), b.view().into(), &mut c);
                 let mut again = vec![0.0; m * n];
-                matmul_with(kernel, a.view(), b.view(), &mut again);
+                matmul_with(kernel, a.view().into(), b.view().into(), &mut again);
                 assert_eq!(
                     c.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                     again.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
@@ -173,6 +173,54 @@ fn every_kernel_matches_an_f64_reference() {
     }
 }
 
+fn as_pairs(data: &[u32], rows: usize, cols: usize) -> super::Operand<'_> {
+    super::Operand::Pairs {
+        data,
+        rows,
+        pairs: cols / 2,
+    }
+}
+
+/// Operands already stored as bf16 pairs (as conv layers keep their im2col matrix; an even
+/// number of columns) give the
+/// same products as the `f32` operands they were rounded from, on every kernel, as the left
+/// operand read in place and as the right one interleaved row by row.
+#[test]
+fn pair_operands_match_f32_operands() {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(10);
+    for kernel in Bf16Kernel::available() {
+        for &(m, k, n) in &[
+            (3, 4, 6),
+            (9, 36, 16),
+            (33, 1030, 40),
+            (1, 2, 2),
+            (8, 600, 64),
+        ] {
+            let a = Operand::random(m, k, false, &mut rng);
+            let b = Operand::random(k, n, false, &mut rng);
+            let pairs = |o: &Operand| {
+                let mut out = vec![0u32; o.rows * o.cols / 2];
+                for (row, lanes) in o.data.chunks(o.cols).zip(out.chunks_mut(o.cols / 2)) {
+                    to_pairs(row, lanes);
+                }
+                out
+            };
+            let (pa, pb) = (pairs(&a), pairs(&b));
+            let mut want = vec![0.0; m * n];
+            matmul_with(kernel, a.view().into(), b.view().into(), &mut want);
+            for (left, right) in [
+                (as_pairs(&pa, m, k), b.view().into()),
+                (a.view().into(), as_pairs(&pb, k, n)),
+                (as_pairs(&pa, m, k), as_pairs(&pb, k, n)),
+            ] {
+                let mut got = vec![f32::NAN; m * n];
+                matmul_with(kernel, left, right, &mut got);
+                assert_eq!(got, want, "{kernel:?} {m}×{k}×{n}");
+            }
+        }
+    }
+}
+
 /// The operands really are rounded: a product that `f32` computes exactly differs in bf16.
 #[test]
 fn operands_are_rounded_to_bf16() {
@@ -182,8 +230,8 @@ fn operands_are_rounded_to_bf16() {
         let mut c = [0.0];
         matmul_with(
             kernel,
-            MatRef::row_major(&a, 1, 1),
-            MatRef::row_major(&b, 1, 1),
+            MatRef::row_major(&a, 1, 1).into(),
+            MatRef::row_major(&b, 1, 1).into(),
             &mut c,
         );
         assert_eq!(c[0], 3.0, "{kernel:?}");
@@ -202,4 +250,62 @@ fn precision_names_parse_and_unknown_ones_are_refused() {
     );
     assert_eq!(Precision::F32.matmul_path(), "f32");
     assert!(Precision::Bf16.matmul_path().starts_with("bf16-"));
+}
+
+#[test]
+#[ignore]
+fn scratch_timing() {
+    let shapes = [
+        ("conv1 fwd", 12800, 256, 32, false, true),
+        ("conv1 wgrad", 32, 12800, 256, true, false),
+        ("conv2 fwd", 2592, 512, 64, false, true),
+        ("conv2 wgrad", 64, 2592, 512, true, false),
+        ("conv2 igrad", 2592, 64, 512, false, false),
+        ("conv3 fwd", 1568, 576, 64, false, true),
+        ("conv3 wgrad", 64, 1568, 576, true, false),
+        ("conv3 igrad", 1568, 64, 576, false, false),
+        ("fc1 fwd", 32, 3136, 512, false, true),
+        ("fc1 wgrad", 512, 32, 3136, true, false),
+        ("fc1 igrad", 32, 512, 3136, false, false),
+        ("minatar conv fwd", 2048, 36, 16, false, true),
+        ("minatar conv wgrad", 16, 2048, 36, true, false),
+        ("minatar fc2 fwd", 32, 128, 6, false, true),
+        ("minatar fc2 wgrad", 6, 32, 128, true, false),
+        ("minatar fc2 igrad", 32, 6, 128, false, false),
+        ("minatar fc1 fwd", 32, 1024, 128, false, true),
+        ("minatar fc1 wgrad", 128, 32, 1024, true, false),
+        ("minatar fc1 igrad", 32, 128, 1024, false, false),
+    ];
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+    for (name, m, k, n, ta, tb) in shapes {
+        let a = Operand::random(m, k, ta, &mut rng);
+        let b = Operand::random(k, n, tb, &mut rng);
+        let mut c = vec![0.0; m * n];
+        let time = |f: &mut dyn FnMut()| {
+            f();
+            let reps = (2e8 / (m * n * k) as f64).ceil() as usize;
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        };
+        let t32 = time(&mut || kernels::matmul(a.view(), b.view(), &mut c));
+        let t16 = time(&mut || {
+            matmul_with(
+                Bf16Kernel::Avx512Bf16,
+                a.view().into(),
+                b.view().into(),
+                &mut c,
+            )
+        });
+        let gf = |t: f64| 2.0 * (m * n * k) as f64 / t / 1e9;
+        eprintln!(
+            "{name:20} f32 {:7.3} ms {:6.1} GF/s   bf16 {:7.3} ms {:6.1} GF/s",
+            t32 * 1e3,
+            gf(t32),
+            t16 * 1e3,
+            gf(t16)
+        );
+    }
 }

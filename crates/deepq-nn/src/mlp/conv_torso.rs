@@ -3,6 +3,7 @@
 
 use super::Mlp;
 use super::workspace::{ConvBuffers, Workspace};
+use crate::bf16::{self, Operand};
 use crate::conv;
 use crate::dense;
 use crate::kernels::{self, MatRef};
@@ -32,7 +33,21 @@ impl<T: Scalar> Mlp<T> {
             } else {
                 &mut cb.ln_xhat[cb.act_offsets[l]..][..rows * filters]
             };
-            if conv::is_direct::<T>(g, self.arch.precision) {
+            if conv::keeps_pairs(g, self.arch.precision) {
+                // bf16: the im2col matrix as pairs, read in place by the product.
+                let lanes = &mut cb.pairs[cb.pair_offsets[l]..][..rows * patch / 2];
+                conv::im2col_pairs(x, g, batch, &mut cb.patch_row, lanes);
+                let w = &mut cb.weights[g.weight_range()];
+                conv::permute_weight(&self.params[g.weight_range()], g, w);
+                let w = MatRef::row_major(&w[..], filters, patch);
+                let cols = Operand::Pairs {
+                    data: lanes,
+                    rows,
+                    pairs: patch / 2,
+                };
+                bf16::matmul(cols, kernels::as_f32(w.t()), kernels::f32s_mut(out));
+                kernels::bias_activation(out, &self.params[g.bias_range()], relu);
+            } else if conv::is_direct::<T>(g, self.arch.precision) {
                 // The backward pass builds the im2col matrix from the input; keep the
                 // observation for it (the other layers' inputs are in `acts`).
                 if l == 0 {
@@ -89,6 +104,8 @@ impl<T: Scalar> Mlp<T> {
         let ConvBuffers {
             cols,
             col_offsets,
+            pairs,
+            pair_offsets,
             acts,
             act_offsets,
             grad_a,
@@ -134,7 +151,16 @@ impl<T: Scalar> Mlp<T> {
             }
             let g_rows: &[T] = g;
             let g = MatRef::row_major(g_rows, rows, filters);
-            if conv::is_direct::<T>(c, self.arch.precision) {
+            if conv::keeps_pairs(c, self.arch.precision) {
+                let x = Operand::Pairs {
+                    data: &pairs[pair_offsets[l]..][..rows * patch / 2],
+                    rows,
+                    pairs: patch / 2,
+                };
+                let weight_grad = &mut weight_grad[..filters * patch];
+                bf16::matmul(kernels::as_f32(g.t()), x, kernels::f32s_mut(weight_grad));
+                conv::unpermute_weight(weight_grad, c, &mut grads[c.weight_range()]);
+            } else if conv::is_direct::<T>(c, self.arch.precision) {
                 // Read the patches in place, as the forward pass did.
                 let x = if l == 0 {
                     &input[..]

@@ -44,6 +44,12 @@ pub(super) struct ConvBuffers<T> {
     /// made by the forward pass for the weight gradient (a direct layer has none).
     pub(super) cols: Vec<T>,
     pub(super) col_offsets: Vec<usize>,
+    /// The im2col matrix of each layer that keeps it as bf16 pairs ([`conv::keeps_pairs`]),
+    /// `batch · pixels × patch / 2` lanes at `pair_offsets[l]`, instead of in `cols`; and one
+    /// patch row of scratch for building them.
+    pub(super) pairs: Vec<u32>,
+    pub(super) pair_offsets: Vec<usize>,
+    pub(super) patch_row: Vec<T>,
     /// Each layer's channels-last output (after ReLU) at `act_offsets[l]`.
     pub(super) acts: Vec<T>,
     pub(super) act_offsets: Vec<usize>,
@@ -77,18 +83,21 @@ pub(super) struct ConvBuffers<T> {
 impl<T: Scalar> ConvBuffers<T> {
     fn new(convs: &[ConvGeom], precision: Precision, max_batch: usize) -> Self {
         let mut out = Self::default();
-        let (mut cols, mut acts, mut rstd) = (0, 0, 0);
+        let (mut cols, mut acts, mut rstd, mut pairs) = (0, 0, 0, 0);
         let (mut max_out, mut max_cols, mut max_dcols) = (0, 0, 0);
         for (l, g) in convs.iter().enumerate() {
             let (pixel_cols, outputs) = (g.output.pixels() * g.patch(), g.output.size());
             out.col_offsets.push(cols);
+            out.pair_offsets.push(pairs);
             out.act_offsets.push(acts);
             out.ln_rstd_offsets.push(rstd);
             if g.ln.is_some() {
                 rstd += max_batch * g.output.pixels();
             }
             // A direct layer never builds its im2col matrix.
-            if !conv::is_direct::<T>(g, precision) {
+            if conv::keeps_pairs(g, precision) {
+                pairs += max_batch * pixel_cols / 2;
+            } else if !conv::is_direct::<T>(g, precision) {
                 cols += max_batch * pixel_cols;
             }
             acts += max_batch * outputs;
@@ -117,6 +126,10 @@ impl<T: Scalar> ConvBuffers<T> {
         }
         out.weight_grad = vec![T::ZERO; max_weight];
         out.cols = vec![T::ZERO; cols];
+        out.pairs = vec![0; pairs];
+        if pairs > 0 {
+            out.patch_row = vec![T::ZERO; convs.iter().map(ConvGeom::patch).max().unwrap_or(0)];
+        }
         out.acts = vec![T::ZERO; acts];
         if convs.iter().any(|g| g.ln.is_some()) {
             out.ln_xhat = vec![T::ZERO; acts];
