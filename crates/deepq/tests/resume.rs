@@ -394,8 +394,8 @@ fn iqn_runs_resume_exactly() {
     }
 }
 
-/// bf16 products (PQN's LayerNorm network, IQN's three parts, and on MinAtar a strided conv
-/// torso with padding): the checkpoint records the precision and the run continues bit for
+/// bf16 products (PQN's LayerNorm network, IQN's three parts, Rainbow's dueling noisy C51
+/// head, QR-DQN's quantiles, and on MinAtar a strided conv torso with padding): the checkpoint records the precision and the run continues bit for
 /// bit on the same kernel.
 #[test]
 fn bf16_runs_resume_exactly() {
@@ -405,6 +405,15 @@ fn bf16_runs_resume_exactly() {
     };
     check_resume_is_exact(&bf16(small_pqn()), &[1, 5]);
     check_resume_is_exact(&bf16(small_iqn()), &[401, 1777]);
+    let mut rainbow = short(Preset::find("cartpole-rainbow").unwrap().config().unwrap());
+    rainbow.network.net_arch = vec![32, 32];
+    rainbow.dqn.atoms = 11;
+    rainbow.replay.batch_size = 16;
+    check_resume_is_exact(&bf16(rainbow), &[401, 1777]);
+    let mut qrdqn = short(Preset::find("qrdqn-cartpole").unwrap().config().unwrap());
+    qrdqn.qrdqn.n_quantiles = 7;
+    qrdqn.network.net_arch = vec![32, 32];
+    check_resume_is_exact(&bf16(qrdqn), &[777]);
     #[cfg(feature = "minatar")]
     check_resume_is_exact(
         &bf16(small_minatar("minatar-breakout", 1_500)),
