@@ -254,6 +254,9 @@ pub struct BenchActArgs {
     /// Number of actions.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub actions: usize,
+    /// The matrix products' arithmetic: f32, or bf16 (see `bench updates`).
+    #[arg(long, default_value = "f32", value_name = "f32|bf16")]
+    pub precision: deepq::nn::Precision,
     /// How long and how often to measure.
     #[command(flatten)]
     pub timing: Timing,

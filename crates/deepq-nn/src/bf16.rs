@@ -236,6 +236,64 @@ pub(crate) fn matmul_with(kernel: Bf16Kernel, a: Operand<'_>, b: Operand<'_>, c:
     });
 }
 
+/// A linear layer row by row in bf16, as [`crate::dense::dense_rows`] computes it in `f32`:
+/// each output is `bias` plus the dot product of its weight row with the input row, both
+/// rounded to bf16, summed in `f32` (then ReLU with `relu`). Acting runs one row through
+/// every layer; reading each weight row once, converted on the fly, costs far less than
+/// packing the weights for a product. The lengths are the caller's to check.
+pub(crate) fn dense_rows(
+    w: &[f32],
+    bias: &[f32],
+    n_in: usize,
+    xs: &[f32],
+    zs: &mut [f32],
+    relu: bool,
+) {
+    dense_rows_with(Bf16Kernel::detect(), w, bias, n_in, xs, zs, relu);
+}
+
+/// [`dense_rows`] with `kernel`, which the CPU must run.
+///
+/// # Panics
+/// If the lengths do not fit, or the CPU lacks `kernel`.
+pub(crate) fn dense_rows_with(
+    kernel: Bf16Kernel,
+    w: &[f32],
+    bias: &[f32],
+    n_in: usize,
+    xs: &[f32],
+    zs: &mut [f32],
+    relu: bool,
+) {
+    let n_out = bias.len();
+    assert!(n_in > 0 && w.len() == n_out * n_in, "weight shape");
+    assert!(
+        xs.len().is_multiple_of(n_in) && zs.len() == xs.len() / n_in * n_out,
+        "row counts of input and output differ"
+    );
+    SCRATCH.with_borrow_mut(|scratch| match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Bf16Kernel::Avx512Bf16 => {
+            assert!(
+                Bf16Kernel::available().contains(&kernel),
+                "this CPU has no AVX512-BF16"
+            );
+            // SAFETY: the CPU has the kernel's features (checked above), and the lengths
+            // fit (checked above).
+            unsafe { avx512::dense_rows(w, bias, n_in, xs, zs, relu, &mut scratch.a) }
+        }
+        _ => {
+            let Scratch { a_f32, b_f32, .. } = scratch;
+            let n = w.len().max(xs.len());
+            for (buffer, values) in [(&mut *a_f32, w), (&mut *b_f32, xs)] {
+                buffer.resize(n, 0.0);
+                round_slice(values, &mut buffer[..values.len()]);
+            }
+            crate::dense::dense_rows(&a_f32[..w.len()], bias, n_in, &b_f32[..xs.len()], zs, relu);
+        }
+    });
+}
+
 /// Packing buffers, kept per thread so that products allocate only while they grow.
 #[derive(Default)]
 struct Scratch {
@@ -447,6 +505,64 @@ mod avx512 {
         PackedA {
             row_stride: pairs,
             pair_stride: 1,
+        }
+    }
+
+    /// [`super::dense_rows`]: each input row converted to pairs once (into `pairs`), then
+    /// four weight rows at a time converted as they are read, one `vdpbf16ps` chain each,
+    /// each chain's 16 lanes added at the end.
+    ///
+    /// # Safety
+    /// The CPU must have the kernel's features; `w` must hold `bias.len() · n_in` values and
+    /// `zs` `bias.len()` per row of `xs`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    pub(super) unsafe fn dense_rows(
+        w: &[f32],
+        bias: &[f32],
+        n_in: usize,
+        xs: &[f32],
+        zs: &mut [f32],
+        relu: bool,
+        pairs: &mut Vec<u32>,
+    ) {
+        let n_out = bias.len();
+        let lanes = n_in.div_ceil(2);
+        grow(pairs, lanes.next_multiple_of(16));
+        assert!(w.len() >= n_out * n_in);
+        for (x, z) in xs.chunks_exact(n_in).zip(zs.chunks_exact_mut(n_out)) {
+            convert_pairs(x, &mut pairs[..lanes]);
+            // The last register reads lanes past the row: zero, as the weights masked there.
+            pairs[lanes..lanes.next_multiple_of(16)].fill(0);
+            let mut out = 0;
+            while out < n_out {
+                let rows = (n_out - out).min(4);
+                let mut acc = [_mm512_setzero_ps(); 4];
+                for start in (0..n_in).step_by(32) {
+                    let values = (n_in - start).min(32);
+                    let mask = if values == 32 {
+                        u32::MAX
+                    } else {
+                        (1 << values) - 1
+                    };
+                    // SAFETY: `pairs` holds lanes up to a multiple of 16 past `start / 2`;
+                    // the masked loads read `values` weights inside row `out + r`.
+                    unsafe {
+                        let xv: __m512bh = std::mem::transmute(_mm512_loadu_si512(
+                            pairs.as_ptr().add(start / 2).cast(),
+                        ));
+                        for (r, a) in acc.iter_mut().enumerate().take(rows) {
+                            let row = w.as_ptr().add((out + r) * n_in + start);
+                            let wv: __m512bh = std::mem::transmute(pairs_of(row, mask));
+                            *a = _mm512_dpbf16_ps(*a, wv, xv);
+                        }
+                    }
+                }
+                for (r, a) in acc.iter().enumerate().take(rows) {
+                    let v = _mm512_reduce_add_ps(*a) + bias[out + r];
+                    z[out + r] = if relu && v < 0.0 { 0.0 } else { v };
+                }
+                out += rows;
+            }
         }
     }
 

@@ -9,8 +9,8 @@
 //! and the AVX-512 kernels both follow it, and a fused multiply-add is exact on every CPU, so
 //! all of them produce the same bits.
 
-use crate::bf16::Precision;
-use crate::kernels::{self, MatRef, activation, simd_dispatch};
+use crate::bf16::{self, Precision};
+use crate::kernels::{self, activation, simd_dispatch};
 use crate::scalar::Scalar;
 
 /// Lanes per dot product: one 512-bit register of `f32`.
@@ -42,10 +42,10 @@ pub(crate) fn dense_rows<T: Scalar>(
     T::dense_rows(w, bias, n_in, xs, zs, relu);
 }
 
-/// [`dense_rows`] in `precision`: in bf16 the rows go through one bf16 product.
+/// [`dense_rows`] in `precision` ([`crate::bf16::dense_rows`] in bf16).
 ///
 /// # Panics
-/// As [`dense_rows`].
+/// As [`dense_rows`]; or for bf16 with `T` other than `f32`.
 pub(crate) fn dense_rows_in<T: Scalar>(
     precision: Precision,
     w: &[T],
@@ -58,12 +58,8 @@ pub(crate) fn dense_rows_in<T: Scalar>(
     match precision {
         Precision::F32 => dense_rows(w, bias, n_in, xs, zs, relu),
         Precision::Bf16 => {
-            let n_out = bias.len();
-            assert!(n_in > 0 && w.len() == n_out * n_in, "weight shape");
-            let rows = xs.len() / n_in;
-            let w = MatRef::row_major(w, n_out, n_in);
-            kernels::matmul_in(precision, MatRef::row_major(xs, rows, n_in), w.t(), zs);
-            kernels::bias_activation(&mut zs[..rows * n_out], bias, relu);
+            let f = kernels::f32s;
+            bf16::dense_rows(f(w), f(bias), n_in, f(xs), kernels::f32s_mut(zs), relu);
         }
     }
 }

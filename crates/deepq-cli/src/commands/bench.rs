@@ -282,6 +282,8 @@ struct ActReport {
     max: f64,
     net: Vec<usize>,
     repeats: usize,
+    /// The kernel of the matrix products.
+    matmul_path: &'static str,
 }
 
 fn act(a: &BenchActArgs) -> CliResult<()> {
@@ -289,6 +291,7 @@ fn act(a: &BenchActArgs) -> CliResult<()> {
     let cfg = DqnConfig {
         network: NetworkSettings {
             net_arch: hidden.clone(),
+            precision: a.precision,
             ..NetworkSettings::default()
         },
         ..DqnConfig::default()
@@ -316,13 +319,14 @@ fn act(a: &BenchActArgs) -> CliResult<()> {
         max: 1e6 / rates.min,
         net: sizes,
         repeats: a.timing.repeats,
+        matmul_path: a.precision.matmul_path(),
     };
     if a.timing.json {
         print_json(&report);
     } else {
         println!(
-            "greedy action: {:.3} µs (median of {}; min {:.3}, max {:.3})",
-            report.us_per_action, a.timing.repeats, report.min, report.max
+            "greedy action: {:.3} µs (median of {}; min {:.3}, max {:.3}), {} products",
+            report.us_per_action, a.timing.repeats, report.min, report.max, report.matmul_path
         );
     }
     Ok(())

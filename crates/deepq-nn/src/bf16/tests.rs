@@ -221,6 +221,49 @@ fn pair_operands_match_f32_operands() {
     }
 }
 
+/// Acting's row-by-row layer, on every kernel: each output within the summation bound of the
+/// f64 dot product of the rounded weight row and input row, at widths that leave a partial
+/// register and an odd last pair, for several rows and with ReLU.
+#[test]
+fn rows_kernel_matches_an_f64_reference() {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
+    for kernel in Bf16Kernel::available() {
+        for &(rows, n_in, n_out) in &[
+            (1, 1, 1),
+            (1, 37, 5),
+            (3, 64, 16),
+            (2, 1025, 7),
+            (1, 3136, 9),
+        ] {
+            let w = Operand::random(n_out, n_in, false, &mut rng);
+            let x = Operand::random(rows, n_in, false, &mut rng);
+            let bias: Vec<f32> = (0..n_out).map(|_| rng.random_range(-1.0..1.0)).collect();
+            for relu in [false, true] {
+                let mut z = vec![f32::NAN; rows * n_out];
+                dense_rows_with(kernel, &w.data, &bias, n_in, &x.data, &mut z, relu);
+                for i in 0..rows {
+                    for o in 0..n_out {
+                        let (mut want, mut magnitude) =
+                            (f64::from(bias[o]), f64::from(bias[o]).abs());
+                        for k in 0..n_in {
+                            let p = w.at(o, k) * x.at(i, k);
+                            want += p;
+                            magnitude += p.abs();
+                        }
+                        let bound = (n_in + 2) as f64 * 2f64.powi(-24) * magnitude;
+                        let got = f64::from(z[i * n_out + o]);
+                        let want = if relu { want.max(0.0) } else { want };
+                        assert!(
+                            (got - want).abs() <= bound,
+                            "{kernel:?} {rows}×{n_in}→{n_out} at ({i}, {o}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The operands really are rounded: a product that `f32` computes exactly differs in bf16.
 #[test]
 fn operands_are_rounded_to_bf16() {
