@@ -240,19 +240,7 @@ pub(crate) fn matmul_with(kernel: Bf16Kernel, a: Operand<'_>, b: Operand<'_>, c:
 /// each output is `bias` plus the dot product of its weight row with the input row, both
 /// rounded to bf16, summed in `f32` (then ReLU with `relu`). Acting runs one row through
 /// every layer; reading each weight row once, converted on the fly, costs far less than
-/// packing the weights for a product. The lengths are the caller's to check.
-pub(crate) fn dense_rows(
-    w: &[f32],
-    bias: &[f32],
-    n_in: usize,
-    xs: &[f32],
-    zs: &mut [f32],
-    relu: bool,
-) {
-    dense_rows_with(Bf16Kernel::detect(), w, bias, n_in, xs, zs, relu);
-}
-
-/// [`dense_rows`] with `kernel`, which the CPU must run.
+/// packing the weights for a product. `kernel` must be one the CPU runs.
 ///
 /// # Panics
 /// If the lengths do not fit, or the CPU lacks `kernel`.
@@ -265,12 +253,7 @@ pub(crate) fn dense_rows_with(
     zs: &mut [f32],
     relu: bool,
 ) {
-    let n_out = bias.len();
-    assert!(n_in > 0 && w.len() == n_out * n_in, "weight shape");
-    assert!(
-        xs.len().is_multiple_of(n_in) && zs.len() == xs.len() / n_in * n_out,
-        "row counts of input and output differ"
-    );
+    crate::dense::check_shapes(w, bias.len(), n_in, xs, zs);
     SCRATCH.with_borrow_mut(|scratch| match kernel {
         #[cfg(target_arch = "x86_64")]
         Bf16Kernel::Avx512Bf16 => {
@@ -508,7 +491,7 @@ mod avx512 {
         }
     }
 
-    /// [`super::dense_rows`]: each input row converted to pairs once (into `pairs`), then
+    /// [`super::dense_rows_with`]: each input row converted to pairs once (into `pairs`), then
     /// four weight rows at a time converted as they are read, one `vdpbf16ps` chain each,
     /// each chain's 16 lanes added at the end.
     ///
@@ -865,9 +848,11 @@ mod avx512 {
                 }
             }
             for p in 0..pairs {
-                let mut b: [__m512bh; H] = [std::mem::transmute(_mm512_setzero_si512()); H];
+                let mut b: [__m512bh; H] =
+                    [std::mem::transmute::<__m512i, __m512bh>(_mm512_setzero_si512()); H];
                 for (h, v) in b.iter_mut().enumerate() {
-                    *v = std::mem::transmute(_mm512_loadu_si512(panel.add(p * NR + 16 * h).cast()));
+                    let lanes = _mm512_loadu_si512(panel.add(p * NR + 16 * h).cast());
+                    *v = std::mem::transmute::<__m512i, __m512bh>(lanes);
                 }
                 for (r, row) in acc.iter_mut().enumerate() {
                     let pair = *a.add(r * ars + p * aps) as i32;

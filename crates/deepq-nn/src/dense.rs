@@ -33,16 +33,24 @@ pub(crate) fn dense_rows<T: Scalar>(
     zs: &mut [T],
     relu: bool,
 ) {
-    let n_out = bias.len();
+    check_shapes(w, bias.len(), n_in, xs, zs);
+    T::dense_rows(w, bias, n_in, xs, zs, relu);
+}
+
+/// Checks that `w` is `n_out × n_in` and `zs` holds `n_out` outputs per `n_in`-long row of
+/// `xs`.
+///
+/// # Panics
+/// If not.
+pub(crate) fn check_shapes<T>(w: &[T], n_out: usize, n_in: usize, xs: &[T], zs: &[T]) {
     assert!(n_in > 0 && w.len() == n_out * n_in, "weight shape");
     assert!(
         xs.len().is_multiple_of(n_in) && zs.len() == xs.len() / n_in * n_out,
         "row counts of input and output differ"
     );
-    T::dense_rows(w, bias, n_in, xs, zs, relu);
 }
 
-/// [`dense_rows`] in `precision` ([`crate::bf16::dense_rows`] in bf16).
+/// [`dense_rows`] in `precision` ([`crate::bf16::dense_rows_with`] in bf16).
 ///
 /// # Panics
 /// As [`dense_rows`]; or for bf16 with `T` other than `f32`.
@@ -59,7 +67,16 @@ pub(crate) fn dense_rows_in<T: Scalar>(
         Precision::F32 => dense_rows(w, bias, n_in, xs, zs, relu),
         Precision::Bf16 => {
             let f = kernels::f32s;
-            bf16::dense_rows(f(w), f(bias), n_in, f(xs), kernels::f32s_mut(zs), relu);
+            let kernel = bf16::Bf16Kernel::detect();
+            bf16::dense_rows_with(
+                kernel,
+                f(w),
+                f(bias),
+                n_in,
+                f(xs),
+                kernels::f32s_mut(zs),
+                relu,
+            );
         }
     }
 }
