@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import struct
 import warnings
 from typing import Any, Optional
 
 import numpy as np
+import safetensors.numpy
 
 from deepq import _native, _sb3
 from deepq._callbacks import CallbackAdapter, ProgressReporter
@@ -278,6 +280,57 @@ class DQN:
             lines.append(f"# action_space: Discrete({self._n_actions}, start={self._action_start})")
         text = "".join(line + "\n" for line in lines) + self._config.to_toml()
         _native.save_run(os.fspath(path), text, self._net)
+
+    def get_parameters(self) -> dict:
+        """The network's parameters as SB3's ``get_parameters`` returns them:
+        ``{"policy": {name: array}}``, named as the model file names them (PyTorch's
+        ``state_dict`` names: ``"0.weight"``, ``"0.bias"``, …), numpy copies in the network's
+        dtype. deepq keeps no optimizer state between ``learn()`` calls, so there is no
+        ``"policy.optimizer"`` entry."""
+        return {"policy": safetensors.numpy.load(self._net.to_safetensors())}
+
+    def set_parameters(self, load_path_or_dict: Any, exact_match: bool = True,
+                       device: Any = "auto") -> None:
+        """Replaces the network's parameters, as SB3's ``set_parameters`` does:
+        ``{"policy": {name: array}}`` as :meth:`get_parameters` returns it (numpy arrays or
+        CPU tensors), or the path of a run directory whose ``model.safetensors`` has this
+        network's tensors. With ``exact_match`` every tensor must be given; without, the ones
+        left out keep their values. An unknown name, a missing one, a wrong shape or a
+        non-finite value is a ``ValueError`` naming it; the network is unchanged then."""
+        _sb3.check_device(device)
+        if isinstance(load_path_or_dict, (str, os.PathLike)):
+            _, network, _ = _native.load_run(os.fspath(load_path_or_dict))
+            load_path_or_dict = {"policy": safetensors.numpy.load(network.to_safetensors())}
+        if not isinstance(load_path_or_dict, dict) or not isinstance(
+                load_path_or_dict.get("policy"), dict):
+            raise ValueError("set_parameters takes {'policy': {name: array}}, as "
+                             "get_parameters() returns, or a run directory's path")
+        given = load_path_or_dict["policy"]
+        data = self._net.to_safetensors()
+        tensors = safetensors.numpy.load(data)
+        unknown = sorted(set(given) - set(tensors))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))}; this "
+                             f"network has {', '.join(map(repr, sorted(tensors)))}")
+        missing = sorted(set(tensors) - set(given))
+        if exact_match and missing:
+            raise ValueError(f"missing parameter(s) {', '.join(map(repr, missing))} "
+                             "(exact_match=True needs every one)")
+        for name, value in given.items():
+            if hasattr(value, "detach"):  # a PyTorch tensor
+                value = value.detach().cpu().numpy()
+            array = np.asarray(value)
+            if array.shape != tensors[name].shape:
+                raise ValueError(f"parameter {name!r} has shape {array.shape}, this network's "
+                                 f"is {tensors[name].shape}")
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"parameter {name!r} has non-finite values")
+            tensors[name] = np.ascontiguousarray(array, dtype=tensors[name].dtype)
+        # The file's metadata (conv shapes, LayerNorm ε, quantiles, precision) goes along.
+        (length,) = struct.unpack("<Q", data[:8])
+        metadata = json.loads(data[8:8 + length]).get("__metadata__")
+        self._net = _native.Network.from_safetensors(
+            safetensors.numpy.save(tensors, metadata=metadata))
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", *, verbose: int = 0,
