@@ -597,31 +597,44 @@ mod avx512 {
             Operand::Pairs {
                 data, pairs: row, ..
             } => {
-                // Rows of bf16 values: interleave two rows' values, no conversion.
+                // Rows of bf16 values: interleave two rows' values, no conversion. Each
+                // pair of rows is read once, left to right, across every panel.
                 let at = |r: usize| &data[r * row..][..row];
-                for (q, panel) in out.chunks_exact_mut(pairs * NR).enumerate() {
-                    let first = j0 + q * NR;
-                    let cols = NR.min(j0 + nc - first);
-                    for p in 0..pairs {
-                        let odd = (2 * p + 1 < kc).then(|| at(k0 + 2 * p + 1));
-                        let out = &mut panel[p * NR..][..NR];
-                        interleave_bf16_rows(at(k0 + 2 * p), odd, first, cols, out);
+                let panels = nc.div_ceil(NR);
+                for p in 0..pairs {
+                    let (even, odd) =
+                        (at(k0 + 2 * p), (2 * p + 1 < kc).then(|| at(k0 + 2 * p + 1)));
+                    for q in 0..panels {
+                        let first = j0 + q * NR;
+                        let cols = NR.min(j0 + nc - first);
+                        let out = &mut out[(q * pairs + p) * NR..][..NR];
+                        interleave_bf16_rows(even, odd, first, cols, out);
                     }
                 }
                 return;
             }
         };
+        if b.col_stride == 1 {
+            // Row-major: each pair of rows is read once, left to right, across every panel.
+            let row = |r: usize| &b.data[r * b.row_stride + j0..][..nc];
+            let panels = nc.div_ceil(NR);
+            for p in 0..pairs {
+                let (even, odd) = (
+                    row(k0 + 2 * p),
+                    (2 * p + 1 < kc).then(|| row(k0 + 2 * p + 1)),
+                );
+                for q in 0..panels {
+                    let cols = q * NR..nc.min((q + 1) * NR);
+                    let out = &mut out[(q * pairs + p) * NR..][..NR];
+                    interleave_rows(&even[cols.clone()], odd.map(|o| &o[cols]), out);
+                }
+            }
+            return;
+        }
         for (q, panel) in out.chunks_exact_mut(pairs * NR).enumerate() {
             let first = j0 + q * NR;
             let cols = NR.min(j0 + nc - first);
-            if b.col_stride == 1 {
-                for p in 0..pairs {
-                    let even = &b.data[(k0 + 2 * p) * b.row_stride + first..][..cols];
-                    let odd = (2 * p + 1 < kc)
-                        .then(|| &b.data[(k0 + 2 * p + 1) * b.row_stride + first..][..cols]);
-                    interleave_rows(even, odd, &mut panel[p * NR..][..NR]);
-                }
-            } else if b.row_stride == 1 {
+            if b.row_stride == 1 {
                 // The transpose of a row-major matrix: column `j`'s inner values are
                 // consecutive, so 16 columns × 16 pairs convert as rows and transpose.
                 for half in 0..cols.div_ceil(16) {
