@@ -6,7 +6,9 @@ import json
 import os
 import secrets
 import struct
+import tempfile
 import warnings
+import zipfile
 from typing import Any, Optional
 
 import numpy as np
@@ -46,6 +48,45 @@ def _comments(text: str) -> dict:
         if sep:
             found[key.strip()] = value.strip()
     return found
+
+
+
+#: The files of a saved model, in a run directory or a zip archive.
+_RUN_FILES = ("config.toml", "model.safetensors")
+
+
+def _run_path(path: Any) -> str:
+    """``path``, or ``path.zip`` when only that exists (SB3's ``load("name")``)."""
+    path = os.fspath(path)
+    if not os.path.exists(path) and not path.endswith(".zip") and os.path.isfile(path + ".zip"):
+        return path + ".zip"
+    return path
+
+
+def _read_run(path: Any):
+    """``(config, network, config text)`` of a run directory or of a zip :meth:`DQN.save`
+    wrote. SB3's own zips (PyTorch pickles) and other archives are ``ValueError``; a damaged
+    archive is a ``RuntimeError``, as a damaged model file is."""
+    path = _run_path(path)
+    if os.path.isdir(path) or not path.endswith(".zip"):
+        return _native.load_run(path)
+    try:
+        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as run:
+            names = set(archive.namelist())
+            if not set(_RUN_FILES) <= names:
+                if {"data", "policy.pth"} <= names:
+                    raise ValueError(
+                        f"'{path}' is a Stable-Baselines3 model (PyTorch pickles), which deepq "
+                        "does not read; train it with deepq, or copy its weights with "
+                        "get_parameters()/set_parameters()")
+                raise ValueError(f"'{path}' is not a deepq model: it lacks "
+                                 f"{' and '.join(sorted(set(_RUN_FILES) - names))}")
+            for name in _RUN_FILES:
+                with open(os.path.join(run, name), "wb") as out:
+                    out.write(archive.read(name))
+            return _native.load_run(run)
+    except zipfile.BadZipFile as err:
+        raise RuntimeError(f"cannot read '{path}': {err}") from None
 
 
 class DQN:
@@ -271,7 +312,9 @@ class DQN:
     def save(self, path: Any) -> None:
         """Saves the model as a run directory at ``path``: ``config.toml`` and
         ``model.safetensors``, each written atomically, readable by ``deepq eval --run``.
-        A model trained on a Gymnasium env records its spaces in comment lines."""
+        A model trained on a Gymnasium env records its spaces in comment lines. A path ending
+        in ``.zip`` (as SB3 names its model files) gets the same two files in one zip
+        archive, written atomically; it is deepq's archive, not SB3's PyTorch pickles."""
         lines = []
         if self._preset is not None:
             lines.append(f"# preset: {self._preset}")
@@ -279,7 +322,21 @@ class DQN:
             lines.append(f"# observation_space: {self._encoding.describe()}")
             lines.append(f"# action_space: Discrete({self._n_actions}, start={self._action_start})")
         text = "".join(line + "\n" for line in lines) + self._config.to_toml()
-        _native.save_run(os.fspath(path), text, self._net)
+        path = os.fspath(path)
+        if not path.endswith(".zip"):
+            _native.save_run(path, text, self._net)
+            return
+        with tempfile.TemporaryDirectory() as run:
+            _native.save_run(run, text, self._net)
+            partial = f"{path}.{secrets.token_hex(4)}.tmp"
+            try:
+                with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+                    for name in _RUN_FILES:
+                        archive.write(os.path.join(run, name), name)
+                os.replace(partial, path)
+            finally:
+                if os.path.exists(partial):
+                    os.remove(partial)
 
     def get_parameters(self) -> dict:
         """The network's parameters as SB3's ``get_parameters`` returns them:
@@ -299,7 +356,7 @@ class DQN:
         non-finite value is a ``ValueError`` naming it; the network is unchanged then."""
         _sb3.check_device(device)
         if isinstance(load_path_or_dict, (str, os.PathLike)):
-            _, network, _ = _native.load_run(os.fspath(load_path_or_dict))
+            _, network, _ = _read_run(load_path_or_dict)
             load_path_or_dict = {"policy": safetensors.numpy.load(network.to_safetensors())}
         if not isinstance(load_path_or_dict, dict) or not isinstance(
                 load_path_or_dict.get("policy"), dict):
@@ -335,13 +392,15 @@ class DQN:
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", *, verbose: int = 0,
              **hyperparameters: Any) -> "DQN":
-        """Loads a run directory written by :meth:`save` or by ``deepq train``.
+        """Loads a run directory written by :meth:`save` or by ``deepq train``, or a zip
+        :meth:`save` wrote (``load("name")`` finds ``name.zip``, as SB3's does).
 
         ``env`` (an id or a Gymnasium env) replaces the saved environment; without it the
         saved id is used when it is a built-in environment. Keyword arguments override saved
         config keys (e.g. for a later ``learn()``)."""
         _sb3.check_device(device)
-        config, network, text = _native.load_run(os.fspath(path))
+        config, network, text = _read_run(path)
+        path = _run_path(path)
         comments = _comments(text)
         config.update(cls._hyperparameters(hyperparameters, None))
         model = cls.__new__(cls)
@@ -355,7 +414,8 @@ class DQN:
         model.train_summary = None
         model.exploration_rate = config.epsilon(config.get("total_timesteps"),
                                                 _AFTER_TRAINING_EPISODES)
-        model_file = os.path.join(os.fspath(path), "model.safetensors")
+        model_file = (f"{path}: model.safetensors" if path.endswith(".zip")
+                      else os.path.join(path, "model.safetensors"))
         saved_id = config.get("env")
         if env is not None:
             model._attach(env, f"model '{model_file}'", ValueError)

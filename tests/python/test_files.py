@@ -2,6 +2,7 @@
 writes, and `deepq eval --run` reads what Python saves."""
 
 import json
+import zipfile
 
 import gymnasium as gym
 import numpy as np
@@ -149,3 +150,36 @@ def test_load_reads_a_pqn_run_with_layer_norm(tmp_path, deepq_bin):
     cli = json.loads(run_cli(deepq_bin, "eval", "--run", str(run), "--episodes", "5", "--json").stdout)
     ours, _ = deepq.evaluate_policy(model, "CartPole-v1", n_eval_episodes=5, seed=0)
     assert ours == pytest.approx(cli["mean"]), "same network, env and seed: same returns"
+
+
+def test_zip_paths_save_one_archive_that_load_and_set_parameters_read(tmp_path):
+    model = deepq.DQN("MlpPolicy", "CartPole-v1", seed=3, policy_kwargs=dict(net_arch=[8]))
+    model.save(tmp_path / "dqn_cartpole.zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dqn_cartpole.zip"]  # no leftovers
+    with zipfile.ZipFile(tmp_path / "dqn_cartpole.zip") as archive:
+        assert sorted(archive.namelist()) == ["config.toml", "model.safetensors"]
+    for path in (tmp_path / "dqn_cartpole.zip", str(tmp_path / "dqn_cartpole")):  # SB3's naming
+        loaded = deepq.DQN.load(path)
+        np.testing.assert_array_equal(loaded.q_values(OBS), model.q_values(OBS))
+        assert loaded.config == model.config
+    other = deepq.DQN("MlpPolicy", "CartPole-v1", seed=4, policy_kwargs=dict(net_arch=[8]))
+    other.set_parameters(tmp_path / "dqn_cartpole.zip")
+    np.testing.assert_array_equal(other.q_values(OBS), model.q_values(OBS))
+
+
+def test_foreign_and_damaged_zips_are_one_line_errors(tmp_path):
+    sb3 = tmp_path / "sb3.zip"
+    with zipfile.ZipFile(sb3, "w") as archive:
+        archive.writestr("data", "{}")
+        archive.writestr("policy.pth", b"\x80")
+    with pytest.raises(ValueError, match="is a Stable-Baselines3 model"):
+        deepq.DQN.load(sb3)
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("config.toml", "")
+    with pytest.raises(ValueError, match="lacks model.safetensors"):
+        deepq.DQN.load(other)
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(RuntimeError, match="cannot read"):
+        deepq.DQN.load(damaged)
