@@ -382,7 +382,7 @@ pub(crate) fn is_direct<T: Scalar>(g: &ConvGeom, precision: Precision) -> bool {
     {
         precision == Precision::F32
             && g.spec.padding == 0
-            && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+            && kernels::is_f32::<T>()
             && std::arch::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -430,11 +430,7 @@ pub(crate) fn conv_direct<T: Scalar>(
     debug_assert!(((o.width - 1) * g.spec.stride + k - 1) < inp.width);
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: `T` is `f32` (checked by `is_direct`), so the slices reinterpret exactly.
-        let cast =
-            |v: &[T]| unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) };
-        let out =
-            unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
+        let (cast, out) = (kernels::f32s, kernels::f32s_mut(out));
         // SAFETY: the CPU has AVX-512F (`is_direct`); the lengths are checked above.
         unsafe { avx512::conv_direct(cast(x), g, n, cast(wt), cast(bias), out, relu) };
     }
@@ -470,11 +466,7 @@ pub(crate) fn conv_weight_grad_direct<T: Scalar>(
     );
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: `T` is `f32` (checked by `is_direct`), so the slices reinterpret exactly.
-        let cast =
-            |v: &[T]| unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) };
-        let out =
-            unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
+        let (cast, out) = (kernels::f32s, kernels::f32s_mut(out));
         // SAFETY: the CPU has AVX-512F (`is_direct`); the lengths are checked above.
         unsafe { avx512::conv_weight_grad(cast(x), g, n, cast(grad), out) };
     }
