@@ -269,12 +269,9 @@ pub(crate) fn dense_rows_with(
         }
         _ => {
             let Scratch { a_f32, b_f32, .. } = scratch;
-            let n = w.len().max(xs.len());
-            for (buffer, values) in [(&mut *a_f32, w), (&mut *b_f32, xs)] {
-                buffer.resize(n, 0.0);
-                round_slice(values, &mut buffer[..values.len()]);
-            }
-            crate::dense::dense_rows(&a_f32[..w.len()], bias, n_in, &b_f32[..xs.len()], zs, relu);
+            rounded_copy(MatRef::row_major(w, bias.len(), n_in).into(), a_f32);
+            rounded_copy(MatRef::row_major(xs, xs.len() / n_in, n_in).into(), b_f32);
+            crate::dense::dense_rows(a_f32, bias, n_in, b_f32, zs, relu);
         }
     });
 }
@@ -725,10 +722,8 @@ mod avx512 {
             if len == 0 {
                 break;
             }
-            let mask: __mmask16 = if len == 16 { 0xffff } else { (1 << len) - 1 };
-            assert!(out.len() >= start + len);
-            // SAFETY: the masked loads read `len` elements from `start`, inside both rows;
-            // the masked store writes `len` lanes from `start`, inside `out`.
+            let mask = lane_mask(len);
+            // SAFETY: the masked loads read `len` elements from `start`, inside both rows.
             unsafe {
                 let lo = _mm512_maskz_loadu_ps(mask, even.as_ptr().add(start));
                 let hi = match odd {
@@ -737,11 +732,7 @@ mod avx512 {
                 };
                 let lo: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(lo));
                 let hi: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(hi));
-                let pairs = _mm512_or_si512(
-                    _mm512_cvtepu16_epi32(lo),
-                    _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(hi)),
-                );
-                _mm512_mask_storeu_epi32(out.as_mut_ptr().add(start).cast(), mask, pairs);
+                store_pairs(lo, hi, mask, &mut out[start..]);
             }
         }
     }
@@ -766,23 +757,39 @@ mod avx512 {
         let odd = odd.map(|row| &halves(row)[first..first + cols]);
         for start in (0..cols).step_by(16) {
             let len = (cols - start).min(16);
-            let mask: __mmask16 = if len == 16 { 0xffff } else { (1 << len) - 1 };
-            assert!(out.len() >= start + len);
-            // SAFETY: the masked loads read `len` values from `start` inside both rows; the
-            // masked store writes `len` lanes from `start` inside `out`.
+            let mask = lane_mask(len);
+            // SAFETY: the masked loads read `len` values from `start` inside both rows.
             unsafe {
                 let lo = _mm256_maskz_loadu_epi16(mask, even.as_ptr().add(start).cast());
                 let hi = match odd {
                     Some(row) => _mm256_maskz_loadu_epi16(mask, row.as_ptr().add(start).cast()),
                     None => _mm256_setzero_si256(),
                 };
-                let pairs = _mm512_or_si512(
-                    _mm512_cvtepu16_epi32(lo),
-                    _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(hi)),
-                );
-                _mm512_mask_storeu_epi32(out.as_mut_ptr().add(start).cast(), mask, pairs);
+                store_pairs(lo, hi, mask, &mut out[start..]);
             }
         }
+    }
+
+    /// The first `n` (at most 16) of 16 lanes.
+    fn lane_mask(n: usize) -> __mmask16 {
+        if n >= 16 { 0xffff } else { (1 << n) - 1 }
+    }
+
+    /// Lanes `j` that `mask` selects of `out` ← the pair of bf16 values `even[j]` (low half)
+    /// and `odd[j]` (high half), from two registers of 16 bf16 values each.
+    ///
+    /// # Panics
+    /// If `out` is shorter than the highest selected lane.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    fn store_pairs(even: __m256i, odd: __m256i, mask: __mmask16, out: &mut [u32]) {
+        assert!(out.len() >= 16 - mask.leading_zeros() as usize);
+        let pairs = _mm512_or_si512(
+            _mm512_cvtepu16_epi32(even),
+            _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(odd)),
+        );
+        // SAFETY: the masked store writes only the selected lanes, inside `out` (checked).
+        unsafe { _mm512_mask_storeu_epi32(out.as_mut_ptr().cast(), mask, pairs) };
     }
 
     /// One register tile: `rows` (≤ [`MR`]) rows of packed `a` times a packed panel, into
@@ -847,8 +854,7 @@ mod avx512 {
         let (ars, aps) = (layout.row_stride, layout.pair_stride);
         assert!(pairs > 0 && a.len() > (R - 1) * ars + (pairs - 1) * aps);
         assert!(panel.len() >= pairs * NR);
-        let lanes = |n: usize| -> __mmask16 { if n >= 16 { 0xffff } else { (1 << n) - 1 } };
-        let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+        let masks = [lane_mask(cols), lane_mask(cols.saturating_sub(16))];
         debug_assert!(cols <= 16 * H);
         let (a, panel, c) = (a.as_ptr(), panel.as_ptr(), c.as_mut_ptr());
         // SAFETY: packed reads stay within the lengths asserted above; `c`'s masked loads
