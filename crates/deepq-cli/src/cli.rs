@@ -166,6 +166,8 @@ pub enum BenchCommand {
     Act(BenchActArgs),
     /// Environment steps per second, vectorized with auto-reset.
     Envs(BenchEnvsArgs),
+    /// Memory and speed of replay holding stacked Atari frames (84×84×4 uint8).
+    Replay(BenchReplayArgs),
     /// Time to solve a preset over several seeds, trained in parallel.
     Solve(BenchSolveArgs),
 }
@@ -272,6 +274,24 @@ pub struct BenchEnvsArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub n_envs: usize,
     /// How long and how often to measure.
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+/// Options of `deepq bench replay`.
+#[derive(Debug, Args)]
+pub struct BenchReplayArgs {
+    /// Transitions to store (the buffer's capacity); the report scales the memory to 1M.
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    pub transitions: usize,
+    /// Agent steps per episode: each episode starts from a stack of four copies of one
+    /// frame, as Gymnasium's `FrameStackObservation` pads.
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    pub episode_length: usize,
+    /// n-step returns.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub n_steps: usize,
+    /// How long and how often to time sampling.
     #[command(flatten)]
     pub timing: Timing,
 }

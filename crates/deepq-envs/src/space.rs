@@ -74,14 +74,24 @@ impl ElementType {
     }
 
     /// The flat encoding of a `u8` image value: `value / 255`.
+    #[inline]
     pub fn flat_from_byte(value: u8) -> f32 {
         f32::from(value) / 255.0
     }
 
     /// The `u8` value whose flat encoding ([`ElementType::flat_from_byte`]) is nearest `x`.
+    #[inline]
     pub fn byte_from_flat(x: f32) -> u8 {
-        // The float-to-int cast saturates, so values outside [0, 1] clamp to 0 or 255.
-        (x * 255.0).round() as u8
+        // `(x * 255.0).round() as u8`, rounding halves away from zero and clamping to 0 or
+        // 255 (NaN to 0) as the saturating cast does, but without branches or a call to
+        // libm's `roundf`, so that encoding a frame vectorizes: replay encodes every pixel it
+        // stores through here. Below 255 the truncated value and the fraction left are
+        // exact, so adding one for a fraction of a half or more is the rounding.
+        // `max` returns 0 for NaN; the value then fits in an i32, whose cast vectorizes
+        // where a float-to-u8 cast does not.
+        let y = (x * 255.0).max(0.0).min(255.0);
+        let whole = y as i32;
+        (whole + i32::from(y - whole as f32 >= 0.5)) as u8
     }
 }
 
@@ -258,6 +268,36 @@ mod tests {
         for value in 0..=255 {
             let x = ElementType::flat_from_byte(value);
             assert_eq!(ElementType::byte_from_flat(x), value);
+        }
+    }
+
+    #[test]
+    fn byte_from_flat_rounds_and_clamps_as_round_then_cast() {
+        let reference = |x: f32| (x * 255.0).round() as u8;
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            f32::MIN_POSITIVE,
+            0.5 / 255.0,
+            254.5 / 255.0,
+            1.0 + f32::EPSILON,
+            -1.0,
+        ];
+        // Every float from -2 to 2 in steps of 2⁻¹⁶, each also nudged one ulp either way,
+        // covers every byte's rounding boundary and the clamped ends.
+        let swept = (-(1 << 17)..=1 << 17)
+            .map(|k| k as f32 / 65536.0)
+            .flat_map(|x| {
+                [
+                    x,
+                    f32::from_bits(x.to_bits() + 1),
+                    f32::from_bits(x.to_bits().max(1) - 1),
+                ]
+            });
+        for x in specials.into_iter().chain(swept) {
+            assert_eq!(ElementType::byte_from_flat(x), reference(x), "{x:e}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! Checkpoints: everything a run needs to continue bit for bit, in one self-checking blob.
 //!
-//! Layout: the magic bytes `DEEPQCK3`, the CRC-32C of the payload (4 bytes, little endian),
+//! Layout: the magic bytes `DEEPQCK4`, the CRC-32C of the payload (4 bytes, little endian),
 //! then the payload: a postcard-encoded [`CheckpointHeader`] followed by the trainer's state.
 //! A truncated or altered file fails the checksum before anything is decoded.
 
@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::config::DqnConfig;
 
 /// First bytes of every checkpoint. The digit is the format's version: 2 since networks
-/// record their quantile head (QR-DQN), 3 since they record their precision (bf16).
-pub const MAGIC: &[u8; 8] = b"DEEPQCK3";
+/// record their quantile head (QR-DQN), 3 since they record their precision (bf16), 4 since
+/// replay stores each frame of a stacked image once.
+pub const MAGIC: &[u8; 8] = b"DEEPQCK4";
 
 /// The magic of checkpoints written before the current format.
-const OLDER_MAGICS: &[&[u8; 8]] = &[b"DEEPQCK1", b"DEEPQCK2"];
+const OLDER_MAGICS: &[&[u8; 8]] = &[b"DEEPQCK1", b"DEEPQCK2", b"DEEPQCK3"];
 
 /// What a checkpoint says about itself, readable without knowing the env or network type.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,7 +44,7 @@ struct StoredHeader {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CheckpointError {
     /// The bytes do not start with [`MAGIC`].
-    #[error("not a deepq checkpoint (missing the DEEPQCK3 header)")]
+    #[error("not a deepq checkpoint (missing the DEEPQCK4 header)")]
     NotACheckpoint,
     /// A checkpoint of an earlier format, which this version cannot continue.
     #[error(

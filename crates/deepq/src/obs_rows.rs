@@ -4,10 +4,10 @@
 //! byte (their flat values are `byte / 255`), everything else `f32`.
 //!
 //! The replay buffer keeps all its observations in one [`ObsRows`], a pool of frames that
-//! transitions refer to by row: it appends a row only when no freed one can be overwritten
-//! ([`ObsRows::set`]), and asks [`ObsRows::row_eq`] whether a frame already holds an
-//! observation before storing it again. Each encoding is exact for the values it stores, so
-//! equal encodings mean equal values for the network.
+//! transitions refer to by row. It encodes a frame to store into a one-row [`ObsRows`] first,
+//! asks [`ObsRows::row_eq`] whether a frame of the pool already holds it, and otherwise
+//! copies it over a freed row ([`ObsRows::set_row`]) or appends it. Each encoding is exact
+//! for the values it stores, so equal encodings mean equal values for the network.
 
 use std::ops::Range;
 
@@ -56,6 +56,13 @@ pub enum ObsRows {
 
 fn packed_len(dim: usize) -> usize {
     dim.div_ceil(8)
+}
+
+impl Default for ObsRows {
+    /// No `f32` rows (allocating nothing).
+    fn default() -> Self {
+        ObsRows::F32(Vec::new())
+    }
 }
 
 impl ObsRows {
@@ -112,71 +119,130 @@ impl ObsRows {
         i * units..(i + 1) * units
     }
 
-    /// Appends one row.
-    pub fn push(&mut self, row: &[f32]) {
+    /// Empties the rows, keeping their allocation (a scratch row is reused this way).
+    pub fn clear(&mut self) {
         match self {
-            ObsRows::F32(v) => v.extend_from_slice(row),
-            ObsRows::Bytes(v) => v.extend(row.iter().map(|&x| ElementType::byte_from_flat(x))),
-            ObsRows::Bits(v) => v.extend(packed_bits(row)),
+            ObsRows::F32(v) => v.clear(),
+            ObsRows::Bytes(v) | ObsRows::Bits(v) => v.clear(),
         }
     }
 
-    /// Overwrites row `i`.
-    pub fn set(&mut self, i: usize, row: &[f32]) {
-        let range = self.row_range(i, row.len());
+    /// Appends one row of `values`, encoded.
+    pub fn push_values(&mut self, values: impl Iterator<Item = f32>) {
         match self {
-            ObsRows::F32(v) => v[range].copy_from_slice(row),
+            ObsRows::F32(v) => v.extend(values),
+            ObsRows::Bytes(v) => v.extend(values.map(ElementType::byte_from_flat)),
+            ObsRows::Bits(v) => push_packed_bits(values, v),
+        }
+    }
+
+    /// Appends one row.
+    pub fn push(&mut self, row: &[f32]) {
+        self.push_values(row.iter().copied());
+    }
+
+    /// Appends the `planes` rows that observation `obs` splits into, row `c` holding its
+    /// values `c`, `c + planes`, `c + 2·planes`, … (the channels of a (height, width,
+    /// channels) image). Bytes are written in one pass over the observation.
+    pub fn push_planes(&mut self, obs: &[f32], planes: usize) {
+        match self {
+            ObsRows::Bytes(v) if planes == 4 => {
+                // Encoded in order first, after the rows, then dealt out to them.
+                let start = v.len();
+                v.resize(start + 2 * obs.len(), 0);
+                let (rows, encoded) = v[start..].split_at_mut(obs.len());
+                encode_bytes(obs, encoded);
+                deal_four(encoded, rows);
+                v.truncate(start + obs.len());
+            }
+            _ => {
+                for c in 0..planes {
+                    self.push_values(obs[c..].iter().step_by(planes).copied());
+                }
+            }
+        }
+    }
+
+    /// Appends row `j` of `src` (rows of `dim` values, in this encoding).
+    pub fn push_row(&mut self, src: &ObsRows, j: usize, dim: usize) {
+        let range = src.row_range(j, dim);
+        match (self, src) {
+            (ObsRows::F32(v), ObsRows::F32(w)) => v.extend_from_slice(&w[range]),
+            (ObsRows::Bytes(v), ObsRows::Bytes(w)) | (ObsRows::Bits(v), ObsRows::Bits(w)) => {
+                v.extend_from_slice(&w[range])
+            }
+            _ => unreachable!("rows of one pool share its encoding"),
+        }
+    }
+
+    /// Overwrites row `i` with row `j` of `src` (see [`ObsRows::push_row`]).
+    pub fn set_row(&mut self, i: usize, src: &ObsRows, j: usize, dim: usize) {
+        let (to, from) = (self.row_range(i, dim), src.row_range(j, dim));
+        match (self, src) {
+            (ObsRows::F32(v), ObsRows::F32(w)) => v[to].copy_from_slice(&w[from]),
+            (ObsRows::Bytes(v), ObsRows::Bytes(w)) | (ObsRows::Bits(v), ObsRows::Bits(w)) => {
+                v[to].copy_from_slice(&w[from])
+            }
+            _ => unreachable!("rows of one pool share its encoding"),
+        }
+    }
+
+    /// Whether row `i` holds what row `j` of `src` holds (see [`ObsRows::push_row`]): the same
+    /// floats bit for bit, the same bytes, or the same bits. Encoding the candidate once and
+    /// comparing stored units makes each comparison a plain slice comparison.
+    pub fn row_eq(&self, i: usize, src: &ObsRows, j: usize, dim: usize) -> bool {
+        let (mine, theirs) = (self.row_range(i, dim), src.row_range(j, dim));
+        match (self, src) {
+            (ObsRows::F32(v), ObsRows::F32(w)) => v[mine]
+                .iter()
+                .zip(&w[theirs])
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            (ObsRows::Bytes(v), ObsRows::Bytes(w)) | (ObsRows::Bits(v), ObsRows::Bits(w)) => {
+                v[mine] == w[theirs]
+            }
+            _ => unreachable!("rows of one pool share its encoding"),
+        }
+    }
+
+    /// Writes row `i` (of `dim` values), converted to the network's scalar type, to every
+    /// `stride`-th element of `out` from the first: a frame of a stacked image goes to its
+    /// channel of the interleaved (height, width, channels) observation.
+    pub fn write_row<T: Scalar>(&self, i: usize, dim: usize, out: &mut [T], stride: usize) {
+        let range = self.row_range(i, dim);
+        let out = out.iter_mut().step_by(stride);
+        match self {
+            ObsRows::F32(v) => {
+                for (o, &x) in out.zip(&v[range]) {
+                    *o = T::from_f64(f64::from(x));
+                }
+            }
             ObsRows::Bytes(v) => {
-                for (b, &x) in v[range].iter_mut().zip(row) {
-                    *b = ElementType::byte_from_flat(x);
+                // A frame has thousands of pixels and a byte only 256 values.
+                let values: [T; 256] = std::array::from_fn(|b| {
+                    T::from_f64(f64::from(ElementType::flat_from_byte(b as u8)))
+                });
+                for (o, &b) in out.zip(&v[range]) {
+                    *o = values[usize::from(b)];
                 }
             }
             ObsRows::Bits(v) => {
-                for (b, packed) in v[range].iter_mut().zip(packed_bits(row)) {
-                    *b = packed;
+                let bytes = &v[range];
+                for (j, o) in out.take(dim).enumerate() {
+                    *o = if bytes[j / 8] >> (j % 8) & 1 == 1 {
+                        T::ONE
+                    } else {
+                        T::ZERO
+                    };
                 }
             }
-        }
-    }
-
-    /// Whether row `i` holds what storing `row` would: the same floats bit for bit, the same
-    /// bytes, or the same bits. Compares in place, without encoding `row` into a buffer.
-    pub fn row_eq(&self, i: usize, row: &[f32]) -> bool {
-        let range = self.row_range(i, row.len());
-        match self {
-            ObsRows::F32(v) => v[range]
-                .iter()
-                .zip(row)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            ObsRows::Bytes(v) => v[range]
-                .iter()
-                .copied()
-                .eq(row.iter().map(|&x| ElementType::byte_from_flat(x))),
-            ObsRows::Bits(v) => v[range].iter().copied().eq(packed_bits(row)),
         }
     }
 
     /// Appends row `i` (of `dim` values) to `out`, converted to the network's scalar type.
     pub fn extend_row<T: Scalar>(&self, i: usize, dim: usize, out: &mut Vec<T>) {
-        let range = self.row_range(i, dim);
-        match self {
-            ObsRows::F32(v) => out.extend(v[range].iter().map(|&x| T::from_f64(f64::from(x)))),
-            ObsRows::Bytes(v) => out.extend(
-                v[range]
-                    .iter()
-                    .map(|&b| T::from_f64(f64::from(ElementType::flat_from_byte(b)))),
-            ),
-            ObsRows::Bits(v) => {
-                let bytes = &v[range];
-                out.extend((0..dim).map(|j| {
-                    if bytes[j / 8] >> (j % 8) & 1 == 1 {
-                        T::ONE
-                    } else {
-                        T::ZERO
-                    }
-                }));
-            }
-        }
+        let start = out.len();
+        out.resize(start + dim, T::ZERO);
+        self.write_row(i, dim, &mut out[start..], 1);
     }
 
     /// Bytes allocated.
@@ -188,15 +254,61 @@ impl ObsRows {
     }
 }
 
-/// The bytes of 0/1 values packed into bits, value `j` into bit `j % 8` of byte `j / 8`.
-fn packed_bits(row: &[f32]) -> impl Iterator<Item = u8> + '_ {
-    row.chunks(8).map(|chunk| {
-        chunk
-            .iter()
-            .enumerate()
-            .filter(|&(_, &x)| x != 0.0)
-            .fold(0, |byte, (k, _)| byte | 1 << k)
-    })
+/// Encodes `values` as bytes ([`ElementType::byte_from_flat`]) into `out`; with AVX2 where the
+/// CPU has it (the same arithmetic, eight values at a time, so the same bytes). Replay encodes
+/// every pixel of every Atari frame it stores here.
+fn encode_bytes(values: &[f32], out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        unsafe { encode_bytes_avx2(values, out) };
+        return;
+    }
+    encode_bytes_in(values, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn encode_bytes_avx2(values: &[f32], out: &mut [u8]) {
+    encode_bytes_in(values, out);
+}
+
+#[inline(always)]
+fn encode_bytes_in(values: &[f32], out: &mut [u8]) {
+    for (byte, &x) in out.iter_mut().zip(values) {
+        *byte = ElementType::byte_from_flat(x);
+    }
+}
+
+/// Deals the bytes of a stack of four frames, pixel by pixel, out to four rows, one frame
+/// after the other.
+fn deal_four(pixels: &[u8], rows: &mut [u8]) {
+    let dim = pixels.len() / 4;
+    let (r0, rest) = rows.split_at_mut(dim);
+    let (r1, rest) = rest.split_at_mut(dim);
+    let (r2, r3) = rest.split_at_mut(dim);
+    let rows = r0.iter_mut().zip(r1).zip(r2.iter_mut().zip(r3));
+    for (((b0, b1), (b2, b3)), pixel) in rows.zip(pixels.chunks_exact(4)) {
+        [*b0, *b1, *b2, *b3] = [pixel[0], pixel[1], pixel[2], pixel[3]];
+    }
+}
+
+/// Appends 0/1 values packed into bits to `out`, value `j` into bit `j % 8` of byte `j / 8`.
+fn push_packed_bits(values: impl Iterator<Item = f32>, out: &mut Vec<u8>) {
+    let (mut byte, mut filled) = (0u8, 0);
+    for x in values {
+        if x != 0.0 {
+            byte |= 1 << filled;
+        }
+        filled += 1;
+        if filled == 8 {
+            out.push(byte);
+            (byte, filled) = (0, 0);
+        }
+    }
+    if filled > 0 {
+        out.push(byte);
+    }
 }
 
 #[cfg(test)]
@@ -214,7 +326,9 @@ mod tests {
             let mut rows = ObsRows::new(encoding);
             rows.push(&row);
             rows.push(&row);
-            rows.set(0, &other);
+            let mut one = ObsRows::new(encoding);
+            one.push(&other);
+            rows.set_row(0, &one, 0, 13);
             assert!(rows.holds(2, 13));
             let mut out = Vec::<f32>::new();
             rows.extend_row(0, 13, &mut out);
@@ -242,24 +356,69 @@ mod tests {
             let mut rows = ObsRows::new(encoding);
             rows.push(&flipped);
             rows.push(&row);
-            assert!(rows.row_eq(1, &row), "{encoding:?}");
             assert!(
-                !rows.row_eq(0, &row),
+                rows.row_eq(1, &encoded(encoding, &row), 0, 13),
+                "{encoding:?}"
+            );
+            assert!(
+                !rows.row_eq(0, &encoded(encoding, &row), 0, 13),
                 "{encoding:?}: the last value differs"
             );
         }
         // Floats compare bit for bit: -0.0 is not stored as 0.0, and NaN matches itself.
         let mut floats = ObsRows::new(Encoding::F32);
         floats.push(&[0.0, f32::NAN]);
-        assert!(floats.row_eq(0, &[0.0, f32::NAN]));
-        assert!(!floats.row_eq(0, &[-0.0, f32::NAN]));
+        assert!(floats.row_eq(0, &encoded(Encoding::F32, &[0.0, f32::NAN]), 0, 2));
+        assert!(!floats.row_eq(0, &encoded(Encoding::F32, &[-0.0, f32::NAN]), 0, 2));
         // Bytes and bits compare encodings: values that store alike are alike.
         let mut bytes = ObsRows::new(Encoding::Bytes);
         bytes.push(&[0.5]);
-        assert!(bytes.row_eq(0, &[ElementType::flat_from_byte(128)]));
+        let byte_128 = [ElementType::flat_from_byte(128)];
+        assert!(bytes.row_eq(0, &encoded(Encoding::Bytes, &byte_128), 0, 1));
         let mut bits = ObsRows::new(Encoding::Bits);
         bits.push(&[1.0, 0.0]);
-        assert!(bits.row_eq(0, &[2.0, 0.0]));
+        assert!(bits.row_eq(0, &encoded(Encoding::Bits, &[2.0, 0.0]), 0, 2));
+    }
+
+    /// `row` encoded as the one row of an [`ObsRows`].
+    fn encoded(encoding: Encoding, row: &[f32]) -> ObsRows {
+        let mut one = ObsRows::new(encoding);
+        one.push(row);
+        one
+    }
+
+    #[test]
+    fn an_observation_splits_into_its_channels() {
+        // A 3-pixel image of 4 channels: value 4p + c is pixel p's channel c.
+        let obs: Vec<f32> = (0..12u8)
+            .map(|v| ElementType::flat_from_byte(v * 7))
+            .collect();
+        for encoding in [Encoding::F32, Encoding::Bytes, Encoding::Bits] {
+            let mut rows = ObsRows::new(encoding);
+            rows.push_planes(&obs, 4);
+            assert!(rows.holds(4, 3));
+            for c in 0..4 {
+                let channel: Vec<f32> = obs[c..].iter().step_by(4).copied().collect();
+                assert!(
+                    rows.row_eq(c, &encoded(encoding, &channel), 0, 3),
+                    "{encoding:?} {c}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_writes_to_every_stride_th_value() {
+        let row: Vec<f32> = (0..9).map(|j| f32::from(u8::from(j % 2 == 0))).collect();
+        for encoding in [Encoding::F32, Encoding::Bytes, Encoding::Bits] {
+            let rows = encoded(encoding, &row);
+            let mut out = vec![-1.0f32; 27];
+            rows.write_row(0, 9, &mut out[2..], 3);
+            for (j, &x) in out.iter().enumerate() {
+                let want = if j % 3 == 2 { row[j / 3] } else { -1.0 };
+                assert_eq!(x, want, "{encoding:?}, value {j}");
+            }
+        }
     }
 
     #[test]

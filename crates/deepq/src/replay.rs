@@ -7,14 +7,16 @@
 //!
 //! Observations are not stored per transition: the buffer keeps a pool of frames (one
 //! [`ObsRows`] row each, in the observation's own element type) with a reference count per
-//! frame and a free list, and each slot holds two frame ids, for its observation and its next
-//! observation. The observation of step t + 1 is the next observation of step t, so storing
-//! both per slot would keep every observation twice. The buffer shares them by value: for
-//! each environment copy it keeps its few newest frames alive and reuses one whenever a row
-//! to store is equal to it, bit for bit, which with n-step returns still finds the
-//! observation among the next observations of the transitions emitted before it (see
-//! [`ReplayBuffer::window`]). Sharing equal values cannot change what is sampled, so training
-//! is the same as with two copies, in half the observation memory.
+//! frame and a free list, and each slot names the frames of its observation and of its next
+//! observation. A frame is a whole observation, except for `u8` images of several channels
+//! (Atari's stacks of 4 grayscale 84×84 frames), where it is one channel: there the
+//! observation of step t + 1 shares three of its four frames with that of step t, besides
+//! being the next observation of step t, and each frame is stored once instead of eight
+//! times. The buffer shares frames by value: for each environment copy it keeps its
+//! most recently used frames alive and reuses one whenever a frame to store is equal to it,
+//! bit for bit, which with n-step returns still finds every frame of an observation among
+//! those of the transitions emitted before it (see [`ReplayBuffer::window`]). Sharing equal
+//! values cannot change what is sampled, so training is the same as with whole copies.
 
 use std::collections::VecDeque;
 
@@ -22,7 +24,7 @@ use deepq_nn::Scalar;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use deepq_envs::Space;
+use deepq_envs::{ElementType, Space};
 
 use crate::config::DqnConfig;
 use crate::nstep::{NStepQueue, NStepTransition};
@@ -104,6 +106,7 @@ impl Replay {
                 capacity,
                 obs_dim,
                 Encoding::of(space),
+                frames_per_observation(space),
                 cfg.replay.n_steps,
                 n,
             ),
@@ -140,6 +143,7 @@ impl Replay {
         sampling_fits
             && self.gamma == fresh.gamma
             && mine.obs_dim == obs_dim
+            && mine.planes == fresh_storage.planes
             && mine.frames.encoding() == fresh_storage.frames.encoding()
             && mine.capacity == fresh_storage.capacity
             && mine.n_steps == fresh_storage.n_steps
@@ -264,28 +268,33 @@ impl Replay {
 ///
 /// Observations live in a pool of frames ([`ObsRows`], in the observation's own element
 /// type) that transitions name by id, so an observation that is one transition's next
-/// observation and a later one's observation is stored once. Each frame counts the
-/// references to it; a frame nothing refers to goes on a free list and its row is reused.
-/// Which frames to share is decided by value: each environment copy keeps its most recent
-/// frames (see [`ReplayBuffer::with_encoding`]), and a row equal to one of them reuses it.
+/// observation and a later one's observation is stored once, and so is a channel that
+/// consecutive stacked images share. Each frame counts the references to it; a frame
+/// nothing refers to goes on a free list and its row is reused. Which frames to share is
+/// decided by value: each environment copy keeps its most recently used frames (see
+/// [`ReplayBuffer::with_encoding`]), and a frame equal to one of them reuses it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "UncheckedReplayBuffer")]
 pub struct ReplayBuffer {
     capacity: usize,
     obs_dim: usize,
+    /// Frames per observation: its channels for a `u8` image, else 1 (the whole observation).
+    /// Frame `c` of an observation is its values `c`, `c + planes`, `c + 2·planes`, …, one
+    /// channel of the (height, width, channels) image.
+    planes: usize,
     /// The pool: one row per frame.
     frames: ObsRows,
     /// References to each frame, from slots and from the recent frames of each copy.
     refs: Vec<u32>,
     /// Frames nothing refers to, whose rows the next new frames overwrite.
     free: Vec<u32>,
-    /// Per environment copy, the ids of its newest frames, oldest first, at most
-    /// [`ReplayBuffer::window`] of them; each holds a reference so the frame stays alive
-    /// until a later observation of the copy can match it.
+    /// Per environment copy, the ids of the frames it stored or matched last, least recently
+    /// used first, at most [`ReplayBuffer::window`] of them; each holds a reference so the
+    /// frame stays alive until a later observation of the copy can match it.
     recent: Vec<VecDeque<u32>>,
-    /// The frame of each slot's observation.
+    /// The frames of each slot's observation, `planes` per slot.
     obs: Vec<u32>,
-    /// The frame of each slot's next observation.
+    /// The frames of each slot's next observation, `planes` per slot.
     next_obs: Vec<u32>,
     actions: Vec<u32>,
     rewards: Vec<f64>,
@@ -298,6 +307,15 @@ pub struct ReplayBuffer {
     n_steps: usize,
     /// Index the next transition is written to once the buffer is full.
     next: usize,
+    /// The observation being stored, encoded once as its frames and compared with the
+    /// candidates.
+    #[serde(skip)]
+    scratch: ObsRows,
+    /// With stacked images, per environment copy, its last next observation stored and that
+    /// observation's frames (see [`ReplayBuffer::reuse_previous_next`]); empty after a resume,
+    /// which only costs the first observation an encoding.
+    #[serde(skip)]
+    previous_next: Vec<(Vec<f32>, Vec<u32>)>,
 }
 
 /// A buffer as decoded from a checkpoint, before its columns and frames are checked to agree.
@@ -305,6 +323,7 @@ pub struct ReplayBuffer {
 struct UncheckedReplayBuffer {
     capacity: usize,
     obs_dim: usize,
+    planes: usize,
     frames: ObsRows,
     refs: Vec<u32>,
     free: Vec<u32>,
@@ -326,8 +345,8 @@ impl UncheckedReplayBuffer {
     /// holds exactly the frames with no reference, once each.
     fn frames_agree(&self) -> bool {
         let n_frames = self.refs.len();
-        let window = 2 * self.n_steps - 1;
-        if !self.frames.holds(n_frames, self.obs_dim)
+        let window = self.planes * (2 * self.n_steps - 1);
+        if !self.frames.holds(n_frames, self.obs_dim / self.planes)
             || self.recent.is_empty()
             || self.recent.iter().any(|r| r.len() > window)
         {
@@ -366,7 +385,9 @@ impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
             && len <= u.capacity
             && u.next < u.capacity
             && (1..=usize::from(u16::MAX)).contains(&u.n_steps)
-            && [u.obs.len(), u.next_obs.len()] == [len; 2]
+            && u.planes > 0
+            && u.obs_dim.is_multiple_of(u.planes)
+            && [u.obs.len(), u.next_obs.len()] == [len * u.planes; 2]
             && [u.rewards.len(), u.terminated.len(), u.truncated.len()] == [len; 3]
             && u.horizons.len() == if u.n_steps > 1 { len } else { 0 };
         if !consistent {
@@ -378,6 +399,9 @@ impl TryFrom<UncheckedReplayBuffer> for ReplayBuffer {
         Ok(ReplayBuffer {
             capacity: u.capacity,
             obs_dim: u.obs_dim,
+            planes: u.planes,
+            scratch: ObsRows::new(u.frames.encoding()),
+            previous_next: vec![(Vec::new(), Vec::new()); u.recent.len()],
             frames: u.frames,
             refs: u.refs,
             free: u.free,
@@ -444,25 +468,41 @@ impl<T: Scalar> Batch<T> {
     }
 }
 
+/// How many frames replay splits an observation of `space` into: one per channel for a `u8`
+/// image (Atari's stacked grayscale frames, which consecutive observations share), else one.
+/// MinAtar's boolean channels stay whole: they are not a stack over time, and a frame id per
+/// channel would cost more than the channel's bits.
+pub fn frames_per_observation(space: &Space) -> usize {
+    match space {
+        Space::Image {
+            shape: [_, _, channels],
+            dtype: ElementType::U8,
+        } => *channels,
+        _ => 1,
+    }
+}
+
 impl ReplayBuffer {
     /// An empty buffer for up to `capacity` one-step transitions of `obs_dim`-wide
     /// observations from one environment copy, stored as `f32`.
     pub fn new(capacity: usize, obs_dim: usize) -> Self {
-        Self::with_encoding(capacity, obs_dim, Encoding::F32, 1, 1)
+        Self::with_encoding(capacity, obs_dim, Encoding::F32, 1, 1, 1)
     }
 
     /// An empty buffer for up to `capacity` transitions of `obs_dim`-wide observations stored
-    /// in `encoding`, coming from `n_envs` environment copies as `n_steps`-step returns (with
-    /// `n_steps > 1`, each transition also carries the number of steps summed into its
-    /// reward; see [`ReplayBuffer::push_transition`]).
+    /// in `encoding` as `planes` interleaved frames each (see [`frames_per_observation`]),
+    /// coming from `n_envs` environment copies as `n_steps`-step returns (with `n_steps > 1`,
+    /// each transition also carries the number of steps summed into its reward; see
+    /// [`ReplayBuffer::push_transition`]).
     ///
-    /// An observation is shared with the frames of the [`ReplayBuffer::window`] most recent
-    /// observations stored for the same copy, which is far enough back to find every
-    /// transition's observation among earlier next observations (see `window`).
+    /// A frame is shared with the [`ReplayBuffer::window`] frames the same copy used last,
+    /// which is far enough back to find every frame of a transition's observation among
+    /// those of earlier transitions (see `window`).
     pub fn with_encoding(
         capacity: usize,
         obs_dim: usize,
         encoding: Encoding,
+        planes: usize,
         n_steps: usize,
         n_envs: usize,
     ) -> Self {
@@ -472,9 +512,16 @@ impl ReplayBuffer {
             (1..=usize::from(u16::MAX)).contains(&n_steps),
             "n-step horizon out of range"
         );
+        assert!(
+            planes > 0 && obs_dim.is_multiple_of(planes),
+            "an observation splits into whole frames"
+        );
         let buffer = ReplayBuffer {
             capacity,
             obs_dim,
+            planes,
+            scratch: ObsRows::new(encoding),
+            previous_next: vec![(Vec::new(), Vec::new()); n_envs],
             frames: ObsRows::new(encoding),
             refs: Vec::new(),
             free: Vec::new(),
@@ -521,14 +568,27 @@ impl ReplayBuffer {
         self.refs.len() - self.free.len()
     }
 
-    /// How many of a copy's newest frames a new observation is compared with: `2n − 1` for
-    /// n-step returns. An n-step transition's observation o_t was the next observation of
-    /// the transition emitted n steps earlier; since then the copy made at most n − 1 next
-    /// observations, and at most n − 1 observations that were never a next observation (the
-    /// first n of an episode), so o_t is among the last 2n − 1 frames. With one-step
-    /// returns that is the previous next observation.
+    /// Frames per observation (see [`frames_per_observation`]).
+    pub fn planes(&self) -> usize {
+        self.planes
+    }
+
+    /// Values in one frame.
+    fn frame_dim(&self) -> usize {
+        self.obs_dim / self.planes
+    }
+
+    /// How many frames a copy keeps for matching: `planes · (2n − 1)` for n-step returns,
+    /// with `planes` frames per observation. An n-step transition's observation o_t was the
+    /// next observation of the transition emitted n steps earlier (or, at an episode's
+    /// start, never stored). Between that push and this one's the copy pushed at most
+    /// n − 1 transitions, whose observations and next observations used at most
+    /// `2 · planes · (n − 1)` frames, and this push's observation is stored first; a frame
+    /// moves to the newest end whenever it is used, so o_t's frames are still among the
+    /// `planes · (2n − 1)` used last. With one-step returns and whole observations that is
+    /// the previous next observation.
     pub fn window(&self) -> usize {
-        2 * self.n_steps - 1
+        self.planes * (2 * self.n_steps - 1)
     }
 
     /// Stores one transition of environment copy 0, overwriting the oldest once the buffer is
@@ -564,18 +624,11 @@ impl ReplayBuffer {
         debug_assert_eq!(t.next_obs.len(), self.obs_dim);
         let growing = self.len() < self.capacity;
         let i = if growing { self.len() } else { self.next };
-        if !growing {
-            // Let go of the overwritten transition's frames first, so that the new ones can
-            // take over their rows.
-            self.release_frame(self.obs[i]);
-            self.release_frame(self.next_obs[i]);
-        }
-        let obs = self.store_frame(env, t.obs);
-        let next_obs = self.store_frame(env, t.next_obs);
+        let planes = self.planes;
         if growing {
             self.reserve_one();
-            self.obs.push(obs);
-            self.next_obs.push(next_obs);
+            self.obs.resize(self.obs.len() + planes, 0);
+            self.next_obs.resize(self.next_obs.len() + planes, 0);
             self.actions.push(t.action);
             self.rewards.push(t.ret);
             self.terminated.push(t.terminated);
@@ -584,8 +637,12 @@ impl ReplayBuffer {
                 self.horizons.push(t.horizon);
             }
         } else {
-            self.obs[i] = obs;
-            self.next_obs[i] = next_obs;
+            // Let go of the overwritten transition's frames first, so that the new ones can
+            // take over their rows.
+            for c in 0..planes {
+                self.release_frame(self.obs[i * planes + c]);
+                self.release_frame(self.next_obs[i * planes + c]);
+            }
             self.actions[i] = t.action;
             self.rewards[i] = t.ret;
             self.terminated[i] = t.terminated;
@@ -594,37 +651,87 @@ impl ReplayBuffer {
                 self.horizons[i] = t.horizon;
             }
         }
+        if !self.reuse_previous_next(env, t.obs, i) {
+            self.scratch.clear();
+            self.scratch.push_planes(t.obs, planes);
+            for c in 0..planes {
+                self.obs[i * planes + c] = self.store_frame(env, c);
+            }
+        }
+        self.scratch.clear();
+        self.scratch.push_planes(t.next_obs, planes);
+        for c in 0..planes {
+            self.next_obs[i * planes + c] = self.store_frame(env, c);
+        }
+        if planes > 1 {
+            let (values, ids) = &mut self.previous_next[env];
+            values.clear();
+            values.extend_from_slice(t.next_obs);
+            ids.clear();
+            ids.extend_from_slice(&self.next_obs[i * planes..(i + 1) * planes]);
+        }
         self.next = (self.next + 1) % self.capacity;
         i
     }
 
-    /// The frame of `row`, with a reference taken for the caller: one of `env`'s recent
-    /// frames if it holds the same value, else a new frame, which becomes `env`'s newest.
-    fn store_frame(&mut self, env: usize, row: &[f32]) -> u32 {
-        let recent = &self.recent[env];
-        // Newest first: with one-step returns the match is the previous next observation.
-        if let Some(&id) = recent
+    /// Gives slot `slot` the frames of `env`'s previous next observation, with references
+    /// taken, if `obs` is that observation (as it is for every step of an episode but the
+    /// first, with one-step returns) and its frames are still among `env`'s recent ones;
+    /// returns whether it did. For stacked images only: comparing the floats is much cheaper
+    /// than encoding the observation to compare its frames.
+    fn reuse_previous_next(&mut self, env: usize, obs: &[f32], slot: usize) -> bool {
+        let planes = self.planes;
+        let Some((values, ids)) = self.previous_next.get(env) else {
+            return false;
+        };
+        let recent = &mut self.recent[env];
+        // Float equality is enough: stacked images are stored as bytes, and values that
+        // compare equal (0.0 and -0.0) store as the same byte.
+        if values.as_slice() != obs || !ids.iter().all(|id| recent.contains(id)) {
+            return false;
+        }
+        for (c, &id) in ids.iter().enumerate() {
+            let k = recent
+                .iter()
+                .rposition(|&r| r == id)
+                .expect("checked above");
+            recent.remove(k);
+            recent.push_back(id);
+            self.refs[id as usize] += 1;
+            self.obs[slot * planes + c] = id;
+        }
+        true
+    }
+
+    /// The frame holding frame `plane` of the observation encoded in the scratch rows, with a
+    /// reference taken for the caller: one of `env`'s recent frames if it holds the same
+    /// value, else a new frame. It becomes `env`'s most recently used.
+    fn store_frame(&mut self, env: usize, plane: usize) -> u32 {
+        let (dim, window) = (self.frame_dim(), self.window());
+        let recent = &mut self.recent[env];
+        // Newest first: with one-step returns and whole observations the match is the
+        // previous next observation.
+        if let Some(k) = recent
             .iter()
-            .rev()
-            .find(|&&id| self.frames.row_eq(id as usize, row))
+            .rposition(|&id| self.frames.row_eq(id as usize, &self.scratch, plane, dim))
         {
+            let id = recent.remove(k).expect("the position is in the list");
+            recent.push_back(id);
             self.refs[id as usize] += 1;
             return id;
         }
-        if recent.len() == self.window() {
-            let oldest = self.recent[env]
-                .pop_front()
-                .expect("the window is not empty");
+        if recent.len() == window {
+            let oldest = recent.pop_front().expect("the window is not empty");
             self.release_frame(oldest);
         }
         let id = match self.free.pop() {
             Some(id) => {
-                self.frames.set(id as usize, row);
+                self.frames.set_row(id as usize, &self.scratch, plane, dim);
                 id
             }
             None => {
                 self.reserve_frame();
-                self.frames.push(row);
+                self.frames.push_row(&self.scratch, plane, dim);
                 self.refs.push(0);
                 u32::try_from(self.refs.len() - 1).expect("frame ids fit in 32 bits")
             }
@@ -662,15 +769,17 @@ impl ReplayBuffer {
         }
     }
 
-    /// Frames held when every observation is shared with the previous next observation: one
-    /// per slot, plus the copies' recent frames.
+    /// Frames held when each transition brings one new frame (a whole observation shared
+    /// with the previous next observation, or the newest frame of a stack): one per slot,
+    /// plus the copies' recent frames.
     fn chained_frames(&self) -> usize {
         self.capacity + self.recent.len() * self.window()
     }
 
-    /// The most frames any pushes can keep alive: two per slot, plus the recent frames.
+    /// The most frames any pushes can keep alive: all of both observations of every slot,
+    /// plus the recent frames.
     fn most_frames(&self) -> usize {
-        self.capacity + self.chained_frames()
+        2 * self.planes * self.capacity + self.recent.len() * self.window()
     }
 
     /// Makes room for one more frame. The pool grows geometrically up to
@@ -688,7 +797,7 @@ impl ReplayBuffer {
         } else {
             (rows / 16).max(1024).min(self.most_frames() - rows)
         };
-        self.frames.reserve_rows(extra, self.obs_dim);
+        self.frames.reserve_rows(extra, self.frame_dim());
         self.refs.reserve_exact(extra);
     }
 
@@ -750,12 +859,20 @@ impl ReplayBuffer {
         batch.terminated.clear();
         batch.truncated.clear();
         batch.horizons.clear();
-        let d = self.obs_dim;
+        let (d, planes, dim) = (self.obs_dim, self.planes, self.frame_dim());
         for &i in indices {
-            self.frames
-                .extend_row(self.obs[i] as usize, d, &mut batch.obs);
-            self.frames
-                .extend_row(self.next_obs[i] as usize, d, &mut batch.next_obs);
+            for (ids, out) in [
+                (&self.obs, &mut batch.obs),
+                (&self.next_obs, &mut batch.next_obs),
+            ] {
+                let start = out.len();
+                out.resize(start + d, T::ZERO);
+                let row = &mut out[start..];
+                for (c, &id) in ids[i * planes..(i + 1) * planes].iter().enumerate() {
+                    self.frames
+                        .write_row(id as usize, dim, &mut row[c..], planes);
+                }
+            }
             batch.actions.push(self.actions[i]);
             batch.rewards.push(T::from_f64(self.rewards[i]));
             batch.terminated.push(self.terminated[i]);
@@ -771,6 +888,7 @@ impl ReplayBuffer {
         self.frames.allocated_bytes()
             + (self.refs.capacity() + self.free.capacity()) * 4
             + self.recent.iter().map(VecDeque::capacity).sum::<usize>() * 4
+            + self.scratch.allocated_bytes()
             + (self.obs.capacity() + self.next_obs.capacity()) * 4
             + self.actions.capacity() * 4
             + self.rewards.capacity() * 8
@@ -784,7 +902,6 @@ impl ReplayBuffer {
 mod tests {
     use super::*;
     use crate::config::{ReplaySettings, RunSettings};
-    use deepq_envs::ElementType;
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_pcg::Pcg64;
@@ -906,6 +1023,65 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_stack_of_frames_takes_about_one_frame_per_transition() {
+        let space = Space::Image {
+            shape: [3, 3, 4],
+            dtype: ElementType::U8,
+        };
+        // Frame k is distinct for every k (its first two values count in base 256).
+        let frame = |k: usize| {
+            let mut f = [0.0; 9];
+            f[0] = ElementType::flat_from_byte((k % 256) as u8);
+            f[1] = ElementType::flat_from_byte((k / 256) as u8);
+            f
+        };
+        // The (height, width, channels) image stacking frames k − 3 to k.
+        let stack = |k: usize| -> Vec<f32> {
+            (0..9)
+                .flat_map(|p| (0..4).map(move |c| frame(k + c)[p]))
+                .collect()
+        };
+        for n_steps in [1, 3, 10] {
+            let cfg = DqnConfig {
+                replay: ReplaySettings {
+                    buffer_size: 100,
+                    n_steps,
+                    ..ReplaySettings::default()
+                },
+                ..DqnConfig::default()
+            };
+            let mut replay = Replay::new(&cfg, &space);
+            for k in 0..1000 {
+                replay.store(0, &stack(k), 0, 1.0, &stack(k + 1), false, false);
+            }
+            let buf = replay.storage();
+            assert_eq!(buf.planes(), 4);
+            // The slots' observations stack frames k₀ to k₀ + 102, their next observations
+            // n frames further.
+            assert_eq!(buf.frames(), 103 + n_steps, "n_steps = {n_steps}");
+            assert!(buf.frames.allocated_bytes() <= (100 + buf.window()) * 9);
+            let (mut latest, mut batch) = (Vec::new(), Batch::<f32>::default());
+            buf.latest_indices(100, &mut latest);
+            buf.gather(&latest, &mut batch);
+            // Of the 1000 steps, the last n − 1 still wait for their n-step returns.
+            let oldest = 1000 - (n_steps - 1) - 100;
+            for (i, (obs, next)) in batch
+                .obs
+                .chunks(36)
+                .zip(batch.next_obs.chunks(36))
+                .enumerate()
+            {
+                assert_eq!(obs, stack(oldest + i), "n_steps = {n_steps}, slot {i}");
+                assert_eq!(
+                    next,
+                    stack(oldest + i + n_steps),
+                    "n_steps = {n_steps}, slot {i}"
+                );
+            }
+        }
+    }
+
     /// A 3×3 one-channel image of `dtype`, stored in its own encoding.
     fn image(dtype: ElementType) -> Space {
         Space::Image {
@@ -938,20 +1114,40 @@ mod tests {
     /// A random observation: values from a few that each encoding stores differently, and
     /// often a repeat of `last` or of a blank frame, so that equal rows turn up both next to
     /// each other and far apart.
-    fn random_obs(rng: &mut Pcg64, last: &[f32]) -> Vec<f32> {
-        match rng.random_range(0..10) {
+    ///
+    /// With several `channels`, it is also often the next image of a stack: `last`'s
+    /// channels moved one down, a new frame in the last one.
+    fn random_obs(rng: &mut Pcg64, last: &[f32], channels: usize) -> Vec<f32> {
+        let pick = rng.random_range(0..10);
+        let mut value = || [0.0, -0.0, 1.0, 0.5][rng.random_range(0..4)];
+        match pick {
             0..3 => last.to_vec(),
-            3 => vec![0.0; 9],
-            _ => (0..9)
-                .map(|_| [0.0, -0.0, 1.0, 0.5][rng.random_range(0..4)])
+            3 => vec![0.0; last.len()],
+            4..7 if channels > 1 => last
+                .chunks(channels)
+                .flat_map(|pixel| {
+                    pixel[1..]
+                        .iter()
+                        .copied()
+                        .chain([value()])
+                        .collect::<Vec<_>>()
+                })
                 .collect(),
+            _ => (0..last.len()).map(|_| value()).collect(),
         }
     }
 
     #[test]
     fn pooled_frames_give_back_what_two_copies_would() {
         let mut rng = Pcg64::seed_from_u64(11);
-        for dtype in [ElementType::Bool, ElementType::U8, ElementType::F32] {
+        let spaces = [
+            (ElementType::Bool, 1),
+            (ElementType::U8, 1),
+            (ElementType::F32, 1),
+            // A stack of four frames: one frame per channel.
+            (ElementType::U8, 4),
+        ];
+        for (dtype, channels) in spaces {
             for n_steps in [1, 3] {
                 let cfg = DqnConfig {
                     run: RunSettings {
@@ -966,18 +1162,22 @@ mod tests {
                     },
                     ..DqnConfig::default()
                 };
-                let space = image(dtype);
+                let space = Space::Image {
+                    shape: [3, 3, channels],
+                    dtype,
+                };
+                let dim = 9 * channels;
                 let encoding = Encoding::of(&space);
                 let mut replay = Replay::new(&cfg, &space);
                 // The model: the same n-step queues feeding a ring of decoded copies.
-                let mut queues = vec![NStepQueue::new(n_steps, 9); 2];
+                let mut queues = vec![NStepQueue::new(n_steps, dim); 2];
                 let (mut model, mut emitted) = (Vec::<Expected>::new(), 0);
-                let mut obs = [vec![0.0; 9], vec![1.0; 9]];
+                let mut obs = [vec![0.0; dim], vec![1.0; dim]];
                 let mut sample_rng = Pcg64::seed_from_u64(5);
-                let (mut indices, mut batch) = (Vec::new(), Batch::<f32>::with_capacity(8, 9));
+                let (mut indices, mut batch) = (Vec::new(), Batch::<f32>::with_capacity(8, dim));
                 for step in 0..600 {
                     let env = rng.random_range(0..2);
-                    let next = random_obs(&mut rng, &obs[env]);
+                    let next = random_obs(&mut rng, &obs[env], channels);
                     let ended = rng.random_bool(0.1);
                     let terminated = ended && rng.random_bool(0.5);
                     let truncated = ended && !terminated;
@@ -1011,7 +1211,7 @@ mod tests {
                         },
                     );
                     obs[env] = if ended {
-                        random_obs(&mut rng, &next)
+                        random_obs(&mut rng, &next, channels)
                     } else {
                         next
                     };
@@ -1022,7 +1222,7 @@ mod tests {
                     buf.gather(&all, &mut batch);
                     for (i, want) in model.iter().enumerate() {
                         let got = |rows: &[f32]| {
-                            rows[i * 9..(i + 1) * 9]
+                            rows[i * dim..(i + 1) * dim]
                                 .iter()
                                 .map(|x| x.to_bits())
                                 .collect::<Vec<_>>()
@@ -1043,12 +1243,12 @@ mod tests {
                         };
                         assert_eq!(
                             have, want,
-                            "{dtype:?}, n = {n_steps}, step {step}, slot {i}"
+                            "{dtype:?} × {channels}, n = {n_steps}, step {step}, slot {i}"
                         );
                     }
                     if replay.sample(&mut sample_rng, 0.5, &mut indices, &mut batch) {
                         for (k, &i) in indices.iter().enumerate() {
-                            let row: Vec<u32> = batch.next_obs[k * 9..(k + 1) * 9]
+                            let row: Vec<u32> = batch.next_obs[k * dim..(k + 1) * dim]
                                 .iter()
                                 .map(|x| x.to_bits())
                                 .collect();
@@ -1089,7 +1289,7 @@ mod tests {
         let good = serde_json::to_value(replay.storage()).unwrap();
         assert!(serde_json::from_value::<ReplayBuffer>(good.clone()).is_ok());
         type Corruption = (&'static str, fn(&mut serde_json::Value));
-        let corruptions: [Corruption; 5] = [
+        let corruptions: [Corruption; 6] = [
             ("an id past the pool", |v| v["obs"][0] = 1000.into()),
             ("a count off by one", |v| {
                 v["refs"][0] = (v["refs"][0].as_u64().unwrap() + 1).into()
@@ -1101,6 +1301,9 @@ mod tests {
             ("a live frame on the free list", |v| {
                 let live = v["obs"][0].clone();
                 v["free"].as_array_mut().unwrap().push(live);
+            }),
+            ("frames that do not split the observation", |v| {
+                v["planes"] = 2.into()
             }),
             ("a frame without a row", |v| {
                 let id = v["refs"].as_array().unwrap().len();

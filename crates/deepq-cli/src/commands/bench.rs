@@ -15,15 +15,15 @@ use deepq::envs::{ElementType, Env, EnvSpec, EnvVisitor, Kwargs, Space, VecEnv};
 use deepq::nn::Loss;
 use deepq::nn::{Mlp, Optimizer, conv_output_shapes};
 use deepq::per::Priorities;
-use deepq::replay::Batch;
+use deepq::replay::{Batch, Replay};
 use deepq::stats::quantile;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use serde::Serialize;
 
 use crate::cli::{
-    BenchActArgs, BenchArgs, BenchCommand, BenchEnvsArgs, BenchSolveArgs, BenchUpdatesArgs,
-    TrainArgs,
+    BenchActArgs, BenchArgs, BenchCommand, BenchEnvsArgs, BenchReplayArgs, BenchSolveArgs,
+    BenchUpdatesArgs, TrainArgs,
 };
 use crate::error::{CliResult, Failure};
 
@@ -33,6 +33,7 @@ pub fn run(args: &BenchArgs) -> CliResult<()> {
         BenchCommand::Updates(a) => updates(a),
         BenchCommand::Act(a) => act(a),
         BenchCommand::Envs(a) => envs(a),
+        BenchCommand::Replay(a) => replay(a),
         BenchCommand::Solve(a) => solve(a),
     }
 }
@@ -327,6 +328,163 @@ fn act(a: &BenchActArgs) -> CliResult<()> {
         println!(
             "greedy action: {:.3} µs (median of {}; min {:.3}, max {:.3}), {} products",
             report.us_per_action, a.timing.repeats, report.min, report.max, report.matmul_path
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ReplayReport {
+    transitions: usize,
+    episode_length: usize,
+    n_steps: usize,
+    frames: usize,
+    /// Bytes the buffer allocated.
+    allocated_bytes: usize,
+    /// Growth of the process's resident memory while filling (Linux's VmRSS), if readable.
+    resident_bytes: Option<u64>,
+    /// Resident (else allocated) bytes per transition, times one million.
+    bytes_per_1m_transitions: f64,
+    /// What keeping each stacked observation once (SB3's `optimize_memory_usage`) would take.
+    stacked_once_bytes_per_1m: f64,
+    pushes_per_s: f64,
+    /// Batches of 32 sampled and gathered (as `f32`) per second.
+    batches_per_s: f64,
+}
+
+/// The process's resident memory in bytes, as Linux reports it.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Fills a replay buffer with a stream of stacked 84×84 frames, as an Atari env with the
+/// standard preprocessing gives them, and reports what it holds and how fast it stores and
+/// samples. Frames are random bytes, so no two are shared except where stacking repeats them.
+fn replay(a: &BenchReplayArgs) -> CliResult<()> {
+    for (flag, value) in [
+        ("--transitions", a.transitions),
+        ("--episode-length", a.episode_length),
+        ("--n-steps", a.n_steps),
+    ] {
+        if value == 0 {
+            return Err(Failure::Usage(format!(
+                "invalid value 0 for '{flag}': must be at least 1"
+            )));
+        }
+    }
+    const SIDE: usize = 84;
+    const STACK: usize = 4;
+    let space = Space::Image {
+        shape: [SIDE, SIDE, STACK],
+        dtype: ElementType::U8,
+    };
+    let cfg = DqnConfig {
+        replay: ReplaySettings {
+            buffer_size: a.transitions,
+            n_steps: a.n_steps,
+            batch_size: 32,
+            ..ReplaySettings::default()
+        },
+        ..DqnConfig::default()
+    };
+    cfg.validate()?;
+    let mut rng = Pcg64::seed_from_u64(0);
+    // A prime number of distinct frames, cycled, so that generating them costs nothing.
+    let pool: Vec<Vec<f32>> = (0..257)
+        .map(|_| {
+            (0..SIDE * SIDE)
+                .map(|_| ElementType::flat_from_byte(rng.random()))
+                .collect()
+        })
+        .collect();
+    let pool = &pool;
+    let stack_of = |frames: &[usize; STACK], out: &mut Vec<f32>| {
+        out.clear();
+        out.extend((0..SIDE * SIDE).flat_map(|p| frames.iter().map(move |&f| pool[f][p])));
+    };
+    let before = resident_bytes();
+    let mut replay = Replay::new(&cfg, &space);
+    let (mut obs, mut next) = (Vec::new(), Vec::new());
+    // Frame ids in the pool, counting on: every step and every reset brings a new frame.
+    let mut newest = 0;
+    let mut frames = [newest; STACK];
+    stack_of(&frames, &mut obs);
+    let mut storing = Duration::ZERO;
+    for step in 0..a.transitions + a.n_steps - 1 {
+        newest = (newest + 1) % pool.len();
+        frames.rotate_left(1);
+        frames[STACK - 1] = newest;
+        stack_of(&frames, &mut next);
+        let ends = (step + 1) % a.episode_length == 0;
+        let start = Instant::now();
+        replay.store(0, &obs, 0, 1.0, &next, ends, false);
+        storing += start.elapsed();
+        if ends {
+            newest = (newest + 1) % pool.len();
+            frames = [newest; STACK];
+            stack_of(&frames, &mut obs);
+        } else {
+            std::mem::swap(&mut obs, &mut next);
+        }
+    }
+    let pushes_per_s = a.transitions as f64 / storing.as_secs_f64();
+    let resident = before
+        .zip(resident_bytes())
+        .map(|(before, after)| after.saturating_sub(before));
+    let storage = replay.storage();
+    let allocated = storage.allocated_bytes();
+    let per_1m = |bytes: f64| bytes / a.transitions as f64 * 1e6;
+    let (mut indices, mut batch) = (
+        Vec::new(),
+        Batch::<f32>::with_capacity(32, space.flat_dim()),
+    );
+    let mut sample_rng = Pcg64::seed_from_u64(1);
+    let rates = measure(a.timing.seconds, a.timing.repeats, |n| {
+        for _ in 0..n {
+            replay.sample(&mut sample_rng, 0.5, &mut indices, &mut batch);
+            black_box(&batch);
+        }
+    })?;
+    let report = ReplayReport {
+        transitions: a.transitions,
+        episode_length: a.episode_length,
+        n_steps: a.n_steps,
+        frames: storage.frames(),
+        allocated_bytes: allocated,
+        resident_bytes: resident,
+        bytes_per_1m_transitions: per_1m(resident.unwrap_or(allocated as u64) as f64),
+        stacked_once_bytes_per_1m: (SIDE * SIDE * STACK) as f64 * 1e6,
+        pushes_per_s,
+        batches_per_s: rates.median,
+    };
+    if a.timing.json {
+        print_json(&report);
+    } else {
+        let gb = |bytes: f64| bytes / 1e9;
+        println!(
+            "replay of {} stacked 84×84×4 frames ({}-step returns, episodes of {} steps): {} frames, {:.2} GB allocated{}",
+            a.transitions,
+            a.n_steps,
+            a.episode_length,
+            report.frames,
+            gb(allocated as f64),
+            resident.map_or(String::new(), |r| format!(
+                ", {:.2} GB resident",
+                gb(r as f64)
+            )),
+        );
+        println!(
+            "per 1M transitions: {:.2} GB (each stacked observation once, as SB3's optimize_memory_usage: {:.1} GB; twice: {:.1} GB)",
+            gb(report.bytes_per_1m_transitions),
+            gb(report.stacked_once_bytes_per_1m),
+            gb(2.0 * report.stacked_once_bytes_per_1m),
+        );
+        println!(
+            "{:.0} pushes/s; {:.0} batches of 32/s sampled and gathered (median of {}; min {:.0}, max {:.0})",
+            pushes_per_s, rates.median, a.timing.repeats, rates.min, rates.max
         );
     }
     Ok(())
