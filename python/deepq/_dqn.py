@@ -188,6 +188,12 @@ class DQN:
             env_kwargs = config.get("env_kwargs")
         cnn = policy == "CnnPolicy" or bool(overrides.get("cnn", config.get("cnn")))
         handle = resolve_env(env, env_kwargs, cnn)
+        if handle.num_envs is not None:
+            n_envs = overrides.get("n_envs", handle.num_envs)
+            if n_envs != handle.num_envs:
+                raise ValueError(f"n_envs = {n_envs} but the vector env has {handle.num_envs} "
+                                 f"copies; leave n_envs unset or set it to {handle.num_envs}")
+            overrides["n_envs"] = handle.num_envs
         if policy is not None:
             overrides.update(_sb3.policy_network(policy, handle.id, handle.observation, overrides))
         config.update({"env": handle.id, "env_kwargs": handle.env_kwargs})

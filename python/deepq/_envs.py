@@ -199,6 +199,8 @@ class EnvHandle:
         self.n_actions = n_actions
         self.action_start = action_start
         self.reward_threshold = reward_threshold
+        #: Copies of a vector env (Gymnasium or SB3), None for a single env.
+        self.num_envs: Optional[int] = None
 
     @property
     def is_builtin(self) -> bool:
@@ -261,11 +263,21 @@ def _from_id(env_id: str, env_kwargs: dict, cnn: bool) -> EnvHandle:
             encoding = ObservationEncoding("discrete", n=obs[1])
         return EnvHandle(env_id, env_id, kwargs, None, encoding, info["n_actions"], 0,
                          info["reward_threshold"])
+    if _is_atari(env_id):
+        from deepq import atari
+
+        return _from_gymnasium(atari.make_vec(env_id, 1, **env_kwargs), env_id, cnn)
     gym = _gymnasium()
     if gym is not None and env_id in gym.registry:
         return _from_gymnasium(gym.make(env_id, **env_kwargs), env_id, cnn)
     _native.builtin_env(env_id)  # raises the registry's "unknown environment id" ValueError
     raise AssertionError("unreachable: an unknown id raises")
+
+
+def _is_atari(env_id: str) -> bool:
+    """Whether ``env_id`` names an Atari game (``ALE/Pong-v5``, ``PongNoFrameskip-v4``):
+    those are built with :func:`deepq.atari.make_vec`'s standard preprocessing."""
+    return env_id.startswith("ALE/") or env_id.endswith(("NoFrameskip-v4", "Deterministic-v4"))
 
 
 def _kind(space) -> Optional[str]:
@@ -293,18 +305,49 @@ def _image_dtype(space, cnn: bool) -> Optional[str]:
     return "float32" if cnn else None
 
 
+def vector_kind(env: Any) -> Optional[tuple]:
+    """``(num_envs, autoreset)`` for a vector env, None for a single one: a Gymnasium
+    ``VectorEnv`` (``autoreset`` its ``AutoresetMode`` value, ``"NextStep"`` unless its
+    metadata says otherwise) or a Stable-Baselines3 ``VecEnv`` (``"sb3"``)."""
+    if hasattr(env, "single_observation_space") and hasattr(env, "num_envs"):
+        mode = (getattr(env, "metadata", None) or {}).get("autoreset_mode", "NextStep")
+        return int(env.num_envs), str(getattr(mode, "value", mode))
+    if hasattr(env, "step_async") and hasattr(env, "num_envs") and hasattr(env, "get_attr"):
+        return int(env.num_envs), "sb3"
+    return None
+
+
+def _vector_spec(env: Any, autoreset: str):
+    """The spec of a vector env's copies, if it has one."""
+    if autoreset != "sb3":
+        return getattr(env, "spec", None)
+    try:
+        return env.get_attr("spec", indices=[0])[0]
+    except Exception:  # an SB3 VecEnv whose copies have no spec
+        return None
+
+
 def _from_gymnasium(env: Any, source: Any, cnn: bool = False) -> EnvHandle:
     for attr in ("reset", "step", "observation_space", "action_space"):
         if not hasattr(env, attr):
             raise TypeError(
-                f"env must be an environment id or a Gymnasium Env, not {type(env).__name__!r}"
+                f"env must be an environment id, a Gymnasium Env or VectorEnv, or an SB3 "
+                f"VecEnv, not {type(env).__name__!r}"
             )
-    spec = getattr(env, "spec", None)
-    env_id = spec.id if spec is not None else type(getattr(env, "unwrapped", env)).__name__
-    actions = env.action_space
+    vector = vector_kind(env)
+    if vector is not None and vector[1] not in ("NextStep", "SameStep", "sb3"):
+        raise ValueError(f"deepq cannot train on a vector env with autoreset mode "
+                         f"'{vector[1]}': make it with NextStep or SameStep")
+    spec = (getattr(env, "spec", None) if vector is None
+            else _vector_spec(env, vector[1]))
+    env_id = (spec.id if spec is not None
+              else getattr(env, "deepq_id", None)
+              or type(getattr(env, "unwrapped", env)).__name__)
+    single = vector is not None and vector[1] != "sb3"
+    actions = env.single_action_space if single else env.action_space
     if _kind(actions) != "discrete":
         raise ValueError(f"deepq needs a Discrete action space; {env_id} has {actions}")
-    space = env.observation_space
+    space = env.single_observation_space if single else env.observation_space
     kind = _kind(space)
     if kind == "discrete":
         encoding = ObservationEncoding("discrete", n=int(space.n), start=int(space.start))
@@ -325,18 +368,22 @@ def _from_gymnasium(env: Any, source: Any, cnn: bool = False) -> EnvHandle:
         )
     threshold = getattr(spec, "reward_threshold", None)
     max_steps = getattr(spec, "max_episode_steps", None) or 0
+    if vector is not None:
+        obs_args.update(num_envs=vector[0], autoreset=vector[1])
     native = _native.GymEnv(
         env,
         n_actions=int(actions.n),
-        action_start=int(actions.start),
+        action_start=int(getattr(actions, "start", 0)),
         id=env_id,
         max_episode_steps=int(max_steps),
         reward_threshold=None if threshold is None else float(threshold),
         **obs_args,
     )
-    return EnvHandle(source, env_id, _stored_kwargs(spec, env_id), native, encoding,
-                     int(actions.n), int(actions.start),
-                     None if threshold is None else float(threshold))
+    handle = EnvHandle(source, env_id, _stored_kwargs(spec, env_id), native, encoding,
+                       int(actions.n), int(getattr(actions, "start", 0)),
+                       None if threshold is None else float(threshold))
+    handle.num_envs = None if vector is None else vector[0]
+    return handle
 
 
 def _stored_kwargs(spec, env_id: str) -> dict:

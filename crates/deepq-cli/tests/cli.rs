@@ -1019,3 +1019,43 @@ fn iqn_trains_evaluates_and_owns_its_keys() {
     );
     assert_clean_error(&out, 2, &["'num_tau_samples'", "\"iqn\" only"]);
 }
+
+#[test]
+fn atari_runs_are_pointed_to_python_and_replay_memory_is_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deepq(
+        &["train", "--preset", "atari-dqn", "--out", "run"],
+        dir.path(),
+    );
+    assert_clean_error(
+        &out,
+        2,
+        &[
+            "ALE/Pong-v5 is an Atari game",
+            "pip install \"deepq[atari]\"",
+        ],
+    );
+    assert!(!dir.path().join("run").exists(), "nothing is written");
+    let out = deepq(
+        &[
+            "bench",
+            "replay",
+            "--transitions",
+            "3000",
+            "--json",
+            "--seconds",
+            "0.2",
+            "--repeats",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Each transition brings one new 84×84 frame; each episode one more.
+    let frames = report["frames"].as_u64().unwrap();
+    assert!((3000..=3000 + 3 + 4).contains(&frames), "{report}");
+    assert!(report["allocated_bytes"].as_u64().unwrap() < 3100 * 84 * 84 + 1_000_000);
+    let out = deepq(&["bench", "replay", "--transitions", "0"], dir.path());
+    assert_clean_error(&out, 2, &["invalid value 0 for '--transitions'"]);
+}

@@ -165,6 +165,77 @@ pub trait Env: Send {
 
     /// An RGB picture of the current state, drawn like Gymnasium's `rgb_array`.
     fn render_rgb(&self) -> RgbFrame;
+
+    /// Resets `copies`, the copies of a [`VecEnv`](crate::VecEnv) in order, writing their
+    /// first observations to `obs`: `Some(seed)` reseeds copy `i` with `seed + i`
+    /// (wrapping). The default resets each copy in turn; an env whose copies are the
+    /// sub-environments of one outside vector env (a Gymnasium `VectorEnv` in Python)
+    /// resets them all with one call.
+    fn reset_copies(copies: &mut [Self], seed: Option<u64>, obs: &mut Vec<Self::Obs>)
+    where
+        Self: Sized,
+    {
+        obs.clear();
+        for (i, env) in copies.iter_mut().enumerate() {
+            obs.push(env.reset(seed.map(|s| s.wrapping_add(i as u64))));
+        }
+    }
+
+    /// Steps `copies` (as for [`Env::reset_copies`]) with `actions`, auto-resetting the
+    /// copies whose episode ended on the step (see [`VecEnv`](crate::VecEnv)'s "same step"
+    /// contract). The default steps each copy in turn, resetting it where its episode
+    /// ended; an outside vector env steps them all with one call, and may report a copy
+    /// as only reset (see [`CopySteps::stepped`]).
+    fn step_copies(copies: &mut [Self], actions: &[usize], out: CopySteps<'_, Self::Obs>)
+    where
+        Self: Sized,
+    {
+        let results = out
+            .obs
+            .iter_mut()
+            .zip(out.final_obs.iter_mut())
+            .zip(out.rewards.iter_mut())
+            .zip(out.terminated.iter_mut().zip(out.truncated.iter_mut()));
+        for ((env, &action), (((obs, final_obs), reward), (terminated, truncated))) in
+            copies.iter_mut().zip(actions).zip(results)
+        {
+            let step = env.step(action);
+            *reward = step.reward;
+            *terminated = step.terminated;
+            *truncated = step.truncated;
+            if step.terminated || step.truncated {
+                *obs = env.reset(None);
+            } else {
+                obs.clone_from(&step.obs);
+            }
+            *final_obs = step.obs;
+        }
+        out.life_lost.fill(false);
+        out.stepped.fill(true);
+    }
+}
+
+/// Where [`Env::step_copies`] writes the outcome of one step of every copy, one entry per
+/// copy.
+pub struct CopySteps<'a, O> {
+    /// The observation to act on next: after an episode ended, the next one's first.
+    pub obs: &'a mut [O],
+    /// The observation the step returned, before any auto-reset.
+    pub final_obs: &'a mut [O],
+    /// The step's reward.
+    pub rewards: &'a mut [f64],
+    /// Whether the step reached a terminal state.
+    pub terminated: &'a mut [bool],
+    /// Whether the episode was cut short on this step.
+    pub truncated: &'a mut [bool],
+    /// Whether the copy lost a life on this step (an Atari game's `lives` going down);
+    /// false for envs without lives.
+    pub life_lost: &'a mut [bool],
+    /// False where the copy took no step but only started its next episode, as a Gymnasium
+    /// vector env auto-resetting on the step after an episode's end (its "next step" mode)
+    /// does: the action was ignored and there is no transition; `obs` is the new episode's
+    /// first observation.
+    pub stepped: &'a mut [bool],
 }
 
 /// A fresh RNG for an environment, seeded with [`DEFAULT_SEED`].

@@ -55,7 +55,7 @@ pub mod vector;
 
 pub use box2d::lunar_lander::LunarLander;
 pub use classic::{Acrobot, CartPole, MountainCar};
-pub use env::{DEFAULT_SEED, Env, Observation, RgbFrame, Step};
+pub use env::{CopySteps, DEFAULT_SEED, Env, Observation, RgbFrame, Step};
 pub use registry::{
     AnyEnv, EnvError, EnvSpec, EnvVisitor, KwValue, Kwargs, accepted_kwargs, env_ids, make, spec,
 };

@@ -89,6 +89,8 @@ impl ElementType {
         // exact, so adding one for a fraction of a half or more is the rounding.
         // `max` returns 0 for NaN; the value then fits in an i32, whose cast vectorizes
         // where a float-to-u8 cast does not.
+        // (`clamp` would keep NaN.)
+        #[allow(clippy::manual_clamp)]
         let y = (x * 255.0).max(0.0).min(255.0);
         let whole = y as i32;
         (whole + i32::from(y - whole as f32 >= 0.5)) as u8

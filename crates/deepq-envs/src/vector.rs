@@ -16,6 +16,11 @@
 //! holds the observation returned by the step for every copy, so where the
 //! episode did not end it equals `obs[i]`.
 //!
+//! The copies of a Gymnasium vector env in Python that resets "on the next step" break
+//! that contract in one way only: on the step after an episode ended, the copy takes no
+//! step but starts its next episode, and `stepped[i]` is false (see
+//! [`Env::step_copies`]). Built-in envs always step.
+//!
 //! # Seeding
 //!
 //! [`VecEnv::reset`] with `Some(seed)` reseeds copy `i` with `seed + i`
@@ -32,7 +37,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::env::Env;
+use crate::env::{CopySteps, Env};
 
 /// `num_envs` copies of an environment stepped in lockstep, with same-step
 /// auto-reset (see the [module docs](self)).
@@ -44,6 +49,8 @@ pub struct VecEnv<E: Env> {
     rewards: Vec<f64>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
+    life_lost: Vec<bool>,
+    stepped: Vec<bool>,
 }
 
 /// A vector env is saved as its copies: their states and RNGs are all there is to it.
@@ -82,6 +89,11 @@ pub struct VecStep<'a, O> {
     /// Observations the step itself returned, before any auto-reset: the last
     /// observation of the episode where it ended, else equal to `obs`.
     pub final_obs: &'a [O],
+    /// Whether the copy lost a life on this step (Atari); false for envs without lives.
+    pub life_lost: &'a [bool],
+    /// False where the copy only started its next episode, taking no step and giving no
+    /// transition (see the [module docs](self)).
+    pub stepped: &'a [bool],
 }
 
 impl<E: Env> VecEnv<E> {
@@ -100,6 +112,8 @@ impl<E: Env> VecEnv<E> {
             rewards: vec![0.0; n],
             terminated: vec![false; n],
             truncated: vec![false; n],
+            life_lost: vec![false; n],
+            stepped: vec![true; n],
         }
     }
 
@@ -139,15 +153,13 @@ impl<E: Env> VecEnv<E> {
     /// reseeds copy `i` with `seed + i` (wrapping), `None` continues each
     /// copy's stream.
     pub fn reset(&mut self, seed: Option<u64>) -> &[E::Obs] {
-        self.obs.clear();
-        for (i, env) in self.envs.iter_mut().enumerate() {
-            self.obs
-                .push(env.reset(seed.map(|s| s.wrapping_add(i as u64))));
-        }
+        E::reset_copies(&mut self.envs, seed, &mut self.obs);
         self.final_obs.clone_from(&self.obs);
         self.rewards.fill(0.0);
         self.terminated.fill(false);
         self.truncated.fill(false);
+        self.life_lost.fill(false);
+        self.stepped.fill(true);
         &self.obs
     }
 
@@ -167,33 +179,27 @@ impl<E: Env> VecEnv<E> {
             !self.obs.is_empty(),
             "VecEnv::step called before VecEnv::reset"
         );
-        let copies = self
-            .envs
-            .iter_mut()
-            .zip(actions)
-            .zip(&mut self.obs)
-            .zip(&mut self.final_obs)
-            .zip(&mut self.rewards)
-            .zip(&mut self.terminated)
-            .zip(&mut self.truncated);
-        for ((((((env, &action), obs), final_obs), reward), terminated), truncated) in copies {
-            let step = env.step(action);
-            *reward = step.reward;
-            *terminated = step.terminated;
-            *truncated = step.truncated;
-            if step.terminated || step.truncated {
-                *obs = env.reset(None);
-            } else {
-                obs.clone_from(&step.obs);
-            }
-            *final_obs = step.obs;
-        }
+        E::step_copies(
+            &mut self.envs,
+            actions,
+            CopySteps {
+                obs: &mut self.obs,
+                final_obs: &mut self.final_obs,
+                rewards: &mut self.rewards,
+                terminated: &mut self.terminated,
+                truncated: &mut self.truncated,
+                life_lost: &mut self.life_lost,
+                stepped: &mut self.stepped,
+            },
+        );
         VecStep {
             obs: &self.obs,
             rewards: &self.rewards,
             terminated: &self.terminated,
             truncated: &self.truncated,
             final_obs: &self.final_obs,
+            life_lost: &self.life_lost,
+            stepped: &self.stepped,
         }
     }
 }

@@ -262,6 +262,30 @@ fn cliff_walking_kwargs() {
 }
 
 #[test]
+fn an_atari_id_says_where_atari_runs() {
+    for (id, game) in [
+        ("ALE/Pong-v5", "Pong"),
+        ("BreakoutNoFrameskip-v4", "Breakout"),
+    ] {
+        let err = spec(id).unwrap_err();
+        assert_eq!(
+            err,
+            EnvError::AtariId {
+                id: id.into(),
+                game: game.into()
+            }
+        );
+        let line = err.to_string();
+        assert!(line.contains("pip install \"deepq[atari]\""), "{line}");
+        assert!(line.contains(&format!("make_vec(\"{game}\")")), "{line}");
+    }
+    assert!(matches!(
+        spec("CartPole-v9"),
+        Err(EnvError::UnknownId { .. })
+    ));
+}
+
+#[test]
 fn unknown_id_lists_the_available_ids() {
     let msg = make_err("CartPole-v9", &Kwargs::new());
     assert!(

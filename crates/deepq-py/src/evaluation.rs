@@ -15,6 +15,7 @@ use crate::errors::{Error, Result};
 use crate::gym::{Failure, GymEnv, PyEnv};
 use crate::network::{Net, Network};
 use crate::observer::Interruptible;
+use crate::vector::PyVecCopy;
 
 /// How the evaluation acts and how many episodes it runs.
 #[derive(Clone, Copy)]
@@ -151,8 +152,17 @@ pub fn evaluate(
         handle.layout.flat_dim(),
         handle.layout.n_actions,
     )?;
-    let mut env = PyEnv::new(py, handle, Arc::clone(&failure), false);
-    let result = py.detach(|| plan.run(&mut env, net, &failure));
+    let result = match handle.vector {
+        // Episodes of copy 0, the other copies stepping alongside.
+        Some(spec) => {
+            let mut env = PyVecCopy::new(py, handle, spec, Arc::clone(&failure));
+            py.detach(|| plan.run(&mut env, net, &failure))
+        }
+        None => {
+            let mut env = PyEnv::new(py, handle, Arc::clone(&failure), false);
+            py.detach(|| plan.run(&mut env, net, &failure))
+        }
+    };
     finished(result, &failure)
 }
 

@@ -21,6 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::convert::{repr, type_name};
 use crate::errors::{Error, Result};
+use crate::vector::{Autoreset, VectorSpec};
 
 /// A Python env's observation in deepq's flat encoding: a `Box` flattened, an image in
 /// (height, width, channels) order, a `Discrete` one-hot.
@@ -139,8 +140,53 @@ impl Layout {
         self.space().flat_dim()
     }
 
+    /// Writes the flat encodings of a batch of observations (a vector env's, one per copy)
+    /// into `rows`, one row of [`Layout::flat_dim`] values each; `what` names the call that
+    /// produced them.
+    pub(crate) fn encode_rows(
+        &self,
+        py: Python<'_>,
+        obs: &Bound<'_, PyAny>,
+        rows: &mut [f32],
+        what: &str,
+    ) -> PyResult<()> {
+        let d = self.flat_dim();
+        if let ObsLayout::Discrete { .. } = &self.obs {
+            for (i, row) in rows.chunks_exact_mut(d).enumerate() {
+                self.encode(py, &obs.get_item(i)?, row, what)?;
+            }
+            return Ok(());
+        }
+        let buffer = self.f32_buffer(py, obs, what)?;
+        if buffer.item_count() != rows.len() {
+            let mut shape = vec![rows.len() / d];
+            shape.extend(self.env_shape());
+            return Err(PyValueError::new_err(format!(
+                "{what} returned observations with {} values, but {} copies of the observation space take shape {} ({} values)",
+                buffer.item_count(),
+                rows.len() / d,
+                python_shape(&shape),
+                rows.len()
+            )));
+        }
+        match &self.obs {
+            ObsLayout::Image {
+                shape,
+                dtype,
+                channels_first,
+            } => {
+                let values = buffer.to_vec(py)?;
+                for (from, row) in values.chunks_exact(d).zip(rows.chunks_exact_mut(d)) {
+                    write_image(from, *shape, *dtype, *channels_first, row);
+                }
+                Ok(())
+            }
+            _ => buffer.copy_to_slice(py, rows),
+        }
+    }
+
     /// Writes the flat encoding of `obs` into `out`; `what` names the call that produced it.
-    fn encode(
+    pub(crate) fn encode(
         &self,
         py: Python<'_>,
         obs: &Bound<'_, PyAny>,
@@ -244,6 +290,9 @@ pub struct GymEnv {
     pub env: Py<PyAny>,
     /// Its description.
     pub layout: Arc<Layout>,
+    /// For a vector env (whose spaces described are those of one copy), how many copies it
+    /// steps and how it resets them.
+    pub vector: Option<VectorSpec>,
 }
 
 #[pymethods]
@@ -252,12 +301,14 @@ impl GymEnv {
     /// (an image when `image_dtype` is `"bool"`, `"uint8"` or `"float32"`: `obs_shape` is
     /// then (height, width, channels), or (channels, height, width) with `channels_first`),
     /// or a `Discrete` one by `obs_n` and `obs_start`; `n_actions` discrete actions from
-    /// `action_start`; `id`, `max_episode_steps` and `reward_threshold` from its spec.
+    /// `action_start`; `id`, `max_episode_steps` and `reward_threshold` from its spec. A
+    /// vector env has `num_envs` copies, described by those of one, and resets them as
+    /// `autoreset` says (`"NextStep"`, `"SameStep"` or `"sb3"`; see [`crate::vector`]).
     #[new]
     #[pyo3(signature = (
         env, *, n_actions, id, action_start=0, obs_shape=None, obs_low=None, obs_high=None,
         image_dtype=None, channels_first=false, obs_n=None, obs_start=0, max_episode_steps=0,
-        reward_threshold=None
+        reward_threshold=None, num_envs=0, autoreset=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -275,7 +326,21 @@ impl GymEnv {
         obs_start: i64,
         max_episode_steps: usize,
         reward_threshold: Option<f64>,
+        num_envs: usize,
+        autoreset: Option<&str>,
     ) -> Result<Self> {
+        let vector = match (num_envs, autoreset) {
+            (0, None) => None,
+            (1.., Some(mode)) => Some(VectorSpec {
+                num_envs,
+                autoreset: Autoreset::parse(mode)?,
+            }),
+            _ => {
+                return Err(Error::usage(
+                    "a vector env needs num_envs >= 1 and its autoreset mode",
+                ));
+            }
+        };
         if n_actions == 0 {
             return Err(Error::usage(
                 "the action space must have at least one action",
@@ -314,6 +379,7 @@ impl GymEnv {
         };
         Ok(GymEnv {
             env,
+            vector,
             layout: Arc::new(Layout {
                 obs,
                 n_actions,
@@ -494,7 +560,7 @@ pub fn close_quietly(env: &Bound<'_, PyAny>) {
 /// Refuses an observation with a NaN or infinite value, which would otherwise surface later
 /// as a diverged loss.
 /// `step` counts the episode's steps (None for a reset).
-fn check_finite(obs: &[f32], what: &str, step: Option<u64>) -> PyResult<()> {
+pub(crate) fn check_finite(obs: &[f32], what: &str, step: Option<u64>) -> PyResult<()> {
     let Some(i) = obs.iter().position(|v| !v.is_finite()) else {
         return Ok(());
     };
@@ -506,7 +572,7 @@ fn check_finite(obs: &[f32], what: &str, step: Option<u64>) -> PyResult<()> {
 }
 
 /// Checks the `(obs, info)` / `(obs, reward, terminated, truncated, info)` shape of a result.
-fn expect_tuple<'py>(
+pub(crate) fn expect_tuple<'py>(
     value: Bound<'py, PyAny>,
     len: usize,
     what: &str,

@@ -6,7 +6,8 @@
 //!
 //! - [`config::Config`]: deepq's `DqnConfig`, changed with Python keyword values;
 //! - [`training::train`]: a training run on a built-in env (full Rust speed) or on a Gymnasium
-//!   env stepped through Python ([`gym::PyEnv`]), reporting through [`observer::PyObserver`];
+//!   env stepped through Python ([`gym::PyEnv`], or [`vector::PyVecCopy`] for a Gymnasium or
+//!   SB3 vector env), reporting through [`observer::PyObserver`];
 //! - [`network::Network`]: the Q-network, for predictions and safetensors I/O;
 //! - [`evaluation::evaluate`]: greedy or ε-greedy episodes;
 //! - [`run_dir`]: saving and loading run directories (the format of `deepq::run_dir`, shared
@@ -33,6 +34,7 @@ pub mod observer;
 pub mod reports;
 pub mod run_dir;
 pub mod training;
+pub mod vector;
 
 use pyo3::prelude::*;
 

@@ -15,6 +15,7 @@ use crate::errors::{Error, Result};
 use crate::gym::{Failure, GymEnv, PyEnv, close_quietly, deepcopy};
 use crate::network::{Net, Network};
 use crate::observer::PyObserver;
+use crate::vector::PyVecCopy;
 
 /// Trains a DQN agent as `config` describes and returns `(network, summary_json,
 /// stopped_by_callback)`.
@@ -51,6 +52,14 @@ pub fn train(
     );
     let outcome = match env {
         None => py.detach(|| deepq::train(&cfg, &mut observer)),
+        Some(handle) if handle.get().vector.is_some() => {
+            let handle = handle.get();
+            let spec = handle.vector.expect("matched a vector env");
+            check_vector_config(&cfg, spec.num_envs)?;
+            let env = PyVecCopy::new(py, handle, spec, Arc::clone(&failure));
+            let env_spec = handle.layout.spec.clone();
+            py.detach(|| deepq::train::train_env(&cfg, env, env_spec, &mut observer))
+        }
         Some(handle) => {
             let handle = handle.get();
             let copies = cfg.run.n_envs > 1 || cfg.eval.freq.n > 0;
@@ -121,6 +130,25 @@ pub fn train_run(
     deepq_plots::draw_run(&run, deepq_plots::Format::Png)?;
     serde_json::to_string(&summary)
         .map_err(|e| Error::runtime(format!("cannot encode the run summary: {e}")))
+}
+
+/// Refuses settings a vector env of `num_envs` copies cannot run: another number of copies,
+/// or evaluation during training (the copies are all busy training; the final evaluation
+/// runs on copy 0 once training is over).
+fn check_vector_config(cfg: &deepq::DqnConfig, num_envs: usize) -> Result<()> {
+    if cfg.run.n_envs != num_envs {
+        return Err(Error::usage(format!(
+            "n_envs = {} but the vector env has {num_envs} copies; leave n_envs unset or set it to {num_envs}",
+            cfg.run.n_envs
+        )));
+    }
+    if cfg.eval.freq.n > 0 {
+        return Err(Error::usage(format!(
+            "eval_freq = {} needs a separate evaluation env, which a vector env does not give; set eval_freq=0 (the final evaluation still runs)",
+            cfg.eval.freq.n
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses, with the way out, an env that `copy.deepcopy` cannot copy when the run needs copies.

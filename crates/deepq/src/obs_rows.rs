@@ -412,7 +412,7 @@ mod tests {
         let row: Vec<f32> = (0..9).map(|j| f32::from(u8::from(j % 2 == 0))).collect();
         for encoding in [Encoding::F32, Encoding::Bytes, Encoding::Bits] {
             let rows = encoded(encoding, &row);
-            let mut out = vec![-1.0f32; 27];
+            let mut out = [-1.0f32; 27];
             rows.write_row(0, 9, &mut out[2..], 3);
             for (j, &x) in out.iter().enumerate() {
                 let want = if j % 3 == 2 { row[j / 3] } else { -1.0 };

@@ -44,6 +44,8 @@ pub(crate) const KEYS: &[&str] = &[
     "prioritized_replay_beta0",
     "prioritized_replay_eps",
     "learning_rate_schedule",
+    "clip_reward",
+    "terminal_on_life_loss",
 ];
 
 /// What one gradient step measured.
@@ -289,9 +291,15 @@ where
         let step = self.envs.step(&s.actions);
 
         // 3. Store the transitions. Where an episode ended, the next observation is its
-        //    final one (kept by the vector env), not the first of the next episode.
+        //    final one (kept by the vector env), not the first of the next episode. A copy
+        //    that only started its next episode (a Gymnasium vector env resetting on the
+        //    step after an end) gives no transition: it just has a new observation.
         for i in 0..n {
             let row = i * d..(i + 1) * d;
+            if !step.stepped[i] {
+                step.obs[i].write_flat(&mut s.obs[row]);
+                continue;
+            }
             let ended = step.terminated[i] || step.truncated[i];
             let next = if ended {
                 &step.final_obs[i]
@@ -299,14 +307,24 @@ where
                 &step.obs[i]
             };
             next.write_flat(&mut s.next_obs[row.clone()]);
+            // What is learnt from may differ from what happened (Atari's set-ups): a clipped
+            // reward, a lost life as the end of the TD target.
+            let replay = &run.cfg.replay;
+            let reward = if replay.clip_reward {
+                clip_to_sign(step.rewards[i])
+            } else {
+                step.rewards[i]
+            };
+            let terminal =
+                step.terminated[i] || (replay.terminal_on_life_loss && step.life_lost[i]);
             self.replay.store(
                 i,
                 &s.obs[row.clone()],
                 s.actions[i] as u32,
-                step.rewards[i],
+                reward,
                 &s.next_obs[row.clone()],
-                step.terminated[i],
-                step.truncated[i],
+                terminal,
+                step.truncated[i] && !terminal,
             );
             step.obs[i].write_flat(&mut s.obs[row]);
             let step_number = run.steps + i as u64 + 1;
@@ -367,6 +385,17 @@ where
 
     fn model(&self) -> Model {
         self.learner.model()
+    }
+}
+
+/// A reward clipped to its sign: −1, 0 or 1 (0 for NaN, which no env may give).
+fn clip_to_sign(reward: f64) -> f64 {
+    if reward > 0.0 {
+        1.0
+    } else if reward < 0.0 {
+        -1.0
+    } else {
+        0.0
     }
 }
 

@@ -202,6 +202,13 @@ pub struct ReplaySettings {
     /// Added to |TD error| (or to the C51 cross-entropy) to form a priority.
     #[serde(rename = "prioritized_replay_eps")]
     pub priority_eps: f64,
+    /// Store each reward clipped to its sign (−1, 0 or 1), as DQN learns Atari (SB3's
+    /// `AtariWrapper(clip_reward=True)`); episode returns are still logged unclipped.
+    pub clip_reward: bool,
+    /// Store a step on which the env lost a life (Atari's `lives` info) as terminal, so the
+    /// TD target does not bootstrap across it, without ending the episode (Dopamine's
+    /// `terminal_on_life_loss`, learning only: returns and evaluation count whole games).
+    pub terminal_on_life_loss: bool,
 }
 
 impl Default for ReplaySettings {
@@ -221,6 +228,8 @@ impl Default for ReplaySettings {
             priority_alpha: 0.6,
             priority_beta0: 0.4,
             priority_eps: 1e-6,
+            clip_reward: false,
+            terminal_on_life_loss: false,
         }
     }
 }

@@ -1,0 +1,87 @@
+"""Atari through ale-py: the standard vector env, the atari-dqn preset, and the learning-only
+Atari semantics (clipped rewards, a lost life as the end of the TD target)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import deepq
+
+
+def test_make_vec_builds_the_standard_stack():
+    pytest.importorskip("ale_py")
+    import deepq.atari
+
+    envs = deepq.atari.make_vec("Pong", 2)
+    obs, info = envs.reset(seed=0)
+    assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8
+    assert envs.deepq_id == "ALE/Pong-v5" and "lives" in info
+    assert deepq.atari.resolve_id("PongNoFrameskip-v4") == "PongNoFrameskip-v4"
+    with pytest.raises(ValueError, match="unknown Atari game 'Pongg'"):
+        deepq.atari.make_vec("Pongg", 2)
+    with pytest.raises(ValueError, match="invalid value 0 for 'num_envs'"):
+        deepq.atari.make_vec("Pong", 0)
+
+
+def test_the_atari_dqn_preset_trains_on_whole_unclipped_games():
+    pytest.importorskip("ale_py")
+    import deepq.atari
+
+    model = deepq.DQN.from_preset(
+        "atari-dqn", env=deepq.atari.make_vec("Pong", 2), learning_starts=200,
+        buffer_size=2_000, final_eval_episodes=1, precision="bf16")
+    model.learn(600)
+    summary = model.train_summary
+    assert summary["env"] == "ALE/Pong-v5"
+    assert summary["updates"] > 0
+    # A whole game of Pong: 21 points to one side, scored unclipped.
+    (score,) = summary["eval"]["returns"]
+    assert score == int(score) and -21 <= score <= 21 and abs(score) >= 0
+    assert max(abs(score), 21) == 21
+
+
+class Lives(gym.Env):
+    """Ten-step episodes paying 5 per step, with a life lost every fourth step (as an Atari
+    game's ``lives`` info reports it)."""
+
+    observation_space = gym.spaces.Box(0.0, 10.0, shape=(1,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, dtype=np.float32), {"lives": 3}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.array([self.t + action], dtype=np.float32)
+        return obs, 5.0, self.t == 10, False, {"lives": 3 - self.t // 4}
+
+
+def lives_run(**keys):
+    envs = gym.vector.SyncVectorEnv([Lives] * 2,
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    model = deepq.DQN("MlpPolicy", envs, seed=1, learning_starts=50, train_freq=1,
+                      final_eval_episodes=2, **keys)
+    model.learn(400)
+    return model
+
+
+def test_clipped_rewards_and_lost_lives_change_learning_only():
+    plain = lives_run()
+    clipped = lives_run(clip_reward=True)
+    lives = lives_run(terminal_on_life_loss=True)
+    for model in (plain, clipped, lives):
+        # Episodes are whole: ten steps of 5, unclipped.
+        assert model.train_summary["episodes"] == 2 * 20
+        assert model.train_summary["eval"]["returns"] == [50.0, 50.0]
+    params = [m.get_parameters()["policy"] for m in (plain, clipped, lives)]
+    for other in params[1:]:
+        assert any(not np.array_equal(params[0][k], other[k]) for k in params[0])
+
+
+def test_other_algorithms_refuse_the_atari_keys():
+    config = deepq._native.Config("pqn-cartpole")
+    config.update({"terminal_on_life_loss": True})
+    with pytest.raises(ValueError, match="'terminal_on_life_loss': it applies to algorithm"):
+        config.validate()
