@@ -22,6 +22,8 @@ use crate::error::TrainError;
 use crate::eval::{EvalPlan, EvalStats, evaluate};
 use crate::model::Model;
 use crate::observer::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
+use crate::rng::{Stream, stream_rng};
+use crate::schedule::epsilon_greedy;
 
 /// A learning algorithm, as the core runs it: it owns its environments, networks or table,
 /// buffers and random streams, and advances them one step at a time.
@@ -457,16 +459,20 @@ where
     /// Greedy episodes on the evaluation env, always from the same seed so that
     /// evaluations over a run are comparable; `None` if the observer stopped them.
     fn evaluate(&mut self, episodes: usize, observer: &mut dyn Observer) -> Option<EvalStats> {
+        let seed = self.run.cfg.run.seed.wrapping_add(EVAL_SEED_OFFSET);
         let plan = EvalPlan {
             episodes,
-            seed: Some(self.run.cfg.run.seed.wrapping_add(EVAL_SEED_OFFSET)),
+            seed: Some(seed),
             max_episode_steps: self.run.cfg.eval.max_episode_steps,
         };
-        evaluate(
-            &mut self.eval_env,
-            &plan,
-            self.algorithm.greedy_policy(),
-            observer,
-        )
+        let epsilon = self.run.cfg.eval.epsilon;
+        let n_actions = self.eval_env.n_actions();
+        let mut greedy = self.algorithm.greedy_policy();
+        if epsilon == 0.0 {
+            return evaluate(&mut self.eval_env, &plan, greedy, observer);
+        }
+        let mut rng = stream_rng(seed, Stream::EvalExplore);
+        let policy = |obs: &[f32]| epsilon_greedy(&mut rng, epsilon, n_actions, |_| greedy(obs));
+        evaluate(&mut self.eval_env, &plan, policy, observer)
     }
 }

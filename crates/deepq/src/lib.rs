@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod algorithms;
+pub mod augment;
 pub mod checkpoint;
 pub mod config;
 pub mod core;

@@ -65,6 +65,8 @@ presets![
     "pqn-minatar-space-invaders",
     "cartpole-naive",
     "atari-dqn",
+    "atari100k-drq",
+    "atari100k-der",
     "frozenlake-tabular",
     "frozenlake8x8-tabular",
     "taxi-tabular",

@@ -17,6 +17,10 @@ pub enum Stream {
     Noise = 4,
     /// IQN's quantile fractions τ.
     Quantiles = 5,
+    /// Data augmentation of replayed observations.
+    Augment = 6,
+    /// ε-greedy evaluation (`eval_epsilon`), drawn afresh for each evaluation.
+    EvalExplore = 7,
 }
 
 /// The generator of `stream` for a run seeded with `seed`.

@@ -420,3 +420,34 @@ fn bf16_runs_resume_exactly() {
         &[1, 700, 1_200],
     );
 }
+
+/// DrQ's augmentation draws from its own stream, which the checkpoint keeps; it changes
+/// training (the same run without it ends with other weights) and is refused on flat
+/// observations.
+#[cfg(feature = "minatar")]
+#[test]
+fn augmented_runs_resume_exactly_and_augmentation_needs_images() {
+    use deepq::config::Augmentation;
+    let mut cfg = small_minatar("minatar-breakout", 1_500);
+    cfg.replay.augmentation = Augmentation::RandomShift;
+    check_resume_is_exact(&cfg, &[1, 700, 1_200]);
+    let weights = |cfg: &DqnConfig| {
+        deepq::train(cfg, &mut Recorder::default())
+            .unwrap()
+            .model
+            .to_safetensors()
+    };
+    let mut plain = cfg.clone();
+    plain.replay.augmentation = Augmentation::None;
+    assert_ne!(weights(&cfg), weights(&plain));
+    let mut flat = short(Preset::find("default").unwrap().config().unwrap());
+    flat.replay.augmentation = Augmentation::RandomShift;
+    let Err(err) = deepq::train(&flat, &mut Recorder::default()) else {
+        panic!("flat observations are refused");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("invalid value \"random_shift\" for 'augmentation'"),
+        "{err}"
+    );
+}

@@ -118,3 +118,39 @@ fn stop_reward_threshold_ends_training_at_the_first_evaluation_reaching_it() {
     assert_eq!(s.reward_threshold, 475.0);
     assert_eq!(s.solved_at_step.is_some(), last.stats.mean >= 475.0);
 }
+
+/// `eval_epsilon` makes evaluations ε-greedy from a stream of their own: training is the
+/// same, each evaluation is reproducible, and a fully random evaluation scores like a random
+/// policy rather than like the trained greedy one.
+#[test]
+fn eval_epsilon_changes_evaluation_only() {
+    let mut cfg = Preset::find("default").unwrap().config().unwrap();
+    cfg.run.total_timesteps = 20_000;
+    cfg.eval.final_episodes = 20;
+    // Stopping on a periodic evaluation would let evaluation decide how long training runs.
+    cfg.eval.stop_on_solve = false;
+    let run = |epsilon: f64| {
+        let mut cfg = cfg.clone();
+        cfg.eval.epsilon = epsilon;
+        let outcome = train(&cfg, &mut ()).unwrap();
+        (
+            outcome.model.to_safetensors(),
+            outcome.summary.eval.unwrap().mean,
+        )
+    };
+    let (greedy_weights, greedy_mean) = run(0.0);
+    let (random_weights, random_mean) = run(1.0);
+    assert!(
+        greedy_weights == random_weights,
+        "training does not see eval_epsilon"
+    );
+    assert!(
+        greedy_mean > 150.0,
+        "the trained policy balances: {greedy_mean}"
+    );
+    assert!(random_mean < 50.0, "ε = 1 acts at random: {random_mean}");
+    assert_eq!(run(1.0).1, random_mean, "the evaluation stream is fixed");
+    cfg.eval.epsilon = 1.5;
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("'eval_epsilon'"), "{err}");
+}

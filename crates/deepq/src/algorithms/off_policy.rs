@@ -14,7 +14,8 @@ use rand_pcg::Pcg64;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, DqnConfig, LearningRateSchedule, Unit};
+use crate::augment::RandomShift;
+use crate::config::{Augmentation, ConfigError, DqnConfig, LearningRateSchedule, Unit};
 use crate::core::{Algorithm, RunState};
 use crate::error::TrainError;
 use crate::model::Model;
@@ -46,6 +47,7 @@ pub(crate) const KEYS: &[&str] = &[
     "learning_rate_schedule",
     "clip_reward",
     "terminal_on_life_loss",
+    "augmentation",
 ];
 
 /// What one gradient step measured.
@@ -117,6 +119,8 @@ pub struct OffPolicy<E: Env, L: Learner> {
     explore_rng: Pcg64,
     replay_rng: Pcg64,
     noise_rng: Pcg64,
+    /// The augmentation of replayed images, with its random stream, if the config asks for one.
+    augment: Option<RandomShift>,
     vector_steps: u64,
     vector_steps_since_train: u64,
     episodes_since_train: u64,
@@ -186,6 +190,10 @@ where
         {
             return Ok(false);
         }
+        if let Some(augment) = &mut self.augment {
+            augment.apply(&mut s.batch.obs);
+            augment.apply(&mut s.batch.next_obs);
+        }
         let stats = self.learner.update(&s.batch, &mut self.noise_rng);
         let sampled = s.indices.len();
         self.replay
@@ -251,6 +259,7 @@ where
             explore_rng: stream_rng(cfg.run.seed, Stream::Explore),
             replay_rng: stream_rng(cfg.run.seed, Stream::Replay),
             noise_rng: stream_rng(cfg.run.seed, Stream::Noise),
+            augment: augmentation(cfg, &space)?,
             vector_steps: 0,
             vector_steps_since_train: 0,
             episodes_since_train: 0,
@@ -378,13 +387,39 @@ where
 
     fn fits(&self, cfg: &DqnConfig, env: &E) -> bool {
         let space = env.observation_space();
+        let augment_fits = match (&self.augment, augmentation_shape(cfg, &space)) {
+            (None, None) => true,
+            (Some(a), Some(Ok(shape))) => a.fits(shape),
+            _ => false,
+        };
         self.learner.fits(cfg, &space, env.n_actions())
+            && augment_fits
             && self.envs.num_envs() == cfg.run.n_envs
             && self.replay.fits(cfg, &space)
     }
 
     fn model(&self) -> Model {
         self.learner.model()
+    }
+}
+
+/// The augmentation `cfg` asks for on observations of `space`, with its own random stream.
+fn augmentation(cfg: &DqnConfig, space: &Space) -> Result<Option<RandomShift>, ConfigError> {
+    augmentation_shape(cfg, space)
+        .transpose()
+        .map(|shape| shape.map(|s| RandomShift::new(s, stream_rng(cfg.run.seed, Stream::Augment))))
+}
+
+/// The image shape an augmentation applies to: None without one, an error when the
+/// observations are not images.
+fn augmentation_shape(cfg: &DqnConfig, space: &Space) -> Option<Result<[usize; 3], ConfigError>> {
+    match (cfg.replay.augmentation, space) {
+        (Augmentation::None, _) => None,
+        (Augmentation::RandomShift, Space::Image { shape, .. }) => Some(Ok(*shape)),
+        (Augmentation::RandomShift, other) => Some(Err(ConfigError(format!(
+            "invalid value \"random_shift\" for 'augmentation': it shifts images, and {} gives observations of {other}",
+            cfg.run.env
+        )))),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::schedule::{ExplorationKind, ExplorationSchedule};
 pub mod settings;
 
 pub use settings::{
-    DqnSettings, EvalSettings, ExplorationSettings, IqnSettings, MunchausenSettings,
+    Augmentation, DqnSettings, EvalSettings, ExplorationSettings, IqnSettings, MunchausenSettings,
     NetworkSettings, OptimizerSettings, PqnSettings, QrDqnSettings, ReplaySettings, ReturnSettings,
     RunSettings, TargetSettings,
 };

@@ -209,6 +209,18 @@ pub struct ReplaySettings {
     /// TD target does not bootstrap across it, without ending the episode (Dopamine's
     /// `terminal_on_life_loss`, learning only: returns and evaluation count whole games).
     pub terminal_on_life_loss: bool,
+    /// How replayed image observations are augmented before each update.
+    pub augmentation: Augmentation,
+}
+
+/// Augmentation of replayed observations (see [`crate::augment`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Augmentation {
+    /// As stored.
+    None,
+    /// DrQ's random shifts by up to 4 pixels (edges replicated) with intensity scaling.
+    RandomShift,
 }
 
 impl Default for ReplaySettings {
@@ -230,6 +242,7 @@ impl Default for ReplaySettings {
             priority_eps: 1e-6,
             clip_reward: false,
             terminal_on_life_loss: false,
+            augmentation: Augmentation::None,
         }
     }
 }
@@ -474,6 +487,12 @@ pub struct EvalSettings {
     /// environment's reward threshold when unset. A margin above the threshold makes it
     /// likelier that the final, longer evaluation passes too.
     pub stop_reward_threshold: Option<f64>,
+    /// ε of the evaluations during and after training: 0 acts greedily; Atari protocols
+    /// act ε-greedily with a small ε (Dopamine's `epsilon_eval = 0.001`). Each evaluation
+    /// draws from a fresh evaluation stream, so evaluations stay comparable and training's
+    /// streams are untouched.
+    #[serde(rename = "eval_epsilon")]
+    pub epsilon: f64,
 }
 
 impl Default for EvalSettings {
@@ -485,6 +504,7 @@ impl Default for EvalSettings {
             max_episode_steps: DEFAULT_EVAL_MAX_EPISODE_STEPS,
             stop_on_solve: false,
             stop_reward_threshold: None,
+            epsilon: 0.0,
         }
     }
 }

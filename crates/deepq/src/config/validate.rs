@@ -347,6 +347,7 @@ impl EvalSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         at_least_one("final_eval_episodes", self.final_episodes as u64)?;
         at_least_one("eval_max_episode_steps", self.max_episode_steps)?;
+        unit_interval("eval_epsilon", self.epsilon)?;
         if self.stop_on_solve && self.freq.n == 0 {
             return Err(ConfigError(
                 "invalid value true for 'stop_on_solve': needs periodic evaluations (eval_freq > 0)".into(),

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Atari env throughput: ale-py's AtariVectorEnv alone against deepq's training loop over it
+(acting included, no updates), on one core.
+
+Each round runs, in fresh processes one after the other (the order rotating from round to
+round): the vector env stepped with random actions from numpy, then deepq's loop with
+`precision = "f32"` and with `"bf16"`. deepq acts greedily with its untrained Nature CNN on
+every copy (ε = 0, no random warm-up) and never updates (learning_starts = the budget), so
+the loop's cost over the env is acting, replay storage and the Python calls. Prints each
+side's agent steps/s per round, the medians, and deepq's share of the env's rate.
+
+    python benches/atari_throughput.py [--game Pong] [--num-envs 8] [--steps 20000] [--rounds 3]
+
+Needs deepq installed with ale-py (`pip install ".[atari]"`) in the Python running it.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ENV_ONLY = """
+import json, sys, time, numpy as np
+import deepq.atari
+game, n, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+envs = deepq.atari.make_vec(game, n)
+envs.reset(seed=0)
+rng = np.random.default_rng(0)
+actions = envs.single_action_space.n
+start = time.perf_counter()
+for _ in range(steps // n):
+    envs.step(rng.integers(0, actions, size=n))
+print(json.dumps({"steps_per_s": (steps // n) * n / (time.perf_counter() - start)}))
+"""
+
+DEEPQ_LOOP = """
+import json, sys
+import deepq, deepq.atari
+game, n, steps, precision = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+model = deepq.DQN.from_preset(
+    "atari-dqn", env=deepq.atari.make_vec(game, n), seed=0, precision=precision,
+    learning_starts=steps, random_warmup=False, exploration_initial_eps=0.0,
+    exploration_final_eps=0.0, buffer_size=steps, final_eval_episodes=1)
+model.learn(steps)
+summary = model.train_summary
+print(json.dumps({"steps_per_s": summary["steps_per_s"], "updates": summary["updates"]}))
+"""
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run(code: str, *args: str) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    taskset = ["taskset", "-c", "0"] if subprocess.run(
+        ["which", "taskset"], capture_output=True).returncode == 0 else []
+    out = subprocess.run(taskset + [sys.executable, "-c", code, *args], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--game", default="Pong")
+    parser.add_argument("--num-envs", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    sides = {
+        "ale-py AtariVectorEnv alone": lambda: run(ENV_ONLY, args.game, str(args.num_envs),
+                                                   str(args.steps)),
+        "deepq loop, f32": lambda: run(DEEPQ_LOOP, args.game, str(args.num_envs),
+                                       str(args.steps), "f32"),
+        "deepq loop, bf16": lambda: run(DEEPQ_LOOP, args.game, str(args.num_envs),
+                                        str(args.steps), "bf16"),
+    }
+    names = list(sides)
+    rates = {name: [] for name in names}
+    print(f"CPU: {cpu_model()}; {args.game} × {args.num_envs}, {args.steps} agent steps "
+          f"per run, {args.rounds} rounds; load before: {os.getloadavg()[0]:.2f}")
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            rate = sides[name]()["steps_per_s"]
+            rates[name].append(rate)
+            print(f"round {r + 1}: {name}: {rate:,.0f} agent steps/s", flush=True)
+    env_rate = statistics.median(rates[names[0]])
+    print(f"\n| side | agent steps/s (median of {args.rounds}) | share of the env alone |")
+    print("|---|---:|---:|")
+    for name in names:
+        median = statistics.median(rates[name])
+        print(f"| {name} | {median:,.0f} | {median / env_rate:.0%} |")
+    print(f"\nload after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
