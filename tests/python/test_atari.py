@@ -1,6 +1,8 @@
 """Atari through ale-py: the standard vector env, the atari-dqn preset, and the learning-only
 Atari semantics (clipped rewards, a lost life as the end of the TD target)."""
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -85,3 +87,44 @@ def test_other_algorithms_refuse_the_atari_keys():
     config.update({"terminal_on_life_loss": True})
     with pytest.raises(ValueError, match="'terminal_on_life_loss': it applies to algorithm"):
         config.validate()
+
+
+def run_module(*args, check=True):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "deepq", *args], capture_output=True,
+                          text=True, check=check)
+
+
+def test_python_m_deepq_trains_atari_runs_that_the_deepq_command_reads(tmp_path, deepq_bin):
+    pytest.importorskip("ale_py")
+    import subprocess
+
+    out = tmp_path / "pong"
+    common = ["train", "--preset", "atari-dqn", "--env", "ALE/Pong-v5", "--num-envs", "2",
+              "--total-timesteps", "300", "--set", "learning_starts=100",
+              "--set", "buffer_size=1000", "--set", "final_eval_episodes=1",
+              "--set", 'precision="bf16"', "--seeds", "0..2", "--out", str(out), "--quiet"]
+    run_module(*common)
+    for seed in (0, 1):
+        run = out / f"seed-{seed}"
+        for name in ("config.toml", "episodes.csv", "train.csv", "model.safetensors",
+                     "summary.json"):
+            assert (run / name).is_file(), f"{run}/{name}"
+        assert not (run / "checkpoint" / "trainer.ckpt").exists()
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["env"] == "ALE/Pong-v5" and summary["env_steps"] == 300
+    assert (out / "summary.json").is_file(), "the seeds' aggregate"
+    # Rerunning skips what is finished.
+    again = run_module(*common)
+    assert again.stdout.count("finished already") == 2
+    # The Rust command reads the runs it cannot train.
+    subprocess.run([str(deepq_bin), "plot", "--run", str(out / "seed-0")], check=True,
+                   capture_output=True)
+    evaluated = run_module("eval", "--run", str(out / "seed-0"), "--episodes", "1")
+    assert "1 episodes, mean return" in evaluated.stdout
+    bad = run_module("train", "--env", "ALE/Pongg-v5", "--out", str(tmp_path / "x"),
+                     check=False)
+    assert bad.returncode == 2 and "unknown Atari game" in bad.stderr
+    assert not (tmp_path / "x").exists()

@@ -289,6 +289,11 @@ fn every_preset_parses_and_trains_briefly() {
         if name.starts_with("minatar-") && !cfg!(feature = "minatar") {
             continue;
         }
+        // Atari presets train from Python only (tests/python/test_atari.py); this command
+        // points to it (`atari_runs_are_pointed_to_python_and_replay_memory_is_measured`).
+        if name.starts_with("atari") {
+            continue;
+        }
         // PQN and tabular Q-learning have no warm-up (learning_starts belongs to the
         // off-policy loop); they learn from their first rollout or step.
         let warm_up: &[&str] = if name.starts_with("pqn-") || name.ends_with("-tabular") {

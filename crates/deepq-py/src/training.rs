@@ -91,22 +91,36 @@ pub fn train(
     ))
 }
 
-/// Trains `config` on its built-in environment into a run directory at `path` (created with
-/// its parents), the way `deepq train --out PATH` does: `config.toml` (headed `# preset:
-/// NAME`), the CSV logs, checkpoints, the model, `summary.json` and the plots. `progress(kind,
-/// info)` receives reports as for `train`, evaluations included. Returns the run's summary
-/// as JSON (the keys of `summary.json`).
+/// Trains `config` into a run directory at `path` (created with its parents), the way `deepq
+/// train --out PATH` does: `config.toml` (headed `# preset: NAME`), the CSV logs,
+/// checkpoints, the model, `summary.json` and the plots. `progress(kind, info)` receives
+/// reports as for `train`, evaluations included. Returns the run's summary as JSON (the
+/// keys of `summary.json`).
+///
+/// With `env=None` the run uses the built-in environment `config.env`; with a `GymEnv` (a
+/// Gymnasium env, or a Gymnasium or SB3 vector env) it steps that Python environment, as
+/// `train` does. A checkpoint cannot hold a Python environment, so such a run writes none.
 #[pyfunction]
-#[pyo3(signature = (config, path, preset="custom", progress=None))]
+#[pyo3(signature = (config, path, preset="custom", progress=None, env=None))]
 pub fn train_run(
     py: Python<'_>,
     config: &Config,
     path: PathBuf,
     preset: &str,
     progress: Option<Py<PyAny>>,
+    env: Option<&Bound<'_, GymEnv>>,
 ) -> Result<String> {
     let cfg = config.inner.clone();
     cfg.validate()?;
+    let handle = env.map(Bound::get);
+    match handle {
+        Some(h) if h.vector.is_some() => {
+            let spec = h.vector.expect("matched a vector env");
+            check_vector_config(&cfg, spec.num_envs)?;
+        }
+        Some(h) if cfg.run.n_envs > 1 || cfg.eval.freq.n > 0 => check_copyable(py, h, &cfg)?,
+        _ => {}
+    }
     let run = RunDir::create(&path)?;
     run.write_config(&run_dir::config_text(&cfg, Some(preset)))?;
     let failure = Arc::new(Failure::default());
@@ -119,8 +133,30 @@ pub fn train_run(
         cfg.run.n_envs,
         Arc::clone(&failure),
     );
-    let mut observer = (RunLog::new(&run, None)?, reporter);
-    let outcome = py.detach(|| deepq::train(&cfg, &mut observer));
+    let log = RunLog::new(&run, None)?;
+    let log = if handle.is_some() {
+        log.without_checkpoints()
+    } else {
+        log
+    };
+    let mut observer = (log, reporter);
+    let outcome = match handle {
+        None => py.detach(|| deepq::train(&cfg, &mut observer)),
+        Some(h) => {
+            let spec = h.layout.spec.clone();
+            match h.vector {
+                Some(vector) => {
+                    let env = PyVecCopy::new(py, h, vector, Arc::clone(&failure));
+                    py.detach(|| deepq::train::train_env(&cfg, env, spec, &mut observer))
+                }
+                None => {
+                    let copies = cfg.run.n_envs > 1 || cfg.eval.freq.n > 0;
+                    let env = PyEnv::new(py, h, Arc::clone(&failure), copies);
+                    py.detach(|| deepq::train::train_env(&cfg, env, spec, &mut observer))
+                }
+            }
+        }
+    };
     if let Some(e) = failure.take() {
         return Err(Error::Python(e));
     }
