@@ -17,11 +17,11 @@ Needs deepq installed with ale-py (`pip install ".[atari]"`) in the Python runni
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import time
+
+from python_envs import cpu_model  # benches/python_envs.py, beside this script
 
 ENV_ONLY = """
 import json, sys, time, numpy as np
@@ -49,17 +49,6 @@ model.learn(steps)
 summary = model.train_summary
 print(json.dumps({"steps_per_s": summary["steps_per_s"], "updates": summary["updates"]}))
 """
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run(code: str, *args: str) -> dict:

@@ -28,6 +28,14 @@ use crate::vector::{Autoreset, VectorSpec};
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlatObs(pub Vec<f32>);
 
+impl FlatObs {
+    /// The observation as a state: a Python env's state is not visible to deepq, so its
+    /// flat observation stands in.
+    pub fn as_state(&self) -> Vec<f64> {
+        self.0.iter().map(|&x| f64::from(x)).collect()
+    }
+}
+
 impl Observation for FlatObs {
     fn write_flat(&self, out: &mut [f32]) {
         out.copy_from_slice(&self.0);
@@ -151,22 +159,53 @@ impl Layout {
         what: &str,
     ) -> PyResult<()> {
         let d = self.flat_dim();
-        if let ObsLayout::Discrete { .. } = &self.obs {
-            for (i, row) in rows.chunks_exact_mut(d).enumerate() {
-                self.encode(py, &obs.get_item(i)?, row, what)?;
+        match &self.obs {
+            ObsLayout::Discrete { .. } => {
+                for (i, row) in rows.chunks_exact_mut(d).enumerate() {
+                    self.encode(py, &obs.get_item(i)?, row, what)?;
+                }
+                Ok(())
             }
-            return Ok(());
+            _ => self.encode_values(py, obs, rows, Some(rows.len() / d), what),
         }
+    }
+
+    /// Writes the values of a `Box` or image observation, or of `copies` of them, into
+    /// `out` in deepq's flat encoding, after checking their number.
+    fn encode_values(
+        &self,
+        py: Python<'_>,
+        obs: &Bound<'_, PyAny>,
+        out: &mut [f32],
+        copies: Option<usize>,
+        what: &str,
+    ) -> PyResult<()> {
         let buffer = self.f32_buffer(py, obs, what)?;
-        if buffer.item_count() != rows.len() {
-            let mut shape = vec![rows.len() / d];
-            shape.extend(self.env_shape());
+        if buffer.item_count() != out.len() {
+            let (values, space) = match copies {
+                None => (
+                    "an observation".to_string(),
+                    format!(
+                        "the observation space has shape {}",
+                        python_shape(&self.env_shape())
+                    ),
+                ),
+                Some(n) => {
+                    let mut shape = vec![n];
+                    shape.extend(self.env_shape());
+                    (
+                        "observations".to_string(),
+                        format!(
+                            "{n} copies of the observation space take shape {}",
+                            python_shape(&shape)
+                        ),
+                    )
+                }
+            };
             return Err(PyValueError::new_err(format!(
-                "{what} returned observations with {} values, but {} copies of the observation space take shape {} ({} values)",
+                "{what} returned {values} with {} values, but {space} ({} values)",
                 buffer.item_count(),
-                rows.len() / d,
-                python_shape(&shape),
-                rows.len()
+                out.len()
             )));
         }
         match &self.obs {
@@ -176,12 +215,13 @@ impl Layout {
                 channels_first,
             } => {
                 let values = buffer.to_vec(py)?;
-                for (from, row) in values.chunks_exact(d).zip(rows.chunks_exact_mut(d)) {
+                let d = self.flat_dim();
+                for (from, row) in values.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
                     write_image(from, *shape, *dtype, *channels_first, row);
                 }
                 Ok(())
             }
-            _ => buffer.copy_to_slice(py, rows),
+            _ => buffer.copy_to_slice(py, out),
         }
     }
 
@@ -195,27 +235,7 @@ impl Layout {
     ) -> PyResult<()> {
         match &self.obs {
             ObsLayout::Box { .. } | ObsLayout::Image { .. } => {
-                let buffer = self.f32_buffer(py, obs, what)?;
-                if buffer.item_count() != out.len() {
-                    return Err(PyValueError::new_err(format!(
-                        "{what} returned an observation with {} values, but the observation space has shape {} ({} values)",
-                        buffer.item_count(),
-                        python_shape(&self.env_shape()),
-                        out.len()
-                    )));
-                }
-                match &self.obs {
-                    ObsLayout::Image {
-                        shape,
-                        dtype,
-                        channels_first,
-                    } => {
-                        let values = buffer.to_vec(py)?;
-                        write_image(&values, *shape, *dtype, *channels_first, out);
-                        Ok(())
-                    }
-                    _ => buffer.copy_to_slice(py, out),
-                }
+                self.encode_values(py, obs, out, None, what)
             }
             ObsLayout::Discrete { n, start } => {
                 let value: i64 = obs.extract().map_err(|_| {
@@ -716,9 +736,8 @@ impl Env for PyEnv {
         self.obs.clone()
     }
 
-    /// The state of a Python env is not visible to deepq: its flat observation stands in.
     fn state(&self) -> Vec<f64> {
-        self.obs.0.iter().map(|&x| f64::from(x)).collect()
+        self.obs.as_state()
     }
 
     /// The env's own text rendering when its `render_mode` is `"ansi"`, else the observation.

@@ -506,9 +506,8 @@ impl Env for PyVecCopy {
         self.obs.clone()
     }
 
-    /// The state of a Python env is not visible to deepq: its flat observation stands in.
     fn state(&self) -> Vec<f64> {
-        self.obs.0.iter().map(|&x| f64::from(x)).collect()
+        self.obs.as_state()
     }
 
     fn render_text(&self) -> String {

@@ -12,7 +12,7 @@ Needs deepq with ale-py (`pip install ".[atari]"`).
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -20,16 +20,8 @@ import deepq
 import deepq.atari
 
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+sys.path.insert(0, str(HERE.parents[2] / "benches"))
+from python_envs import cpu_model  # noqa: E402  (benches/python_envs.py)
 
 
 def main() -> None:
