@@ -128,3 +128,12 @@ def test_python_m_deepq_trains_atari_runs_that_the_deepq_command_reads(tmp_path,
                      check=False)
     assert bad.returncode == 2 and "unknown Atari game" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_the_atari_qrdqn_preset_trains_on_its_own_env():
+    pytest.importorskip("ale_py")
+    model = deepq.QRDQN.from_preset("atari-qrdqn", learning_starts=100, buffer_size=1_000,
+                                    n_quantiles=8, final_eval_episodes=1, precision="bf16")
+    model.learn(300)
+    summary = model.train_summary
+    assert summary["env"] == "PongNoFrameskip-v4" and summary["updates"] > 0

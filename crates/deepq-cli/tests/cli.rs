@@ -1036,7 +1036,7 @@ fn atari_runs_are_pointed_to_python_and_replay_memory_is_measured() {
         &out,
         2,
         &[
-            "ALE/Pong-v5 is an Atari game",
+            "PongNoFrameskip-v4 is an Atari game",
             "pip install \"deepq[atari]\"",
         ],
     );

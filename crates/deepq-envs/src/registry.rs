@@ -120,13 +120,11 @@ pub enum EnvError {
     },
     /// An Atari id: ALE runs only from Python, through ale-py.
     #[error(
-        "{id} is an Atari game, which deepq runs only from Python through ale-py (GPL-2.0, never linked into deepq): pip install \"deepq[atari]\", then deepq.DQN.from_preset(\"atari-dqn\", env=deepq.atari.make_vec(\"{game}\"))"
+        "{id} is an Atari game, which deepq runs only from Python through ale-py (GPL-2.0, never linked into deepq): pip install \"deepq[atari]\", then python -m deepq train --env {id}, or deepq.atari.make_vec(\"{id}\") in Python"
     )]
     AtariId {
         /// The id asked for.
         id: String,
-        /// The game's name in it (`Pong` in `ALE/Pong-v5`).
-        game: String,
     },
     /// The environment takes no keyword argument of this name.
     #[error("{env_id} has no kwarg '{key}'; it accepts: {}", accepted.join(", "))]
@@ -373,30 +371,28 @@ fn registrations() -> impl Iterator<Item = &'static Registration> {
 }
 
 fn lookup(id: &str) -> Result<&'static Registration, EnvError> {
-    registrations()
-        .find(|r| r.id == id)
-        .ok_or_else(|| match atari_game(id) {
-            Some(game) => EnvError::AtariId {
-                id: id.to_owned(),
-                game: game.to_owned(),
-            },
-            None => EnvError::UnknownId {
+    registrations().find(|r| r.id == id).ok_or_else(|| {
+        if is_atari_id(id) {
+            EnvError::AtariId { id: id.to_owned() }
+        } else {
+            EnvError::UnknownId {
                 id: id.to_owned(),
                 available: env_ids(),
-            },
-        })
+            }
+        }
+    })
 }
 
-/// The game an Atari id names (`ALE/Pong-v5`, `PongNoFrameskip-v4`,
-/// `PongDeterministic-v4`), or None.
-fn atari_game(id: &str) -> Option<&str> {
+/// Whether `id` is shaped like Gymnasium's Atari ids: `ALE/Pong-v5`, `PongNoFrameskip-v4`,
+/// `PongDeterministic-v4`.
+fn is_atari_id(id: &str) -> bool {
     let game = match id.strip_prefix("ALE/") {
         Some(rest) => rest.split('-').next(),
         None => ["NoFrameskip-v4", "Deterministic-v4"]
             .iter()
             .find_map(|suffix| id.strip_suffix(suffix)),
     };
-    game.filter(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_alphanumeric()))
+    game.is_some_and(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Every registered environment id.

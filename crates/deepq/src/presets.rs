@@ -65,6 +65,7 @@ presets![
     "pqn-minatar-space-invaders",
     "cartpole-naive",
     "atari-dqn",
+    "atari-qrdqn",
     "atari100k-drq",
     "atari100k-der",
     "frozenlake-tabular",
@@ -128,7 +129,10 @@ mod tests {
             );
             // MinAtar's ids exist only in builds with the `minatar` feature, Atari's only in
             // Python (through ale-py).
-            let atari = cfg.run.env.starts_with("ALE/");
+            let atari = matches!(
+                deepq_envs::make(&cfg.run.env, &cfg.run.env_kwargs),
+                Err(deepq_envs::EnvError::AtariId { .. })
+            );
             if !atari && (cfg!(feature = "minatar") || !cfg.run.env.starts_with("MinAtar/")) {
                 deepq_envs::make(&cfg.run.env, &cfg.run.env_kwargs).unwrap();
             }
