@@ -17,7 +17,6 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::convert::{repr, type_name};
 use crate::errors::{Error, Result};
@@ -780,18 +779,34 @@ impl Env for PyEnv {
     }
 }
 
-const NO_CHECKPOINT: &str = "a Python (Gymnasium) environment cannot be saved in a checkpoint";
+/// Makes `$env` refuse to be saved in, or read from, a checkpoint: a Python environment lives
+/// in the interpreter, out of deepq's reach (`$what` names it in the error).
+macro_rules! refuse_checkpoints {
+    ($env:ty, $what:literal) => {
+        impl serde::Serialize for $env {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                _serializer: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom(concat!(
+                    $what,
+                    " cannot be saved in a checkpoint"
+                )))
+            }
+        }
 
-/// Checkpoints cannot hold a Python environment.
-impl Serialize for PyEnv {
-    fn serialize<S: Serializer>(&self, _serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom(NO_CHECKPOINT))
-    }
+        impl<'de> serde::Deserialize<'de> for $env {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                _deserializer: D,
+            ) -> std::result::Result<Self, D::Error> {
+                Err(serde::de::Error::custom(concat!(
+                    $what,
+                    " cannot be saved in a checkpoint"
+                )))
+            }
+        }
+    };
 }
+pub(crate) use refuse_checkpoints;
 
-/// Checkpoints cannot hold a Python environment.
-impl<'de> Deserialize<'de> for PyEnv {
-    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> std::result::Result<Self, D::Error> {
-        Err(serde::de::Error::custom(NO_CHECKPOINT))
-    }
-}
+refuse_checkpoints!(PyEnv, "a Python (Gymnasium) environment");

@@ -25,10 +25,11 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::errors::{Error, Result};
-use crate::gym::{Failure, FlatObs, GymEnv, Layout, check_finite, expect_tuple};
+use crate::gym::{
+    Failure, FlatObs, GymEnv, Layout, check_finite, expect_tuple, refuse_checkpoints,
+};
 
 /// How a vector env resets its copies, which decides where final observations are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -524,18 +525,4 @@ impl Env for PyVecCopy {
     }
 }
 
-const NO_CHECKPOINT: &str = "a Python vector environment cannot be saved in a checkpoint";
-
-/// Checkpoints cannot hold a Python environment.
-impl Serialize for PyVecCopy {
-    fn serialize<S: Serializer>(&self, _serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom(NO_CHECKPOINT))
-    }
-}
-
-/// Checkpoints cannot hold a Python environment.
-impl<'de> Deserialize<'de> for PyVecCopy {
-    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> std::result::Result<Self, D::Error> {
-        Err(serde::de::Error::custom(NO_CHECKPOINT))
-    }
-}
+refuse_checkpoints!(PyVecCopy, "a Python vector environment");
