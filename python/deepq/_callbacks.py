@@ -1,20 +1,36 @@
 """Training callbacks and progress output for :meth:`deepq.DQN.learn`.
 
-A callback is a Python callable (or a list of them) called every ``callback_freq``
-environment steps with a dict of the training loop's state — SB3's function-callback
-convention ``callback(locals_, globals_)``, or ``callback(locals_)`` for a one-argument
-function. Returning ``False`` stops training (any other value, ``None`` included, continues).
+``callback`` is one callback or a list of them, of two kinds:
 
-``locals_`` holds:
+**Stable-Baselines3's callback objects** (``BaseCallback`` subclasses: ``EvalCallback``,
+``CheckpointCallback``, ``StopTrainingOnRewardThreshold``, ``CallbackList``, your own, ...)
+run unchanged, with SB3's protocol: ``init_callback(model)`` with the deepq model,
+``on_training_start(locals_, globals_)``, ``on_rollout_start()``, then after every vector step
+``update_locals(locals_)`` and ``on_step()`` (``False`` stops training), ``on_rollout_end()``
+around each training phase (every ``train_freq``), and ``on_training_end()``. ``n_calls`` and
+``num_timesteps`` count as in SB3. ``locals_`` holds SB3's names where deepq has the value:
+``self``, ``total_timesteps``, ``callback``, ``log_interval``, ``tb_log_name``,
+``reset_num_timesteps``, ``progress_bar``, ``learning_starts``, ``replay_buffer``, ``env``,
+``dones`` (one flag per env copy, set where an episode ended at this step), ``infos`` (one
+dict per copy; ``{"episode": {"r": return, "l": length, "t": seconds}}`` where an episode
+ended, as SB3's ``Monitor`` gives), ``num_collected_steps`` and ``num_collected_episodes``.
+The step's observations, actions and rewards stay in Rust.
+
+**Functions**, called every ``callback_freq`` environment steps with a dict of the training
+loop's state — SB3's function-callback convention ``callback(locals_, globals_)``, or
+``callback(locals_)`` for a one-argument function. Returning ``False`` stops training (any
+other value, ``None`` included, continues). Their ``locals_`` holds:
 
 - ``self`` / ``model``: the :class:`deepq.DQN` being trained;
 - ``num_timesteps``: environment steps taken so far; ``total_timesteps``: the budget;
 - ``episodes``: finished episodes; ``episode_returns`` / ``episode_lengths``: the return and
-  length of every finished episode, in order;
+  length of every episode finished in this ``learn()`` call, in order;
 - ``exploration_rate``: the current ε.
 
-The model's weights are those of before ``learn()`` until it returns; deepq trains in Rust and
-hands the network back at the end.
+Inside a callback the model is the one being trained: ``predict``, ``q_values``, ``save``,
+``get_parameters``, ``save_replay_buffer`` and ``replay_buffer`` read the Rust run as it is at
+that step (the network is copied out only after it has changed). Outside callbacks the run is
+busy until ``learn()`` returns.
 """
 
 from __future__ import annotations
@@ -23,6 +39,8 @@ import inspect
 import sys
 import time
 from typing import Any, Callable
+
+import numpy as np
 
 
 def _takes_two_arguments(fn: Callable) -> bool:
@@ -40,24 +58,57 @@ def _takes_two_arguments(fn: Callable) -> bool:
     return positional >= 2
 
 
-class CallbackAdapter:
-    """The native training hook for the user's callback(s); see the module docs."""
+def is_sb3_callback(callback: Any) -> bool:
+    """Whether ``callback`` follows SB3's ``BaseCallback`` protocol."""
+    return all(hasattr(callback, name) for name in ("init_callback", "on_step", "update_locals"))
 
-    def __init__(self, model: Any, callback: Any, total_timesteps: int):
+
+class CallbackAdapter:
+    """The native training hook for the user's callback(s); see the module docs.
+
+    ``freq`` is how often (in environment steps) the native loop calls it: every vector step
+    when an SB3 callback object is given, else the functions' ``callback_freq``."""
+
+    def __init__(self, model: Any, callback: Any, total_timesteps: int, callback_freq: int,
+                 learn_locals: dict):
         callbacks = list(callback) if isinstance(callback, (list, tuple)) else [callback]
-        for fn in callbacks:
-            if hasattr(fn, "init_callback") and hasattr(fn, "on_step"):
-                raise TypeError(
-                    "Stable-Baselines3 BaseCallback objects are not supported; pass a function "
-                    "callback(locals_, globals_) that returns False to stop training"
-                )
+        objects = [c for c in callbacks if is_sb3_callback(c)]
+        functions = [c for c in callbacks if not is_sb3_callback(c)]
+        for fn in functions:
             if not callable(fn):
-                raise TypeError(f"callback must be callable, not {type(fn).__name__!r}")
-        self._fns = [(fn, _takes_two_arguments(fn)) for fn in callbacks]
+                raise TypeError(f"callback must be callable or an SB3 BaseCallback, not "
+                                f"{type(fn).__name__!r}")
+        self._fns = [(fn, _takes_two_arguments(fn)) for fn in functions]
+        self._fn_freq = callback_freq
+        self._next_fn_call = callback_freq
         self._model = model
         self._total = total_timesteps
+        self._n_envs = model.config["n_envs"]
+        self._sb3 = _one_callback(objects)
+        self.freq = self._n_envs if self._sb3 is not None else callback_freq
+        self._learn_locals = learn_locals
+        self._rollout = _Rollout(model.config["train_freq"])
+        self._rollout_open = False
         self.episode_returns: list = []
         self.episode_lengths: list = []
+
+    def start(self) -> None:
+        """SB3's start of training, before the first step."""
+        if self._sb3 is None:
+            return
+        self._sb3.init_callback(self._model)
+        locals_ = {"self": self._model, "total_timesteps": self._total, **self._learn_locals}
+        self._sb3.on_training_start(locals_, {})
+        self._sb3.on_rollout_start()
+        self._rollout_open = True
+
+    def end(self) -> None:
+        """SB3's end of training."""
+        if self._sb3 is None:
+            return
+        if self._rollout_open:
+            self._sb3.on_rollout_end()
+        self._sb3.on_training_end()
 
     def __call__(self, info: dict) -> bool:
         self.episode_returns.extend(info["new_episode_returns"])
@@ -65,6 +116,36 @@ class CallbackAdapter:
         model = self._model
         model.num_timesteps = info["num_timesteps"]
         model.exploration_rate = info["exploration_rate"]
+        keep_going = True
+        if self._sb3 is not None:
+            keep_going = self._sb3_step(info)
+        if self._fns and info["num_timesteps"] >= self._next_fn_call:
+            while self._next_fn_call <= info["num_timesteps"]:
+                self._next_fn_call += self._fn_freq
+            keep_going = self._call_functions(info) and keep_going
+        return keep_going
+
+    def _sb3_step(self, info: dict) -> bool:
+        if not self._rollout_open:
+            self._sb3.on_rollout_start()
+            self._rollout_open = True
+        dones = np.zeros(self._n_envs, dtype=bool)
+        infos: list = [{} for _ in range(self._n_envs)]
+        for env, ret, length in zip(info["new_episode_envs"], info["new_episode_returns"],
+                                    info["new_episode_lengths"]):
+            dones[env] = True
+            infos[env]["episode"] = {"r": ret, "l": length, "t": time.monotonic()}
+        steps, episodes = self._rollout.step(int(dones.sum()))
+        self._sb3.update_locals({"dones": dones, "infos": infos, "num_collected_steps": steps,
+                                 "num_collected_episodes": episodes})
+        keep_going = bool(self._sb3.on_step())
+        if keep_going and self._rollout.ended():
+            self._sb3.on_rollout_end()
+            self._rollout_open = False
+        return keep_going
+
+    def _call_functions(self, info: dict) -> bool:
+        model = self._model
         locals_ = {
             "self": model,
             "model": model,
@@ -81,6 +162,41 @@ class CallbackAdapter:
             if result is False:
                 keep_going = False
         return keep_going
+
+
+def _one_callback(objects: list) -> Any:
+    """SB3's callback objects as one (a ``CallbackList`` when there are several)."""
+    if not objects:
+        return None
+    if len(objects) == 1:
+        return objects[0]
+    from stable_baselines3.common.callbacks import CallbackList
+    return CallbackList(objects)
+
+
+class _Rollout:
+    """SB3's rollouts: ``train_freq`` vector steps (or episodes) between training phases."""
+
+    def __init__(self, train_freq: Any):
+        if isinstance(train_freq, (list, tuple)):
+            self._every, unit = int(train_freq[0]), train_freq[1]
+        else:
+            self._every, unit = int(train_freq), "step"
+        self._in_episodes = unit == "episode"
+        self._steps = 0
+        self._episodes = 0
+
+    def step(self, ended_episodes: int) -> tuple:
+        """Counts one vector step; returns the rollout's vector steps and episodes so far
+        (SB3's ``num_collected_steps`` and ``num_collected_episodes``)."""
+        if self.ended():
+            self._steps = self._episodes = 0
+        self._steps += 1
+        self._episodes += ended_episodes
+        return self._steps, self._episodes
+
+    def ended(self) -> bool:
+        return (self._episodes if self._in_episodes else self._steps) >= self._every
 
 
 class ProgressReporter:

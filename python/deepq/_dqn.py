@@ -145,6 +145,7 @@ class DQN:
                  **hyperparameters: Any):
         _sb3.check_policy(policy)
         _sb3.check_device(device)
+        hyperparameters, schedule = _sb3.split_schedule(hyperparameters)
         overrides = {**PYTHON_DEFAULTS, **self._DEFAULTS}
         overrides.update(_sb3.infrastructure(
             tensorboard_log=tensorboard_log, replay_buffer_class=replay_buffer_class,
@@ -154,7 +155,8 @@ class DQN:
         overrides.update(self._hyperparameters(hyperparameters, policy_kwargs))
         if seed is None:
             seed = secrets.randbits(31)
-        self._setup(_native.Config(), env, overrides, seed, verbose, preset=None, policy=policy)
+        self._setup(_native.Config(), env, overrides, seed, verbose, preset=None, policy=policy,
+                    schedule=schedule)
 
     @classmethod
     def from_preset(cls, name: str, env: Any = None, *, verbose: int = 0,
@@ -165,10 +167,11 @@ class DQN:
         environment; keyword arguments override the preset's values. As with
         ``deepq train --preset``, the preset's seed (0) is used unless ``seed`` is given."""
         model = cls.__new__(cls)
+        hyperparameters, schedule = _sb3.split_schedule(hyperparameters)
         overrides = model._hyperparameters(hyperparameters, policy_kwargs)
         config = _native.Config(name)
         model._setup(config, config.get("env") if env is None else env, overrides, seed,
-                     verbose, preset=name)
+                     verbose, preset=name, schedule=schedule)
         return model
 
     @classmethod
@@ -182,7 +185,8 @@ class DQN:
         return out
 
     def _setup(self, config, env: Any, overrides: dict, seed: Optional[int], verbose: int,
-               preset: Optional[str], policy: Optional[str] = None) -> None:
+               preset: Optional[str], policy: Optional[str] = None,
+               schedule: Any = None) -> None:
         env_kwargs = overrides.pop("env_kwargs", None)
         if isinstance(env, str) and env_kwargs is None and env == config.get("env"):
             env_kwargs = config.get("env_kwargs")
@@ -201,17 +205,33 @@ class DQN:
             overrides["seed"] = _as_count(seed, "seed")
         config.update(overrides)
         self._check_algorithm(config)
+        _warn_target_interval(config)
         self._config = config
         self._preset = preset
         self.verbose = int(verbose)
         self._bind(handle)
         self._run_config(config.get("total_timesteps"))
-        self._net = _native.Network.init(config, self._encoding.dim, self._n_actions,
-                                         self._encoding.image_shape)
-        self._trained = False
-        self._rng = np.random.default_rng(config.get("seed"))
-        self.num_timesteps = 0
+        self._start(_native.Network.init(config, self._encoding.dim, self._n_actions,
+                                         self._encoding.image_shape), trained=False,
+                    schedule=schedule)
         self.exploration_rate = 0.0
+
+    def _start(self, network, trained: bool, schedule: Any = None) -> None:
+        """A model of ``network`` (trained elsewhere, or freshly initialised) that has not
+        trained here yet: no training run, no step taken."""
+        self._net = network
+        self._trained = trained
+        self._trainer = None
+        self._replay_outside = None
+        # A trained network came from a file: the run that learn() makes takes its weights.
+        self._weights_outside = trained
+        self._lr_schedule = schedule
+        self._learning = False
+        self._n_updates = 0
+        self._logger = None
+        self._last_learn = None
+        self._rng = np.random.default_rng(self._config.get("seed"))
+        self.num_timesteps = 0
         self.train_summary: Optional[dict] = None
 
     def _bind(self, handle: Optional[EnvHandle], encoding: Optional[ObservationEncoding] = None,
@@ -241,23 +261,26 @@ class DQN:
     # --- training ------------------------------------------------------------------------
 
     def learn(self, total_timesteps: Optional[int] = None, callback: Any = None,
-              log_interval: int = 4, reset_num_timesteps: bool = True,
+              log_interval: int = 4, tb_log_name: str = "DQN", reset_num_timesteps: bool = True,
               progress_bar: bool = False, callback_freq: int = 1) -> "DQN":
-        """Trains a new agent for ``total_timesteps`` environment steps (default: the
-        config's ``total_timesteps``) and keeps its network. Returns ``self``.
+        """Trains for ``total_timesteps`` environment steps (default: the config's
+        ``total_timesteps``) and returns ``self``.
 
-        ``callback``: a callable or list of callables, called every ``callback_freq`` steps
-        as described in ``deepq._callbacks``; returning ``False`` stops training early (the
-        network trained so far is kept). ``verbose >= 1`` or ``progress_bar=True`` print
+        As SB3's ``learn()``, every call goes on from the model's weights, optimizer state,
+        replay buffer and environments (a loaded model, or one given weights by
+        :meth:`set_parameters`, fine-tunes them). With ``reset_num_timesteps=True`` (the
+        default) the step count starts again at 0, and with it the exploration and
+        learning-rate schedules, the warm-up of ``learning_starts`` and the episodes (each
+        env copy is reset); with ``False`` the count goes on and the schedules span the
+        steps taken so far plus ``total_timesteps``, as SB3's do. Same seed, same calls:
+        same weights.
+
+        ``callback``: SB3's callback objects (``EvalCallback``, ``CheckpointCallback``, ...,
+        a list of them or a ``CallbackList``), or callables called every ``callback_freq``
+        steps, as described in ``deepq._callbacks``; ``False`` from either stops training
+        early (the network trained so far is kept). ``verbose >= 1`` or ``progress_bar=True`` print
         progress (``log_interval``: at least this many episodes between progress lines).
-
-        deepq cannot continue training from existing weights: each call starts a new run
-        from the config (a warning says so when the model already has trained weights), and
-        ``reset_num_timesteps=False`` is refused.
         """
-        if not reset_num_timesteps:
-            raise ValueError("reset_num_timesteps=False is not supported: each learn() call "
-                             "trains a new agent")
         total = (self._config.get("total_timesteps") if total_timesteps is None
                  else _as_count(total_timesteps, "total_timesteps"))
         if total < 1:
@@ -266,28 +289,73 @@ class DQN:
         freq = _as_count(callback_freq, "callback_freq")
         if freq < 1:
             raise ValueError(f"invalid value {freq} for 'callback_freq': must be at least 1")
-        if self._handle is None:
-            raise ValueError("this model has no environment; pass env to DQN.load or call "
-                             "set_env before learn")
-        cfg = self._run_config(total)
-        if self._trained:
-            warnings.warn("deepq: learn() trains a new agent from scratch; the current weights "
-                          "are replaced", UserWarning, stacklevel=2)
-        adapter = None if callback is None else CallbackAdapter(self, callback, total)
+        continuing = not reset_num_timesteps and self._trainer is not None
+        budget = total + (self._trainer.num_timesteps if continuing else 0)
+        updates_before = self.train_summary["updates"] if self.train_summary else 0
+        cfg = self._run_config(budget)
+        trainer = self._live_trainer(cfg)
+        adapter = None
+        if callback is not None:
+            adapter = CallbackAdapter(self, callback, budget, freq, {
+                "callback": callback, "log_interval": log_interval, "tb_log_name": tb_log_name,
+                "reset_num_timesteps": reset_num_timesteps, "progress_bar": progress_bar,
+                "learning_starts": cfg.get("learning_starts"), "env": self.get_env(),
+                "replay_buffer": self.replay_buffer})
+            adapter.start()
         reporter = (ProgressReporter(self.verbose, progress_bar, log_interval)
                     if self.verbose >= 1 or progress_bar else None)
-        network, summary, _stopped = _native.train(
-            cfg, self._handle.gym, adapter, freq, reporter, self.verbose >= 2)
+        schedule = (None if self._lr_schedule is None
+                    else _sb3.TrackedSchedule(self._lr_schedule, cfg.get("learning_rate")))
+        self._learning, self._net_updates = True, None
+        try:
+            network, summary, _stopped = trainer.learn(
+                cfg, reset_num_timesteps, adapter, adapter.freq if adapter else freq, reporter,
+                self.verbose >= 2, schedule)
+        finally:
+            self._learning = False
         summary = json.loads(summary)
         self._config = cfg
         self._net = network
         self._trained = True
+        self._n_updates += summary["updates"] - (updates_before if continuing else 0)
         self.train_summary = summary
         self.num_timesteps = summary["env_steps"]
         self.exploration_rate = cfg.epsilon(summary["env_steps"], summary["episodes"])
+        rate = schedule.last if schedule is not None else cfg.get("learning_rate")
+        self._last_learn = (summary, self._n_updates, rate, self.exploration_rate)
+        if self._logger is not None:
+            _sb3.record_learn(self._logger, *self._last_learn)
         if reporter is not None:
             reporter.finish(summary)
+        if adapter is not None:
+            adapter.end()
         return self
+
+    def _network(self):
+        """The network; from a callback during ``learn()``, the one being trained (read
+        again only after gradient steps)."""
+        if self._learning:
+            updates = self._trainer.updates()
+            if updates != self._net_updates:
+                self._net, self._net_updates = self._trainer.network()
+        return self._net
+
+    def _live_trainer(self, cfg):
+        """The training run that ``learn()`` goes on with, made on first use from ``cfg``;
+        it takes the model's weights when they came from elsewhere (a file,
+        :meth:`set_parameters`)."""
+        if self._trainer is None:
+            if self._handle is None:
+                raise ValueError("this model has no environment; pass env to DQN.load or call "
+                                 "set_env before learn")
+            self._trainer = _native.Trainer(cfg, self._handle.gym)
+        if self._replay_outside is not None:
+            self._trainer.load_replay(self._replay_outside)
+            self._replay_outside = None
+        if self._weights_outside:
+            self._trainer.load_network(self._net)
+            self._weights_outside = False
+        return self._trainer
 
     # --- acting --------------------------------------------------------------------------
 
@@ -303,14 +371,14 @@ class DQN:
         if not deterministic and self._rng.random() < self.exploration_rate:
             actions = self._rng.integers(0, self._n_actions, size=len(rows))
         else:
-            actions = np.asarray(self._net.predict(rows), dtype=np.int64)
+            actions = np.asarray(self._network().predict(rows), dtype=np.int64)
         actions = actions.astype(np.int64) + self._action_start
         return (np.array(actions[0]) if single else actions), state
 
     def q_values(self, observation: Any) -> np.ndarray:
         """Q-values of an observation (shape ``(n_actions,)``) or a batch (``(n, n_actions)``)."""
         rows, single = self._encoding.encode(observation)
-        q = np.asarray(self._net.q_values(rows), dtype=np.float64)
+        q = np.asarray(self._network().q_values(rows), dtype=np.float64)
         return q[0] if single else q
 
     # --- files ---------------------------------------------------------------------------
@@ -330,10 +398,10 @@ class DQN:
         text = "".join(line + "\n" for line in lines) + self._config.to_toml()
         path = os.fspath(path)
         if not path.endswith(".zip"):
-            _native.save_run(path, text, self._net)
+            _native.save_run(path, text, self._network())
             return
         with tempfile.TemporaryDirectory() as run:
-            _native.save_run(run, text, self._net)
+            _native.save_run(run, text, self._network())
             partial = f"{path}.{secrets.token_hex(4)}.tmp"
             try:
                 with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -344,13 +412,50 @@ class DQN:
                 if os.path.exists(partial):
                     os.remove(partial)
 
+    def save_replay_buffer(self, path: Any) -> None:
+        """Saves the replay buffer to ``path`` (``.pkl`` appended when it has no suffix, as
+        SB3 does), written atomically. The file is deepq's format (``DEEPQRB1``: the
+        transitions, n-step queues and priorities, with the run's config), not a pickle;
+        :meth:`load_replay_buffer` reads it."""
+        path = os.fspath(path)
+        if not os.path.splitext(path)[1]:
+            path += ".pkl"
+        trainer = self._live_trainer(self._run_config(self._config.get("total_timesteps")))
+        data = trainer.replay_bytes()
+        partial = f"{path}.{secrets.token_hex(4)}.tmp"
+        try:
+            with open(partial, "wb") as out:
+                out.write(data)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
+    def load_replay_buffer(self, path: Any, truncate_last_traj: bool = True) -> None:
+        """Replaces the replay buffer with one :meth:`save_replay_buffer` wrote (``path``,
+        or ``path.pkl``), for the same environment and replay settings; the next
+        ``learn()`` samples from it. A file of another environment or replay settings, a
+        damaged file or another kind of file is a ``ValueError`` naming it; the buffer is
+        unchanged then. (``truncate_last_traj`` is SB3's, for its memory-optimized buffer;
+        deepq's transitions keep their own next observations, so it changes nothing.)"""
+        path = os.fspath(path)
+        if not os.path.exists(path) and os.path.exists(path + ".pkl"):
+            path += ".pkl"
+        with open(path, "rb") as f:
+            data = f.read()
+        trainer = self._live_trainer(self._run_config(self._config.get("total_timesteps")))
+        try:
+            trainer.load_replay(data)
+        except ValueError as err:
+            raise ValueError(f"cannot load the replay buffer '{path}': {err}") from None
+
     def get_parameters(self) -> dict:
         """The network's parameters as SB3's ``get_parameters`` returns them:
         ``{"policy": {name: array}}``, named as the model file names them (PyTorch's
         ``state_dict`` names: ``"0.weight"``, ``"0.bias"``, …), numpy copies in the network's
-        dtype. deepq keeps no optimizer state between ``learn()`` calls, so there is no
-        ``"policy.optimizer"`` entry."""
-        return {"policy": safetensors.numpy.load(self._net.to_safetensors())}
+        dtype. The optimizer's state stays inside the training run (there is no
+        ``"policy.optimizer"`` entry)."""
+        return {"policy": safetensors.numpy.load(self._network().to_safetensors())}
 
     def set_parameters(self, load_path_or_dict: Any, exact_match: bool = True,
                        device: Any = "auto") -> None:
@@ -361,6 +466,9 @@ class DQN:
         left out keep their values. An unknown name, a missing one, a wrong shape or a
         non-finite value is a ``ValueError`` naming it; the network is unchanged then."""
         _sb3.check_device(device)
+        if self._learning:
+            raise RuntimeError("set_parameters cannot run during learn(); call it before or "
+                               "after")
         if isinstance(load_path_or_dict, (str, os.PathLike)):
             _, network, _ = _read_run(load_path_or_dict)
             load_path_or_dict = {"policy": safetensors.numpy.load(network.to_safetensors())}
@@ -394,6 +502,7 @@ class DQN:
         metadata = json.loads(data[8:8 + length]).get("__metadata__")
         self._net = _native.Network.from_safetensors(
             safetensors.numpy.save(tensors, metadata=metadata))
+        self._weights_outside = True
 
     @classmethod
     def load(cls, path: Any, env: Any = None, device: Any = "auto", *, verbose: int = 0,
@@ -408,16 +517,13 @@ class DQN:
         config, network, text = _read_run(path)
         path = _run_path(path)
         comments = _comments(text)
+        hyperparameters, schedule = _sb3.split_schedule(hyperparameters)
         config.update(cls._hyperparameters(hyperparameters, None))
         model = cls.__new__(cls)
         model._config = config
         model._preset = comments.get("preset")
         model.verbose = int(verbose)
-        model._net = network
-        model._trained = True
-        model._rng = np.random.default_rng(config.get("seed"))
-        model.num_timesteps = 0
-        model.train_summary = None
+        model._start(network, trained=True, schedule=schedule)
         model.exploration_rate = config.epsilon(config.get("total_timesteps"),
                                                 _AFTER_TRAINING_EPISODES)
         model_file = (f"{path}: model.safetensors" if path.endswith(".zip")
@@ -452,12 +558,69 @@ class DQN:
                         f"{handle.n_actions} outputs")
         self._config.update({"env": handle.id, "env_kwargs": handle.env_kwargs})
         self._bind(handle)
+        if self._trainer is not None:
+            # A run keeps its environments: the next learn() starts a new run on this env,
+            # from the current weights and replay buffer.
+            self._replay_outside = self._trainer.replay_bytes()
+            self._trainer = None
+            self._weights_outside = True
 
     # --- SB3-style accessors ---------------------------------------------------------------
 
     def get_env(self) -> Any:
-        """The environment as it was given (an id or a Gymnasium env), or None."""
-        return None if self._handle is None else self._handle.source
+        """The training env as SB3's ``get_env()`` gives it: a ``VecEnv`` (the env given
+        when it is a vector env, else a ``DummyVecEnv`` around it, or around a Gymnasium env
+        of the id) when stable-baselines3 is installed, else the env as given (an id or a
+        Gymnasium env); None without an env. Given back to deepq (``set_env``,
+        ``DQN.load(env=...)``, ``evaluate_policy``) it means the env it wraps, so a built-in
+        env keeps running in Rust."""
+        return None if self._handle is None else _sb3.vec_env_view(self._handle)
+
+    @property
+    def replay_buffer(self) -> "_sb3.ReplayBufferView":
+        """How full the replay buffer is, read as SB3's ``model.replay_buffer``
+        (``size()``, ``pos``, ``full``, ``buffer_size``); see :meth:`save_replay_buffer`."""
+        return _sb3.ReplayBufferView(self)
+
+    @property
+    def logger(self) -> Any:
+        """SB3's ``Logger`` (stable-baselines3 needed), which SB3's callbacks record to; with
+        ``verbose >= 1`` a dump prints the recorded values. Each ``learn()`` records SB3's
+        keys (``time/fps``, ``train/n_updates``, ``rollout/exploration_rate``, ...); it is
+        made on first use, so a script that never reads it never imports SB3."""
+        if self._logger is None:
+            try:
+                self._logger = _sb3.new_logger(self.verbose)
+            except ImportError:
+                raise ImportError("model.logger is SB3's Logger: pip install "
+                                  "stable-baselines3") from None
+            if self._last_learn is not None:
+                _sb3.record_learn(self._logger, *self._last_learn)
+        return self._logger
+
+    def dump_logs(self) -> None:
+        """Writes what the logger recorded (SB3's ``dump_logs``)."""
+        self.logger.dump(self.num_timesteps)
+
+    @property
+    def policy(self) -> "_sb3.PolicyView":
+        """SB3's ``model.policy``: ``device``, ``set_training_mode`` and a greedy
+        ``predict`` (the network's weights are :meth:`get_parameters`)."""
+        return _sb3.PolicyView(self)
+
+    @property
+    def device(self) -> Any:
+        """The device deepq computes on: the CPU."""
+        return _sb3.cpu_device()
+
+    @property
+    def env(self) -> Any:
+        """SB3's ``model.env``: what :meth:`get_env` returns."""
+        return self.get_env()
+
+    def get_vec_normalize_env(self) -> None:
+        """SB3's ``VecNormalize`` wrapper of the training env: deepq has none."""
+        return None
 
     def set_env(self, env: Any) -> None:
         """Uses ``env`` from now on; its spaces must fit the network."""
@@ -484,12 +647,24 @@ class DQN:
         return self._config.to_dict()
 
     @property
+    def lr_schedule(self):
+        """SB3's ``lr_schedule``: the learning rate as a function of ``progress_remaining``
+        (the callable given as ``learning_rate``, or a constant)."""
+        if self._lr_schedule is not None:
+            return self._lr_schedule
+        rate = self._config.get("learning_rate")
+        return lambda _progress_remaining: rate
+
+    @property
     def preset(self) -> Optional[str]:
         """The preset the model was made from, if any."""
         return self._preset
 
     def __getattr__(self, name: str) -> Any:
-        """Config keys read as attributes, as SB3's hyperparameters do (``model.gamma``)."""
+        """Config keys read as attributes, as SB3's hyperparameters do (``model.gamma``);
+        ``learning_rate`` is the schedule when one was given."""
+        if name == "learning_rate" and self.__dict__.get("_lr_schedule") is not None:
+            return self._lr_schedule
         if not name.startswith("_") and "_config" in self.__dict__ and name in _CONFIG_KEYS:
             return plain(self._config.get(name))
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -498,30 +673,54 @@ class DQN:
         """Config keys set as attributes (``model.learning_rate = 3e-4``,
         ``model.exploration_final_eps = 0.01``) are validated and take effect at the next
         ``learn()``. One that changes the network (``net_arch``, ``dueling``, ...) replaces
-        an untrained model's network and raises AttributeError on a trained one."""
+        an untrained model's network and raises AttributeError on a trained one. Once
+        ``learn()`` has run, only keys read at every step may change (the budget,
+        exploration, learning rate, ``learning_starts``, ``train_freq``,
+        ``gradient_steps``, the target's ``tau`` and interval, evaluation); another raises
+        AttributeError, as it would need a new run."""
         if name.startswith("_") or "_config" not in self.__dict__ or name not in _CONFIG_KEYS:
             super().__setattr__(name, value)
             return
         if name in ("env", "env_kwargs"):
             raise AttributeError(f"set {name} through set_env(env)")
+        values, schedule = _sb3.split_schedule({name: value})
         config = self._config.copy()
-        config.update(self._hyperparameters({name: value}, None))
+        config.update(self._hyperparameters(values, None))
         self._check_algorithm(config)
-        self._run_config(config.get("total_timesteps"), config)
-        if not self._net.fits(config):
-            if self._trained:
-                raise AttributeError(
-                    f"{name} = {value!r} changes the network of a trained model; create a new "
-                    f"{type(self).__name__} with it")
+        checked = self._run_config(config.get("total_timesteps"), config)
+        fits = self._net.fits(config)
+        if not fits and self._trained:
+            raise AttributeError(
+                f"{name} = {value!r} changes the network of a trained model; create a new "
+                f"{type(self).__name__} with it")
+        if self._trainer is not None:
+            try:
+                self._trainer.check_config(checked)
+            except ValueError as err:
+                raise AttributeError(f"{err}: create a new {type(self).__name__} with it, or "
+                                     "load a saved one with it as a keyword") from None
+        if not fits:
             self._net = _native.Network.init(config, self._encoding.dim, self._n_actions,
                                              self._encoding.image_shape)
         self._config = config
+        if name == "learning_rate":
+            self._lr_schedule = schedule
 
     def __repr__(self) -> str:
         env = None if self._handle is None else self._handle.id
         state = "trained" if self._trained else "untrained"
         return (f"{type(self).__name__}(env={env!r}, net_arch={self._config.get('net_arch')}, "
                 f"{state})")
+
+
+def _warn_target_interval(config) -> None:
+    """SB3's warning when several env copies step past the target network's interval."""
+    n_envs, interval = config.get("n_envs"), config.get("target_update_interval")
+    if n_envs > 1 and n_envs > interval:
+        warnings.warn("The number of environments used is greater than the target network "
+                      f"update interval ({n_envs} > {interval}), therefore the target network "
+                      "will be updated after each call to env.step() which corresponds to "
+                      f"{n_envs} steps.", UserWarning, stacklevel=4)
 
 
 def _fits(network, encoding: ObservationEncoding) -> bool:

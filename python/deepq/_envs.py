@@ -240,7 +240,9 @@ def gymnasium_spaces(observation: ObservationEncoding, n_actions: int, action_st
 
 def resolve_env(env: Any, env_kwargs: Optional[dict] = None, cnn: bool = False) -> EnvHandle:
     """Resolves an ``env`` argument (see the module docs); ``env_kwargs`` apply to ids.
-    ``cnn``: the network is convolutional, so any three-dimensional ``Box`` is an image."""
+    ``cnn``: the network is convolutional, so any three-dimensional ``Box`` is an image.
+    The ``VecEnv`` that ``DQN.get_env()`` gives stands for the env it wraps."""
+    env = getattr(env, "deepq_source", env)
     if isinstance(env, str):
         return _from_id(env, env_kwargs or {}, cnn)
     if env_kwargs:

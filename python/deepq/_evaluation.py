@@ -34,6 +34,7 @@ def evaluate_policy(model: Any, env: Any, n_eval_episodes: int = 10, determinist
     if episodes < 1:
         raise ValueError(f"invalid value {n_eval_episodes} for 'n_eval_episodes': must be at least 1")
     max_steps = int(model._config.get("eval_max_episode_steps"))
+    env = getattr(env, "deepq_source", env)  # DQN.get_env()'s VecEnv stands for its env
     if render or callback is not None:
         if isinstance(env, str):
             raise ValueError("render and callback need a Gymnasium env object, not an id")

@@ -9,7 +9,11 @@ either maps (``stats_window_size``) or accepts only at the value that matches wh
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any, Optional
+
+import numpy as np
 
 from deepq._envs import plain
 
@@ -144,13 +148,166 @@ def infrastructure(*, tensorboard_log, replay_buffer_class, replay_buffer_kwargs
     return out
 
 
+def split_schedule(values: dict) -> tuple:
+    """``(values, schedule)``: a callable ``learning_rate`` (SB3's schedule of
+    ``progress_remaining``) taken out, its value at the start (1.0) left as the config's
+    ``learning_rate``; ``schedule`` is None when the learning rate is a number."""
+    schedule = values.get("learning_rate")
+    if not callable(schedule):
+        return values, None
+    start = schedule(1.0)
+    if (isinstance(start, bool) or not isinstance(start, (int, float, np.floating, np.integer))
+            or not math.isfinite(start) or start < 0):
+        raise ValueError(f"invalid learning_rate schedule: it returned {start!r} at "
+                         "progress_remaining 1.0; expected a finite number >= 0")
+    return {**values, "learning_rate": float(start)}, schedule
+
+
 def hyperparameters(values: dict) -> dict:
     """Config keys from keyword arguments: every deepq config key, SB3's forms converted."""
     out = {}
     for key, value in values.items():
         if callable(value):
             raise ValueError(
-                f"invalid value for '{key}': schedules (callables) are not supported; pass a number"
+                f"invalid value for '{key}': schedules (callables) are supported for "
+                "learning_rate only; pass a number"
             )
         out[key] = train_freq(value) if key in ("train_freq", "learning_starts") else plain(value)
     return out
+
+
+def vec_env_view(handle: Any) -> Any:
+    """What SB3's ``get_env()`` returns for the env of ``handle``: a ``VecEnv``. That is the
+    env itself when it is a vector env, else a ``DummyVecEnv`` around it (around a Gymnasium
+    env of the id, for an id), made once per handle and tagged ``deepq_source`` so that
+    deepq takes it back as the env it wraps. Without stable-baselines3, the env as given."""
+    source = handle.source
+    if handle.num_envs is not None:
+        return source
+    view = getattr(handle, "sb3_view", None)
+    if view is not None:
+        return view
+    try:
+        from stable_baselines3.common.vec_env import DummyVecEnv
+    except ImportError:
+        return source
+    if isinstance(source, str):
+        import gymnasium
+
+        from deepq import envs
+
+        make = envs.make if handle.is_builtin else gymnasium.make
+        env = make(source, **(handle.env_kwargs or {}))
+    else:
+        env = source
+    view = DummyVecEnv([lambda: env])
+    view.deepq_source = source
+    handle.sb3_view = view
+    return view
+
+
+
+class TrackedSchedule:
+    """A learning-rate schedule that remembers the last rate it gave (for the logger's
+    ``train/learning_rate``), starting from ``first``."""
+
+    def __init__(self, schedule: Any, first: float):
+        self._schedule = schedule
+        self.last = first
+
+    def __call__(self, progress_remaining: float) -> Any:
+        self.last = self._schedule(progress_remaining)
+        return self.last
+
+
+class ReplayBufferView:
+    """``model.replay_buffer`` as SB3's tests and callbacks read it: ``size()``, ``pos``,
+    ``full``, ``buffer_size`` and ``n_envs``, counted as SB3 counts them (in vector steps:
+    transitions divided by ``n_envs``). The transitions themselves stay in the Rust run;
+    ``save_replay_buffer`` writes them."""
+
+    def __init__(self, model: Any):
+        self._model = model
+
+    def _fill(self) -> tuple:
+        trainer = self._model._trainer
+        fill = trainer.replay_fill() if trainer is not None else None
+        return fill or (0, int(self._model.config["buffer_size"]), 0)
+
+    @property
+    def n_envs(self) -> int:
+        return int(self._model.config["n_envs"])
+
+    @property
+    def buffer_size(self) -> int:
+        return max(self._fill()[1] // self.n_envs, 1)
+
+    @property
+    def pos(self) -> int:
+        return (self._fill()[2] // self.n_envs) % self.buffer_size
+
+    @property
+    def full(self) -> bool:
+        held, capacity, _ = self._fill()
+        return held >= capacity
+
+    def size(self) -> int:
+        return self.buffer_size if self.full else self._fill()[0] // self.n_envs
+
+    def __repr__(self) -> str:
+        return f"ReplayBufferView(size={self.size()}, buffer_size={self.buffer_size})"
+
+
+def new_logger(verbose: int) -> Any:
+    """SB3's ``Logger``, as ``model.logger``: what callbacks record (``eval/mean_reward``,
+    ...) is kept and, with ``verbose >= 1``, printed when dumped."""
+    from stable_baselines3.common.logger import HumanOutputFormat, Logger
+
+    formats = [HumanOutputFormat(sys.stdout)] if verbose >= 1 else []
+    return Logger(folder=None, output_formats=formats)
+
+
+def cpu_device() -> Any:
+    """The device deepq computes on, as SB3 names it: ``torch.device("cpu")`` where PyTorch
+    is installed, else ``"cpu"``."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return torch.device("cpu")
+
+
+class PolicyView:
+    """``model.policy`` where SB3's scripts and tests reach for it: ``device``,
+    ``set_training_mode`` (deepq's networks behave the same in both modes: no dropout or
+    batch norm), and ``predict``, greedy as SB3's ``DQNPolicy.predict`` is (ε-greedy
+    exploration lives in ``model.predict``)."""
+
+    def __init__(self, model: Any):
+        self._model = model
+        self.training = True
+
+    @property
+    def device(self) -> Any:
+        return cpu_device()
+
+    def set_training_mode(self, mode: bool) -> None:
+        self.training = bool(mode)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple:
+        return self._model.predict(observation, state, episode_start, deterministic=True)
+
+
+def record_learn(logger: Any, summary: dict, n_updates: int, learning_rate: float,
+                 exploration_rate: float) -> None:
+    """Records a ``learn()`` call's figures under SB3's keys (its ``_dump_logs`` and
+    ``train()``), for ``model.logger.name_to_value`` and the logger's outputs."""
+    wall = max(summary["wall_s"], 1e-9)
+    logger.record("time/episodes", summary["episodes"], exclude="tensorboard")
+    logger.record("time/fps", int(summary["env_steps"] / wall))
+    logger.record("time/time_elapsed", int(wall), exclude="tensorboard")
+    logger.record("time/total_timesteps", summary["env_steps"], exclude="tensorboard")
+    logger.record("rollout/exploration_rate", exploration_rate)
+    logger.record("train/learning_rate", learning_rate)
+    logger.record("train/n_updates", n_updates, exclude="tensorboard")

@@ -84,3 +84,10 @@ class Corridor(gym.Env):
 def corridor():
     """A fresh :class:`Corridor`."""
     return Corridor()
+
+
+def given_env(model):
+    """The env a model was given, behind the SB3 ``VecEnv`` that ``get_env()`` returns
+    when stable-baselines3 is installed."""
+    env = model.get_env()
+    return getattr(env, "deepq_source", env)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import deepq
+from conftest import given_env
 
 #: SB3's DQN defaults, which deepq.DQN must apply when nothing is passed.
 SB3_DEFAULTS = dict(
@@ -160,12 +161,6 @@ def test_learning_starts_beyond_the_budget_acts_randomly_without_error():
     assert model.train_summary["updates"] == 0
 
 
-def test_learning_again_warns_that_it_starts_over():
-    model = quick_model().learn(300)
-    with pytest.warns(UserWarning, match="from scratch"):
-        model.learn(300)
-
-
 def test_callback_gets_the_locals_every_n_steps_and_can_stop_training():
     calls = []
 
@@ -238,14 +233,14 @@ def test_evaluate_policy_on_a_gymnasium_env_with_render_and_callback_runs_in_pyt
 def test_model_accessors():
     env = gym.make("CartPole-v1")
     model = deepq.DQN("MlpPolicy", env, seed=0)
-    assert model.get_env() is env
+    assert given_env(model) is env
     assert model.observation_space is env.observation_space
     assert model.action_space.n == 2
     builtin = deepq.DQN("MlpPolicy", "CartPole-v1", seed=0)
-    assert builtin.get_env() == "CartPole-v1"
+    assert given_env(builtin) == "CartPole-v1"
     assert builtin.observation_space.shape == (4,) and builtin.action_space.n == 2
     builtin.set_env(env)
-    assert builtin.get_env() is env
+    assert given_env(builtin) is env
     assert "untrained" in repr(builtin)
     assert deepq.presets()["default"]
     assert "CartPole-v1" in deepq.env_ids()
@@ -262,8 +257,8 @@ def test_config_attributes_take_effect_or_raise():
     with pytest.raises(ValueError, match="'gamma'"):
         model.gamma = 1.5
     assert model.gamma == 0.99
-    with pytest.raises(ValueError, match="schedules"):
-        model.learning_rate = lambda progress: 1e-3
+    with pytest.raises(ValueError, match="learning_rate only"):
+        model.gamma = lambda progress: 0.9
     # A key that changes the network replaces an untrained model's network ...
     fresh = quick_model()
     fresh.net_arch = [8]

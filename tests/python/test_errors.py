@@ -42,8 +42,10 @@ def test_bad_values_name_the_key():
         deepq.DQN("MlpPolicy", "CartPole-v1", train_freq=(1, "year"))
     with pytest.raises(ValueError, match="invalid value None for 'gamma': a value is required"):
         deepq.DQN("MlpPolicy", "CartPole-v1", gamma=None)
-    with pytest.raises(ValueError, match="schedules"):
-        deepq.DQN("MlpPolicy", "CartPole-v1", learning_rate=lambda progress: 1e-3)
+    with pytest.raises(ValueError, match="schedules \\(callables\\) are supported for learning_rate only"):
+        deepq.DQN("MlpPolicy", "CartPole-v1", gamma=lambda progress: 0.9)
+    with pytest.raises(ValueError, match="returned -1.0 at progress_remaining 1.0"):
+        deepq.DQN("MlpPolicy", "CartPole-v1", learning_rate=lambda progress: -1.0)
     with pytest.raises(ValueError, match="'total_timesteps'"):
         deepq.DQN("MlpPolicy", "CartPole-v1").learn("many")
     with pytest.raises(ValueError) as e:
@@ -76,8 +78,6 @@ def test_unsupported_sb3_options_are_refused_clearly():
         deepq.DQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(features_extractor_class=object))
     with pytest.raises(ValueError, match="given both directly and through policy_kwargs"):
         deepq.DQN("MlpPolicy", "CartPole-v1", net_arch=[8], policy_kwargs=dict(net_arch=[8]))
-    with pytest.raises(ValueError, match="reset_num_timesteps=False"):
-        deepq.DQN("MlpPolicy", "CartPole-v1").learn(100, reset_num_timesteps=False)
 
 
 def test_divergence_is_a_runtime_error():

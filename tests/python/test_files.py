@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import deepq
-from conftest import run_cli
+from conftest import given_env, run_cli
 
 OBS = np.array([[0.01, 0.2, -0.03, 0.1], [0.0, -0.5, 0.05, -0.2], [0.1, 0.3, 0.02, -0.4]],
                dtype=np.float32)
@@ -79,7 +79,7 @@ def test_a_model_trained_on_gymnasium_is_evaluated_by_the_cli(tmp_path, deepq_bi
     out = json.loads(run_cli(deepq_bin, "eval", "--run", str(path), "--episodes", "3", "--json").stdout)
     assert out["env"] == "CartPole-v1" and max(out["returns"]) <= 200, "the step limit is kept"
     loaded = deepq.DQN.load(path, env=env)
-    assert loaded.get_env() is env
+    assert given_env(loaded) is env
     np.testing.assert_array_equal(loaded.q_values(OBS), model.q_values(OBS))
 
 

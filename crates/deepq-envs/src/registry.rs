@@ -706,7 +706,7 @@ pub trait EnvVisitor {
     /// Called with the concrete environment and its spec.
     fn visit<E>(self, env: E, spec: EnvSpec) -> Self::Output
     where
-        E: Env + Clone + Serialize + DeserializeOwned + 'static;
+        E: Env + Clone + Serialize + DeserializeOwned + Send + 'static;
 }
 
 /// Evaluates `$body` with `$env` bound to the wrapped `TimeLimit<_>` of any variant.

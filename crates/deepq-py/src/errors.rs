@@ -75,6 +75,9 @@ impl From<TrainError> for Error {
         match e {
             TrainError::Config(e) => e.into(),
             TrainError::Env(e) => e.into(),
+            e @ (TrainError::FixedKey(_) | TrainError::CannotContinue(_)) => {
+                Error::usage(e.to_string())
+            }
             other => Error::Runtime(other.to_string()),
         }
     }

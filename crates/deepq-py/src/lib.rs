@@ -5,7 +5,7 @@
 //! `deepq.evaluate_policy` — and calls into this module for the work:
 //!
 //! - [`config::Config`]: deepq's `DqnConfig`, changed with Python keyword values;
-//! - [`training::train`]: a training run on a built-in env (full Rust speed) or on a Gymnasium
+//! - [`training::Trainer`]: a training run, kept between `learn()` calls, on a built-in env (full Rust speed) or on a Gymnasium
 //!   env stepped through Python ([`gym::PyEnv`], or [`vector::PyVecCopy`] for a Gymnasium or
 //!   SB3 vector env), reporting through [`observer::PyObserver`];
 //! - [`network::Network`]: the Q-network, for predictions and safetensors I/O;
@@ -28,6 +28,7 @@ pub mod envs;
 pub mod errors;
 pub mod evaluation;
 pub mod gym;
+pub mod live;
 pub mod native_env;
 pub mod network;
 pub mod observer;
@@ -62,7 +63,7 @@ pub mod native {
     #[pymodule_export]
     use crate::run_dir::{load_run, save_run};
     #[pymodule_export]
-    use crate::training::{train, train_run};
+    use crate::training::{Trainer, train_run};
 
     /// Sets the module's `__version__` (the crate version, shared by the workspace).
     #[pymodule_init]

@@ -48,6 +48,14 @@ impl Net {
         }
     }
 
+    /// The network as the library's model.
+    pub fn to_model(&self) -> Model {
+        match self {
+            Net::Q(net) => Model::Network(net.clone()),
+            Net::Implicit(net) => Model::Implicit(net.clone()),
+        }
+    }
+
     /// Its greedy policy over flat observations.
     pub fn greedy_policy(&self) -> Policy<'_> {
         match self {

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use deepq::eval::EvalProgress;
 use deepq::schedule::ExplorationSchedule;
-use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress};
+use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, RunView};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
 
 use crate::gym::Failure;
+use crate::live;
 
 /// Steps between checks for pending signals (Ctrl-C) while no Python code runs.
 const SIGNAL_CHECK_POLLS: u64 = 1024;
@@ -76,14 +78,19 @@ pub struct PyObserver {
     episodes_to_progress: bool,
     schedule: ExplorationSchedule,
     n_envs: u64,
+    /// Steps taken before this call, in a run that goes on.
+    start_step: u64,
     polls: u64,
     next_callback: u64,
     episodes: u64,
     new_returns: Vec<f64>,
     new_lengths: Vec<u64>,
+    new_envs: Vec<usize>,
     failure: Arc<Failure>,
     stopped_by_callback: bool,
     evaluation_stop: EvaluationStop,
+    /// `learning_rate(progress_remaining) -> float`, SB3's schedule, if one was given.
+    learning_rate: Option<Py<PyAny>>,
 }
 
 impl PyObserver {
@@ -105,15 +112,32 @@ impl PyObserver {
             episodes_to_progress,
             schedule,
             n_envs: n_envs as u64,
+            start_step: 0,
             polls: 0,
             next_callback: callback_freq,
             episodes: 0,
             new_returns: Vec::new(),
             new_lengths: Vec::new(),
+            new_envs: Vec::new(),
             failure,
             stopped_by_callback: false,
             evaluation_stop: EvaluationStop::default(),
+            learning_rate: None,
         }
+    }
+
+    /// Takes the learning rate from `schedule(progress_remaining)` at every training phase.
+    pub fn with_learning_rate(mut self, schedule: Option<Py<PyAny>>) -> Self {
+        self.learning_rate = schedule;
+        self
+    }
+
+    /// Reports a run that goes on from `steps` steps and `episodes` finished episodes.
+    pub fn starting_at(mut self, steps: u64, episodes: u64) -> Self {
+        self.start_step = steps;
+        self.next_callback = steps + self.callback_freq;
+        self.episodes = episodes;
+        self
     }
 
     /// Whether the callback ended training.
@@ -123,10 +147,10 @@ impl PyObserver {
 
     /// Ends a run that took `steps` steps: the callback is called once more if a call falls
     /// due on the last step (the loop polls only before each step).
-    pub fn finish(&mut self, steps: u64) {
+    pub fn finish(&mut self, steps: u64, run: &dyn RunView) {
         if self.callback.is_some() && !self.stopped_by_callback && steps >= self.next_callback {
             self.next_callback = steps + self.callback_freq;
-            self.call_back(steps);
+            live::lend(run, || self.call_back(steps));
         }
     }
 
@@ -143,11 +167,13 @@ impl PyObserver {
             info.set_item("exploration_rate", epsilon)?;
             info.set_item("new_episode_returns", &self.new_returns)?;
             info.set_item("new_episode_lengths", &self.new_lengths)?;
+            info.set_item("new_episode_envs", &self.new_envs)?;
             let answer = callback.bind(py).call1((info,))?;
             Ok(answer.cast::<PyBool>().is_ok_and(|b| !b.is_true()))
         });
         self.new_returns.clear();
         self.new_lengths.clear();
+        self.new_envs.clear();
         match result {
             Ok(stop) => {
                 self.stopped_by_callback |= stop;
@@ -178,11 +204,36 @@ impl PyObserver {
 }
 
 impl Observer for PyObserver {
+    fn learning_rate(&mut self, progress_remaining: f64) -> Option<f64> {
+        let schedule = self.learning_rate.as_ref()?;
+        if self.failure.is_set() {
+            return None;
+        }
+        let result = Python::attach(|py| -> PyResult<f64> {
+            let value = schedule.bind(py).call1((progress_remaining,))?;
+            match value.extract::<f64>() {
+                Ok(lr) if lr.is_finite() && lr >= 0.0 => Ok(lr),
+                _ => Err(PyValueError::new_err(format!(
+                    "the learning_rate schedule returned {} at progress_remaining {progress_remaining}: expected a finite number >= 0",
+                    value.repr()?
+                ))),
+            }
+        });
+        match result {
+            Ok(lr) => Some(lr),
+            Err(e) => {
+                self.failure.record(e);
+                None
+            }
+        }
+    }
+
     fn on_episode(&mut self, record: &EpisodeRecord) {
         self.episodes = record.episode;
         if self.callback.is_some() {
             self.new_returns.push(record.ret);
             self.new_lengths.push(record.length);
+            self.new_envs.push(record.env);
         }
         if self.episodes_to_progress {
             self.report("episode", |d| {
@@ -234,9 +285,10 @@ impl Observer for PyObserver {
         });
     }
 
-    fn should_stop(&mut self) -> bool {
-        // Polled before each vector step: `polls` vector steps have been taken so far.
-        let step = self.polls * self.n_envs;
+    fn should_stop_at(&mut self, run: &dyn RunView) -> bool {
+        // Polled before each vector step: `polls` vector steps have been taken so far in
+        // this call.
+        let step = self.start_step + self.polls * self.n_envs;
         self.polls += 1;
         if self.failure.is_set() {
             return true;
@@ -251,7 +303,7 @@ impl Observer for PyObserver {
             while self.next_callback <= step {
                 self.next_callback += self.callback_freq;
             }
-            return self.call_back(step);
+            return live::lend(run, || self.call_back(step));
         }
         false
     }

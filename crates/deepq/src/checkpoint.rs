@@ -2,12 +2,14 @@
 //!
 //! Layout: the magic bytes `DEEPQCK4`, the CRC-32C of the payload (4 bytes, little endian),
 //! then the payload: a postcard-encoded [`CheckpointHeader`] followed by the trainer's state.
-//! A truncated or altered file fails the checksum before anything is decoded.
+//! A truncated or altered file fails the checksum before anything is decoded. A saved replay
+//! buffer ([`encode_replay`]) is framed the same way under its own magic, `DEEPQRB1`.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::config::DqnConfig;
+use crate::replay::Replay;
 
 /// First bytes of every checkpoint. The digit is the format's version: 2 since networks
 /// record their quantile head (QR-DQN), 3 since they record their precision (bf16), 4 since
@@ -48,12 +50,15 @@ pub enum CheckpointError {
     NotACheckpoint,
     /// A checkpoint of an earlier format, which this version cannot continue.
     #[error(
-        "checkpoint written by an earlier deepq (format {0}; this version reads format 3): finish the run with the version that started it, or start it again"
+        "checkpoint written by an earlier deepq (format {0}; this version reads format 4): finish the run with the version that started it, or start it again"
     )]
     OlderFormat(char),
     /// The checksum does not match: the file was truncated or altered.
-    #[error("checkpoint is corrupt or truncated (checksum mismatch)")]
+    #[error("the file is corrupt or truncated (checksum mismatch)")]
     Corrupt,
+    /// The bytes do not start with [`REPLAY_MAGIC`].
+    #[error("not a deepq replay buffer (missing the DEEPQRB1 header)")]
+    NotAReplayBuffer,
     /// The checksum matched but the content does not decode (e.g. another version's format).
     #[error("checkpoint cannot be decoded: {0}")]
     Decode(String),
@@ -61,6 +66,34 @@ pub enum CheckpointError {
 
 /// Encodes a header and a state into checkpoint bytes.
 pub fn encode<S: Serialize>(header: &CheckpointHeader, state: &S) -> Vec<u8> {
+    encode_framed(MAGIC, header, state)
+}
+
+/// First bytes of a saved replay buffer, framed as a checkpoint is (header and checksum).
+pub const REPLAY_MAGIC: &[u8; 8] = b"DEEPQRB1";
+
+/// A replay buffer as bytes, with the config of the run it belongs to (SB3's
+/// `save_replay_buffer`).
+pub fn encode_replay(cfg: &DqnConfig, replay: &Replay) -> Vec<u8> {
+    let header = CheckpointHeader {
+        deepq_version: env!("CARGO_PKG_VERSION").to_string(),
+        config: cfg.clone(),
+        steps: 0,
+        episodes: 0,
+    };
+    encode_framed(REPLAY_MAGIC, &header, replay)
+}
+
+/// A replay buffer written by [`encode_replay`], with the config of its run.
+pub fn decode_replay(bytes: &[u8]) -> Result<(DqnConfig, Replay), CheckpointError> {
+    if !bytes.starts_with(REPLAY_MAGIC) {
+        return Err(CheckpointError::NotAReplayBuffer);
+    }
+    let (header, state) = read_framed(REPLAY_MAGIC, bytes)?;
+    Ok((header.config, decode_state(state)?))
+}
+
+fn encode_framed<S: Serialize>(magic: &[u8; 8], header: &CheckpointHeader, state: &S) -> Vec<u8> {
     let stored = StoredHeader {
         deepq_version: header.deepq_version.clone(),
         config_toml: header.config.to_toml(),
@@ -69,8 +102,8 @@ pub fn encode<S: Serialize>(header: &CheckpointHeader, state: &S) -> Vec<u8> {
     };
     let mut payload = postcard::to_stdvec(&stored).expect("checkpoint headers serialize");
     postcard::to_io(state, &mut payload).expect("trainer state serializes into memory");
-    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + payload.len());
-    bytes.extend_from_slice(MAGIC);
+    let mut bytes = Vec::with_capacity(magic.len() + 4 + payload.len());
+    bytes.extend_from_slice(magic);
     bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
     bytes.extend_from_slice(&payload);
     bytes
@@ -84,8 +117,16 @@ pub fn read_header(bytes: &[u8]) -> Result<(CheckpointHeader, &[u8]), Checkpoint
     {
         return Err(CheckpointError::OlderFormat(char::from(older[7])));
     }
+    read_framed(MAGIC, bytes)
+}
+
+/// Checks `magic` and the checksum and decodes the header.
+fn read_framed<'a>(
+    magic: &[u8; 8],
+    bytes: &'a [u8],
+) -> Result<(CheckpointHeader, &'a [u8]), CheckpointError> {
     let rest = bytes
-        .strip_prefix(MAGIC.as_slice())
+        .strip_prefix(magic.as_slice())
         .ok_or(CheckpointError::NotACheckpoint)?;
     if rest.len() < 4 {
         return Err(CheckpointError::Corrupt);

@@ -21,7 +21,8 @@ use crate::config::{Count, DqnConfig};
 use crate::error::TrainError;
 use crate::eval::{EvalPlan, EvalStats, evaluate};
 use crate::model::Model;
-use crate::observer::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
+use crate::observer::{EpisodeRecord, EvalRecord, Observer, Progress, RunView, UpdateRecord};
+use crate::replay::{Replay, ReplayFill};
 use crate::rng::{Stream, stream_rng};
 use crate::schedule::epsilon_greedy;
 
@@ -53,7 +54,52 @@ pub trait Algorithm<E: Env>: Serialize + DeserializeOwned {
 
     /// The trained model.
     fn model(&self) -> Model;
+
+    /// Config keys the algorithm reads afresh at every step, which may therefore change
+    /// between the calls of a continued run ([`Session::continue_with`]).
+    const LIVE_KEYS: &'static [&'static str] = &[];
+
+    /// Ends the episodes under way and starts new ones from a reset without a seed (each
+    /// copy goes on with its own random state), as SB3's `learn()` does when it resets its
+    /// step count. An algorithm that cannot continue a run says so.
+    fn restart_episodes(&mut self, cfg: &DqnConfig) -> Result<(), TrainError> {
+        Err(TrainError::CannotContinue(cfg.algorithm.name()))
+    }
+
+    /// Replaces the weights of the online (and target) network with `model`'s, which must
+    /// have the same architecture; the optimizer state is kept.
+    fn load_model(&mut self, _model: &Model, cfg: &DqnConfig) -> Result<(), TrainError> {
+        Err(TrainError::CannotContinue(cfg.algorithm.name()))
+    }
+
+    /// The replay buffer, if the algorithm has one.
+    fn replay(&self) -> Option<&Replay> {
+        None
+    }
+
+    /// Replaces the replay buffer with `replay` if it fits the run's config and environment;
+    /// returns whether it did.
+    fn set_replay(&mut self, _replay: Replay, _cfg: &DqnConfig, _env: &E) -> bool {
+        false
+    }
 }
+
+/// Config keys the core reads afresh at every step: the budget, logging, checkpoints and
+/// evaluation.
+const LIVE_KEYS: &[&str] = &[
+    "total_timesteps",
+    "episodes",
+    "log_interval",
+    "checkpoint_freq",
+    "eval_freq",
+    "eval_episodes",
+    "final_eval_episodes",
+    "eval_max_episode_steps",
+    "eval_epsilon",
+    "stop_on_solve",
+    "stop_reward_threshold",
+    "rolling_window",
+];
 
 /// What a training run achieved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -166,6 +212,36 @@ impl RunState {
         }
     }
 
+    /// Starts the counters, episode bookkeeping and schedules afresh for `cfg`, as a new run
+    /// on the same environment copies.
+    fn restart(&mut self, cfg: DqnConfig) {
+        *self = RunState::new(cfg, self.spec.clone(), self.episodes.returns.len());
+    }
+
+    /// Forgets the returns and lengths of the episodes under way, which were cut.
+    fn drop_episodes_under_way(&mut self) {
+        self.episodes.returns.fill(0.0);
+        self.episodes.lengths.fill(0);
+    }
+
+    /// Continues with `cfg` from the current counters; periodic events whose interval
+    /// changed are next due at the interval's next multiple.
+    fn reconfigure(&mut self, cfg: DqnConfig) {
+        let (steps, episodes) = (self.steps, self.episodes());
+        let next = |every: Count, current: u64| match every.n {
+            0 => current,
+            n => (every.of(steps, episodes) / n + 1) * n,
+        };
+        if cfg.eval.freq != self.cfg.eval.freq {
+            self.next_eval = next(cfg.eval.freq, self.next_eval);
+        }
+        if cfg.run.checkpoint_freq != self.cfg.run.checkpoint_freq {
+            self.next_checkpoint = next(cfg.run.checkpoint_freq, self.next_checkpoint);
+        }
+        self.stop_reached = false;
+        self.cfg = cfg;
+    }
+
     /// Finished episodes.
     pub fn episodes(&self) -> u64 {
         self.episodes.finished
@@ -195,6 +271,7 @@ impl RunState {
             e.finished += 1;
             let record = EpisodeRecord {
                 episode: e.finished,
+                env,
                 step,
                 ret: e.returns[env],
                 length: e.lengths[env],
@@ -288,6 +365,30 @@ impl RunState {
     }
 }
 
+impl<E, A> RunView for Session<E, A>
+where
+    E: Env + Clone + Serialize + DeserializeOwned,
+    A: Algorithm<E>,
+{
+    fn updates(&self) -> u64 {
+        self.run.updates
+    }
+
+    fn model(&self) -> Model {
+        self.algorithm.model()
+    }
+
+    fn replay_bytes(&self) -> Option<Vec<u8>> {
+        self.algorithm
+            .replay()
+            .map(|replay| checkpoint::encode_replay(&self.run.cfg, replay))
+    }
+
+    fn replay_fill(&self) -> Option<ReplayFill> {
+        self.algorithm.replay().map(|r| r.storage().fill())
+    }
+}
+
 /// One training run: the shared state, the evaluation environment and the algorithm.
 #[derive(Serialize, Deserialize)]
 #[serde(bound(serialize = "E: Serialize", deserialize = "E: DeserializeOwned"))]
@@ -340,6 +441,88 @@ where
         &self.algorithm
     }
 
+    /// The run's config.
+    pub fn config(&self) -> &DqnConfig {
+        &self.run.cfg
+    }
+
+    /// Environment steps taken since the counters last started.
+    pub fn steps(&self) -> u64 {
+        self.run.steps
+    }
+
+    /// Episodes finished since the counters last started.
+    pub fn episodes(&self) -> u64 {
+        self.run.episodes()
+    }
+
+    /// Whether the run could go on with `cfg`: it may differ from the run's config only in
+    /// keys read afresh at every step (the budget, exploration, when and how fast to train,
+    /// evaluation), not in what shapes the network, optimizer, replay or random streams.
+    pub fn check_config(&self, cfg: &DqnConfig) -> Result<(), TrainError> {
+        cfg.validate()?;
+        let fixed = self.run.cfg.changed_keys(cfg).into_iter().find(|key| {
+            !LIVE_KEYS.contains(&key.as_str()) && !A::LIVE_KEYS.contains(&key.as_str())
+        });
+        match fixed {
+            Some(key) => Err(TrainError::FixedKey(key)),
+            None => Ok(()),
+        }
+    }
+
+    /// Prepares the run to go on with `cfg` (see [`Session::check_config`]) from its
+    /// weights, optimizer state and replay, as SB3's `learn()` does on a model that has
+    /// trained. With `restart_counters`, SB3's `reset_num_timesteps=True`: the step count,
+    /// episodes, schedules and their evaluations start afresh, on episodes started anew;
+    /// without it, the counters go on and `cfg`'s `total_timesteps` counts from the start.
+    /// `restart_episodes` alone starts new episodes but keeps the counters (for an
+    /// environment that the evaluation shares, whose episode it has ended).
+    pub fn continue_with(
+        &mut self,
+        cfg: DqnConfig,
+        restart_counters: bool,
+        restart_episodes: bool,
+    ) -> Result<(), TrainError> {
+        self.check_config(&cfg)?;
+        if restart_counters || restart_episodes {
+            self.algorithm.restart_episodes(&cfg)?;
+        }
+        if restart_counters {
+            self.run.restart(cfg);
+        } else {
+            if restart_episodes {
+                self.run.drop_episodes_under_way();
+            }
+            self.run.reconfigure(cfg);
+        }
+        Ok(())
+    }
+
+    /// Replaces the network's weights with `model`'s (same architecture); the optimizer
+    /// state, replay and counters are kept.
+    pub fn load_model(&mut self, model: &Model) -> Result<(), TrainError> {
+        self.algorithm.load_model(model, &self.run.cfg)
+    }
+
+    /// Replaces the replay buffer with one saved by [`RunView::replay_bytes`] for the same
+    /// environment and replay settings.
+    pub fn load_replay(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let (saved, replay) = checkpoint::decode_replay(bytes)?;
+        if self
+            .algorithm
+            .set_replay(replay, &self.run.cfg, &self.eval_env)
+        {
+            return Ok(());
+        }
+        Err(CheckpointError::Decode(format!(
+            "it holds {}'s transitions with other replay settings than this run's ({}, buffer_size {}, n_steps {})",
+            saved.run.env,
+            self.run.cfg.run.env,
+            self.run.cfg.replay.buffer_size,
+            self.run.cfg.replay.n_steps
+        )))
+    }
+
     /// The run as checkpoint bytes.
     pub fn checkpoint(&self) -> Vec<u8> {
         let header = CheckpointHeader {
@@ -362,7 +545,7 @@ where
         // first, at the step it was due, as the uninterrupted run did.
         let mut interrupted = !self.periodic_evaluation(observer);
         while !interrupted && !self.run.finished() {
-            if observer.should_stop() {
+            if observer.should_stop_at(&*self) {
                 interrupted = true;
                 break;
             }
@@ -390,6 +573,8 @@ where
         // continues from exactly what the interrupted run reported.
         let wall_s = self.run.wall_s();
         self.save(observer, wall_s);
+        // A continued run's wall time goes on from here.
+        self.run.wall_before = wall_s;
 
         let eval = if interrupted {
             None

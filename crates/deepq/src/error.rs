@@ -27,4 +27,12 @@ pub enum TrainError {
         /// The non-finite loss.
         loss: f64,
     },
+    /// The algorithm trains only in one go, from a fresh start.
+    #[error("algorithm {0} cannot continue a run or load weights into one: each run starts afresh")]
+    CannotContinue(&'static str),
+    /// A change of config that a run under way cannot follow.
+    #[error(
+        "'{0}' cannot change once training has started (it shapes the network, optimizer, replay or random streams); start a new run to change it"
+    )]
+    FixedKey(String),
 }

@@ -7,6 +7,7 @@ use deepq_nn::{ImageShape, ImplicitQuantileNet, Mlp, Scalar};
 use rand::Rng;
 
 use crate::config::{ConfigError, DqnConfig};
+use crate::model::Model;
 
 /// A freshly initialised network for `space` and `n_actions` actions, drawn from `rng`.
 /// An image space needs `cnn` layers and a flat one must have none; either mismatch, and a
@@ -124,4 +125,72 @@ pub fn iqn_fits<T: Scalar>(
         && torso.input_shape() == image_shape(space)
         && torso.conv_layers() == cfg.conv_layers().as_slice()
         && head.sizes() == head_sizes.as_slice()
+}
+
+/// Whether `a` and `b` have the same structure, so that one's weights fit the other.
+fn same_structure<T: Scalar>(a: &Mlp<T>, b: &Mlp<T>) -> bool {
+    a.sizes() == b.sizes()
+        && a.arch() == b.arch()
+        && a.input_shape() == b.input_shape()
+        && a.conv_layers() == b.conv_layers()
+}
+
+/// Sets `online`'s (and `target`'s) weights to those of `model`, a Q-network of the same
+/// structure and float type.
+pub(crate) fn load_q_network<T: Scalar>(
+    online: &mut Mlp<T>,
+    target: Option<&mut Mlp<T>>,
+    model: &Model,
+) -> Result<(), ConfigError> {
+    let loaded = match model {
+        Model::Network(net) => deepq_nn::from_safetensors::<T>(&net.to_safetensors()).ok(),
+        Model::Implicit(_) | Model::Table(_) => None,
+    };
+    let Some(loaded) = loaded.filter(|net| same_structure(net, online)) else {
+        return Err(misfit(model, online.sizes()));
+    };
+    online.copy_params_from(&loaded);
+    if let Some(target) = target {
+        target.copy_params_from(&loaded);
+    }
+    Ok(())
+}
+
+/// Sets `online`'s (and `target`'s) weights to those of `model`, an implicit quantile
+/// network of the same structure and float type.
+pub(crate) fn load_implicit_network<T: Scalar>(
+    online: &mut ImplicitQuantileNet<T>,
+    target: Option<&mut ImplicitQuantileNet<T>>,
+    model: &Model,
+) -> Result<(), ConfigError> {
+    let loaded = match model {
+        Model::Implicit(net) => deepq_nn::iqn_from_safetensors::<T>(&net.to_safetensors()).ok(),
+        Model::Network(_) | Model::Table(_) => None,
+    };
+    let fits = |net: &ImplicitQuantileNet<T>| {
+        net.parts()
+            .iter()
+            .zip(online.parts())
+            .all(|(a, b)| same_structure(a, b))
+    };
+    let Some(loaded) = loaded.filter(fits) else {
+        return Err(misfit(model, online.parts()[0].sizes()));
+    };
+    online.copy_params_from(&loaded);
+    if let Some(target) = target {
+        target.copy_params_from(&loaded);
+    }
+    Ok(())
+}
+
+/// The error for weights that do not fit a run's network, whose first sizes are `sizes`.
+fn misfit(model: &Model, sizes: &[usize]) -> ConfigError {
+    let given = match model {
+        Model::Network(net) => format!("a network of layer sizes {:?}", net.sizes()),
+        Model::Implicit(_) => "an implicit quantile network".to_string(),
+        Model::Table(_) => "a Q-table".to_string(),
+    };
+    ConfigError(format!(
+        "the weights given ({given}) do not fit this run's network (layer sizes {sizes:?}, in its float type and head)"
+    ))
 }

@@ -71,6 +71,12 @@ impl NStepQueue {
         self.len == 0
     }
 
+    /// Drops the pending steps, whose episode was cut before their returns completed.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.len = 0;
+    }
+
     /// Whether the queue fits `n` and `obs_dim` (a decoded checkpoint's check).
     pub fn fits(&self, n: usize, obs_dim: usize) -> bool {
         self.n == n

@@ -5,12 +5,16 @@
 use serde::Serialize;
 
 use crate::eval::{EvalProgress, EvalStats};
+use crate::model::Model;
+use crate::replay::ReplayFill;
 
 /// One finished training episode.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EpisodeRecord {
     /// 1-based episode number.
     pub episode: u64,
+    /// The environment copy that played it.
+    pub env: usize,
     /// Environment steps taken when it ended.
     pub step: u64,
     /// Undiscounted return.
@@ -106,10 +110,38 @@ pub trait Observer {
     /// at the end of training (if [`Observer::wants_checkpoints`]); [`crate::train::resume`] continues from
     /// it bit for bit.
     fn on_checkpoint(&mut self, _checkpoint: &[u8], _step: u64) {}
+
+    /// [`Observer::should_stop`], with the run to read from (between two steps): an
+    /// observer that reads the model or replay buffer while it trains implements this one
+    /// (SB3's callbacks evaluate and save the model during training).
+    fn should_stop_at(&mut self, _run: &dyn RunView) -> bool {
+        self.should_stop()
+    }
+
+    /// The learning rate for the gradient steps about to run, when the observer schedules
+    /// it (SB3's callable `learning_rate`) instead of the config: asked once per training
+    /// phase with SB3's `progress_remaining`, `1 − steps / total_timesteps`.
+    fn learning_rate(&mut self, _progress_remaining: f64) -> Option<f64> {
+        None
+    }
 }
 
 /// An observer that ignores everything.
 impl Observer for () {}
+
+/// What an observer may read of a run between two steps.
+pub trait RunView {
+    /// Gradient steps taken since the counters last started: the model changes only when
+    /// this does.
+    fn updates(&self) -> u64;
+    /// The model as it is now.
+    fn model(&self) -> Model;
+    /// The replay buffer as bytes ([`crate::checkpoint::encode_replay`]), if the algorithm
+    /// has one.
+    fn replay_bytes(&self) -> Option<Vec<u8>>;
+    /// How full the replay buffer is, if the algorithm has one.
+    fn replay_fill(&self) -> Option<ReplayFill>;
+}
 
 /// Two observers that both receive every report: a run's logs beside a front end's own
 /// reporting (progress bars, Python callbacks). Training stops when either asks; both are
@@ -135,6 +167,12 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
         self.0.on_eval_progress(progress);
         self.1.on_eval_progress(progress);
     }
+    fn should_stop_at(&mut self, run: &dyn RunView) -> bool {
+        let first = self.0.should_stop_at(run);
+        let second = self.1.should_stop_at(run);
+        first || second
+    }
+
     fn should_stop(&mut self) -> bool {
         let first = self.0.should_stop();
         let second = self.1.should_stop();
@@ -148,6 +186,12 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn wants_checkpoints(&self) -> bool {
         self.0.wants_checkpoints() || self.1.wants_checkpoints()
     }
+    fn learning_rate(&mut self, progress_remaining: f64) -> Option<f64> {
+        self.0
+            .learning_rate(progress_remaining)
+            .or_else(|| self.1.learning_rate(progress_remaining))
+    }
+
     fn on_checkpoint(&mut self, checkpoint: &[u8], step: u64) {
         if self.0.wants_checkpoints() {
             self.0.on_checkpoint(checkpoint, step);

@@ -155,6 +155,12 @@ impl Replay {
                 .all(|q| q.fits(cfg.replay.n_steps, obs_dim))
     }
 
+    /// Forgets the n-step steps still waiting for their returns: their episodes were cut
+    /// (a continued run restarts its episodes), so they never complete.
+    pub fn cut_episodes(&mut self) {
+        self.pending.iter_mut().for_each(NStepQueue::clear);
+    }
+
     /// The stored transitions.
     pub fn storage(&self) -> &ReplayBuffer {
         &self.storage
@@ -316,6 +322,18 @@ pub struct ReplayBuffer {
     /// which only costs the first observation an encoding.
     #[serde(skip)]
     previous_next: Vec<(Vec<f32>, Vec<u32>)>,
+}
+
+/// How full a replay buffer is, as SB3's `ReplayBuffer` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplayFill {
+    /// Transitions held (SB3's `size()`).
+    pub len: usize,
+    /// Transitions it can hold (`buffer_size`).
+    pub capacity: usize,
+    /// The slot the next transition is written to (`pos`); the buffer is full when `len`
+    /// is `capacity`.
+    pub position: usize,
 }
 
 /// A buffer as decoded from a checkpoint, before its columns and frames are checked to agree.
@@ -551,6 +569,16 @@ impl ReplayBuffer {
     /// Number of transitions held.
     pub fn len(&self) -> usize {
         self.actions.len()
+    }
+
+    /// How full the buffer is, in SB3's terms.
+    pub fn fill(&self) -> ReplayFill {
+        let len = self.len();
+        ReplayFill {
+            len,
+            capacity: self.capacity,
+            position: if len < self.capacity { len } else { self.next },
+        }
     }
 
     /// Whether no transition is held yet.

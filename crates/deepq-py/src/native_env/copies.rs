@@ -183,7 +183,7 @@ impl EnvVisitor for BuildCopies {
 
     fn visit<E>(self, env: E, _spec: EnvSpec) -> Self::Output
     where
-        E: Env + Clone + serde::Serialize + serde::de::DeserializeOwned + 'static,
+        E: Env + Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     {
         let width = env.observation_space().flat_dim();
         let batch = Batch {

@@ -509,6 +509,10 @@ where
         network.remove_noise();
         Model::Network(network.into())
     }
+
+    fn load_model(&mut self, model: &Model) -> Result<(), ConfigError> {
+        network::load_q_network(&mut self.online, self.target.as_mut(), model)
+    }
 }
 
 /// An agent is saved as what it has learned (networks, optimizer state, update rule); the

@@ -492,6 +492,10 @@ where
     fn model(&self) -> Model {
         Model::Implicit(self.online.clone().into())
     }
+
+    fn load_model(&mut self, model: &Model) -> Result<(), ConfigError> {
+        network::load_implicit_network(&mut self.online, self.target.as_mut(), model)
+    }
 }
 
 /// What an agent saves: the networks, optimizers, rule, batch capacity and fraction stream.

@@ -107,6 +107,10 @@ pub trait Learner: Serialize + DeserializeOwned {
 
     /// The trained network, acting on its mean weights if it is noisy.
     fn model(&self) -> Model;
+
+    /// Sets the online and target networks' weights to `model`'s (a network of the same
+    /// architecture, as [`Learner::model`] gives).
+    fn load_model(&mut self, model: &Model) -> Result<(), ConfigError>;
 }
 
 /// A learner `L` trained off-policy on `n_envs` copies of environment `E`.
@@ -235,10 +239,14 @@ fn learning_rate(run: &RunState) -> f64 {
     match cfg.optimizer.learning_rate_schedule {
         LearningRateSchedule::Constant => cfg.optimizer.learning_rate,
         LearningRateSchedule::Linear => {
-            let remaining = 1.0 - run.steps as f64 / cfg.run.total_timesteps as f64;
-            cfg.optimizer.learning_rate * remaining.max(0.0)
+            cfg.optimizer.learning_rate * progress_remaining(run).max(0.0)
         }
     }
+}
+
+/// SB3's `progress_remaining`: 1 at the start of the budget, 0 at its end.
+fn progress_remaining(run: &RunState) -> f64 {
+    1.0 - run.steps as f64 / run.cfg.run.total_timesteps as f64
 }
 
 impl<E, L> Algorithm<E> for OffPolicy<E, L>
@@ -351,8 +359,12 @@ where
             self.vector_steps_since_train = 0;
             self.episodes_since_train = 0;
             if learning_started(run) {
-                if run.cfg.optimizer.learning_rate_schedule != LearningRateSchedule::Constant {
-                    self.learner.set_learning_rate(learning_rate(run));
+                // A schedule moves it; a continued run may have been given a new one.
+                let lr = observer
+                    .learning_rate(progress_remaining(run))
+                    .unwrap_or_else(|| learning_rate(run));
+                if lr != self.learner.learning_rate() {
+                    self.learner.set_learning_rate(lr);
                 }
                 let gradient_steps = match run.cfg.replay.gradient_steps {
                     -1 => collected,
@@ -400,6 +412,50 @@ where
 
     fn model(&self) -> Model {
         self.learner.model()
+    }
+
+    /// What [`OffPolicy::step`] reads from the config at every step.
+    const LIVE_KEYS: &'static [&'static str] = &[
+        "exploration_schedule",
+        "exploration_fraction",
+        "exploration_initial_eps",
+        "exploration_final_eps",
+        "exploration_decay_steps",
+        "exploration_decay_episodes",
+        "learning_rate",
+        "learning_rate_schedule",
+        "learning_starts",
+        "random_warmup",
+        "train_freq",
+        "gradient_steps",
+        "target_update_interval",
+        "tau",
+        "clip_reward",
+        "terminal_on_life_loss",
+    ];
+
+    fn restart_episodes(&mut self, _cfg: &DqnConfig) -> Result<(), TrainError> {
+        self.envs.reset(None);
+        self.replay.cut_episodes();
+        // Rebuilt from the new episodes' first observations at the next step.
+        self.scratch = None;
+        Ok(())
+    }
+
+    fn load_model(&mut self, model: &Model, _cfg: &DqnConfig) -> Result<(), TrainError> {
+        Ok(self.learner.load_model(model)?)
+    }
+
+    fn replay(&self) -> Option<&Replay> {
+        Some(&self.replay)
+    }
+
+    fn set_replay(&mut self, replay: Replay, cfg: &DqnConfig, env: &E) -> bool {
+        let fits = replay.fits(cfg, &env.observation_space());
+        if fits {
+            self.replay = replay;
+        }
+        fits
     }
 }
 

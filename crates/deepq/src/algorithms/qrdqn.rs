@@ -312,6 +312,10 @@ where
     fn model(&self) -> Model {
         Model::Network(self.online.clone().into())
     }
+
+    fn load_model(&mut self, model: &Model) -> Result<(), ConfigError> {
+        network::load_q_network(&mut self.online, self.target.as_mut(), model)
+    }
 }
 
 /// An agent is saved as what it has learned; the scratch buffers are rebuilt on loading.

@@ -300,6 +300,20 @@ fn to_table(cfg: &DqnConfig) -> toml::Table {
 }
 
 impl DqnConfig {
+    /// The keys whose values differ between `self` and `other`, in key order.
+    pub fn changed_keys(&self, other: &DqnConfig) -> Vec<String> {
+        let (mine, theirs) = (to_table(self), to_table(other));
+        let mut keys: Vec<String> = mine
+            .keys()
+            .chain(theirs.keys())
+            .filter(|key| mine.get(*key) != theirs.get(*key))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// The keys set away from their defaults that only other algorithms read, in
     /// [`Algorithm::ALL`]'s order (what the algorithms declare: `algorithms::own_keys`).
     pub fn foreign_keys(&self) -> Vec<&'static str> {
