@@ -22,7 +22,7 @@ and every id registered with Gymnasium as ``deepq/<id>``.
 
 from deepq._native import __version__
 from deepq import _native
-from deepq._dqn import DQN, IQN, QRDQN
+from deepq._dqn import DQN, IQN, PQN, QRDQN
 from deepq._evaluation import evaluate_policy
 
 
@@ -50,4 +50,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'deepq' has no attribute {name!r}")
 
 
-__all__ = ["DQN", "IQN", "QRDQN", "evaluate_policy", "env_ids", "presets", "config_keys", "__version__"]
+__all__ = ["DQN", "IQN", "PQN", "QRDQN", "evaluate_policy", "env_ids", "presets", "config_keys", "__version__"]

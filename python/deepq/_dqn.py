@@ -116,6 +116,9 @@ class DQN:
     :attr:`train_summary`.
 
     ``seed=None`` draws a random seed (stored in the config, so the run can be repeated).
+    ``tensorboard_log`` writes SB3's TensorBoard runs (``{tensorboard_log}/{tb_log_name}_N``)
+    through SB3's ``Logger`` and deepq's event writer; ``replay_buffer_kwargs`` takes
+    ``handle_timeout_termination``.
     """
 
     #: The config's ``algorithm`` this class trains.
@@ -146,17 +149,18 @@ class DQN:
         _sb3.check_policy(policy)
         _sb3.check_device(device)
         hyperparameters, schedule = _sb3.split_schedule(hyperparameters)
-        overrides = {**PYTHON_DEFAULTS, **self._DEFAULTS}
-        overrides.update(_sb3.infrastructure(
-            tensorboard_log=tensorboard_log, replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
+        overrides = _sb3.infrastructure(
+            replay_buffer_class=replay_buffer_class, replay_buffer_kwargs=replay_buffer_kwargs,
             optimize_memory_usage=optimize_memory_usage, stats_window_size=stats_window_size,
-            init_setup_model=_init_setup_model))
+            init_setup_model=_init_setup_model)
         overrides.update(self._hyperparameters(hyperparameters, policy_kwargs))
         if seed is None:
             seed = secrets.randbits(31)
-        self._setup(_native.Config(), env, overrides, seed, verbose, preset=None, policy=policy,
+        config = _native.Config()
+        config.update({**PYTHON_DEFAULTS, **self._DEFAULTS})
+        self._setup(config, env, overrides, seed, verbose, preset=None, policy=policy,
                     schedule=schedule)
+        self.tensorboard_log = None if tensorboard_log is None else os.fspath(tensorboard_log)
 
     @classmethod
     def from_preset(cls, name: str, env: Any = None, *, verbose: int = 0,
@@ -173,6 +177,9 @@ class DQN:
         model._setup(config, config.get("env") if env is None else env, overrides, seed,
                      verbose, preset=name, schedule=schedule)
         return model
+
+    def _check_env(self, handle: EnvHandle) -> None:
+        """Refuses an env this class cannot train on (every env suits DQN's loop)."""
 
     @classmethod
     def _hyperparameters(cls, values: dict, policy_kwargs: Optional[dict]) -> dict:
@@ -193,6 +200,7 @@ class DQN:
         cnn = policy == "CnnPolicy" or bool(overrides.get("cnn", config.get("cnn")))
         handle = resolve_env(env, env_kwargs, cnn)
         if handle.num_envs is not None:
+            # The vector env's copies, unless n_envs was given (a default gives way).
             n_envs = overrides.get("n_envs", handle.num_envs)
             if n_envs != handle.num_envs:
                 raise ValueError(f"n_envs = {n_envs} but the vector env has {handle.num_envs} "
@@ -230,6 +238,7 @@ class DQN:
         self._n_updates = 0
         self._logger = None
         self._last_learn = None
+        self.tensorboard_log: Optional[str] = None
         self._rng = np.random.default_rng(self._config.get("seed"))
         self.num_timesteps = 0
         self.train_summary: Optional[dict] = None
@@ -237,6 +246,8 @@ class DQN:
     def _bind(self, handle: Optional[EnvHandle], encoding: Optional[ObservationEncoding] = None,
               n_actions: Optional[int] = None, action_start: int = 0) -> None:
         """Sets the env (or, without one, the observation encoding and action space)."""
+        if handle is not None:
+            self._check_env(handle)
         self._handle = handle
         if handle is not None:
             encoding, n_actions, action_start = (handle.observation, handle.n_actions,
@@ -304,13 +315,22 @@ class DQN:
             adapter.start()
         reporter = (ProgressReporter(self.verbose, progress_bar, log_interval)
                     if self.verbose >= 1 or progress_bar else None)
+        if self.tensorboard_log is not None:
+            # SB3 sets up its logger at every learn(): a new run directory unless going on.
+            self._logger = _sb3.tensorboard_logger(self.tensorboard_log, tb_log_name,
+                                                   reset_num_timesteps)
+            reporter = _sb3.Sb3Logging(
+                self._logger, log_interval, cfg.get("rolling_window"), self._n_updates,
+                updates_before if continuing else 0,
+                self._trainer.num_timesteps if continuing else 0, reporter)
         schedule = (None if self._lr_schedule is None
                     else _sb3.TrackedSchedule(self._lr_schedule, cfg.get("learning_rate")))
         self._learning, self._net_updates = True, None
         try:
+            logging = self.tensorboard_log is not None
             network, summary, _stopped = trainer.learn(
                 cfg, reset_num_timesteps, adapter, adapter.freq if adapter else freq, reporter,
-                self.verbose >= 2, schedule)
+                self.verbose >= 2 or logging, schedule, logging)
         finally:
             self._learning = False
         summary = json.loads(summary)
@@ -422,6 +442,8 @@ class DQN:
             path += ".pkl"
         trainer = self._live_trainer(self._run_config(self._config.get("total_timesteps")))
         data = trainer.replay_bytes()
+        if data is None:
+            raise ValueError(f"deepq.{type(self).__name__} has no replay buffer")
         partial = f"{path}.{secrets.token_hex(4)}.tmp"
         try:
             with open(partial, "wb") as out:
@@ -793,3 +815,42 @@ class IQN(DQN):
 
     _ALGORITHM = "iqn"
     _DEFAULTS = {"algorithm": "iqn"}
+
+
+class PQN(DQN):
+    """PQN (Gallici et al., ICLR 2025): many env copies stepped ε-greedily for
+    ``rollout_steps`` steps, Q(λ) targets from the online network, then ``n_epochs`` passes
+    of ``n_minibatches`` minibatches, with no replay buffer and no target network; trained
+    by deepq (Rust), with :class:`DQN`'s interface (``learn``, ``predict``, ``save``,
+    callbacks, training that goes on, ...).
+
+    Defaults are purejaxql's CartPole-v1 configuration (deepq's ``pqn-cartpole`` preset):
+    ``n_envs`` 32 (a vector env's own count when one is given), ``rollout_steps`` 64,
+    ``n_epochs`` 4, ``n_minibatches`` 16, ``q_lambda`` 0.95, ``reward_scale`` 0.1, ``gamma``
+    0.99, ``net_arch`` [256, 256] with ``layer_norm``, RAdam (``learning_rate`` 1e-4,
+    decaying linearly: ``learning_rate_schedule="linear"``), ``max_grad_norm`` 10, ε 1 → 0.2
+    over the first 20% of the budget. A single Gymnasium env is copied with
+    ``copy.deepcopy`` for the other copies. A Gymnasium vector env must reset in the same
+    step (``autoreset_mode=SAME_STEP``; SB3's ``VecEnv`` do), as PQN's rollouts have a step
+    of every copy at every time.
+    """
+
+    _ALGORITHM = "pqn"
+    _DEFAULTS = {"algorithm": "pqn", "n_envs": 32, "rollout_steps": 64, "n_epochs": 4,
+                 "n_minibatches": 16, "q_lambda": 0.95, "reward_scale": 0.1, "gamma": 0.99,
+                 "net_arch": [256, 256], "layer_norm": True, "optimizer": "radam",
+                 "learning_rate": 1e-4, "learning_rate_schedule": "linear",
+                 "max_grad_norm": 10.0, "exploration_initial_eps": 1.0,
+                 "exploration_final_eps": 0.2, "exploration_fraction": 0.2}
+
+    @property
+    def replay_buffer(self) -> None:
+        """None: PQN learns from its rollouts, without a replay buffer."""
+        return None
+
+    def _check_env(self, handle: EnvHandle) -> None:
+        if handle.autoreset == "NextStep":
+            raise ValueError(
+                f"deepq.PQN needs a vector env that resets in the step an episode ends, and "
+                f"{handle.id}'s resets on the next step: make it with autoreset_mode="
+                "gymnasium.vector.AutoresetMode.SAME_STEP, or use an SB3 VecEnv")

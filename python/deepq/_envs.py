@@ -201,6 +201,8 @@ class EnvHandle:
         self.reward_threshold = reward_threshold
         #: Copies of a vector env (Gymnasium or SB3), None for a single env.
         self.num_envs: Optional[int] = None
+        #: A vector env's autoreset mode (``"NextStep"``, ``"SameStep"``, ``"sb3"``).
+        self.autoreset: Optional[str] = None
 
     @property
     def is_builtin(self) -> bool:
@@ -385,6 +387,7 @@ def _from_gymnasium(env: Any, source: Any, cnn: bool = False) -> EnvHandle:
                        int(actions.n), int(getattr(actions, "start", 0)),
                        None if threshold is None else float(threshold))
     handle.num_envs = None if vector is None else vector[0]
+    handle.autoreset = None if vector is None else vector[1]
     return handle
 
 

@@ -10,7 +10,9 @@ either maps (``stats_window_size``) or accepts only at the value that matches wh
 from __future__ import annotations
 
 import math
+import os
 import sys
+import time
 from typing import Any, Optional
 
 import numpy as np
@@ -127,24 +129,31 @@ def train_freq(value: Any) -> Any:
     return plain(value)
 
 
-def infrastructure(*, tensorboard_log, replay_buffer_class, replay_buffer_kwargs,
-                   optimize_memory_usage, stats_window_size, init_setup_model) -> dict:
-    """Checks SB3's infrastructure arguments; returns the config keys they map to."""
-    if tensorboard_log is not None:
-        raise ValueError(
-            "tensorboard_log is not supported by the Python API; "
-            "`deepq train --tensorboard` writes TensorBoard files"
-        )
-    if replay_buffer_class is not None or replay_buffer_kwargs:
-        raise ValueError("deepq has its own replay buffer; replay_buffer_class and "
-                         "replay_buffer_kwargs are not supported")
-    if optimize_memory_usage:
-        raise ValueError("optimize_memory_usage=True is not supported")
+def infrastructure(*, replay_buffer_class, replay_buffer_kwargs, optimize_memory_usage,
+                   stats_window_size, init_setup_model) -> dict:
+    """Checks SB3's infrastructure arguments; returns the config keys they map to.
+
+    ``optimize_memory_usage`` is what deepq's replay always does (each stored frame once,
+    whatever its value); ``replay_buffer_kwargs`` takes SB3's ``handle_timeout_termination``
+    (deepq's ``bootstrap_on_truncation``)."""
+    if replay_buffer_class is not None:
+        raise ValueError("deepq has its own replay buffer; replay_buffer_class is not "
+                         "supported (replay_buffer_kwargs takes handle_timeout_termination)")
+    buffer_kwargs = dict(replay_buffer_kwargs or {})
+    timeouts = buffer_kwargs.pop("handle_timeout_termination", None)
+    if buffer_kwargs:
+        raise ValueError(f"unsupported replay_buffer_kwargs key {sorted(buffer_kwargs)[0]!r}; "
+                         "deepq takes handle_timeout_termination")
+    if not isinstance(optimize_memory_usage, (bool, np.bool_)):
+        raise ValueError(f"invalid value {optimize_memory_usage!r} for "
+                         "'optimize_memory_usage': expected True or False")
     if not init_setup_model:
         raise ValueError("_init_setup_model=False is not supported")
     out = {}
     if stats_window_size is not None:
         out["rolling_window"] = plain(stats_window_size)
+    if timeouts is not None:
+        out["bootstrap_on_truncation"] = plain(timeouts)
     return out
 
 
@@ -311,3 +320,93 @@ def record_learn(logger: Any, summary: dict, n_updates: int, learning_rate: floa
     logger.record("rollout/exploration_rate", exploration_rate)
     logger.record("train/learning_rate", learning_rate)
     logger.record("train/n_updates", n_updates, exclude="tensorboard")
+
+
+def tensorboard_logger(tensorboard_log: str, tb_log_name: str, reset_num_timesteps: bool) -> Any:
+    """SB3's ``Logger`` writing TensorBoard files through deepq's writer into
+    ``tensorboard_log/{tb_log_name}_{n}``: the next run number, or the last one when
+    training goes on (``reset_num_timesteps=False``), as SB3's ``configure_logger`` picks."""
+    try:
+        from stable_baselines3.common.logger import KVWriter, Logger
+        from stable_baselines3.common.utils import get_latest_run_id
+    except ImportError:
+        raise ImportError("tensorboard_log writes through SB3's Logger: pip install "
+                          "stable-baselines3 (or use `deepq train --tensorboard`)") from None
+    from deepq import _native
+
+    class TensorBoardFormat(KVWriter):
+        """SB3's ``tensorboard`` output format, written by deepq's event writer."""
+
+        def __init__(self, folder: str):
+            self.writer = _native.EventWriter(folder)
+
+        def write(self, key_values: dict, key_excluded: dict, step: int = 0) -> None:
+            for key, value in key_values.items():
+                excluded = key_excluded.get(key) or ()
+                number = isinstance(value, (int, float, np.integer, np.floating))
+                if "tensorboard" not in excluded and number and not isinstance(value, bool):
+                    self.writer.scalar(key, int(step), float(value))
+            self.writer.flush()
+
+        def close(self) -> None:
+            self.writer.flush()
+
+    run = get_latest_run_id(tensorboard_log, tb_log_name) + (1 if reset_num_timesteps else 0)
+    folder = os.path.join(tensorboard_log, f"{tb_log_name}_{max(run, 1)}")
+    return Logger(folder=folder, output_formats=[TensorBoardFormat(folder)])
+
+
+class Sb3Logging:
+    """What SB3's ``learn()`` logs, as a progress hook: every ``log_interval`` episodes
+    SB3's ``time/``, ``rollout/`` and ``train/`` keys go to ``logger`` and are dumped at the
+    step (``rollout/ep_rew_mean`` over the last ``window`` episodes). Reports go on to
+    ``inner``, the progress printer, if any."""
+
+    def __init__(self, logger: Any, log_interval: int, window: int, n_updates_before: int,
+                 run_updates_before: int, start_step: int, inner: Any):
+        from collections import deque
+
+        self._logger = logger
+        self._log_interval = max(1, int(log_interval))
+        self._returns: Any = deque(maxlen=window)
+        self._lengths: Any = deque(maxlen=window)
+        self._episodes = 0
+        self._n_updates = n_updates_before
+        self._updates_before = run_updates_before
+        self._start_step = start_step
+        self._start = time.perf_counter()
+        self._train: dict = {}
+        self._inner = inner
+
+    def __call__(self, kind: str, info: dict) -> None:
+        if self._inner is not None:
+            self._inner(kind, info)
+        if kind == "update":
+            self._train = {"train/loss": info["loss"],
+                           "train/learning_rate": info["learning_rate"],
+                           "train/n_updates": self._n_updates + info["updates"]
+                           - self._updates_before}
+        elif kind == "episode":
+            self._returns.append(info["return"])
+            self._lengths.append(info["length"])
+            self._episodes += 1
+            if self._episodes % self._log_interval == 0:
+                self._dump(info)
+
+    def _dump(self, info: dict) -> None:
+        step, log = info["step"], self._logger
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        log.record("time/episodes", self._episodes, exclude="tensorboard")
+        log.record("time/fps", int((step - self._start_step) / elapsed))
+        log.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
+        log.record("time/total_timesteps", step, exclude="tensorboard")
+        log.record("rollout/ep_rew_mean", float(np.mean(self._returns)))
+        log.record("rollout/ep_len_mean", float(np.mean(self._lengths)))
+        log.record("rollout/exploration_rate", info["exploration_rate"])
+        for key, value in self._train.items():
+            log.record(key, value, exclude="tensorboard" if key == "train/n_updates" else None)
+        log.dump(step)
+
+    def finish(self, summary: dict) -> None:
+        if self._inner is not None:
+            self._inner.finish(summary)

@@ -72,8 +72,10 @@ def test_unsupported_sb3_options_are_refused_clearly():
         deepq.DQN("CnnPolicy", "CartPole-v1")
     with pytest.raises(ValueError, match="CPU"):
         deepq.DQN("MlpPolicy", "CartPole-v1", device="cuda")
-    with pytest.raises(ValueError, match="tensorboard_log"):
-        deepq.DQN("MlpPolicy", "CartPole-v1", tensorboard_log="logs")
+    with pytest.raises(ValueError, match="unsupported replay_buffer_kwargs key 'n_steps'"):
+        deepq.DQN("MlpPolicy", "CartPole-v1", replay_buffer_kwargs=dict(n_steps=3))
+    with pytest.raises(ValueError, match="replay_buffer_class is not supported"):
+        deepq.DQN("MlpPolicy", "CartPole-v1", replay_buffer_class=object)
     with pytest.raises(ValueError, match="unsupported policy_kwargs key 'features_extractor_class'"):
         deepq.DQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(features_extractor_class=object))
     with pytest.raises(ValueError, match="given both directly and through policy_kwargs"):

@@ -202,3 +202,29 @@ def test_policy_device_and_the_multi_env_warning():
     m.policy.set_training_mode(False)
     with pytest.warns(UserWarning, match="The number of environments used is greater"):
         deepq.DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), target_update_interval=1)
+
+
+def test_tensorboard_log_writes_sb3s_keys_through_deepqs_writer(tmp_path):
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+
+    def scalars(run):
+        events = accumulator.EventAccumulator(str(tmp_path / run))
+        events.Reload()
+        return {tag: [(e.step, e.value) for e in events.Scalars(tag)]
+                for tag in events.Tags()["scalars"]}
+
+    m = model(tensorboard_log=str(tmp_path), learning_starts=50)
+    m.learn(2000, log_interval=4)
+    first_episodes = m.train_summary["episodes"]
+    m.learn(1000, log_interval=4, reset_num_timesteps=False)
+    second_episodes = m.train_summary["episodes"] - first_episodes
+    m.learn(500, tb_log_name="again")
+    first = scalars("DQN_1")
+    assert {"rollout/ep_rew_mean", "rollout/ep_len_mean", "rollout/exploration_rate",
+            "train/loss", "train/learning_rate", "time/fps"} <= set(first)
+    steps = [step for step, _ in first["rollout/ep_rew_mean"]]
+    assert steps == sorted(steps) and steps[-1] > 2000, "going on writes into the same run"
+    assert len(steps) == first_episodes // 4 + second_episodes // 4
+    assert set(os.listdir(tmp_path)) == {"DQN_1", "again_1"}
+    assert "train/n_updates" not in first, "SB3 keeps it out of TensorBoard"
+    assert scalars("again_1")["rollout/exploration_rate"][0][1] <= 1.0

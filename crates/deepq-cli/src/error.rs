@@ -73,6 +73,12 @@ impl fmt::Display for Failure {
     }
 }
 
+impl From<deepq::tensorboard::TensorboardError> for Failure {
+    fn from(e: deepq::tensorboard::TensorboardError) -> Self {
+        Failure::Runtime(e.to_string())
+    }
+}
+
 impl From<deepq::ConfigError> for Failure {
     fn from(e: deepq::ConfigError) -> Self {
         Failure::Usage(e.to_string())

@@ -7,7 +7,6 @@ mod commands;
 mod error;
 mod observer;
 mod settings;
-mod tensorboard;
 
 use std::process::ExitCode;
 

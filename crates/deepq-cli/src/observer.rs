@@ -12,7 +12,7 @@ use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, UpdateRecord};
 use indicatif::{HumanCount, ProgressBar, ProgressState, ProgressStyle};
 
 use crate::error::{CliResult, Failure};
-use crate::tensorboard::EventWriter;
+use deepq::tensorboard::EventWriter;
 
 /// Writes a run's logs as training goes and drives its progress bar.
 pub struct RunObserver {

@@ -9,6 +9,7 @@
 //!   env stepped through Python ([`gym::PyEnv`], or [`vector::PyVecCopy`] for a Gymnasium or
 //!   SB3 vector env), reporting through [`observer::PyObserver`];
 //! - [`network::Network`]: the Q-network, for predictions and safetensors I/O;
+//! - [`tensorboard::EventWriter`]: TensorBoard event files, for `tensorboard_log`;
 //! - [`evaluation::evaluate`]: greedy or ε-greedy episodes;
 //! - [`run_dir`]: saving and loading run directories (the format of `deepq::run_dir`, shared
 //!   with the CLI);
@@ -34,6 +35,7 @@ pub mod network;
 pub mod observer;
 pub mod reports;
 pub mod run_dir;
+pub mod tensorboard;
 pub mod training;
 pub mod vector;
 
@@ -62,6 +64,8 @@ pub mod native {
     use crate::reports::{aggregate, plot_sweep};
     #[pymodule_export]
     use crate::run_dir::{load_run, save_run};
+    #[pymodule_export]
+    use crate::tensorboard::EventWriter;
     #[pymodule_export]
     use crate::training::{Trainer, train_run};
 

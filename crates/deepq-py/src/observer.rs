@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use deepq::eval::EvalProgress;
 use deepq::schedule::ExplorationSchedule;
-use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, RunView};
+use deepq::train::{EpisodeRecord, EvalRecord, Observer, Progress, RunView, UpdateRecord};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
@@ -91,6 +91,8 @@ pub struct PyObserver {
     evaluation_stop: EvaluationStop,
     /// `learning_rate(progress_remaining) -> float`, SB3's schedule, if one was given.
     learning_rate: Option<Py<PyAny>>,
+    /// Whether `progress` also receives the sampled updates (every `log_interval`).
+    updates_to_progress: bool,
 }
 
 impl PyObserver {
@@ -123,7 +125,14 @@ impl PyObserver {
             stopped_by_callback: false,
             evaluation_stop: EvaluationStop::default(),
             learning_rate: None,
+            updates_to_progress: false,
         }
+    }
+
+    /// Sends `progress` the sampled updates too (kind `"update"`), when `on`.
+    pub fn with_update_reports(mut self, on: bool) -> Self {
+        self.updates_to_progress = on;
+        self
     }
 
     /// Takes the learning rate from `schedule(progress_remaining)` at every training phase.
@@ -243,6 +252,18 @@ impl Observer for PyObserver {
                 d.set_item("length", record.length)?;
                 d.set_item("exploration_rate", record.epsilon)?;
                 d.set_item("wall_s", record.wall_s)
+            });
+        }
+    }
+
+    fn on_update(&mut self, record: &UpdateRecord) {
+        if self.updates_to_progress {
+            self.report("update", |d| {
+                d.set_item("step", record.step)?;
+                d.set_item("updates", record.updates)?;
+                d.set_item("loss", record.loss)?;
+                d.set_item("mean_q", record.mean_q)?;
+                d.set_item("learning_rate", record.learning_rate)
             });
         }
     }

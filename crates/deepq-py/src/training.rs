@@ -95,10 +95,11 @@ impl Trainer {
     ///
     /// `callback(info)` is called every `callback_freq` steps and stops training by
     /// returning `False`; `progress(kind, info)` receives progress, evaluation and (with
-    /// `progress_episodes`) episode reports; `learning_rate(progress_remaining)`, SB3's
+    /// `progress_episodes`) episode and (with `progress_updates`) sampled update reports;
+    /// `learning_rate(progress_remaining)`, SB3's
     /// schedule, sets the learning rate at every training phase. Exceptions raised by the
     /// env or these functions stop training and are re-raised.
-    #[pyo3(signature = (config, reset_num_timesteps=true, callback=None, callback_freq=1, progress=None, progress_episodes=false, learning_rate=None))]
+    #[pyo3(signature = (config, reset_num_timesteps=true, callback=None, callback_freq=1, progress=None, progress_episodes=false, learning_rate=None, progress_updates=false))]
     #[allow(clippy::too_many_arguments)]
     fn learn(
         &self,
@@ -110,6 +111,7 @@ impl Trainer {
         progress: Option<Py<PyAny>>,
         progress_episodes: bool,
         learning_rate: Option<Py<PyAny>>,
+        progress_updates: bool,
     ) -> Result<(Network, String, bool)> {
         let cfg = &config.inner;
         let mut state = self.state.try_lock().map_err(|e| match e {
@@ -135,7 +137,8 @@ impl Trainer {
             Arc::clone(&self.failure),
         )
         .starting_at(trainer.num_timesteps(), trainer.num_episodes())
-        .with_learning_rate(learning_rate);
+        .with_learning_rate(learning_rate)
+        .with_update_reports(progress_updates);
         let outcome = py.detach(|| trainer.learn(&mut observer));
         if let Some(e) = self.failure.take() {
             return Err(Error::Python(e));

@@ -61,8 +61,13 @@ pub trait Algorithm<E: Env>: Serialize + DeserializeOwned {
 
     /// Ends the episodes under way and starts new ones from a reset without a seed (each
     /// copy goes on with its own random state), as SB3's `learn()` does when it resets its
-    /// step count. An algorithm that cannot continue a run says so.
-    fn restart_episodes(&mut self, cfg: &DqnConfig) -> Result<(), TrainError> {
+    /// step count (`restart_counters`; what the algorithm counts itself restarts with it). An
+    /// algorithm that cannot continue a run says so.
+    fn restart_episodes(
+        &mut self,
+        cfg: &DqnConfig,
+        _restart_counters: bool,
+    ) -> Result<(), TrainError> {
         Err(TrainError::CannotContinue(cfg.algorithm.name()))
     }
 
@@ -84,9 +89,16 @@ pub trait Algorithm<E: Env>: Serialize + DeserializeOwned {
     }
 }
 
-/// Config keys the core reads afresh at every step: the budget, logging, checkpoints and
-/// evaluation.
+/// Config keys read afresh at every step by the core (the budget, logging, checkpoints and
+/// evaluation) and by every algorithm that continues (ε's schedule, through
+/// `DqnConfig::exploration`).
 const LIVE_KEYS: &[&str] = &[
+    "exploration_schedule",
+    "exploration_fraction",
+    "exploration_initial_eps",
+    "exploration_final_eps",
+    "exploration_decay_steps",
+    "exploration_decay_episodes",
     "total_timesteps",
     "episodes",
     "log_interval",
@@ -485,7 +497,7 @@ where
     ) -> Result<(), TrainError> {
         self.check_config(&cfg)?;
         if restart_counters || restart_episodes {
-            self.algorithm.restart_episodes(&cfg)?;
+            self.algorithm.restart_episodes(&cfg, restart_counters)?;
         }
         if restart_counters {
             self.run.restart(cfg);

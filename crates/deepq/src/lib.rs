@@ -26,7 +26,8 @@
 //! - [`config`] and [`presets`]; [`eval`] (greedy evaluation), [`stats`] (across seeds),
 //!   [`model`] (what a run saves), [`run_dir`] (the run directory both front ends read and
 //!   write), [`run_log`] (training into one), [`summary`] (its `summary.json`, one seed or many), [`observer`] (what a run reports), [`checkpoint`],
-//!   [`tabular`] (the Q-table and the optimum it is compared with).
+//!   [`tabular`] (the Q-table and the optimum it is compared with), [`tensorboard`] (event
+//!   files, for the CLI's `--tensorboard` and Python's `tensorboard_log`).
 //!
 //! The network core lives in the `deepq-nn` crate, environments in `deepq-envs`.
 
@@ -54,6 +55,7 @@ pub mod schedule;
 pub mod stats;
 pub mod summary;
 pub mod tabular;
+pub mod tensorboard;
 pub mod train;
 
 pub use algorithms::dqn::DqnAgent;

@@ -134,16 +134,47 @@ fn weights_load_when_they_fit() {
 }
 
 #[test]
-fn algorithms_with_their_own_loop_say_they_cannot_go_on() {
-    let mut cfg = Preset::find("pqn-cartpole").unwrap().config().unwrap();
-    cfg.run.total_timesteps = 512;
-    assert_eq!(cfg.algorithm, Algorithm::Pqn);
+fn pqn_goes_on_from_whole_rollouts() {
+    let pqn = |total_timesteps| {
+        let mut cfg = Preset::find("pqn-cartpole").unwrap().config().unwrap();
+        cfg.run.total_timesteps = total_timesteps;
+        cfg.eval.freq.n = 0;
+        cfg.eval.final_episodes = 1;
+        cfg.optimizer.learning_rate_schedule = deepq::config::LearningRateSchedule::Constant;
+        cfg.exploration.initial_eps = 0.2;
+        cfg
+    };
+    let rollout = 32 * 64;
+    let whole = train(&pqn(3 * rollout), &mut ()).unwrap();
+    let mut trainer = Trainer::new(&pqn(rollout)).unwrap();
+    trainer.learn(&mut ()).unwrap();
+    trainer
+        .continue_with(&pqn(3 * rollout), false, false)
+        .unwrap();
+    let split = trainer.learn(&mut ()).unwrap();
+    assert_eq!(split.summary.updates, whole.summary.updates);
+    assert_eq!(split.model.to_safetensors(), whole.model.to_safetensors());
+    // Starting the count again keeps the weights and starts new episodes.
+    trainer.continue_with(&pqn(rollout), true, false).unwrap();
+    let again = trainer.learn(&mut ()).unwrap();
+    assert_eq!(again.summary.env_steps, rollout);
+    assert_ne!(again.model.to_safetensors(), split.model.to_safetensors());
+}
+
+#[test]
+fn tabular_runs_say_they_cannot_go_on() {
+    let mut cfg = Preset::find("frozenlake-tabular")
+        .unwrap()
+        .config()
+        .unwrap();
+    cfg.run.total_timesteps = 500;
+    assert_eq!(cfg.algorithm, Algorithm::Tabular);
     let mut trainer = Trainer::new(&cfg).unwrap();
     trainer.learn(&mut ()).unwrap();
     let err = trainer.continue_with(&cfg, true, false).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "algorithm pqn cannot continue a run or load weights into one: each run starts afresh"
+        "algorithm tabular cannot continue a run or load weights into one: each run starts afresh"
     );
     assert!(trainer.replay_bytes().is_none());
 }

@@ -414,14 +414,8 @@ where
         self.learner.model()
     }
 
-    /// What [`OffPolicy::step`] reads from the config at every step.
+    /// What [`OffPolicy::step`] reads from the config at every step, besides ε's schedule.
     const LIVE_KEYS: &'static [&'static str] = &[
-        "exploration_schedule",
-        "exploration_fraction",
-        "exploration_initial_eps",
-        "exploration_final_eps",
-        "exploration_decay_steps",
-        "exploration_decay_episodes",
         "learning_rate",
         "learning_rate_schedule",
         "learning_starts",
@@ -434,7 +428,11 @@ where
         "terminal_on_life_loss",
     ];
 
-    fn restart_episodes(&mut self, _cfg: &DqnConfig) -> Result<(), TrainError> {
+    fn restart_episodes(
+        &mut self,
+        _cfg: &DqnConfig,
+        _restart_counters: bool,
+    ) -> Result<(), TrainError> {
         self.envs.reset(None);
         self.replay.cut_episodes();
         // Rebuilt from the new episodes' first observations at the next step.

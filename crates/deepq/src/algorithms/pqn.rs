@@ -47,6 +47,11 @@ pub struct Pqn<E: Env, T: Scalar> {
     optimizer: Optimizer<T>,
     explore_rng: Pcg64,
     shuffle_rng: Pcg64,
+    /// Optimizer steps taken before the step count last restarted (a continued run's
+    /// learning-rate decay counts from there); 0 in a run that never restarted, the only
+    /// kind that checkpoints.
+    #[serde(skip)]
+    steps_before_restart: u64,
     /// Per-rollout buffers, rebuilt after a restore.
     #[serde(skip)]
     scratch: Option<Scratch<T>>,
@@ -324,7 +329,8 @@ where
                     mb.actions[j] = s.actions[k];
                     mb.targets[j] = s.targets[k];
                 }
-                let lr = learning_rate(&run.cfg, self.optimizer.steps(), total_steps);
+                let step = self.optimizer.steps() - self.steps_before_restart;
+                let lr = learning_rate(&run.cfg, step, total_steps);
                 let (loss, mean_q) = mb.update(
                     &mut self.online,
                     &mut self.optimizer,
@@ -379,6 +385,7 @@ where
             envs,
             explore_rng: stream_rng(cfg.run.seed, Stream::Explore),
             shuffle_rng: stream_rng(cfg.run.seed, Stream::Replay),
+            steps_before_restart: 0,
         })
     }
 
@@ -418,5 +425,34 @@ where
 
     fn model(&self) -> Model {
         Model::Network(self.online.clone().into())
+    }
+
+    /// What [`Pqn::step`] reads from the config at every rollout, besides ε's schedule.
+    const LIVE_KEYS: &'static [&'static str] = &[
+        "learning_rate",
+        "learning_rate_schedule",
+        "max_grad_norm",
+        "gamma",
+        "q_lambda",
+        "reward_scale",
+        "bootstrap_on_truncation",
+    ];
+
+    fn restart_episodes(
+        &mut self,
+        _cfg: &DqnConfig,
+        restart_counters: bool,
+    ) -> Result<(), TrainError> {
+        self.envs.reset(None);
+        if restart_counters {
+            self.steps_before_restart = self.optimizer.steps();
+        }
+        // Rebuilt from the new episodes' first observations at the next rollout.
+        self.scratch = None;
+        Ok(())
+    }
+
+    fn load_model(&mut self, model: &Model, _cfg: &DqnConfig) -> Result<(), TrainError> {
+        Ok(network::load_q_network(&mut self.online, None, model)?)
     }
 }

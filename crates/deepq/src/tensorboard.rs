@@ -4,9 +4,16 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{CliResult, Failure};
+/// A TensorBoard file that could not be created or written, with its path.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write '{path}': {source}")]
+pub struct TensorboardError {
+    path: PathBuf,
+    source: std::io::Error,
+}
 
 /// Appends scalar summaries to one `events.out.tfevents.*` file.
 pub struct EventWriter {
@@ -16,14 +23,30 @@ pub struct EventWriter {
 
 impl EventWriter {
     /// Creates a new event file in `dir` and writes the file-version header event.
-    pub fn create(dir: &Path) -> CliResult<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", dir.display())))?;
+    pub fn create(dir: &Path) -> Result<Self, TensorboardError> {
+        std::fs::create_dir_all(dir).map_err(|source| TensorboardError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let now = wall_time();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-        let path = dir.join(format!("events.out.tfevents.{}.{host}", now as u64));
-        let file = File::create(&path)
-            .map_err(|e| Failure::Runtime(format!("cannot create '{}': {e}", path.display())))?;
+        // The process and a counter keep two writers of one second (a run that goes on in
+        // the same directory) from sharing a file, as TensorFlow's own names do.
+        static WRITERS: AtomicU64 = AtomicU64::new(0);
+        let n = WRITERS.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(
+            "events.out.tfevents.{}.{host}.{}.{n}",
+            now as u64,
+            std::process::id()
+        ));
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| TensorboardError {
+                path: path.clone(),
+                source,
+            })?;
         let mut writer = EventWriter {
             out: BufWriter::new(file),
             path,
@@ -37,7 +60,7 @@ impl EventWriter {
     }
 
     /// Writes one scalar `value` under `tag` at `step`.
-    pub fn scalar(&mut self, tag: &str, step: u64, value: f64) -> CliResult<()> {
+    pub fn scalar(&mut self, tag: &str, step: u64, value: f64) -> Result<(), TensorboardError> {
         let mut summary_value = Vec::new();
         put_bytes(&mut summary_value, 1, tag.as_bytes());
         put_float(&mut summary_value, 2, value as f32);
@@ -51,12 +74,12 @@ impl EventWriter {
     }
 
     /// Pushes buffered records to the file.
-    pub fn flush(&mut self) -> CliResult<()> {
+    pub fn flush(&mut self) -> Result<(), TensorboardError> {
         self.out.flush().map_err(|e| self.fail(e))
     }
 
     /// TFRecord framing: length, masked CRC of the length, data, masked CRC of the data.
-    fn record(&mut self, data: &[u8]) -> CliResult<()> {
+    fn record(&mut self, data: &[u8]) -> Result<(), TensorboardError> {
         let len = (data.len() as u64).to_le_bytes();
         let result = self
             .out
@@ -67,8 +90,16 @@ impl EventWriter {
         result.map_err(|e| self.fail(e))
     }
 
-    fn fail(&self, e: std::io::Error) -> Failure {
-        Failure::Runtime(format!("cannot write '{}': {e}", self.path.display()))
+    fn fail(&self, source: std::io::Error) -> TensorboardError {
+        TensorboardError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The event file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -248,6 +279,21 @@ mod tests {
             let value_fields = parse(value_msg);
             assert_eq!(value_fields[0], Field::Bytes(1, tag.as_bytes().to_vec()));
             assert_eq!(value_fields[1], Field::Fixed32(2, value.to_le_bytes()));
+        }
+    }
+
+    #[test]
+    fn writers_of_the_same_second_keep_their_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = EventWriter::create(dir.path()).unwrap();
+        let mut second = EventWriter::create(dir.path()).unwrap();
+        first.scalar("a", 1, 1.0).unwrap();
+        second.scalar("b", 2, 2.0).unwrap();
+        first.flush().unwrap();
+        second.flush().unwrap();
+        assert_ne!(first.path(), second.path());
+        for writer in [&first, &second] {
+            assert_eq!(records(&std::fs::read(writer.path()).unwrap()).len(), 2);
         }
     }
 }
