@@ -1,4 +1,4 @@
-"""``python -m deepq train|eval``: the ``deepq`` command's training and evaluation for
+"""``python -m deepq train|eval|play``: the ``deepq`` command's training, evaluation and GIFs for
 environments that live in Python. That is Atari through ale-py, which the Rust command cannot
 run (see ``deepq.atari``), and any Gymnasium id. Run directories are the ``deepq`` command's:
 ``config.toml``, the CSV logs, ``model.safetensors``, ``summary.json`` and the plots, so
@@ -8,6 +8,7 @@ already finished::
 
     python -m deepq train --preset atari-dqn --env ALE/Pong-v5 --num-envs 8 --seeds 0..3 --out runs/pong
     python -m deepq eval --run runs/pong/seed-0 --episodes 10
+    python -m deepq play --run runs/pong/seed-0 --out pong.gif
 """
 
 import argparse
@@ -114,15 +115,19 @@ def train(args: argparse.Namespace) -> None:
         print(f"{out}: aggregate of {len(dirs)} seeds (summary.json, plots)")
 
 
-def evaluate(args: argparse.Namespace) -> None:
-    from deepq import DQN, evaluate_policy
-
-    config_text = (Path(args.run) / "config.toml").read_text()
+def _saved_config(run: str) -> dict:
+    """The keys of a run directory's ``config.toml``."""
     try:
         import tomllib
     except ImportError:
         import tomli as tomllib
-    saved = tomllib.loads(config_text)
+    return tomllib.loads((Path(run) / "config.toml").read_text())
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    from deepq import DQN, evaluate_policy
+
+    saved = _saved_config(args.run)
     handle = _make_env(saved["env"], dict(saved.get("env_kwargs") or {}), None,
                        bool(saved.get("cnn")))
     model = DQN.load(args.run, env=handle.source)
@@ -132,6 +137,66 @@ def evaluate(args: argparse.Namespace) -> None:
     print(f"{args.run}: {len(returns)} episodes, mean return {mean:.2f} "
           f"(min {min(returns):.2f}, max {max(returns):.2f}), mean length "
           f"{sum(lengths) / len(lengths):.1f}")
+
+
+def _rendering_env(env_id: str, env_kwargs: dict):
+    """A Gymnasium env of ``env_id`` that renders RGB frames and gives the observations the
+    run trained on: for an Atari game, the standard stack of :func:`deepq.atari.make_vec`
+    (84×84 grayscale, 4 frames per action max-pooled, 4 stacked, up to 30 no-op starts)
+    built from Gymnasium's wrappers, whose frames are the game's own."""
+    import gymnasium
+
+    if _is_atari(env_id):
+        from deepq import atari
+
+        atari._ale()
+        try:
+            import cv2  # noqa: F401  (AtariPreprocessing resizes with it)
+        except ImportError:
+            raise ImportError("playing an Atari run needs OpenCV for Gymnasium's "
+                              f"AtariPreprocessing: {atari.INSTALL}") from None
+        env = gymnasium.make(atari.resolve_id(env_id), render_mode="rgb_array", frameskip=1,
+                             **env_kwargs)
+        env = gymnasium.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4,
+                                                    screen_size=84, grayscale_obs=True)
+        return gymnasium.wrappers.FrameStackObservation(env, 4)
+    from deepq import _native
+
+    if _native.is_builtin(env_id):
+        from deepq import envs
+
+        return envs.make(env_id, render_mode="rgb_array", **env_kwargs)
+    return gymnasium.make(env_id, render_mode="rgb_array", **env_kwargs)
+
+
+def play(args: argparse.Namespace) -> None:
+    from deepq import DQN
+
+    saved = _saved_config(args.run)
+    env = _rendering_env(saved["env"], dict(saved.get("env_kwargs") or {}))
+    model = DQN.load(args.run, env=env)
+    gif = _native.GifWriter(args.out, args.fps)
+    max_steps = args.max_steps or model.config["eval_max_episode_steps"]
+    obs, _ = env.reset(seed=args.seed)
+    # The games that wait for FIRE get it at every reset, as AtariVectorEnv gives it.
+    meanings = getattr(env.unwrapped, "get_action_meanings", lambda: [])()
+    if _is_atari(saved["env"]) and "FIRE" in meanings:
+        obs, *_ = env.step(meanings.index("FIRE"))
+    gif.add(env.render())
+    total, steps, how = 0.0, 0, f"cut at --max-steps {max_steps}"
+    while steps < max_steps:
+        action, _ = model.predict(obs, deterministic=True)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        steps += 1
+        gif.add(env.render())
+        if terminated or truncated:
+            how = "terminated" if terminated else "truncated (the time limit)"
+            break
+    frames = gif.finish()
+    env.close()
+    print(f"{saved['env']}: episode ended after {steps} steps with return {total:.2f}: {how}")
+    print(f"wrote {args.out} ({frames} frames)")
 
 
 def main(argv: Optional[list] = None) -> None:
@@ -156,9 +221,16 @@ def main(argv: Optional[list] = None) -> None:
     e.add_argument("--run", required=True, metavar="DIR")
     e.add_argument("--episodes", type=int, default=10, metavar="N")
     e.add_argument("--seed", type=int, help="seed of the first reset")
+    p = commands.add_parser("play", help="play one greedy episode of a run into a GIF")
+    p.add_argument("--run", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="FILE.gif")
+    p.add_argument("--seed", type=int, default=0, help="seed of the reset (default 0)")
+    p.add_argument("--fps", type=int, default=30, help="frames per second of the GIF")
+    p.add_argument("--max-steps", type=int, metavar="N",
+                   help="cut the episode here (default: the run's eval_max_episode_steps)")
     args = parser.parse_args(argv)
     try:
-        (train if args.command == "train" else evaluate)(args)
+        {"train": train, "eval": evaluate, "play": play}[args.command](args)
     except (ValueError, TypeError, ImportError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

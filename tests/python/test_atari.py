@@ -124,6 +124,11 @@ def test_python_m_deepq_trains_atari_runs_that_the_deepq_command_reads(tmp_path,
                    capture_output=True)
     evaluated = run_module("eval", "--run", str(out / "seed-0"), "--episodes", "1")
     assert "1 episodes, mean return" in evaluated.stdout
+    played = run_module("play", "--run", str(out / "seed-0"), "--out", str(tmp_path / "pong.gif"),
+                        "--max-steps", "40")
+    assert "ALE/Pong-v5: episode ended after 40 steps" in played.stdout
+    assert "(41 frames)" in played.stdout
+    assert (tmp_path / "pong.gif").read_bytes()[:6] == b"GIF89a"
     bad = run_module("train", "--env", "ALE/Pongg-v5", "--out", str(tmp_path / "x"),
                      check=False)
     assert bad.returncode == 2 and "unknown Atari game" in bad.stderr

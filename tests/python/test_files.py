@@ -183,3 +183,29 @@ def test_foreign_and_damaged_zips_are_one_line_errors(tmp_path):
     damaged.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(RuntimeError, match="cannot read"):
         deepq.DQN.load(damaged)
+
+
+def test_python_m_deepq_play_writes_a_gif_of_a_greedy_episode(tmp_path):
+    import subprocess
+    import sys
+
+    model = deepq.DQN("MlpPolicy", "CartPole-v1", seed=0, learning_starts=50)
+    model.learn(300)
+    model.save(tmp_path / "run")
+
+    def play(*args):
+        return subprocess.run([sys.executable, "-m", "deepq", "play", "--run",
+                               str(tmp_path / "run"), *args], capture_output=True, text=True)
+
+    done = play("--out", str(tmp_path / "cartpole.gif"), "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    steps = int(done.stdout.split("episode ended after ")[1].split(" steps")[0])
+    assert f"({steps + 1} frames)" in done.stdout
+    assert (tmp_path / "cartpole.gif").read_bytes()[:6] == b"GIF89a"
+    _, lengths = deepq.evaluate_policy(model, "CartPole-v1", n_eval_episodes=1, seed=3,
+                                       return_episode_rewards=True)
+    assert lengths == [steps], "the greedy episode evaluate_policy plays from the same seed"
+    bad = play("--out", str(tmp_path / "x.gif"), "--fps", "0")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: invalid value 0 for 'fps': must be at least 1"
+    assert not (tmp_path / "x.gif").exists()

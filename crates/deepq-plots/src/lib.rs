@@ -2,7 +2,8 @@
 //! system fonts are needed: one run's returns, evaluations, loss and ε ([`draw_run`]), the
 //! returns of several seeds with their confidence bands ([`draw_seeds`]), and a sweep's
 //! objective over its trials ([`draw_sweep`]); and the report of several seeds
-//! ([`report_seeds`]: their `summary.json` and plot). Both front ends draw with it: the `deepq`
+//! ([`report_seeds`]: their `summary.json` and plot); and episodes as GIFs ([`gif`]). Both
+//! front ends draw with it: the `deepq`
 //! command and the Python package (whose sweeps thus need no plotting library).
 //!
 //! Greedy evaluations are the headline wherever a run has them: training episodes explore,
@@ -13,6 +14,7 @@
 
 mod axis;
 mod chart;
+pub mod gif;
 mod run;
 mod seeds;
 mod sweep;

@@ -10,6 +10,7 @@
 //!   SB3 vector env), reporting through [`observer::PyObserver`];
 //! - [`network::Network`]: the Q-network, for predictions and safetensors I/O;
 //! - [`tensorboard::EventWriter`]: TensorBoard event files, for `tensorboard_log`;
+//! - [`gif::GifWriter`]: episodes as GIFs, for `python -m deepq play`;
 //! - [`evaluation::evaluate`]: greedy or ε-greedy episodes;
 //! - [`run_dir`]: saving and loading run directories (the format of `deepq::run_dir`, shared
 //!   with the CLI);
@@ -28,6 +29,7 @@ pub mod convert;
 pub mod envs;
 pub mod errors;
 pub mod evaluation;
+pub mod gif;
 pub mod gym;
 pub mod live;
 pub mod native_env;
@@ -54,6 +56,8 @@ pub mod native {
     use crate::envs::{builtin_env, env_ids, is_builtin, presets};
     #[pymodule_export]
     use crate::evaluation::evaluate;
+    #[pymodule_export]
+    use crate::gif::GifWriter;
     #[pymodule_export]
     use crate::gym::GymEnv;
     #[pymodule_export]

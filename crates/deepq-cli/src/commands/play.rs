@@ -2,12 +2,13 @@
 //! written as a GIF.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use deepq::envs::{Env, EnvSpec, EnvVisitor, RgbFrame};
+use deepq::envs::{Env, EnvSpec, EnvVisitor};
 use deepq::eval::{Episode, EpisodeEnd, run_episode};
-use deepq::run_dir::{LoadedRun, write_atomic};
+use deepq::run_dir::LoadedRun;
+use deepq_plots::gif::GifWriter;
 
 use crate::cli::PlayArgs;
 use crate::commands::eval::open_run;
@@ -121,8 +122,12 @@ impl EnvVisitor for Play<'_> {
             }
             Render::Gif(path) => {
                 let mut gif = GifWriter::new(path, self.fps);
-                let episode = play(&mut |env: &E| gif.add(&env.render_rgb()));
-                (episode, gif.finish()?)
+                let episode = play(&mut |env: &E| {
+                    let frame = env.render_rgb();
+                    gif.add(frame.width, frame.height, &frame.data);
+                });
+                let frames = gif.finish().map_err(|e| Failure::Runtime(e.to_string()))?;
+                (episode, frames)
             }
         };
         Ok(Played {
@@ -130,76 +135,6 @@ impl EnvVisitor for Play<'_> {
             episode,
             frames,
         })
-    }
-}
-
-/// Encodes frames into a looping GIF as they come (so a long episode is held compressed,
-/// not as raw frames) and writes it atomically when finished.
-struct GifWriter<'a> {
-    path: &'a Path,
-    /// Frame delay in 1/100 s, GIF's unit.
-    delay: u16,
-    encoder: Option<gif::Encoder<Vec<u8>>>,
-    frames: usize,
-    /// The first encoding error; later frames are skipped.
-    error: Option<String>,
-}
-
-impl<'a> GifWriter<'a> {
-    /// A GIF at `fps` frames per second, to be written to `path`.
-    fn new(path: &'a Path, fps: u32) -> Self {
-        GifWriter {
-            path,
-            delay: (100 / fps.max(1)).max(2) as u16,
-            encoder: None,
-            frames: 0,
-            error: None,
-        }
-    }
-
-    /// Appends a frame; every frame has the first one's size.
-    fn add(&mut self, frame: &RgbFrame) {
-        if self.error.is_none()
-            && let Err(e) = self.encode(frame)
-        {
-            self.error = Some(e);
-        }
-    }
-
-    fn encode(&mut self, frame: &RgbFrame) -> Result<(), String> {
-        let w = u16::try_from(frame.width).map_err(|_| "frame too wide".to_string())?;
-        let h = u16::try_from(frame.height).map_err(|_| "frame too tall".to_string())?;
-        let encoder = match &mut self.encoder {
-            Some(encoder) => encoder,
-            None => {
-                let mut encoder =
-                    gif::Encoder::new(Vec::new(), w, h, &[]).map_err(|e| e.to_string())?;
-                encoder
-                    .set_repeat(gif::Repeat::Infinite)
-                    .map_err(|e| e.to_string())?;
-                self.encoder.insert(encoder)
-            }
-        };
-        // Speed 30 is the fastest quantizer; the env pictures have few colours.
-        let mut gif_frame = gif::Frame::from_rgb_speed(w, h, &frame.data, 30);
-        gif_frame.delay = self.delay;
-        encoder.write_frame(&gif_frame).map_err(|e| e.to_string())?;
-        self.frames += 1;
-        Ok(())
-    }
-
-    /// Writes the GIF; returns its number of frames.
-    fn finish(self) -> CliResult<usize> {
-        let path = self.path;
-        let fail =
-            |e: String| Failure::Runtime(format!("cannot write GIF '{}': {e}", path.display()));
-        if let Some(e) = self.error {
-            return Err(fail(e));
-        }
-        let encoder = self.encoder.ok_or_else(|| fail("no frames".into()))?;
-        let bytes = encoder.into_inner().map_err(|e| fail(e.to_string()))?;
-        write_atomic(path, &bytes)?;
-        Ok(self.frames)
     }
 }
 
