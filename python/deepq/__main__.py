@@ -107,9 +107,9 @@ def train(args: argparse.Namespace) -> None:
         reporter = None if args.quiet else ProgressReporter(1, False, 10)
         summary = json.loads(_native.train_run(config, str(run), args.preset, reporter,
                                                env=handle.gym))
-        eval_part = summary.get("eval") or {}
         print(f"{run}: {summary['env_steps']:,} steps, final evaluation "
-              f"{eval_part.get('mean', float('nan')):.2f} ± {eval_part.get('std', float('nan')):.2f}")
+              f"{summary.get('eval_mean', float('nan')):.2f} ± "
+              f"{summary.get('eval_std', float('nan')):.2f}")
     if several and len(dirs) > 1:
         _native.aggregate([str(d) for d in dirs], str(out))
         print(f"{out}: aggregate of {len(dirs)} seeds (summary.json, plots)")

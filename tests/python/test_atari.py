@@ -142,3 +142,46 @@ def test_the_atari_qrdqn_preset_trains_on_its_own_env():
     model.learn(300)
     summary = model.train_summary
     assert summary["env"] == "PongNoFrameskip-v4" and summary["updates"] > 0
+
+
+def test_python_m_deepq_atari100k_trains_games_by_seeds_and_scores_them(tmp_path):
+    pytest.importorskip("ale_py")
+    pytest.importorskip("rliable")
+    import subprocess
+    import sys
+
+    def atari100k(*args):
+        return subprocess.run([sys.executable, "-m", "deepq.atari100k", *args],
+                              capture_output=True, text=True)
+
+    out = tmp_path / "a100k"
+    common = ["--games", "Pong,Boxing", "--seeds", "0..2", "--jobs", "2", "--out", str(out),
+              "--set", "total_timesteps=200", "--set", "learning_starts=150",
+              "--set", "final_eval_episodes=1", "--set", "eval_max_episode_steps=300",
+              "--reps", "500"]
+    done = atari100k(*common)
+    assert done.returncode == 0, done.stderr
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["seeds_on_every_game"] == [0, 1]
+    pong = scores["per_game"]["Pong"]
+    for seed in ("0", "1"):
+        summary = json.loads((out / "Pong" / f"seed-{seed}" / "summary.json").read_text())
+        assert summary["env"] == "ALE/Pong-v5" and summary["env_steps"] == 200
+        assert pong["scores"][seed] == summary["eval_mean"]
+    mean = (pong["scores"]["0"] + pong["scores"]["1"]) / 2
+    assert pong["human_normalized"] == pytest.approx((mean + 20.7) / (14.6 + 20.7))
+    aggregates = scores["aggregates"]
+    for name in ("mean", "median", "iqm", "optimality_gap"):
+        low, high = aggregates[name]["ci95"]
+        assert low <= aggregates[name]["point"] <= high, name
+    matrix = [[(scores["per_game"][g]["scores"][s] - scores["per_game"][g]["random"])
+               / (scores["per_game"][g]["human"] - scores["per_game"][g]["random"])
+               for g in ("Pong", "Boxing")] for s in ("0", "1")]
+    assert aggregates["mean"]["point"] == pytest.approx(sum(map(sum, matrix)) / 4)
+    assert (out / "performance_profile.png").read_bytes()[:4] == b"\x89PNG"
+    again = atari100k(*common)
+    assert again.stdout.count("finished already") == 4
+    assert json.loads((out / "scores.json").read_text()) == scores, "a seeded bootstrap"
+    bad = atari100k("--games", "Pong,Pacman", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: invalid game 'Pacman'")
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()

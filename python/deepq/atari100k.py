@@ -1,0 +1,273 @@
+"""``python -m deepq.atari100k``: the Atari 100k benchmark (Kaiser et al. 2020) as one command.
+
+Trains a preset on games × seeds (100k agent steps each, sticky actions off, as the
+``atari100k-*`` presets set it), each run a ``python -m deepq train`` run directory in
+``OUT/<game>/seed-<n>``, ``--jobs`` at a time on this machine; then scores them as the field
+does: each run's final evaluation (the preset's: 100 whole games at ε 0.001), its
+human-normalized score ``(score − random) / (human − random)``, and the aggregates rliable
+reports over games and seeds (mean, median, interquartile mean and optimality gap, each with a
+stratified-bootstrap 95% confidence interval) with a performance profile::
+
+    python -m deepq.atari100k --preset atari100k-drq --games Pong,Breakout --seeds 0..2 --jobs 2
+
+Rerunning skips the runs already finished; an unfinished run starts over (no checkpoint can
+hold a Python env). ``OUT/scores.json`` holds every figure, ``OUT/performance_profile.png``
+the profile. The aggregates need the ``rliable`` package (``pip install "deepq[atari100k]"``);
+without it the per-game scores are still written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Optional
+
+#: The 26 games of Atari 100k.
+GAMES = ("Alien", "Amidar", "Assault", "Asterix", "BankHeist", "BattleZone", "Boxing",
+         "Breakout", "ChopperCommand", "CrazyClimber", "DemonAttack", "Freeway", "Frostbite",
+         "Gopher", "Hero", "Jamesbond", "Kangaroo", "Krull", "KungFuMaster", "MsPacman",
+         "Pong", "PrivateEye", "Qbert", "RoadRunner", "Seaquest", "UpNDown")
+
+#: Scores of the uniformly random policy and of the human tester, the pair every Atari 100k
+#: paper (DER, SPR, DrQ(ε), rliable) normalizes with: random from Mnih et al. 2015, human
+#: from Wang et al. 2016 ("Dueling Network Architectures").
+SCORES_SOURCE = "random: Mnih et al. 2015; human: Wang et al. 2016 (as DER, SPR and rliable use)"
+RANDOM = {"Alien": 227.8, "Amidar": 5.8, "Assault": 222.4, "Asterix": 210.0,
+          "BankHeist": 14.2, "BattleZone": 2360.0, "Boxing": 0.1, "Breakout": 1.7,
+          "ChopperCommand": 811.0, "CrazyClimber": 10780.5, "DemonAttack": 152.1,
+          "Freeway": 0.0, "Frostbite": 65.2, "Gopher": 257.6, "Hero": 1027.0,
+          "Jamesbond": 29.0, "Kangaroo": 52.0, "Krull": 1598.0, "KungFuMaster": 258.5,
+          "MsPacman": 307.3, "Pong": -20.7, "PrivateEye": 24.9, "Qbert": 163.9,
+          "RoadRunner": 11.5, "Seaquest": 68.4, "UpNDown": 533.4}
+HUMAN = {"Alien": 7127.7, "Amidar": 1719.5, "Assault": 742.0, "Asterix": 8503.3,
+         "BankHeist": 753.1, "BattleZone": 37187.5, "Boxing": 12.1, "Breakout": 30.5,
+         "ChopperCommand": 7387.8, "CrazyClimber": 35829.4, "DemonAttack": 1971.0,
+         "Freeway": 29.6, "Frostbite": 4334.7, "Gopher": 2412.5, "Hero": 30826.4,
+         "Jamesbond": 302.8, "Kangaroo": 3035.0, "Krull": 2665.5, "KungFuMaster": 22736.3,
+         "MsPacman": 6951.6, "Pong": 14.6, "PrivateEye": 69571.3, "Qbert": 13455.0,
+         "RoadRunner": 7845.0, "Seaquest": 42054.7, "UpNDown": 11693.2}
+
+
+def normalized(game: str, score: float) -> float:
+    """The human-normalized score of ``score`` on ``game``."""
+    return (score - RANDOM[game]) / (HUMAN[game] - RANDOM[game])
+
+
+def parse_games(spec: str) -> list:
+    """``all`` or comma-separated names of the 26 games."""
+    if spec == "all":
+        return list(GAMES)
+    games = [g.strip() for g in spec.split(",") if g.strip()]
+    for game in games:
+        if game not in GAMES:
+            raise ValueError(f"invalid game {game!r} for '--games': Atari 100k has "
+                             f"{', '.join(GAMES)} (or all)")
+    if not games:
+        raise ValueError("invalid value '' for '--games': name at least one game, or all")
+    return games
+
+
+def train_command(preset: str, game: str, seed: int, run: Path, sets: list) -> list:
+    """The ``python -m deepq train`` call of one run."""
+    cmd = [sys.executable, "-m", "deepq", "train", "--preset", preset, "--env",
+           f"ALE/{game}-v5", "--seed", str(seed), "--out", str(run), "--quiet"]
+    for item in sets:
+        cmd += ["--set", item]
+    return cmd
+
+
+def run_one(cmd: list, run: Path) -> str:
+    """Trains one run (starting over if it was left unfinished); says how it went."""
+    if (run / "summary.json").exists():
+        return "finished already"
+    if run.exists():
+        shutil.rmtree(run)
+    run.parent.mkdir(parents=True, exist_ok=True)
+    log = run.parent / f"{run.name}.log"
+    with open(log, "w") as out:
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        lines = log.read_text().strip().splitlines()
+        return f"failed: {lines[-1] if lines else f'exit {done.returncode}'}"
+    return "finished"
+
+
+def final_score(run: Path) -> Optional[float]:
+    """A finished run's final evaluation mean."""
+    try:
+        summary = json.loads((run / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary.get("eval_mean")
+
+
+def aggregates(matrix: list, games: list, reps: int, out: Path) -> dict:
+    """rliable's aggregates of ``matrix`` (seeds × games of human-normalized scores), with
+    stratified-bootstrap 95% CIs, and the performance profile drawn into ``out``."""
+    import numpy as np
+    from rliable import library as rly
+    from rliable import metrics
+
+    scores = np.asarray(matrix, dtype=float)
+    functions = {
+        "mean": metrics.aggregate_mean,
+        "median": metrics.aggregate_median,
+        "iqm": metrics.aggregate_iqm,
+        "optimality_gap": metrics.aggregate_optimality_gap,
+    }
+
+    def all_four(x):
+        return np.array([f(x) for f in functions.values()])
+
+    # A seeded bootstrap: the same runs give the same intervals. (arch warns that its
+    # random_state argument, which rliable passes on, will change.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        points, intervals = rly.get_interval_estimates(
+            {"deepq": scores}, all_four, reps=reps, random_state=np.random.RandomState(0))
+    result = {name: {"point": float(points["deepq"][i]),
+                     "ci95": [float(intervals["deepq"][0][i]),
+                              float(intervals["deepq"][1][i])]}
+              for i, name in enumerate(functions)}
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from rliable import plot_utils
+
+        taus = np.linspace(0.0, 2.0, 81)
+        profiles, profile_cis = rly.create_performance_profile(
+            {"deepq": scores}, taus, reps=min(reps, 2000))
+        fig, ax = plt.subplots(figsize=(7, 5))
+        plot_utils.plot_performance_profiles(
+            profiles, taus, performance_profile_cis=profile_cis, ax=ax,
+            xlabel=r"Human-normalized score $(\tau)$",
+            ylabel=r"Fraction of runs with score $> \tau$")
+        fig.tight_layout()
+        partial = out / "performance_profile.png.tmp"
+        fig.savefig(partial, format="png")
+        plt.close(fig)
+        os.replace(partial, out / "performance_profile.png")
+    except ImportError:
+        pass
+    result["games"] = games
+    return result
+
+
+def report(preset: str, games: list, seeds: list, out: Path, reps: int) -> dict:
+    """Scores of every finished run and, where every game has a seed's run, rliable's
+    aggregates over those seeds; written to ``out/scores.json``."""
+    raw = {game: {str(seed): final_score(out / game / f"seed-{seed}") for seed in seeds}
+           for game in games}
+    complete_seeds = [s for s in seeds if all(raw[g][str(s)] is not None for g in games)]
+    per_game = {}
+    for game in games:
+        finished = [v for v in raw[game].values() if v is not None]
+        per_game[game] = {
+            "scores": raw[game],
+            "mean": sum(finished) / len(finished) if finished else None,
+            "human_normalized": (normalized(game, sum(finished) / len(finished))
+                                 if finished else None),
+            "random": RANDOM[game], "human": HUMAN[game],
+        }
+    result = {"preset": preset, "games": games, "seeds": seeds, "per_game": per_game,
+              "scores_source": SCORES_SOURCE, "seeds_on_every_game": complete_seeds}
+    if complete_seeds:
+        matrix = [[normalized(g, raw[g][str(s)]) for g in games] for s in complete_seeds]
+        try:
+            result["aggregates"] = aggregates(matrix, games, reps, out)
+            result["aggregates"]["seeds"] = complete_seeds
+            result["aggregates"]["bootstrap_reps"] = reps
+        except ImportError:
+            result["aggregates"] = None
+            print('rliable is not installed: the aggregates need it (pip install '
+                  '"deepq[atari100k]"); per-game scores are written', file=sys.stderr)
+    partial = out / "scores.json.tmp"
+    partial.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(partial, out / "scores.json")
+    return result
+
+
+def print_table(result: dict) -> None:
+    print("| game | runs | mean score | human-normalized |")
+    print("|---|---:|---:|---:|")
+    for game, entry in result["per_game"].items():
+        runs = sum(v is not None for v in entry["scores"].values())
+        mean = "—" if entry["mean"] is None else f"{entry['mean']:.1f}"
+        hns = "—" if entry["human_normalized"] is None else f"{entry['human_normalized']:.3f}"
+        print(f"| {game} | {runs} | {mean} | {hns} |")
+    agg = result.get("aggregates")
+    if agg:
+        seeds = len(agg["seeds"])
+        print(f"\naggregates over {len(agg['games'])} games × {seeds} seeds "
+              f"(stratified bootstrap, 95% CIs):")
+        for name in ("mean", "median", "iqm", "optimality_gap"):
+            lo, hi = agg[name]["ci95"]
+            print(f"  {name}: {agg[name]['point']:.3f} [{lo:.3f}, {hi:.3f}]")
+
+
+def main(argv: Optional[list] = None) -> None:
+    from deepq.__main__ import _parse_seeds
+
+    parser = argparse.ArgumentParser(prog="python -m deepq.atari100k",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="atari100k-drq")
+    parser.add_argument("--games", default="all", help="all, or comma-separated game names")
+    parser.add_argument("--seeds", default="0..3", metavar="A..B|LIST")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time on this machine")
+    parser.add_argument("--out", metavar="DIR", help="default: runs/atari100k/<preset>")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key of every run (repeatable)")
+    parser.add_argument("--reps", type=int, default=50_000,
+                        help="bootstrap resamples of the confidence intervals")
+    parser.add_argument("--report-only", action="store_true",
+                        help="score the runs already finished; train nothing")
+    args = parser.parse_args(argv)
+    try:
+        games = parse_games(args.games)
+        seeds = _parse_seeds(args.seeds)
+        if args.jobs < 1:
+            raise ValueError(f"invalid value {args.jobs} for '--jobs': must be at least 1")
+        if args.reps < 1:
+            raise ValueError(f"invalid value {args.reps} for '--reps': must be at least 1")
+        from deepq import _native
+
+        _native.Config(args.preset)  # an unknown preset is refused before any run
+        from deepq import atari
+
+        atari._ale()  # ale-py is needed before any run starts
+    except (ValueError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    out = Path(args.out or f"runs/atari100k/{args.preset}")
+    out.mkdir(parents=True, exist_ok=True)
+    failures = []
+    if not args.report_only:
+        jobs = [(game, seed) for seed in seeds for game in games]
+
+        def work(job):
+            game, seed = job
+            run = out / game / f"seed-{seed}"
+            status = run_one(train_command(args.preset, game, seed, run, args.set), run)
+            print(f"{run}: {status}", flush=True)
+            return status.startswith("failed")
+
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            failures = [failed for failed in pool.map(work, jobs) if failed]
+    result = report(args.preset, games, seeds, out, args.reps)
+    print_table(result)
+    print(f"\nwrote {out / 'scores.json'}")
+    if failures:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
