@@ -11,10 +11,12 @@ around each training phase (every ``train_freq``), and ``on_training_end()``. ``
 ``num_timesteps`` count as in SB3. ``locals_`` holds SB3's names where deepq has the value:
 ``self``, ``total_timesteps``, ``callback``, ``log_interval``, ``tb_log_name``,
 ``reset_num_timesteps``, ``progress_bar``, ``learning_starts``, ``replay_buffer``, ``env``,
-``dones`` (one flag per env copy, set where an episode ended at this step), ``infos`` (one
-dict per copy; ``{"episode": {"r": return, "l": length, "t": seconds}}`` where an episode
-ended, as SB3's ``Monitor`` gives), ``num_collected_steps`` and ``num_collected_episodes``.
-The step's observations, actions and rewards stay in Rust.
+``new_obs`` (each copy's next observation, as the env gives it: the first of a new episode
+where one ended), ``actions``, ``rewards``, ``dones`` (one flag per env copy, set where an
+episode ended at this step), ``infos`` (one dict per copy; ``{"episode": {"r": return, "l":
+length, "t": seconds}}`` where an episode ended, as SB3's ``Monitor`` gives),
+``num_collected_steps`` and ``num_collected_episodes``. (PQN steps whole rollouts in Rust:
+its callbacks have no ``new_obs``, ``actions`` or ``rewards``.)
 
 **Functions**, called every ``callback_freq`` environment steps with a dict of the training
 loop's state — SB3's function-callback convention ``callback(locals_, globals_)``, or
@@ -136,8 +138,16 @@ class CallbackAdapter:
             dones[env] = True
             infos[env]["episode"] = {"r": ret, "l": length, "t": time.monotonic()}
         steps, episodes = self._rollout.step(int(dones.sum()))
-        self._sb3.update_locals({"dones": dones, "infos": infos, "num_collected_steps": steps,
-                                 "num_collected_episodes": episodes})
+        step_locals = {"dones": dones, "infos": infos, "num_collected_steps": steps,
+                       "num_collected_episodes": episodes}
+        last = self._model._trainer.last_step()
+        if last is not None:
+            new_obs, actions, rewards = last
+            step_locals["new_obs"] = self._model._encoding.decode(new_obs)
+            step_locals["actions"] = (np.asarray(actions, dtype=np.int64)
+                                      + self._model._action_start)
+            step_locals["rewards"] = np.asarray(rewards, dtype=np.float32)
+        self._sb3.update_locals(step_locals)
         keep_going = bool(self._sb3.on_step())
         if keep_going and self._rollout.ended():
             self._sb3.on_rollout_end()

@@ -132,6 +132,23 @@ class ObservationEncoding:
             f"please use {self.shape} or (n_env, {dims}) for the observation shape."
         )
 
+    def decode(self, rows: np.ndarray) -> np.ndarray:
+        """Observations as the env gives them, from rows of their flat encoding (one row per
+        observation): the inverse of :meth:`encode`."""
+        rows = np.asarray(rows, dtype=np.float32).reshape(-1, self.dim)
+        if self.kind == "box":
+            return rows.reshape(len(rows), *self.shape)
+        if self.kind == "image":
+            values = rows.reshape(len(rows), *self.image_shape)
+            if self.channels_first:
+                values = values.transpose(0, 3, 1, 2)
+            if self.dtype == "uint8":
+                return np.rint(values * np.float32(255)).astype(np.uint8)
+            if self.dtype == "bool":
+                return values > 0.5
+            return np.ascontiguousarray(values)
+        return rows.argmax(axis=1).astype(np.int64) + self.start
+
     def encode(self, observation: Any) -> tuple[np.ndarray, bool]:
         """Rows of the flat encoding of one observation or a batch of them, and whether it
         was a single observation. Shapes are checked as Stable-Baselines3 checks them."""

@@ -49,6 +49,11 @@ class Recorder(BaseCallback):
         self.steps.append((self.n_calls, self.num_timesteps))
         dones = self.locals["dones"]
         assert dones.shape == (1,) and len(self.locals["infos"]) == 1
+        new_obs = self.locals["new_obs"]
+        assert new_obs.shape == (1, 4) and new_obs.dtype == np.float32
+        assert self.model.observation_space.contains(new_obs[0])
+        assert self.locals["rewards"].tolist() == [1.0]  # CartPole's reward every step
+        assert self.locals["actions"][0] in (0, 1)
         if dones[0]:
             self.dones += 1
             assert self.locals["infos"][0]["episode"]["l"] > 0
@@ -228,3 +233,43 @@ def test_tensorboard_log_writes_sb3s_keys_through_deepqs_writer(tmp_path):
     assert set(os.listdir(tmp_path)) == {"DQN_1", "again_1"}
     assert "train/n_updates" not in first, "SB3 keeps it out of TensorBoard"
     assert scalars("again_1")["rollout/exploration_rate"][0][1] <= 1.0
+
+
+def test_new_obs_actions_and_rewards_are_the_steps_the_env_took():
+    seen = []
+
+    class Steps(BaseCallback):
+        def _on_step(self):
+            seen.append((self.locals["actions"][0], self.locals["new_obs"][0].copy(),
+                         self.locals["rewards"][0], self.locals["dones"][0]))
+            return True
+
+    m = deepq.DQN("MlpPolicy", gym.make("CartPole-v1"), learning_starts=1000, seed=4)
+    m.learn(60, callback=Steps())
+    # The same actions from the same reset give the same observations and rewards.
+    replay = gym.make("CartPole-v1")
+    replay.reset(seed=4)
+    for action, new_obs, reward, done in seen:
+        obs, expected, terminated, truncated, _ = replay.step(int(action))
+        if done:
+            assert terminated or truncated
+            break
+        np.testing.assert_array_equal(new_obs, obs)
+        assert reward == expected
+    assert len(seen) == 60
+
+
+def test_decode_inverts_encode_for_every_kind_of_space():
+    from deepq._envs import ObservationEncoding
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(3, 4, 10, 12), dtype=np.uint8)  # channels-first
+    encoding = ObservationEncoding("image", shape=(4, 10, 12), dtype="uint8")
+    rows, _ = encoding.encode(image)
+    assert np.array_equal(encoding.decode(rows), image)
+    box = rng.normal(size=(5, 2, 3)).astype(np.float32)
+    encoding = ObservationEncoding("box", shape=(2, 3))
+    assert np.array_equal(encoding.decode(encoding.encode(box)[0]), box)
+    encoding = ObservationEncoding("discrete", n=6, start=-2)
+    values = np.array([-2, 0, 3])
+    assert np.array_equal(encoding.decode(encoding.encode(values)[0]), values)

@@ -9,6 +9,7 @@ use deepq::TrainOutcome;
 use deepq::run_dir::{self, RunDir};
 use deepq::run_log::{self, RunLog};
 use deepq::train::RunView;
+use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -202,6 +203,25 @@ impl Trainer {
         let (model, updates) = self.read(|run| (run.model(), run.updates()))?;
         let net = Net::from_model(model, || "the model".to_string())?;
         Ok((Network::new(net), updates))
+    }
+
+    /// The last vector step: `(new_obs, actions, rewards)`, the observations each copy acts
+    /// on next as flat float32 rows (one array, `n_envs × width`), or None before the first
+    /// step or for an algorithm that steps whole rollouts.
+    #[allow(clippy::type_complexity)]
+    fn last_step<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> Result<Option<(Bound<'py, PyArray1<f32>>, Vec<usize>, Vec<f64>)>> {
+        self.read(|run| {
+            run.last_step().map(|s| {
+                (
+                    PyArray1::from_slice(py, s.new_obs),
+                    s.actions.to_vec(),
+                    s.rewards.to_vec(),
+                )
+            })
+        })
     }
 
     /// Gradient steps taken since the step count last started.

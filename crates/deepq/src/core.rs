@@ -21,7 +21,9 @@ use crate::config::{Count, DqnConfig};
 use crate::error::TrainError;
 use crate::eval::{EvalPlan, EvalStats, evaluate};
 use crate::model::Model;
-use crate::observer::{EpisodeRecord, EvalRecord, Observer, Progress, RunView, UpdateRecord};
+use crate::observer::{
+    EpisodeRecord, EvalRecord, LastStep, Observer, Progress, RunView, UpdateRecord,
+};
 use crate::replay::{Replay, ReplayFill};
 use crate::rng::{Stream, stream_rng};
 use crate::schedule::epsilon_greedy;
@@ -79,6 +81,11 @@ pub trait Algorithm<E: Env>: Serialize + DeserializeOwned {
 
     /// The replay buffer, if the algorithm has one.
     fn replay(&self) -> Option<&Replay> {
+        None
+    }
+
+    /// The last vector step, if the algorithm steps its copies one step at a time.
+    fn last_step(&self) -> Option<LastStep<'_>> {
         None
     }
 
@@ -398,6 +405,10 @@ where
 
     fn replay_fill(&self) -> Option<ReplayFill> {
         self.algorithm.replay().map(|r| r.storage().fill())
+    }
+
+    fn last_step(&self) -> Option<LastStep<'_>> {
+        self.algorithm.last_step()
     }
 }
 

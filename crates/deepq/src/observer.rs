@@ -141,6 +141,21 @@ pub trait RunView {
     fn replay_bytes(&self) -> Option<Vec<u8>>;
     /// How full the replay buffer is, if the algorithm has one.
     fn replay_fill(&self) -> Option<ReplayFill>;
+    /// The last vector step, if the algorithm steps its copies one step at a time.
+    fn last_step(&self) -> Option<LastStep<'_>>;
+}
+
+/// The last vector step of every environment copy (SB3's callbacks read it as `new_obs`,
+/// `actions` and `rewards`).
+#[derive(Clone, Copy, Debug)]
+pub struct LastStep<'a> {
+    /// The observation each copy acts on next (the first of a new episode where one ended),
+    /// flat, one row per copy.
+    pub new_obs: &'a [f32],
+    /// The action each copy took.
+    pub actions: &'a [usize],
+    /// The reward each copy received (0 for a copy that only reset).
+    pub rewards: &'a [f64],
 }
 
 /// Two observers that both receive every report: a run's logs beside a front end's own

@@ -16,7 +16,9 @@ use crate::replay::ReplayFill;
 pub use crate::core::TrainSummary;
 pub use crate::error::TrainError;
 pub use crate::model::QNetwork;
-pub use crate::observer::{EpisodeRecord, EvalRecord, Observer, Progress, RunView, UpdateRecord};
+pub use crate::observer::{
+    EpisodeRecord, EvalRecord, LastStep, Observer, Progress, RunView, UpdateRecord,
+};
 
 /// The result of a run: the summary and the trained model.
 #[derive(Clone, Debug)]

@@ -19,7 +19,7 @@ use crate::config::{Augmentation, ConfigError, DqnConfig, LearningRateSchedule, 
 use crate::core::{Algorithm, RunState};
 use crate::error::TrainError;
 use crate::model::Model;
-use crate::observer::Observer;
+use crate::observer::{LastStep, Observer};
 use crate::replay::{Batch, Replay};
 use crate::rng::{Stream, stream_rng};
 use crate::schedule::epsilon_greedy;
@@ -140,6 +140,8 @@ struct Scratch<T> {
     obs: Vec<f32>,
     next_obs: Vec<f32>,
     actions: Vec<usize>,
+    /// The reward each copy received at the last step.
+    rewards: Vec<f64>,
     batch: Batch<T>,
     indices: Vec<usize>,
 }
@@ -161,6 +163,7 @@ impl<T: Scalar> Scratch<T> {
             obs,
             next_obs: vec![0.0; n * obs_dim],
             actions: vec![0; n],
+            rewards: vec![0.0; n],
             batch: Batch::with_capacity(batch_size.max(n), obs_dim),
             indices: Vec::with_capacity(batch_size.max(n)),
         }
@@ -313,6 +316,7 @@ where
         //    step after an end) gives no transition: it just has a new observation.
         for i in 0..n {
             let row = i * d..(i + 1) * d;
+            s.rewards[i] = step.rewards[i];
             if !step.stepped[i] {
                 step.obs[i].write_flat(&mut s.obs[row]);
                 continue;
@@ -446,6 +450,14 @@ where
 
     fn replay(&self) -> Option<&Replay> {
         Some(&self.replay)
+    }
+
+    fn last_step(&self) -> Option<LastStep<'_>> {
+        self.scratch.as_ref().map(|s| LastStep {
+            new_obs: &s.obs,
+            actions: &s.actions,
+            rewards: &s.rewards,
+        })
     }
 
     fn set_replay(&mut self, replay: Replay, cfg: &DqnConfig, env: &E) -> bool {
