@@ -70,8 +70,10 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--one", case, "--steps",
                                   str(args.steps)], check=True, capture_output=True, text=True)
             times[case].append(json.loads(out.stdout))
-    print(f"{machine()}; load average {load(before)} before, {load(loadavg())} after; "
-          f"median of {args.rounds} interleaved runs of learn({args.steps:,})\n")
+    cpu = machine()
+    print(f"{cpu['cpu']}, {cpu['logical_cpus']} logical CPUs, {cpu['simd']}; load average "
+          f"{load(before)} before, {load(loadavg())} after; median of {args.rounds} "
+          f"interleaved runs of learn({args.steps:,})\n")
     base = statistics.median(times["none"])
     print("| callback | learn() seconds | ratio to none |")
     print("|---|---:|---:|")
