@@ -99,7 +99,9 @@ class CallbackAdapter:
         if self._sb3 is None:
             return
         self._sb3.init_callback(self._model)
-        locals_ = {"self": self._model, "total_timesteps": self._total, **self._learn_locals}
+        # SB3's view of the env needs SB3, which a function callback does not import.
+        locals_ = {"self": self._model, "total_timesteps": self._total, **self._learn_locals,
+                   "env": self._model.get_env(), "replay_buffer": self._model.replay_buffer}
         self._sb3.on_training_start(locals_, {})
         self._sb3.on_rollout_start()
         self._rollout_open = True

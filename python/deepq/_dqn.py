@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -310,8 +311,7 @@ class DQN:
             adapter = CallbackAdapter(self, callback, budget, freq, {
                 "callback": callback, "log_interval": log_interval, "tb_log_name": tb_log_name,
                 "reset_num_timesteps": reset_num_timesteps, "progress_bar": progress_bar,
-                "learning_starts": cfg.get("learning_starts"), "env": self.get_env(),
-                "replay_buffer": self.replay_buffer})
+                "learning_starts": cfg.get("learning_starts")})
             adapter.start()
         reporter = (ProgressReporter(self.verbose, progress_bar, log_interval)
                     if self.verbose >= 1 or progress_bar else None)
@@ -331,6 +331,11 @@ class DQN:
             network, summary, _stopped = trainer.learn(
                 cfg, reset_num_timesteps, adapter, adapter.freq if adapter else freq, reporter,
                 self.verbose >= 2 or logging, schedule, logging)
+        except BaseException:
+            # The run trained until it stopped: the model acts and saves with those weights.
+            with contextlib.suppress(RuntimeError):
+                self._net = trainer.network()[0]
+            raise
         finally:
             self._learning = False
         summary = json.loads(summary)

@@ -154,3 +154,14 @@ def test_a_gymnasium_env_shared_with_evaluation_starts_new_episodes():
     m = deepq.DQN("MlpPolicy", env, learning_starts=50, seed=0).learn(300)
     m.learn(200, reset_num_timesteps=False)
     assert m.num_timesteps == 500
+
+
+def test_a_run_stopped_by_an_error_keeps_what_it_trained():
+    from conftest import Corridor
+
+    m = deepq.DQN("MlpPolicy", Corridor(fail_at=300), learning_starts=50, train_freq=1,
+                  seed=0, policy_kwargs=dict(net_arch=[8]))
+    before = weights(m)
+    with pytest.raises(ZeroDivisionError):
+        m.learn(1000)
+    assert not same(weights(m), before), "the weights of the steps before the error"
