@@ -1,14 +1,18 @@
-"""Stable-Baselines3's own tests with ``stable_baselines3.DQN`` replaced by ``deepq.DQN``.
+"""Stable-Baselines3's own tests with ``stable_baselines3.DQN`` replaced by ``deepq.DQN``, and
+sb3-contrib's with ``sb3_contrib.QRDQN`` replaced by ``deepq.QRDQN``.
 
-Copies the test files that concern DQN from a checkout of SB3's repository, swaps the class
-in each (``from stable_baselines3 import ..., DQN, ...`` is followed by ``DQN = deepq.DQN``),
-and runs their DQN cases (pytest ``-k DQN or dqn``) with the installed deepq and SB3::
+Copies the test files that concern the class from a checkout of the repository, swaps the
+class in each (``from stable_baselines3 import ..., DQN, ...`` is followed by
+``DQN = deepq.DQN``), and runs their cases of that class (pytest ``-k DQN or dqn``) with the
+installed deepq, SB3 and sb3-contrib::
 
     git clone https://github.com/DLR-RM/stable-baselines3 /tmp/sb3
     python tests/sb3_compat/run.py --sb3 /tmp/sb3 [--report report.json] [-- PYTEST ARGS]
+    git clone https://github.com/Stable-Baselines-Team/stable-baselines3-contrib /tmp/contrib
+    python tests/sb3_compat/run.py --sb3-contrib /tmp/contrib
 
 prints each case's outcome and the count of passes. ``--original`` runs the same cases with
-SB3's own DQN, for comparison. Not part of CI: it needs the checkout (and SB3's test
+the library's own class, for comparison. Not part of CI: it needs the checkout (and the test
 dependencies: pytest, tensorboard, rich, tqdm).
 """
 
@@ -21,48 +25,61 @@ import sys
 import tempfile
 from pathlib import Path
 
-#: SB3's test files that exercise DQN.
-FILES = ("test_run.py", "test_callbacks.py", "test_save_load.py", "test_predict.py",
-         "test_vec_envs.py")
+#: For each library: its module, the class swapped for deepq's, and the test files that
+#: exercise that class.
+TARGETS = {
+    "sb3": ("stable_baselines3", "DQN", ("test_run.py", "test_callbacks.py",
+                                         "test_save_load.py", "test_predict.py",
+                                         "test_vec_envs.py")),
+    "sb3-contrib": ("sb3_contrib", "QRDQN", ("test_run.py", "test_save_load.py",
+                                              "test_cnn.py", "test_identity.py",
+                                              "test_deterministic.py", "test_dict_env.py",
+                                              "test_train_eval_mode.py")),
+}
 
-SWAP = "\nimport deepq as _deepq\nDQN = _deepq.DQN\n"
 
-
-def swap_dqn(text: str) -> str:
-    """``text`` with every ``from stable_baselines3 import ... DQN ...`` followed by the swap."""
-    pattern = re.compile(r"^from stable_baselines3 import [^\n]*\bDQN\b[^\n]*$", re.MULTILINE)
-    return pattern.sub(lambda m: m.group(0) + SWAP, text)
+def swap(text: str, module: str, name: str) -> str:
+    """``text`` with every ``from MODULE import ... NAME ...`` followed by
+    ``NAME = deepq.NAME``."""
+    pattern = re.compile(rf"^from {module} import [^\n]*\b{name}\b[^\n]*$", re.MULTILINE)
+    return pattern.sub(lambda m: m.group(0) + f"\nimport deepq as _deepq\n{name} = _deepq.{name}\n",
+                       text)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("--sb3", required=True, type=Path, help="a checkout of SB3's repository")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sb3", type=Path, help="a checkout of SB3's repository")
+    which.add_argument("--sb3-contrib", type=Path, help="a checkout of sb3-contrib's repository")
     p.add_argument("--report", type=Path, help="write the outcomes as JSON here")
-    p.add_argument("--original", action="store_true", help="run SB3's own DQN instead")
+    p.add_argument("--original", action="store_true",
+                   help="run the library's own class instead")
     p.add_argument("pytest_args", nargs="*")
     args = p.parse_args()
-    tests = args.sb3 / "tests"
+    repo, (module, name, files) = ((args.sb3, TARGETS["sb3"]) if args.sb3 is not None
+                                   else (args.sb3_contrib, TARGETS["sb3-contrib"]))
+    tests = repo / "tests"
     if not tests.is_dir():
-        p.error(f"{args.sb3} has no tests/ directory: pass a checkout of SB3's repository")
+        p.error(f"{repo} has no tests/ directory: pass a checkout of the repository")
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         shutil.copytree(tests, work / "tests")
-        for name in FILES:
-            path = work / "tests" / name
+        for file in files:
+            path = work / "tests" / file
             if path.exists() and not args.original:
-                path.write_text(swap_dqn(path.read_text()))
+                path.write_text(swap(path.read_text(), module, name))
         report = work / "report.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
-               "DQN or dqn", f"--junitxml={report}", "-o", "addopts=",
-               *[str(work / "tests" / n) for n in FILES if (work / "tests" / n).exists()],
+               f"{name} or {name.lower()}", f"--junitxml={report}", "-o", "addopts=",
+               *[str(work / "tests" / f) for f in files if (work / "tests" / f).exists()],
                *args.pytest_args]
         subprocess.run(cmd, cwd=work)
         outcomes = parse_junit(report)
     for case, outcome in sorted(outcomes.items()):
         print(f"{outcome:7} {case}")
     passed = sum(o == "passed" for o in outcomes.values())
-    who = "SB3's own DQN" if args.original else "deepq.DQN"
-    print(f"\n{who}: {passed} of {len(outcomes)} DQN cases passed")
+    who = f"{module}.{name}" if args.original else f"deepq.{name}"
+    print(f"\n{who}: {passed} of {len(outcomes)} {name} cases passed")
     if args.report:
         args.report.write_text(json.dumps({"dqn": who, "passed": passed,
                                            "cases": outcomes}, indent=1) + "\n")
