@@ -10,6 +10,7 @@ import struct
 import tempfile
 import warnings
 import zipfile
+from collections import deque
 from typing import Any, Optional
 
 import numpy as np
@@ -243,6 +244,15 @@ class DQN:
         self._rng = np.random.default_rng(self._config.get("seed"))
         self.num_timesteps = 0
         self.train_summary: Optional[dict] = None
+        self._new_episode_buffers(self._config.get("rolling_window"))
+
+    def _new_episode_buffers(self, window: int) -> None:
+        """SB3's ``ep_info_buffer`` (the last ``stats_window_size`` episodes' ``{"r":
+        return, "l": length, "t": seconds}``) and ``ep_success_buffer`` (which deepq's envs
+        never fill: they report no ``is_success``), emptied as SB3 empties them when the
+        step count restarts."""
+        self.ep_info_buffer: deque = deque(maxlen=window)
+        self.ep_success_buffer: deque = deque(maxlen=window)
 
     def _bind(self, handle: Optional[EnvHandle], encoding: Optional[ObservationEncoding] = None,
               n_actions: Optional[int] = None, action_start: int = 0) -> None:
@@ -328,7 +338,7 @@ class DQN:
         self._learning, self._net_updates = True, None
         try:
             logging = self.tensorboard_log is not None
-            network, summary, _stopped = trainer.learn(
+            network, summary, _stopped, recent = trainer.learn(
                 cfg, reset_num_timesteps, adapter, adapter.freq if adapter else freq, reporter,
                 self.verbose >= 2 or logging, schedule, logging)
         except BaseException:
@@ -339,6 +349,9 @@ class DQN:
         finally:
             self._learning = False
         summary = json.loads(summary)
+        if reset_num_timesteps or self.ep_info_buffer.maxlen != cfg.get("rolling_window"):
+            self._new_episode_buffers(cfg.get("rolling_window"))
+        self.ep_info_buffer.extend({"r": r, "l": l, "t": t} for r, l, t in recent)
         self._config = cfg
         self._net = network
         self._trained = True

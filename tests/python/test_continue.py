@@ -165,3 +165,15 @@ def test_a_run_stopped_by_an_error_keeps_what_it_trained():
     with pytest.raises(ZeroDivisionError):
         m.learn(1000)
     assert not same(weights(m), before), "the weights of the steps before the error"
+
+
+def test_ep_info_buffer_holds_the_last_episodes_as_sb3():
+    m = model(stats_window_size=5).learn(600)
+    assert m.ep_info_buffer.maxlen == 5 == m.ep_success_buffer.maxlen
+    assert len(m.ep_info_buffer) == 5 and not m.ep_success_buffer
+    last = list(m.ep_info_buffer)
+    assert all(set(e) == {"r", "l", "t"} and e["r"] == e["l"] for e in last)  # CartPole
+    m.learn(300, reset_num_timesteps=False)
+    assert list(m.ep_info_buffer)[:1] != last[:1], "going on, newer episodes push out older"
+    fresh = model(stats_window_size=5)
+    assert fresh.ep_info_buffer.maxlen == 5 and not fresh.ep_info_buffer

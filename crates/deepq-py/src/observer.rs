@@ -3,6 +3,7 @@
 //! raised (in the env, a callback, or a signal such as Ctrl-C), and attaches to the
 //! interpreter only for those calls.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use deepq::eval::EvalProgress;
@@ -93,6 +94,10 @@ pub struct PyObserver {
     learning_rate: Option<Py<PyAny>>,
     /// Whether `progress` also receives the sampled updates (every `log_interval`).
     updates_to_progress: bool,
+    /// The last episodes' return, length and seconds since training started (SB3's
+    /// `ep_info_buffer`), at most `recent_capacity`.
+    recent: VecDeque<(f64, u64, f64)>,
+    recent_capacity: usize,
 }
 
 impl PyObserver {
@@ -126,7 +131,21 @@ impl PyObserver {
             evaluation_stop: EvaluationStop::default(),
             learning_rate: None,
             updates_to_progress: false,
+            recent: VecDeque::new(),
+            recent_capacity: 0,
         }
+    }
+
+    /// Keeps the last `window` episodes (see [`PyObserver::recent_episodes`]).
+    pub fn keeping_episodes(mut self, window: usize) -> Self {
+        self.recent_capacity = window;
+        self
+    }
+
+    /// The last episodes kept: `(return, length, seconds since training started)`, oldest
+    /// first.
+    pub fn recent_episodes(&self) -> Vec<(f64, u64, f64)> {
+        self.recent.iter().copied().collect()
     }
 
     /// Sends `progress` the sampled updates too (kind `"update"`), when `on`.
@@ -239,6 +258,13 @@ impl Observer for PyObserver {
 
     fn on_episode(&mut self, record: &EpisodeRecord) {
         self.episodes = record.episode;
+        if self.recent_capacity > 0 {
+            if self.recent.len() == self.recent_capacity {
+                self.recent.pop_front();
+            }
+            self.recent
+                .push_back((record.ret, record.length, record.wall_s));
+        }
         if self.callback.is_some() {
             self.new_returns.push(record.ret);
             self.new_lengths.push(record.length);

@@ -21,6 +21,9 @@ use crate::network::{Net, Network};
 use crate::observer::PyObserver;
 use crate::vector::PyVecCopy;
 
+/// A finished episode as `learn` reports it: return, length, seconds since training started.
+type Episode = (f64, u64, f64);
+
 /// A training run kept between `learn()` calls, as an SB3 model keeps its networks,
 /// optimizer, replay buffer and environments: on a built-in environment (`env=None`: the
 /// config's `env` and `env_kwargs`, at full Rust speed) or on a Python environment stepped
@@ -92,7 +95,8 @@ impl Trainer {
     /// Trains as `config` says (the run's config but for the keys read at every step, and
     /// `total_timesteps`, this call's budget), going on from the run's weights, optimizer
     /// state and replay; `reset_num_timesteps` restarts the step count, schedules and
-    /// episodes as SB3's does. Returns `(network, summary_json, stopped_by_callback)`.
+    /// episodes as SB3's does. Returns `(network, summary_json, stopped_by_callback,
+    /// recent_episodes)`, the last `rolling_window` episodes as `(return, length, seconds)`.
     ///
     /// `callback(info)` is called every `callback_freq` steps and stops training by
     /// returning `False`; `progress(kind, info)` receives progress, evaluation and (with
@@ -113,7 +117,7 @@ impl Trainer {
         progress_episodes: bool,
         learning_rate: Option<Py<PyAny>>,
         progress_updates: bool,
-    ) -> Result<(Network, String, bool)> {
+    ) -> Result<(Network, String, bool, Vec<Episode>)> {
         let cfg = &config.inner;
         let mut state = self.state.try_lock().map_err(|e| match e {
             TryLockError::WouldBlock => Error::runtime(
@@ -139,7 +143,8 @@ impl Trainer {
         )
         .starting_at(trainer.num_timesteps(), trainer.num_episodes())
         .with_learning_rate(learning_rate)
-        .with_update_reports(progress_updates);
+        .with_update_reports(progress_updates)
+        .keeping_episodes(cfg.run.rolling_window);
         let outcome = py.detach(|| trainer.learn(&mut observer));
         if let Some(e) = self.failure.take() {
             return Err(Error::Python(e));
@@ -158,6 +163,7 @@ impl Trainer {
             Network::new(network),
             summary,
             observer.stopped_by_callback(),
+            observer.recent_episodes(),
         ))
     }
 
