@@ -116,12 +116,10 @@ def train(args: argparse.Namespace) -> None:
 
 
 def _saved_config(run: str) -> dict:
-    """The keys of a run directory's ``config.toml``."""
-    try:
-        import tomllib
-    except ImportError:
-        import tomli as tomllib
-    return tomllib.loads((Path(run) / "config.toml").read_text())
+    """The config keys of a saved run: a run directory or a model archive."""
+    from deepq._dqn import _read_run
+
+    return _read_run(run)[0].to_dict()
 
 
 def evaluate(args: argparse.Namespace) -> None:

@@ -7,9 +7,7 @@ import json
 import os
 import secrets
 import struct
-import tempfile
 import warnings
-import zipfile
 from collections import deque
 from typing import Any, Optional
 
@@ -53,10 +51,6 @@ def _comments(text: str) -> dict:
 
 
 
-#: The files of a saved model, in a run directory or a zip archive.
-_RUN_FILES = ("config.toml", "model.safetensors")
-
-
 def _run_path(path: Any) -> str:
     """``path``, or ``path.zip`` when only that exists (SB3's ``load("name")``)."""
     path = os.fspath(path)
@@ -66,29 +60,23 @@ def _run_path(path: Any) -> str:
 
 
 def _read_run(path: Any):
-    """``(config, network, config text)`` of a run directory or of a zip :meth:`DQN.save`
-    wrote. SB3's own zips (PyTorch pickles) and other archives are ``ValueError``; a damaged
-    archive is a ``RuntimeError``, as a damaged model file is."""
-    path = _run_path(path)
-    if os.path.isdir(path) or not path.endswith(".zip"):
-        return _native.load_run(path)
-    try:
-        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as run:
-            names = set(archive.namelist())
-            if not set(_RUN_FILES) <= names:
-                if {"data", "policy.pth"} <= names:
-                    raise ValueError(
-                        f"'{path}' is a Stable-Baselines3 model (PyTorch pickles), which deepq "
-                        "does not read; train it with deepq, or copy its weights with "
-                        "get_parameters()/set_parameters()")
-                raise ValueError(f"'{path}' is not a deepq model: it lacks "
-                                 f"{' and '.join(sorted(set(_RUN_FILES) - names))}")
-            for name in _RUN_FILES:
-                with open(os.path.join(run, name), "wb") as out:
-                    out.write(archive.read(name))
-            return _native.load_run(run)
-    except zipfile.BadZipFile as err:
-        raise RuntimeError(f"cannot read '{path}': {err}") from None
+    """``(config, network, config text)`` of a run directory, or of a model archive
+    :meth:`DQN.save` wrote (``path.zip`` when only that exists). SB3's own zips (PyTorch
+    pickles) and other archives are ``ValueError``; a damaged archive is a ``RuntimeError``,
+    as a damaged model file is."""
+    return _native.load_run(os.fspath(path))
+
+
+#: The comment line of ``config.toml`` that holds ``verbose`` (saved as SB3 saves it).
+_VERBOSE = "verbose"
+
+
+def load_model(path: Any) -> "DQN":
+    """The model saved at ``path``, as an instance of the class of its algorithm."""
+    config, _, _ = _read_run(path)
+    algorithm = config.get("algorithm")
+    cls = {c._ALGORITHM: c for c in (DQN, *DQN.__subclasses__())}.get(algorithm, DQN)
+    return cls.load(path)
 
 
 class DQN:
@@ -130,6 +118,9 @@ class DQN:
     _DEFAULTS: dict = {}
     #: ``policy_kwargs`` keys this class takes beyond :data:`deepq._sb3.POLICY_KWARGS`.
     _POLICY_KEYS: tuple = ()
+    #: The name SB3's class gives its online network (``model.q_net``; sb3-contrib's QR-DQN:
+    #: ``model.quantile_net``), and the prefix of its policy's ``state_dict``.
+    _NETWORK = "q_net"
 
     @classmethod
     def _check_algorithm(cls, config) -> None:
@@ -210,6 +201,9 @@ class DQN:
             overrides["n_envs"] = handle.num_envs
         if policy is not None:
             overrides.update(_sb3.policy_network(policy, handle.id, handle.observation, overrides))
+        elif _sb3.FEATURES_DIM in overrides:
+            raise ValueError("features_extractor_kwargs configures CnnPolicy's network; give "
+                             "net_arch instead")
         config.update({"env": handle.id, "env_kwargs": handle.env_kwargs})
         if seed is not None:
             overrides["seed"] = _as_count(seed, "seed")
@@ -220,6 +214,11 @@ class DQN:
         self._preset = preset
         self.verbose = int(verbose)
         self._bind(handle)
+        # SB3 seeds the env's action space with the model's seed (envs such as its identity
+        # envs draw from it); deepq's own draws come from the config's seed.
+        space = getattr(handle.source, "action_space", None)
+        if hasattr(space, "seed"):
+            space.seed(config.get("seed"))
         self._run_config(config.get("total_timesteps"))
         self._start(_native.Network.init(config, self._encoding.dim, self._n_actions,
                                          self._encoding.image_shape), trained=False,
@@ -421,34 +420,51 @@ class DQN:
 
     # --- files ---------------------------------------------------------------------------
 
-    def save(self, path: Any) -> None:
-        """Saves the model as a run directory at ``path``: ``config.toml`` and
-        ``model.safetensors``, each written atomically, readable by ``deepq eval --run``.
-        A model trained on a Gymnasium env records its spaces in comment lines. A path ending
-        in ``.zip`` (as SB3 names its model files) gets the same two files in one zip
-        archive, written atomically; it is deepq's archive, not SB3's PyTorch pickles."""
+    def save(self, path: Any, exclude: Optional[Any] = None,
+             include: Optional[Any] = None) -> None:
+        """Saves the model as SB3 names its files: ``path``, with ``.zip`` appended when it
+        has no suffix, one zip archive holding deepq's run-directory files (``config.toml``
+        and ``model.safetensors``; not SB3's PyTorch pickles), written atomically, which
+        :meth:`load` and ``deepq eval|play --run`` read. A ``path`` that is an existing
+        directory, or ends with a path separator, gets those two files as a run directory
+        instead, each written atomically.
+
+        The config is saved whole, with ``verbose`` and, for a model trained on a Gymnasium
+        env, its spaces in comment lines. ``exclude`` names attributes not to save and
+        ``include`` ones to save even so, as in SB3: of what deepq saves, ``verbose`` can be
+        left out; the config keys cannot (a ``ValueError``); other names (``env``, the env
+        object, ``replay_buffer``, ...) are never saved."""
+        dropped = set(exclude or ()) - set(include or ())
+        # SB3's "env" is the env object, which deepq never saves (the id is in the config).
+        fixed = sorted(key for key in dropped - {"env"} if key in self._config.to_dict())
+        if fixed:
+            raise ValueError(f"cannot exclude {fixed[0]!r}: deepq saves the whole config, "
+                             "which a saved model needs to train and act")
+        text = self._config_text(with_verbose=_VERBOSE not in dropped)
+        path = os.fspath(path)
+        if os.path.isdir(path) or path.endswith((os.sep, "/")):
+            _native.save_run(path, text, self._network())
+            return
+        if not os.path.splitext(path)[1]:
+            path += ".zip"
+        _native.save_archive(path, text, self._network())
+
+    def _config_text(self, with_verbose: bool = True) -> str:
+        """The saved ``config.toml``: the config, after comment lines naming the preset,
+        ``verbose`` and, for a Gymnasium env, the spaces."""
         lines = []
         if self._preset is not None:
             lines.append(f"# preset: {self._preset}")
+        if with_verbose:
+            lines.append(f"# {_VERBOSE}: {int(self.verbose)}")
         if self._handle is None or not self._handle.is_builtin:
             lines.append(f"# observation_space: {self._encoding.describe()}")
             lines.append(f"# action_space: Discrete({self._n_actions}, start={self._action_start})")
-        text = "".join(line + "\n" for line in lines) + self._config.to_toml()
-        path = os.fspath(path)
-        if not path.endswith(".zip"):
-            _native.save_run(path, text, self._network())
-            return
-        with tempfile.TemporaryDirectory() as run:
-            _native.save_run(run, text, self._network())
-            partial = f"{path}.{secrets.token_hex(4)}.tmp"
-            try:
-                with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-                    for name in _RUN_FILES:
-                        archive.write(os.path.join(run, name), name)
-                os.replace(partial, path)
-            finally:
-                if os.path.exists(partial):
-                    os.remove(partial)
+        return "".join(line + "\n" for line in lines) + self._config.to_toml()
+
+    def _write_archive(self, path: str) -> None:
+        """The saved model as one archive at exactly ``path`` (whatever its suffix)."""
+        _native.save_archive(path, self._config_text(), self._network())
 
     def save_replay_buffer(self, path: Any) -> None:
         """Saves the replay buffer to ``path`` (``.pkl`` appended when it has no suffix, as
@@ -492,10 +508,12 @@ class DQN:
     def get_parameters(self) -> dict:
         """The network's parameters as SB3's ``get_parameters`` returns them:
         ``{"policy": {name: array}}``, named as the model file names them (PyTorch's
-        ``state_dict`` names: ``"0.weight"``, ``"0.bias"``, …), numpy copies in the network's
-        dtype. The optimizer's state stays inside the training run (there is no
+        ``state_dict`` names: ``"0.weight"``, ``"0.bias"``, …, in its order), numpy copies in
+        the network's dtype. The optimizer's state stays inside the training run (there is no
         ``"policy.optimizer"`` entry)."""
-        return {"policy": safetensors.numpy.load(self._network().to_safetensors())}
+        network = self._network()
+        tensors = safetensors.numpy.load(network.to_safetensors())
+        return {"policy": {name: tensors[name] for name in network.state_dict_names()}}
 
     def set_parameters(self, load_path_or_dict: Any, exact_match: bool = True,
                        device: Any = "auto") -> None:
@@ -545,19 +563,30 @@ class DQN:
         self._weights_outside = True
 
     @classmethod
-    def load(cls, path: Any, env: Any = None, device: Any = "auto", *, verbose: int = 0,
+    def load(cls, path: Any, env: Any = None, device: Any = "auto",
+             custom_objects: Optional[dict] = None, print_system_info: bool = False,
+             force_reset: bool = True, *, verbose: Optional[int] = None,
              **hyperparameters: Any) -> "DQN":
-        """Loads a run directory written by :meth:`save` or by ``deepq train``, or a zip
-        :meth:`save` wrote (``load("name")`` finds ``name.zip``, as SB3's does).
+        """Loads an archive :meth:`save` wrote (``load("name")`` finds ``name.zip``, as
+        SB3's does) or a run directory written by :meth:`save` or by ``deepq train``.
 
         ``env`` (an id or a Gymnasium env) replaces the saved environment; without it the
         saved id is used when it is a built-in environment. Keyword arguments override saved
-        config keys (e.g. for a later ``learn()``)."""
+        config keys (e.g. for a later ``learn()``), and so does ``custom_objects`` (SB3's:
+        its config keys and ``verbose`` replace the saved values; names deepq does not save
+        are ignored). ``print_system_info`` prints deepq's, Python's and numpy's versions
+        and the platform. (``force_reset`` is SB3's: a loaded model starts new episodes.)"""
         _sb3.check_device(device)
         config, network, text = _read_run(path)
         path = _run_path(path)
         comments = _comments(text)
-        hyperparameters, schedule = _sb3.split_schedule(hyperparameters)
+        if print_system_info:
+            print(_sb3.system_info())
+        custom = {key: value for key, value in (custom_objects or {}).items()
+                  if key in config.to_dict()}
+        if verbose is None:
+            verbose = (custom_objects or {}).get(_VERBOSE, comments.get(_VERBOSE, 0))
+        hyperparameters, schedule = _sb3.split_schedule({**custom, **hyperparameters})
         config.update(cls._hyperparameters(hyperparameters, None))
         model = cls.__new__(cls)
         model._config = config
@@ -566,8 +595,7 @@ class DQN:
         model._start(network, trained=True, schedule=schedule)
         model.exploration_rate = config.epsilon(config.get("total_timesteps"),
                                                 _AFTER_TRAINING_EPISODES)
-        model_file = (f"{path}: model.safetensors" if path.endswith(".zip")
-                      else os.path.join(path, "model.safetensors"))
+        model_file = os.path.join(path, "model.safetensors")
         saved_id = config.get("env")
         if env is not None:
             model._attach(env, f"model '{model_file}'", ValueError)
@@ -644,9 +672,21 @@ class DQN:
 
     @property
     def policy(self) -> "_sb3.PolicyView":
-        """SB3's ``model.policy``: ``device``, ``set_training_mode`` and a greedy
-        ``predict`` (the network's weights are :meth:`get_parameters`)."""
+        """SB3's ``model.policy``: its ``q_net``, ``state_dict``/``load_state_dict``,
+        ``device``, ``set_training_mode``, a greedy ``predict``, ``save``/``load``."""
         return _sb3.PolicyView(self)
+
+    @property
+    def q_net(self) -> "_sb3.QNetworkView":
+        """SB3's ``model.q_net``: the online Q-network (``state_dict``, ``predict``, ...)."""
+        return _sb3.QNetworkView(self)
+
+    @property
+    def quantile_net(self) -> "_sb3.QNetworkView":
+        """sb3-contrib's ``QRDQN.quantile_net``: the online network, as :attr:`q_net`."""
+        if self._NETWORK != "quantile_net":
+            raise AttributeError("quantile_net")  # __getattr__ says it is not there
+        return _sb3.QNetworkView(self)
 
     @property
     def device(self) -> Any:
@@ -803,6 +843,7 @@ class QRDQN(DQN):
     """
 
     _ALGORITHM = "qrdqn"
+    _NETWORK = "quantile_net"
     _DEFAULTS = {"algorithm": "qrdqn", "learning_rate": 5e-5, "exploration_fraction": 0.005,
                  "exploration_final_eps": 0.01, "max_grad_norm": float("inf")}
     _POLICY_KEYS = ("n_quantiles",)

@@ -28,7 +28,16 @@ OPTIMIZER_KWARGS = {"eps": "optimizer_eps", "betas": "optimizer_betas",
                     "weight_decay": "weight_decay", "momentum": "momentum",
                     "alpha": "rmsprop_alpha"}
 
-POLICY_KWARGS = ("net_arch", "activation_fn", "optimizer_class", "optimizer_kwargs")
+POLICY_KWARGS = ("net_arch", "activation_fn", "optimizer_class", "optimizer_kwargs",
+                 "features_extractor_kwargs")
+
+#: ``activation_fn`` (a ``torch.nn`` module class, by name) → deepq's ``activation`` key.
+ACTIVATIONS = {"ReLU": "relu", "Tanh": "tanh", "ELU": "elu", "LeakyReLU": "leaky_relu",
+               "SiLU": "silu", "GELU": "gelu"}
+
+#: Where :func:`policy_overrides` leaves ``features_extractor_kwargs["features_dim"]`` for
+#: :func:`policy_network` (not a config key: it sets ``net_arch`` under ``"CnnPolicy"``).
+FEATURES_DIM = "features_extractor_kwargs.features_dim"
 
 #: ``"CnnPolicy"``'s torso on images at least 36 pixels on a side: the Nature DQN (Mnih et
 #: al. 2015) as SB3's ``NatureCNN`` has it, with its 512-unit layer as ``net_arch``.
@@ -55,7 +64,11 @@ def policy_network(policy: str, env_id: str, observation, overrides: dict) -> di
     ``ObservationEncoding``): ``"CnnPolicy"`` needs an image and, unless ``cnn`` and
     ``net_arch`` are given, takes the Nature DQN torso for images at least 36 pixels on a
     side and MinAtar's for smaller ones; ``"MlpPolicy"`` takes flat observations only."""
+    features_dim = overrides.pop(FEATURES_DIM, None)
     if policy == "MlpPolicy":
+        if features_dim is not None:
+            raise ValueError("MlpPolicy's features extractor (SB3's FlattenExtractor) takes no "
+                             "features_extractor_kwargs; features_dim is CnnPolicy's")
         if observation.kind == "image":
             raise ValueError(
                 f"{env_id} has image observations {observation.describe()}; use "
@@ -71,7 +84,36 @@ def policy_network(policy: str, env_id: str, observation, overrides: dict) -> di
         )
     height, width, _ = observation.image_shape
     defaults = NATURE_CNN if min(height, width) >= NATURE_CNN_MIN_SIDE else MINATAR_CNN
-    return {key: value for key, value in defaults.items() if key not in overrides}
+    network = {key: value for key, value in defaults.items() if key not in overrides}
+    if features_dim is not None:
+        # SB3's features_dim is the width of the Linear layer after the CNN, which deepq's
+        # net_arch holds under CnnPolicy.
+        if "net_arch" in overrides:
+            raise ValueError("give features_extractor_kwargs=dict(features_dim=...) or net_arch, "
+                             "not both: under CnnPolicy deepq's net_arch replaces the layer "
+                             "after the conv layers")
+        network["net_arch"] = [features_dim]
+    if "net_arch" not in overrides:
+        # SB3's CnnPolicy applies activation_fn to its net_arch layers only, and without
+        # net_arch it has none: its CNN (and its 512-unit layer) use ReLU whatever is given.
+        network["activation"] = "relu"
+    return network
+
+
+def system_info() -> str:
+    """What SB3's ``print_system_info`` reports, for deepq: its version, Python's, numpy's
+    and the platform."""
+    import platform
+
+    from deepq import _native
+    return "\n".join([
+        "== CURRENT SYSTEM INFO ==",
+        f"- deepq: {_native.__version__}",
+        f"- Python: {platform.python_version()}",
+        f"- Numpy: {np.__version__}",
+        f"- OS: {platform.platform()}",
+        f"- CPU: {platform.processor() or platform.machine()}",
+    ])
 
 
 def check_device(device: Any) -> None:
@@ -93,10 +135,19 @@ def policy_overrides(policy_kwargs: Optional[dict], extra: tuple = ()) -> dict:
             out["net_arch"] = plain(value)
         elif key == "activation_fn":
             name = getattr(value, "__name__", str(value))
-            if name != "ReLU":
+            if name not in ACTIVATIONS:
                 raise ValueError(
-                    f"deepq's networks use ReLU activations; activation_fn={name} is not supported"
+                    f"unsupported activation_fn {name}; deepq has "
+                    + ", ".join(ACTIVATIONS) + " (torch.nn's, with their default arguments)"
                 )
+            out["activation"] = ACTIVATIONS[name]
+        elif key == "features_extractor_kwargs":
+            for fe_key, fe_value in (value or {}).items():
+                if fe_key != "features_dim":
+                    raise ValueError(
+                        f"unsupported features_extractor_kwargs key {fe_key!r}; deepq supports "
+                        "features_dim (the width of CnnPolicy's layer after its conv layers)")
+                out[FEATURES_DIM] = plain(fe_value)
         elif key == "optimizer_class":
             name = getattr(value, "__name__", str(value)).lower()
             if name not in OPTIMIZERS:
@@ -286,11 +337,17 @@ def cpu_device() -> Any:
     return torch.device("cpu")
 
 
-class PolicyView:
-    """``model.policy`` where SB3's scripts and tests reach for it: ``device``,
-    ``set_training_mode`` (deepq's networks behave the same in both modes: no dropout or
-    batch norm), and ``predict``, greedy as SB3's ``DQNPolicy.predict`` is (ε-greedy
-    exploration lives in ``model.predict``)."""
+class QNetworkView:
+    """SB3's ``QNetwork`` (``model.q_net``, ``model.policy.q_net``) where scripts reach for
+    it: the online Q-network's ``state_dict`` (PyTorch tensors where PyTorch is installed,
+    else numpy arrays; the names of deepq's model file) and ``load_state_dict``, a greedy
+    ``predict``, ``forward`` (Q-values), ``device``, ``set_training_mode`` (deepq's networks
+    behave the same in both modes: no dropout or batch norm), and ``save``/``load`` of one
+    file (deepq's zip archive of the whole model, whatever the suffix: not a PyTorch pickle).
+    The target network stays inside the training run."""
+
+    #: The prefix of the ``state_dict`` names.
+    _PREFIX = ""
 
     def __init__(self, model: Any):
         self._model = model
@@ -303,9 +360,76 @@ class PolicyView:
     def set_training_mode(self, mode: bool) -> None:
         self.training = bool(mode)
 
+    def to(self, device: Any) -> "QNetworkView":
+        """Itself: deepq computes on the CPU (any other device is a ``ValueError``)."""
+        check_device(device)
+        return self
+
+    def state_dict(self) -> dict:
+        """The parameters by name, copies (changing them changes nothing)."""
+        params = self._model.get_parameters()["policy"]
+        try:
+            import torch
+        except ImportError:
+            convert = lambda array: array  # noqa: E731
+        else:
+            convert = torch.from_numpy
+        return {self._PREFIX + name: convert(array) for name, array in params.items()}
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> None:
+        """Sets the parameters from ``state_dict`` (all of them with ``strict``), as
+        ``model.set_parameters`` does; a name without this view's prefix is refused."""
+        params = {}
+        for name, value in state_dict.items():
+            if not name.startswith(self._PREFIX):
+                raise ValueError(f"unexpected parameter {name!r}: this network's names start "
+                                 f"with {self._PREFIX!r}")
+            params[name[len(self._PREFIX):]] = value
+        self._model.set_parameters({"policy": params}, exact_match=strict)
+
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = False) -> tuple:
+        """Greedy actions, as SB3's ``DQNPolicy.predict`` (ε-greedy exploration lives in
+        ``model.predict``)."""
         return self._model.predict(observation, state, episode_start, deterministic=True)
+
+    def forward(self, observation: Any) -> Any:
+        """The Q-values of a batch of observations (a tensor for a tensor)."""
+        as_tensor = type(observation).__module__.startswith("torch")
+        rows = observation.detach().cpu().numpy() if as_tensor else observation
+        q = np.asarray(self._model.q_values(rows), dtype=np.float32)
+        if as_tensor:
+            import torch
+            return torch.from_numpy(q)
+        return q
+
+    __call__ = forward
+
+    def save(self, path: Any) -> None:
+        """Writes the model to the file ``path`` (deepq's zip archive), atomically."""
+        self._model._write_archive(os.fspath(path))
+
+    @classmethod
+    def load(cls, path: Any, device: Any = "auto") -> "QNetworkView":
+        """The network of a file :meth:`save` wrote."""
+        from deepq._dqn import load_model
+        check_device(device)
+        return cls(load_model(path))
+
+
+class PolicyView(QNetworkView):
+    """``model.policy``, SB3's ``DQNPolicy`` (sb3-contrib's ``QRDQNPolicy``): as its network
+    (``policy.q_net``, or ``policy.quantile_net`` for QR-DQN), with ``state_dict`` names
+    prefixed by that name, as SB3's policies prefix them."""
+
+    @property
+    def _PREFIX(self) -> str:  # noqa: N802 (the class attribute of QNetworkView)
+        return self._model._NETWORK + "."
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and name == self._model._NETWORK:
+            return QNetworkView(self._model)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def record_learn(logger: Any, summary: dict, n_updates: int, learning_rate: float,

@@ -270,3 +270,11 @@ def test_config_attributes_take_effect_or_raise():
     assert model.net_arch == [64, 64]
     with pytest.raises(AttributeError, match="set_env"):
         model.env = "Acrobot-v1"
+
+
+def test_the_seed_seeds_the_env_action_space_as_sb3_does():
+    env = gym.make("CartPole-v1")
+    deepq.DQN("MlpPolicy", env, seed=5)
+    want = gym.spaces.Discrete(2, seed=5)
+    assert [int(env.action_space.sample()) for _ in range(20)] == [
+        int(want.sample()) for _ in range(20)]

@@ -1,5 +1,6 @@
-"""Saved models are the `deepq` command's run directories: Python reads what `deepq train`
-writes, and `deepq eval --run` reads what Python saves."""
+"""Saved models are SB3-named archives of the `deepq` command's run-directory files, or run
+directories: Python reads what `deepq train` writes, and `deepq eval --run` reads what Python
+saves, either way."""
 
 import json
 import zipfile
@@ -23,10 +24,10 @@ def solved_builtin():
 
 def test_save_writes_a_run_directory_and_load_restores_the_model(tmp_path, solved_builtin):
     path = tmp_path / "run"
-    solved_builtin.save(path)
+    solved_builtin.save(f"{path}/")  # a path ending with a separator is a run directory
     assert sorted(p.name for p in path.iterdir()) == ["config.toml", "model.safetensors"]
     text = (path / "config.toml").read_text()
-    assert text.startswith("# preset: default\n")
+    assert text.startswith("# preset: default\n# verbose: 0\n")
     loaded = deepq.DQN.load(path)
     assert loaded.config == solved_builtin.config
     assert loaded.preset == "default"
@@ -34,6 +35,33 @@ def test_save_writes_a_run_directory_and_load_restores_the_model(tmp_path, solve
     assert loaded.exploration_rate == pytest.approx(0.02)
     solved_builtin.save(str(path))  # saving over a run directory replaces its files
     assert sorted(p.name for p in path.iterdir()) == ["config.toml", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_save_names_files_as_sb3_does(tmp_path, solved_builtin):
+    solved_builtin.save(tmp_path / "dqn_cartpole")  # SB3 appends .zip
+    solved_builtin.save(tmp_path / "q_net.pkl")  # and keeps another suffix
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dqn_cartpole.zip", "q_net.pkl"]
+    for path in (tmp_path / "dqn_cartpole", tmp_path / "dqn_cartpole.zip", tmp_path / "q_net.pkl"):
+        loaded = deepq.DQN.load(path)
+        np.testing.assert_array_equal(loaded.q_values(OBS), solved_builtin.q_values(OBS))
+    first = (tmp_path / "dqn_cartpole.zip").read_bytes()
+    solved_builtin.save(tmp_path / "dqn_cartpole")
+    assert (tmp_path / "dqn_cartpole.zip").read_bytes() == first, "same model, same bytes"
+
+
+def test_save_exclude_include_and_load_custom_objects(tmp_path, capsys):
+    model = deepq.DQN("MlpPolicy", "CartPole-v1", seed=1, verbose=2, policy_kwargs=dict(net_arch=[8]))
+    model.save(tmp_path / "m", exclude=["verbose", "env", "replay_buffer"])
+    assert deepq.DQN.load(tmp_path / "m").verbose == 0
+    model.save(tmp_path / "m", exclude=["verbose"], include=["verbose"])
+    loaded = deepq.DQN.load(tmp_path / "m", custom_objects=dict(learning_rate=2e-5, dummy=1.0),
+                            print_system_info=True)
+    assert loaded.verbose == 2 and loaded.learning_rate == 2e-5
+    assert not hasattr(loaded, "dummy")
+    assert "deepq: " in capsys.readouterr().out
+    with pytest.raises(ValueError, match="cannot exclude 'gamma': deepq saves the whole config"):
+        model.save(tmp_path / "m", exclude=["gamma"])
 
 
 def test_untrained_models_save_and_load(tmp_path):
@@ -72,8 +100,9 @@ def test_a_model_trained_on_gymnasium_is_evaluated_by_the_cli(tmp_path, deepq_bi
     model = deepq.DQN.from_preset("default", env, seed=0, total_timesteps=3000)
     model.learn()
     path = tmp_path / "gym-run"
-    model.save(path)
-    text = (path / "config.toml").read_text()
+    model.save(path)  # gym-run.zip, which the CLI finds as SB3's load does
+    with zipfile.ZipFile(tmp_path / "gym-run.zip") as archive:
+        text = archive.read("config.toml").decode()
     assert "# observation_space: Box(4,)" in text
     assert model.config["env_kwargs"] == {"max_episode_steps": 200}
     out = json.loads(run_cli(deepq_bin, "eval", "--run", str(path), "--episodes", "3", "--json").stdout)
@@ -118,7 +147,7 @@ def test_load_errors_name_the_problem(tmp_path, solved_builtin):
     with pytest.raises(FileNotFoundError, match=r"is not a deepq run directory \(no config.toml\)"):
         deepq.DQN.load(tmp_path / "empty")
     path = tmp_path / "run"
-    solved_builtin.save(path)
+    solved_builtin.save(f"{path}/")
     (path / "model.safetensors").write_bytes(b"not a model")
     with pytest.raises(RuntimeError, match="cannot load model '.*model.safetensors': "):
         deepq.DQN.load(path)
@@ -134,8 +163,10 @@ def test_load_errors_name_the_problem(tmp_path, solved_builtin):
 def test_save_errors_are_os_errors(tmp_path, solved_builtin):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OSError, match="cannot create run directory"):
+    with pytest.raises(OSError, match="cannot create '.*file'"):
         solved_builtin.save(blocker / "run")
+    with pytest.raises(OSError, match="cannot create run directory"):
+        solved_builtin.save(f"{blocker}/run/")
 
 
 def test_load_reads_a_pqn_run_with_layer_norm(tmp_path, deepq_bin):

@@ -66,7 +66,7 @@ def test_trains_reproducibly_and_round_trips(tmp_path):
     assert not np.array_equal(small_iqn(3).q_values(OBS), q)
     assert np.array_equal(small_iqn(3).learn(1500).q_values(OBS), q)
 
-    model.save(tmp_path / "run")
+    model.save(f"{tmp_path / 'run'}/")  # a run directory
     assert tensor_shapes(tmp_path / "run" / "model.safetensors") == {
         "torso.0.weight": (32, 4), "torso.0.bias": (32,),
         "embedding.weight": (32, 8), "embedding.bias": (32,),
@@ -100,7 +100,7 @@ def test_cnn_policy_trains_a_conv_torso(tmp_path):
     model.learn(300)
     obs = np.zeros((10, 10, 4), dtype=bool)
     obs[9, 4, 0] = obs[8, 5, 1] = True
-    model.save(tmp_path / "breakout")
+    model.save(f"{tmp_path / 'breakout'}/")  # a run directory
     assert tensor_shapes(tmp_path / "breakout" / "model.safetensors")["torso.0.weight"] == (
         16, 4, 3, 3)
     loaded = deepq.IQN.load(tmp_path / "breakout")

@@ -52,7 +52,7 @@ def test_trains_acts_by_the_quantile_mean_and_round_trips(tmp_path):
     actions, _ = model.predict(obs, deterministic=True)
     assert list(actions) == list(np.argmax(q, axis=1))
 
-    model.save(tmp_path / "run")
+    model.save(f"{tmp_path / 'run'}/")  # a run directory
     # The output layer holds n_quantiles × n_actions units, as sb3-contrib's QuantileNetwork.
     shapes = tensor_shapes(tmp_path / "run" / "model.safetensors")
     assert shapes == {"0.weight": (32, 4), "0.bias": (32,), "2.weight": (5 * 2, 32),

@@ -102,11 +102,13 @@ impl From<deepq::TrainError> for Failure {
 }
 
 impl From<deepq::run_dir::RunDirError> for Failure {
-    /// A missing directory or one that is not a run is a usage error (the path was wrong);
-    /// unreadable, unwritable and corrupt files are runtime failures.
+    /// A missing directory, one that is not a run, or a foreign archive is a usage error (the
+    /// path was wrong); unreadable, unwritable and corrupt files are runtime failures.
     fn from(e: deepq::run_dir::RunDirError) -> Self {
         match e.kind() {
-            deepq::run_dir::RunDirErrorKind::NotARun => Failure::Usage(e.to_string()),
+            deepq::run_dir::RunDirErrorKind::NotARun | deepq::run_dir::RunDirErrorKind::Foreign => {
+                Failure::Usage(e.to_string())
+            }
             _ => Failure::Runtime(e.to_string()),
         }
     }

@@ -274,7 +274,7 @@ fn divergence_names_the_step_and_keeps_the_last_good_checkpoint() {
     );
     assert_clean_error(&out, 1, &["diverged at step", "last good checkpoint"]);
     let bytes = std::fs::read(d.join("run/checkpoint/trainer.ckpt")).unwrap();
-    assert!(bytes.starts_with(b"DEEPQCK4"));
+    assert!(bytes.starts_with(b"DEEPQCK5"));
 }
 
 #[test]

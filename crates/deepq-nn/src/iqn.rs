@@ -358,6 +358,21 @@ impl<T: Scalar> IqnWorkspace<T> {
     }
 }
 
+/// The names of `net`'s tensors in the order of its parameters (torso, embedding, head),
+/// as the PyTorch module's `state_dict` lists them.
+pub fn iqn_state_dict_names<T: Scalar>(net: &ImplicitQuantileNet<T>) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, part) in PARTS.iter().zip(net.parts()) {
+        for tensor in crate::io::state_dict_names(part) {
+            names.push(match *name {
+                "embedding" => format!("{name}.{}", tensor.trim_start_matches("0.")),
+                _ => format!("{name}.{tensor}"),
+            });
+        }
+    }
+    names
+}
+
 /// Encodes an implicit quantile network as a safetensors file (see the module docs).
 pub fn iqn_to_safetensors<T: Scalar>(net: &ImplicitQuantileNet<T>) -> Vec<u8> {
     let mut metadata = HashMap::new();

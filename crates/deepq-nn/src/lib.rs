@@ -53,6 +53,7 @@
 
 #![warn(missing_docs)]
 
+mod activation;
 mod bf16;
 mod conv;
 mod dense;
@@ -71,6 +72,7 @@ mod qvalues;
 mod scalar;
 mod update;
 
+pub use activation::Activation;
 pub use bf16::{Bf16Kernel, Precision, round_to_bf16};
 pub use conv::{ConvLayer, ImageShape, conv_output_shapes};
 pub use distributional::{
@@ -79,13 +81,13 @@ pub use distributional::{
 };
 pub use error::NnError;
 pub use io::{
-    CONV_INPUT_SHAPE_KEY, CONV_PADDINGS_KEY, CONV_STRIDES_KEY, LAYER_NORM_EPS_KEY, N_QUANTILES_KEY,
-    PRECISION_KEY, from_safetensors, from_safetensors_with_conv, safetensors_metadata,
-    to_safetensors, to_safetensors_with_metadata,
+    ACTIVATION_KEY, CONV_INPUT_SHAPE_KEY, CONV_PADDINGS_KEY, CONV_STRIDES_KEY, LAYER_NORM_EPS_KEY,
+    N_QUANTILES_KEY, PRECISION_KEY, from_safetensors, from_safetensors_with_conv,
+    safetensors_metadata, state_dict_names, to_safetensors, to_safetensors_with_metadata,
 };
 pub use iqn::{
     IQN_EMBEDDING_DIM_KEY, IQN_GREEDY_FRACTIONS, IQN_GREEDY_FRACTIONS_KEY, ImplicitQuantileNet,
-    IqnWorkspace, iqn_from_safetensors, iqn_to_safetensors, is_iqn_file,
+    IqnWorkspace, iqn_from_safetensors, iqn_state_dict_names, iqn_to_safetensors, is_iqn_file,
 };
 pub use loss::{Loss, q_loss};
 pub use mlp::{Arch, Mlp, Workspace};

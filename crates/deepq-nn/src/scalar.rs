@@ -50,10 +50,16 @@ pub trait Scalar:
     fn exp(self) -> Self;
     /// Natural logarithm (the platform's libm).
     fn ln(self) -> Self;
+    /// `eˢᵉˡᶠ − 1`, accurate near 0 (the platform's libm).
+    fn exp_m1(self) -> Self;
+    /// Hyperbolic tangent (the platform's libm).
+    fn tanh(self) -> Self;
+    /// The error function (the `libm` crate's).
+    fn erf(self) -> Self;
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $dtype:ident, $gemm:path, $dense_rows:path, $exp_slice:path) => {
+    ($t:ty, $dtype:ident, $gemm:path, $dense_rows:path, $exp_slice:path, $erf:path) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -88,6 +94,18 @@ macro_rules! impl_scalar {
             #[inline(always)]
             fn ln(self) -> Self {
                 <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                $erf(self)
             }
         }
 
@@ -158,14 +176,16 @@ impl_scalar!(
     F32,
     crate::panels::sgemm,
     crate::dense::dense_rows_f32,
-    crate::kernels::exp_f32_slice
+    crate::kernels::exp_f32_slice,
+    libm::erff
 );
 impl_scalar!(
     f64,
     F64,
     matrixmultiply::dgemm,
     crate::dense::dense_rows_portable,
-    crate::kernels::exp_f64_slice
+    crate::kernels::exp_f64_slice,
+    libm::erf
 );
 
 pub(crate) mod sealed {

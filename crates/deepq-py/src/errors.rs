@@ -95,6 +95,7 @@ impl From<RunDirError> for Error {
             },
             RunDirErrorKind::Io(kind) => Error::Io { kind, message },
             RunDirErrorKind::Invalid => Error::Runtime(message),
+            RunDirErrorKind::Foreign => Error::usage(message),
         }
     }
 }

@@ -67,7 +67,7 @@ pub mod native {
     #[pymodule_export]
     use crate::reports::{aggregate, plot_sweep};
     #[pymodule_export]
-    use crate::run_dir::{load_run, save_run};
+    use crate::run_dir::{load_run, save_archive, save_run};
     #[pymodule_export]
     use crate::tensorboard::EventWriter;
     #[pymodule_export]

@@ -48,6 +48,14 @@ impl Net {
         }
     }
 
+    /// Its tensors' PyTorch names in `state_dict` order.
+    pub fn state_dict_names(&self) -> Vec<String> {
+        match self {
+            Net::Q(net) => net.state_dict_names(),
+            Net::Implicit(net) => net.state_dict_names(),
+        }
+    }
+
     /// The network as the library's model.
     pub fn to_model(&self) -> Model {
         match self {
@@ -246,6 +254,12 @@ impl Network {
     /// The network as safetensors bytes, as `deepq train` writes `model.safetensors`.
     fn to_safetensors<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.net.to_safetensors())
+    }
+
+    /// The tensors' PyTorch names in `state_dict` order (the safetensors bytes list them
+    /// sorted by name).
+    fn state_dict_names(&self) -> Vec<String> {
+        self.net.state_dict_names()
     }
 
     /// Widths of the linear layers, inputs first (for a convolutional network the first is

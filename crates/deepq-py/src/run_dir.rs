@@ -26,7 +26,17 @@ pub fn save_run(path: PathBuf, config_text: &str, network: &Network) -> Result<(
     Ok(())
 }
 
-/// Reads the run directory at `path` and returns `(config, network, config_text)`; the text
+/// Saves a model as an archive at `path` ([`deepq::archive`]: `config.toml` and
+/// `model.safetensors` in one zip file, written atomically).
+#[pyfunction]
+pub fn save_archive(path: PathBuf, config_text: &str, network: &Network) -> Result<()> {
+    run_dir::parse_config(config_text)
+        .map_err(|e| Error::usage(format!("refusing to save an invalid config: {e}")))?;
+    deepq::archive::write_archive(&path, config_text, &network.net.to_safetensors())?;
+    Ok(())
+}
+
+/// Reads the run directory (or model archive) at `path` and returns `(config, network, config_text)`; the text
 /// keeps the comment lines (`# preset: NAME`, …) for the caller.
 #[pyfunction]
 pub fn load_run(path: PathBuf) -> Result<(Config, Network, String)> {

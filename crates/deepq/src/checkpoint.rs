@@ -1,6 +1,6 @@
 //! Checkpoints: everything a run needs to continue bit for bit, in one self-checking blob.
 //!
-//! Layout: the magic bytes `DEEPQCK4`, the CRC-32C of the payload (4 bytes, little endian),
+//! Layout: the magic bytes `DEEPQCK5`, the CRC-32C of the payload (4 bytes, little endian),
 //! then the payload: a postcard-encoded [`CheckpointHeader`] followed by the trainer's state.
 //! A truncated or altered file fails the checksum before anything is decoded. A saved replay
 //! buffer ([`encode_replay`]) is framed the same way under its own magic, `DEEPQRB1`.
@@ -13,11 +13,12 @@ use crate::replay::Replay;
 
 /// First bytes of every checkpoint. The digit is the format's version: 2 since networks
 /// record their quantile head (QR-DQN), 3 since they record their precision (bf16), 4 since
-/// replay stores each frame of a stacked image once.
-pub const MAGIC: &[u8; 8] = b"DEEPQCK4";
+/// replay stores each frame of a stacked image once, 5 since networks record their
+/// activation.
+pub const MAGIC: &[u8; 8] = b"DEEPQCK5";
 
 /// The magic of checkpoints written before the current format.
-const OLDER_MAGICS: &[&[u8; 8]] = &[b"DEEPQCK1", b"DEEPQCK2", b"DEEPQCK3"];
+const OLDER_MAGICS: &[&[u8; 8]] = &[b"DEEPQCK1", b"DEEPQCK2", b"DEEPQCK3", b"DEEPQCK4"];
 
 /// What a checkpoint says about itself, readable without knowing the env or network type.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,11 +47,11 @@ struct StoredHeader {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CheckpointError {
     /// The bytes do not start with [`MAGIC`].
-    #[error("not a deepq checkpoint (missing the DEEPQCK4 header)")]
+    #[error("not a deepq checkpoint (missing the DEEPQCK5 header)")]
     NotACheckpoint,
     /// A checkpoint of an earlier format, which this version cannot continue.
     #[error(
-        "checkpoint written by an earlier deepq (format {0}; this version reads format 4): finish the run with the version that started it, or start it again"
+        "checkpoint written by an earlier deepq (format {0}; this version reads format 5): finish the run with the version that started it, or start it again"
     )]
     OlderFormat(char),
     /// The checksum does not match: the file was truncated or altered.

@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 pub mod algorithms;
+pub mod archive;
 pub mod augment;
 pub mod checkpoint;
 pub mod config;

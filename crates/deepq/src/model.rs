@@ -3,7 +3,7 @@
 
 use deepq_nn::{
     ImageShape, ImplicitQuantileNet, IqnWorkspace, Mlp, NnError, Scalar, iqn_from_safetensors,
-    iqn_to_safetensors, is_iqn_file,
+    iqn_state_dict_names, iqn_to_safetensors, is_iqn_file,
 };
 
 use crate::tabular::QTable;
@@ -18,6 +18,14 @@ pub enum QNetwork {
 }
 
 impl QNetwork {
+    /// Its tensors' PyTorch names in `state_dict` order.
+    pub fn state_dict_names(&self) -> Vec<String> {
+        match self {
+            QNetwork::F32(m) => deepq_nn::state_dict_names(m),
+            QNetwork::F64(m) => deepq_nn::state_dict_names(m),
+        }
+    }
+
     /// The network as safetensors bytes (`0.weight`, `0.bias`, `2.weight`, ...).
     pub fn to_safetensors(&self) -> Vec<u8> {
         match self {
@@ -108,6 +116,14 @@ pub enum ImplicitNetwork {
 }
 
 impl ImplicitNetwork {
+    /// Its tensors' PyTorch names in `state_dict` order.
+    pub fn state_dict_names(&self) -> Vec<String> {
+        match self {
+            ImplicitNetwork::F32(n) => iqn_state_dict_names(n),
+            ImplicitNetwork::F64(n) => iqn_state_dict_names(n),
+        }
+    }
+
     /// The network as safetensors bytes (`torso.*`, `embedding.*`, `head.*`).
     pub fn to_safetensors(&self) -> Vec<u8> {
         match self {

@@ -74,6 +74,9 @@ pub enum RunDirErrorKind {
     /// A file exists but its content is not what a run holds (corrupt or foreign), or the
     /// model does not fit the environment.
     Invalid,
+    /// The path names an archive of another kind (an SB3 model, some other zip): the caller
+    /// named the wrong file.
+    Foreign,
 }
 
 /// Why a run directory could not be created, written or read. The message is one line and
@@ -86,6 +89,9 @@ pub enum RunDirError {
     /// The directory exists but holds no `config.toml`.
     #[error("'{}' is not a deepq run directory (no config.toml)", .0.display())]
     NotARun(PathBuf),
+    /// The path is a file (a model archive, say), where a run directory is needed.
+    #[error("'{}' is a file, not a run directory", .0.display())]
+    NotADirectory(PathBuf),
     /// A file operation failed: "cannot {action} '{path}': {source}".
     #[error("cannot {action} '{}': {source}", path.display())]
     Io {
@@ -111,6 +117,22 @@ pub enum RunDirError {
         path: PathBuf,
         /// Why it could not be read.
         reason: String,
+    },
+    /// A model archive ([`crate::archive`]) cannot be read: not a zip file, or damaged.
+    #[error("cannot read archive '{}': {reason}", path.display())]
+    InvalidArchive {
+        /// The archive.
+        path: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// A zip file that is not a deepq model archive.
+    #[error("'{}' is {what}", path.display())]
+    ForeignArchive {
+        /// The archive.
+        path: PathBuf,
+        /// What it is, and what to do.
+        what: String,
     },
     /// `summary.json` is not a run summary.
     #[error("'{}' is not a valid run summary: {reason}", path.display())]
@@ -150,12 +172,16 @@ impl RunDirError {
     /// The kind of failure.
     pub fn kind(&self) -> RunDirErrorKind {
         match self {
-            RunDirError::Missing(_) | RunDirError::NotARun(_) => RunDirErrorKind::NotARun,
+            RunDirError::Missing(_) | RunDirError::NotARun(_) | RunDirError::NotADirectory(_) => {
+                RunDirErrorKind::NotARun
+            }
             RunDirError::Io { source, .. } => RunDirErrorKind::Io(source.kind()),
             RunDirError::InvalidConfig { .. }
             | RunDirError::InvalidModel { .. }
             | RunDirError::InvalidSummary { .. }
+            | RunDirError::InvalidArchive { .. }
             | RunDirError::ModelMismatch { .. } => RunDirErrorKind::Invalid,
+            RunDirError::ForeignArchive { .. } => RunDirErrorKind::Foreign,
         }
     }
 
@@ -164,10 +190,13 @@ impl RunDirError {
         match self {
             RunDirError::Missing(path)
             | RunDirError::NotARun(path)
+            | RunDirError::NotADirectory(path)
             | RunDirError::Io { path, .. }
             | RunDirError::InvalidConfig { path, .. }
             | RunDirError::InvalidModel { path, .. }
             | RunDirError::InvalidSummary { path, .. }
+            | RunDirError::InvalidArchive { path, .. }
+            | RunDirError::ForeignArchive { path, .. }
             | RunDirError::ModelMismatch { path, .. } => path,
         }
     }
@@ -200,6 +229,9 @@ impl RunDir {
 
     /// Opens an existing run; the error says whether the directory is missing or not a run.
     pub fn open(root: &Path) -> Result<Self> {
+        if root.is_file() {
+            return Err(RunDirError::NotADirectory(root.to_path_buf()));
+        }
         if !root.is_dir() {
             return Err(RunDirError::Missing(root.to_path_buf()));
         }
@@ -360,8 +392,12 @@ impl LoadedRun {
 
 /// Opens the run at `path` and reads its config and model. The errors name the problem: a
 /// missing directory, one that is not a run, an unreadable file, an invalid config, a corrupt
-/// model.
+/// model. A file, or a missing `path` beside `path.zip`, is read as a model archive
+/// ([`crate::archive`]).
 pub fn load_run(path: &Path) -> Result<LoadedRun> {
+    if let Some(file) = crate::archive::archive_path(path) {
+        return crate::archive::load_archive(&file);
+    }
     let dir = RunDir::open(path)?;
     let (config, config_text) = dir.read_config()?;
     let model = dir.read_model()?;

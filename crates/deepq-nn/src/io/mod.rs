@@ -5,6 +5,10 @@
 //! even indices), so `model.load_state_dict(safetensors.torch.load_file(path))` works on
 //! such a model, and its `save_file(model.state_dict(), path)` output loads here.
 //!
+//! Another activation than ReLU ([`Arch::activation`](crate::Arch::activation)) takes ReLU's
+//! place at the same odd indices (it has no parameters, so the names do not change), and the
+//! file's `__metadata__` names it ([`ACTIVATION_KEY`]).
+//!
 //! A network with a dueling, noisy or distributional head ([`Arch`](crate::Arch)) is named as the
 //! `state_dict` of this PyTorch module (`docs/rainbow.md` has it in full):
 //!
@@ -83,6 +87,7 @@ use safetensors::tensor::TensorView;
 mod describe;
 mod schema;
 
+use crate::activation::Activation;
 use crate::bf16::Precision;
 use crate::conv::{ConvLayer, ImageShape};
 use crate::error::NnError;
@@ -104,6 +109,12 @@ pub const N_QUANTILES_KEY: &str = "n_quantiles";
 /// [`Arch::precision`](crate::Arch::precision)); a file without it is an `f32` network.
 pub const PRECISION_KEY: &str = "precision";
 
+/// The `__metadata__` key holding a network's hidden-layer [`Activation`] when it is not
+/// ReLU (its [`Activation::name`], e.g. `"tanh"`); a file without it is a ReLU network. A
+/// `state_dict` has no entry for a parameterless module, so this key is how a file says which
+/// one sits between its Linear layers.
+pub const ACTIVATION_KEY: &str = "activation";
+
 /// The `__metadata__` key holding a convolutional network's input image shape,
 /// `"height,width,channels"` (see the module docs).
 pub const CONV_INPUT_SHAPE_KEY: &str = "conv_input_shape";
@@ -116,6 +127,12 @@ pub const CONV_STRIDES_KEY: &str = "conv_strides";
 /// layer, comma-separated (see the module docs).
 pub const CONV_PADDINGS_KEY: &str = "conv_paddings";
 
+/// The names of `mlp`'s tensors in the order of its parameters, which is the order of the
+/// PyTorch module's `state_dict` (a safetensors file keeps its tensors sorted by name).
+pub fn state_dict_names<T: Scalar>(mlp: &Mlp<T>) -> Vec<String> {
+    schema(mlp).into_iter().map(|entry| entry.name).collect()
+}
+
 /// Encodes `mlp` as a safetensors file (dtype F32 or F64 by `T`).
 pub fn to_safetensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<u8> {
     to_safetensors_with_metadata(mlp, None)
@@ -124,7 +141,8 @@ pub fn to_safetensors<T: Scalar>(mlp: &Mlp<T>) -> Vec<u8> {
 /// As [`to_safetensors`], with a string map stored in the file's `__metadata__` header
 /// (for example the training configuration); read it back with [`safetensors_metadata`].
 /// A LayerNorm network adds (or overwrites) the key [`LAYER_NORM_EPS_KEY`] in that map, a
-/// convolutional one [`CONV_INPUT_SHAPE_KEY`], [`CONV_STRIDES_KEY`] and [`CONV_PADDINGS_KEY`].
+/// convolutional one [`CONV_INPUT_SHAPE_KEY`], [`CONV_STRIDES_KEY`] and [`CONV_PADDINGS_KEY`],
+/// one with another activation than ReLU [`ACTIVATION_KEY`].
 pub fn to_safetensors_with_metadata<T: Scalar>(
     mlp: &Mlp<T>,
     mut metadata: Option<HashMap<String, String>>,
@@ -141,6 +159,11 @@ pub fn to_safetensors_with_metadata<T: Scalar>(
         metadata
             .get_or_insert_with(HashMap::new)
             .insert(PRECISION_KEY.into(), mlp.arch().precision.name().into());
+    }
+    if !mlp.arch().activation.is_relu() {
+        metadata
+            .get_or_insert_with(HashMap::new)
+            .insert(ACTIVATION_KEY.into(), mlp.arch().activation.name().into());
     }
     if mlp.arch().quantiles > 1 {
         metadata
@@ -251,6 +274,7 @@ fn read_network<T: Scalar>(bytes: &[u8], given: Option<GivenConv<'_>>) -> Result
         conv,
     } = describe::describe::<T>(&file, &metadata, given)?;
     arch.precision = precision_metadata(&metadata)?;
+    arch.activation = activation_metadata(&metadata)?;
     let mut mlp = Mlp::<T>::try_zeros(sizes, arch, conv).map_err(NnError::Format)?;
     for entry in schema(&mlp) {
         let view = tensors
@@ -311,6 +335,17 @@ pub(crate) fn precision_metadata(metadata: &HashMap<String, String>) -> Result<P
             value
                 .parse()
                 .map_err(|e| NnError::Format(format!("metadata {PRECISION_KEY}: {e}")))
+        })
+}
+
+/// The activation named by the metadata's [`ACTIVATION_KEY`] (ReLU without it).
+fn activation_metadata(metadata: &HashMap<String, String>) -> Result<Activation, NnError> {
+    metadata
+        .get(ACTIVATION_KEY)
+        .map_or(Ok(Activation::Relu), |value| {
+            value
+                .parse()
+                .map_err(|e| NnError::Format(format!("metadata {ACTIVATION_KEY}: {e}")))
         })
 }
 

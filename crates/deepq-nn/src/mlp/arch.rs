@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::activation::Activation;
 use crate::bf16::Precision;
 use crate::scalar::Scalar;
 
@@ -49,6 +50,11 @@ pub struct Arch {
     /// everything else stay `f32`.
     #[serde(default)]
     pub precision: Precision,
+    /// The nonlinearity after each hidden linear layer (ReLU unless set). Another than ReLU
+    /// needs a network without conv layers and without LayerNorm, whose nonlinearities are
+    /// ReLU as in the networks they reproduce (NatureCNN, MinAtar's, PQN's).
+    #[serde(default)]
+    pub activation: Activation,
 }
 
 /// A scalar head's quantile count.
@@ -73,6 +79,7 @@ impl Default for Arch {
             v_max: 10.0,
             quantiles: 1,
             precision: Precision::F32,
+            activation: Activation::Relu,
         }
     }
 }
@@ -124,6 +131,12 @@ impl Arch {
             return Err(format!(
                 "v_min ({}) and v_max ({}) must be finite with v_min < v_max",
                 self.v_min, self.v_max
+            ));
+        }
+        if self.layer_norm && !self.activation.is_relu() {
+            return Err(format!(
+                "activation {} needs a network without LayerNorm (LayerNorm networks use ReLU)",
+                self.activation
             ));
         }
         if self.layer_norm && !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {

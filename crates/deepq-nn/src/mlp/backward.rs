@@ -1,6 +1,7 @@
 //! The batched backward pass: parameter gradients (and, for an MLP, input gradients).
 
 use super::{Mlp, Workspace, dueling_backward};
+use crate::activation;
 use crate::kernels::{self, MatRef};
 use crate::layer_norm;
 use crate::scalar::Scalar;
@@ -76,7 +77,19 @@ impl<T: Scalar> Mlp<T> {
                 kernels::matmul_in(precision, g, w, dx);
                 let below = &layers[l - 1];
                 match below.ln_ranges() {
-                    None => kernels::relu_backward(dx, x, &mut grads[below.bias_range()]),
+                    None if self.arch.activation.is_relu() => {
+                        kernels::relu_backward(dx, x, &mut grads[below.bias_range()]);
+                    }
+                    None => {
+                        let off = ws.act_offsets[l] - ws.act_offsets[1];
+                        activation::activation_backward(
+                            self.arch.activation,
+                            dx,
+                            &ws.pre_acts[off..off + batch * below.n_out],
+                            x,
+                            &mut grads[below.bias_range()],
+                        );
+                    }
                     Some((gamma, beta)) => {
                         // Through the ReLU (β's gradient is the column sums there), the
                         // LayerNorm (γ's gradient), then the linear bias's column sums.

@@ -2,6 +2,7 @@
 //! observation (acting).
 
 use super::{Layer, Mlp, Workspace, dueling_combine};
+use crate::activation;
 use crate::bf16::Precision;
 use crate::dense;
 use crate::kernels::{self, MatRef};
@@ -43,6 +44,8 @@ impl<T: Scalar> Mlp<T> {
             let x = &before[ws.act_offsets[l]..ws.act_offsets[l] + batch * layer.n_in];
             let z = &mut after[..batch * layer.n_out];
             let (w, bias) = self.weights(layer);
+            let hidden = l + 1 < n_layers;
+            let relu = self.arch.activation.is_relu();
             linear_batch(
                 self.arch.precision,
                 layer,
@@ -51,8 +54,16 @@ impl<T: Scalar> Mlp<T> {
                 batch,
                 x,
                 z,
-                l + 1 < n_layers,
+                hidden && relu,
             );
+            if hidden && !relu {
+                let off = ws.act_offsets[l + 1] - ws.act_offsets[1];
+                activation::activate_keeping_input(
+                    self.arch.activation,
+                    z,
+                    &mut ws.pre_acts[off..off + batch * layer.n_out],
+                );
+            }
         }
         let raw = ws.act_offsets[n_layers];
         let width = self.output_width();
@@ -141,6 +152,10 @@ impl<T: Scalar> Mlp<T> {
             let (w, bias) = self.weights(layer);
             let z = &mut dst[..layer.n_out];
             match layer.ln_ranges() {
+                None if l < last && !self.arch.activation.is_relu() => {
+                    dense::dense_rows_in(precision, w, bias, layer.n_in, x, z, false);
+                    activation::activate_in_place(self.arch.activation, z);
+                }
                 None => dense::dense_rows_in(precision, w, bias, layer.n_in, x, z, l < last),
                 Some((gamma, beta)) => {
                     dense::dense_rows_in(precision, w, bias, layer.n_in, x, z, false);

@@ -101,6 +101,12 @@ impl<T: Scalar> TryFrom<MlpData<T>> for Mlp<T> {
         }
         let (conv, conv_params) = match &data.conv {
             None => (Vec::new(), 0),
+            Some(_) if !data.arch.activation.is_relu() => {
+                return Err(format!(
+                    "activation {} needs a network without conv layers (conv networks use ReLU)",
+                    data.arch.activation
+                ));
+            }
             Some(torso) => {
                 let (geoms, n) = conv::conv_layout(torso, data.arch.layer_norm)?;
                 let features = geoms.last().expect("conv layers").output.size();

@@ -32,6 +32,10 @@ pub struct Workspace<T> {
     /// Empty without LayerNorm.
     pub(super) ln_xhat: Vec<T>,
     pub(super) ln_rstd: Vec<T>,
+    /// Each hidden layer's pre-activations from the last forward pass, laid out as
+    /// `ln_xhat`, for an activation other than ReLU (whose gradient needs only the output);
+    /// empty with ReLU.
+    pub(super) pre_acts: Vec<T>,
     pub(super) single_a: Vec<T>,
     pub(super) single_b: Vec<T>,
     pub(super) single_q: Vec<T>,
@@ -181,6 +185,11 @@ impl<T: Scalar> Workspace<T> {
         } else {
             (0, 0)
         };
+        let pre_acts = if arch.activation.is_relu() {
+            0
+        } else {
+            act_offsets[n_hidden + 1] - act_offsets[1]
+        };
         Self {
             sizes,
             arch,
@@ -194,6 +203,7 @@ impl<T: Scalar> Workspace<T> {
             grad_b: vec![T::ZERO; max_batch * hidden_max],
             ln_xhat: vec![T::ZERO; ln_xhat],
             ln_rstd: vec![T::ZERO; ln_rstd],
+            pre_acts: vec![T::ZERO; pre_acts],
             grad_head: vec![
                 T::ZERO;
                 if arch.dueling {

@@ -457,6 +457,7 @@ impl DqnConfig {
             layer_norm: self.network.layer_norm,
             layer_norm_eps: LAYER_NORM_EPS,
             precision: self.network.precision,
+            activation: self.network.activation,
             quantiles: if self.algorithm == Algorithm::QrDqn {
                 self.qrdqn.n_quantiles
             } else {

@@ -5,7 +5,7 @@
 //! (`validate.rs`); relations between groups are checked on the whole config.
 
 use deepq_envs::Kwargs;
-use deepq_nn::{Loss, Precision};
+use deepq_nn::{Activation, Loss, Precision};
 use serde::{Deserialize, Serialize};
 
 use super::{Count, DEFAULT_EVAL_MAX_EPISODE_STEPS, Dtype, LearningRateSchedule, OptimizerKind};
@@ -71,6 +71,11 @@ pub struct NetworkSettings {
     /// linear layer, before its ReLU, and after each conv layer over each pixel's channels:
     /// PQN's networks.
     pub layer_norm: bool,
+    /// The nonlinearity after each hidden linear layer: `"relu"`, `"tanh"`, `"elu"`,
+    /// `"leaky_relu"`, `"silu"` or `"gelu"` (PyTorch's modules with their default
+    /// arguments, as SB3's `policy_kwargs.activation_fn` builds them). Networks with conv
+    /// layers or LayerNorm, and IQN's, use ReLU only.
+    pub activation: Activation,
     /// Floating-point type of the network.
     pub dtype: Dtype,
     /// The arithmetic of the conv and linear layers' matrix products, forward and backward,
@@ -87,6 +92,7 @@ impl Default for NetworkSettings {
             cnn: Vec::new(),
             net_arch: vec![64, 64],
             layer_norm: false,
+            activation: Activation::Relu,
             dtype: Dtype::F32,
             precision: Precision::F32,
         }

@@ -242,6 +242,26 @@ fn keys_of_another_algorithm_are_refused() {
             "layer_norm",
             "tabular",
         ),
+        (
+            "activation = \"tanh\"\ncnn = [[16, 3, 1]]",
+            "activation",
+            "conv layers",
+        ),
+        (
+            "activation = \"gelu\"\nlayer_norm = true",
+            "activation",
+            "LayerNorm",
+        ),
+        (
+            "algorithm = \"iqn\"\nactivation = \"silu\"",
+            "activation",
+            "IQN",
+        ),
+        (
+            "algorithm = \"tabular\"\nactivation = \"elu\"",
+            "activation",
+            "tabular",
+        ),
         ("cnn = [[16, 3]]", "cnn", "[filters, kernel, stride]"),
         ("cnn = [[16, 0, 1]]", "cnn", "> 0"),
     ];
@@ -482,5 +502,23 @@ fn precision_is_read_checked_and_reaches_the_network() {
             .unwrap_err()
             .0
             .starts_with("invalid value \"bf16\" for 'precision': a tabular run has no network")
+    );
+}
+
+#[test]
+fn the_activation_key_reaches_the_network() {
+    let mut cfg = DqnConfig::default();
+    assert_eq!(cfg.arch().activation, deepq_nn::Activation::Relu);
+    cfg.apply_toml(&table("activation = \"leaky_relu\""))
+        .unwrap();
+    cfg.validate().unwrap();
+    assert_eq!(cfg.arch().activation, deepq_nn::Activation::LeakyRelu);
+    assert!(cfg.to_toml().contains("activation = \"leaky_relu\""));
+    let err = DqnConfig::default()
+        .apply_toml(&table("activation = \"swish\""))
+        .unwrap_err();
+    assert!(
+        err.0.contains("'activation'") && err.0.contains("gelu"),
+        "{err}"
     );
 }

@@ -106,6 +106,20 @@ impl DqnConfig {
                 self.network.precision
             )));
         }
+        if !self.network.activation.is_relu()
+            && matches!(self.algorithm, Algorithm::Iqn | Algorithm::Tabular)
+        {
+            let why = if self.algorithm == Algorithm::Iqn {
+                "IQN's network uses ReLU, as Dopamine's does"
+            } else {
+                "a tabular run has no network"
+            };
+            return Err(invalid(
+                "activation",
+                format!("\"{}\"", self.network.activation),
+                why,
+            ));
+        }
         if self.algorithm == Algorithm::Iqn && self.network.layer_norm {
             return Err(ConfigError(
                 "invalid value true for 'layer_norm': IQN's network has no LayerNorm; use algorithm = \"dqn\" or \"pqn\"".into(),
@@ -211,6 +225,22 @@ impl NetworkSettings {
                 format!("{layer:?}"),
                 "each layer is [filters, kernel, stride] or [filters, kernel, stride, padding] with filters, kernel and stride > 0, e.g. cnn = [[16, 3, 1]]",
             ));
+        }
+        if !self.activation.is_relu() {
+            let uses_relu = if !self.cnn.is_empty() {
+                Some("a network with conv layers (cnn) uses ReLU, as NatureCNN does")
+            } else if self.layer_norm {
+                Some("a LayerNorm network (layer_norm = true) uses ReLU, as PQN's does")
+            } else {
+                None
+            };
+            if let Some(why) = uses_relu {
+                return Err(invalid(
+                    "activation",
+                    format!("\"{}\"", self.activation),
+                    why,
+                ));
+            }
         }
         Ok(())
     }
