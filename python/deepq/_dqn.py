@@ -377,6 +377,16 @@ class DQN:
                 self._net, self._net_updates = self._trainer.network()
         return self._net
 
+    def _target_network(self):
+        """The target network: the run's once training has made one; before that, after
+        weights came from elsewhere (a file, :meth:`set_parameters`) and in a run that keeps
+        no target network apart, the network itself, which the target starts from."""
+        if self._trainer is not None and not self._weights_outside:
+            target = self._trainer.target_network()
+            if target is not None:
+                return target
+        return self._network()
+
     def _live_trainer(self, cfg):
         """The training run that ``learn()`` goes on with, made on first use from ``cfg``;
         it takes the model's weights when they came from elsewhere (a file,
@@ -404,18 +414,26 @@ class DQN:
         With ``deterministic=False`` (SB3's default) the whole batch acts uniformly at random
         with probability ``exploration_rate`` (ε after training, 0 before), as SB3 does.
         """
-        rows, single = self._encoding.encode(observation)
-        if not deterministic and self._rng.random() < self.exploration_rate:
-            actions = self._rng.integers(0, self._n_actions, size=len(rows))
-        else:
-            actions = np.asarray(self._network().predict(rows), dtype=np.int64)
-        actions = actions.astype(np.int64) + self._action_start
-        return (np.array(actions[0]) if single else actions), state
+        return self._act(self._network(), observation, explore=not deterministic), state
 
     def q_values(self, observation: Any) -> np.ndarray:
         """Q-values of an observation (shape ``(n_actions,)``) or a batch (``(n, n_actions)``)."""
+        return self._q_values_of(self._network(), observation)
+
+    def _act(self, network, observation: Any, explore: bool) -> np.ndarray:
+        """``network``'s greedy actions (ε-greedy with ``explore``) for an observation or a
+        batch."""
         rows, single = self._encoding.encode(observation)
-        q = np.asarray(self._network().q_values(rows), dtype=np.float64)
+        if explore and self._rng.random() < self.exploration_rate:
+            actions = self._rng.integers(0, self._n_actions, size=len(rows))
+        else:
+            actions = np.asarray(network.predict(rows), dtype=np.int64)
+        actions = actions.astype(np.int64) + self._action_start
+        return np.array(actions[0]) if single else actions
+
+    def _q_values_of(self, network, observation: Any) -> np.ndarray:
+        rows, single = self._encoding.encode(observation)
+        q = np.asarray(network.q_values(rows), dtype=np.float64)
         return q[0] if single else q
 
     # --- files ---------------------------------------------------------------------------
@@ -511,9 +529,7 @@ class DQN:
         ``state_dict`` names: ``"0.weight"``, ``"0.bias"``, …, in its order), numpy copies in
         the network's dtype. The optimizer's state stays inside the training run (there is no
         ``"policy.optimizer"`` entry)."""
-        network = self._network()
-        tensors = safetensors.numpy.load(network.to_safetensors())
-        return {"policy": {name: tensors[name] for name in network.state_dict_names()}}
+        return {"policy": _parameters(self._network())}
 
     def set_parameters(self, load_path_or_dict: Any, exact_match: bool = True,
                        device: Any = "auto") -> None:
@@ -682,11 +698,24 @@ class DQN:
         return _sb3.QNetworkView(self)
 
     @property
+    def q_net_target(self) -> "_sb3.TargetNetworkView":
+        """SB3's ``model.q_net_target``: the target network, read-only (training sets it)."""
+        return _sb3.TargetNetworkView(self)
+
+    @property
     def quantile_net(self) -> "_sb3.QNetworkView":
         """sb3-contrib's ``QRDQN.quantile_net``: the online network, as :attr:`q_net`."""
         if self._NETWORK != "quantile_net":
             raise AttributeError("quantile_net")  # __getattr__ says it is not there
         return _sb3.QNetworkView(self)
+
+    @property
+    def quantile_net_target(self) -> "_sb3.TargetNetworkView":
+        """sb3-contrib's ``QRDQN.quantile_net_target``: the target network, as
+        :attr:`q_net_target`."""
+        if self._NETWORK != "quantile_net":
+            raise AttributeError("quantile_net_target")  # __getattr__ says it is not there
+        return _sb3.TargetNetworkView(self)
 
     @property
     def device(self) -> Any:
@@ -801,6 +830,13 @@ def _warn_target_interval(config) -> None:
                       f"update interval ({n_envs} > {interval}), therefore the target network "
                       "will be updated after each call to env.step() which corresponds to "
                       f"{n_envs} steps.", UserWarning, stacklevel=4)
+
+
+def _parameters(network) -> dict:
+    """``network``'s parameters by PyTorch ``state_dict`` name, in its order, as numpy
+    copies."""
+    tensors = safetensors.numpy.load(network.to_safetensors())
+    return {name: tensors[name] for name in network.state_dict_names()}
 
 
 def _fits(network, encoding: ObservationEncoding) -> bool:

@@ -343,8 +343,7 @@ class QNetworkView:
     else numpy arrays; the names of deepq's model file) and ``load_state_dict``, a greedy
     ``predict``, ``forward`` (Q-values), ``device``, ``set_training_mode`` (deepq's networks
     behave the same in both modes: no dropout or batch norm), and ``save``/``load`` of one
-    file (deepq's zip archive of the whole model, whatever the suffix: not a PyTorch pickle).
-    The target network stays inside the training run."""
+    file (deepq's zip archive of the whole model, whatever the suffix: not a PyTorch pickle)."""
 
     #: The prefix of the ``state_dict`` names.
     _PREFIX = ""
@@ -365,9 +364,14 @@ class QNetworkView:
         check_device(device)
         return self
 
+    def _network(self) -> Any:
+        """The deepq network this view shows."""
+        return self._model._network()
+
     def state_dict(self) -> dict:
         """The parameters by name, copies (changing them changes nothing)."""
-        params = self._model.get_parameters()["policy"]
+        from deepq._dqn import _parameters
+        params = _parameters(self._network())
         try:
             import torch
         except ImportError:
@@ -391,13 +395,13 @@ class QNetworkView:
                 deterministic: bool = False) -> tuple:
         """Greedy actions, as SB3's ``DQNPolicy.predict`` (ε-greedy exploration lives in
         ``model.predict``)."""
-        return self._model.predict(observation, state, episode_start, deterministic=True)
+        return self._model._act(self._network(), observation, explore=False), state
 
     def forward(self, observation: Any) -> Any:
         """The Q-values of a batch of observations (a tensor for a tensor)."""
         as_tensor = type(observation).__module__.startswith("torch")
         rows = observation.detach().cpu().numpy() if as_tensor else observation
-        q = np.asarray(self._model.q_values(rows), dtype=np.float32)
+        q = np.asarray(self._model._q_values_of(self._network(), rows), dtype=np.float32)
         if as_tensor:
             import torch
             return torch.from_numpy(q)
@@ -417,9 +421,30 @@ class QNetworkView:
         return cls(load_model(path))
 
 
+class TargetNetworkView(QNetworkView):
+    """SB3's ``q_net_target`` (sb3-contrib's ``quantile_net_target``): the target network
+    as training left it (the network itself before training, after :meth:`set_parameters`
+    or a load, and in a run without a separate target network), read-only: training sets
+    it from the online network (``target_update_interval``, ``tau``), and
+    ``model.set_parameters`` sets both."""
+
+    def _network(self) -> Any:
+        return self._model._target_network()
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> None:
+        raise ValueError("the target network is read-only: training copies the online network "
+                         "into it (target_update_interval, tau); model.set_parameters(...) or "
+                         "model.q_net.load_state_dict(...) sets both")
+
+    def save(self, path: Any) -> None:
+        raise ValueError("only the model is saved (model.save or model.q_net.save); its target "
+                         "network starts as a copy of the saved network")
+
+
 class PolicyView(QNetworkView):
     """``model.policy``, SB3's ``DQNPolicy`` (sb3-contrib's ``QRDQNPolicy``): as its network
-    (``policy.q_net``, or ``policy.quantile_net`` for QR-DQN), with ``state_dict`` names
+    (``policy.q_net`` and ``policy.q_net_target``, or ``policy.quantile_net`` and
+    ``policy.quantile_net_target`` for QR-DQN), with ``state_dict`` names
     prefixed by that name, as SB3's policies prefix them."""
 
     @property
@@ -429,6 +454,8 @@ class PolicyView(QNetworkView):
     def __getattr__(self, name: str) -> Any:
         if not name.startswith("_") and name == self._model._NETWORK:
             return QNetworkView(self._model)
+        if not name.startswith("_") and name == self._model._NETWORK + "_target":
+            return TargetNetworkView(self._model)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 

@@ -108,3 +108,45 @@ def test_qrdqn_calls_its_network_quantile_net_as_sb3_contrib_does():
         qr.policy.q_net
     with pytest.raises(AttributeError, match="'DQN' object has no attribute 'quantile_net'"):
         model().quantile_net
+
+
+def test_the_target_view_shows_the_target_network_training_keeps():
+    """With the target copied after every update it equals the network; with no copy within
+    the run it keeps the initial weights; it cannot be written to."""
+    def weights(view):
+        return {name: np.asarray(value) for name, value in view.state_dict().items()}
+
+    synced = model(target_update_interval=1).learn(200)
+    assert synced.q_net_target.state_dict().keys() == synced.q_net.state_dict().keys()
+    for name, value in weights(synced.q_net).items():
+        np.testing.assert_array_equal(weights(synced.q_net_target)[name], value)
+
+    frozen = model(target_update_interval=10**6)
+    initial = weights(frozen.q_net)
+    np.testing.assert_array_equal(weights(frozen.q_net_target)["0.weight"], initial["0.weight"])
+    frozen.learn(200)
+    assert not np.array_equal(weights(frozen.q_net)["0.weight"], initial["0.weight"])
+    for name, value in initial.items():
+        np.testing.assert_array_equal(weights(frozen.q_net_target)[name], value)
+        np.testing.assert_array_equal(weights(frozen.policy.q_net_target)[name], value)
+    target_q = frozen.q_net_target(OBS)
+    assert target_q.shape == (2, 2)
+    assert not np.allclose(target_q, frozen.q_net(OBS)), "the target's own Q-values"
+    actions, _ = frozen.q_net_target.predict(OBS)
+    np.testing.assert_array_equal(actions, np.argmax(target_q, axis=1))
+
+    with pytest.raises(ValueError, match="target network is read-only"):
+        frozen.q_net_target.load_state_dict(frozen.q_net.state_dict())
+    # Weights set from outside are where the next learn() starts both networks.
+    frozen.set_parameters(frozen.get_parameters())
+    np.testing.assert_array_equal(weights(frozen.q_net_target)["0.weight"],
+                                  weights(frozen.q_net)["0.weight"])
+
+
+def test_qrdqn_names_its_target_quantile_net_target():
+    qr = deepq.QRDQN("MlpPolicy", "CartPole-v1", seed=0, learning_starts=50, n_quantiles=5,
+                     policy_kwargs=dict(net_arch=[8]))
+    assert isinstance(qr.policy.quantile_net_target, QNetworkView)
+    assert list(qr.quantile_net_target.state_dict()) == list(qr.quantile_net.state_dict())
+    with pytest.raises(AttributeError):
+        deepq.DQN("MlpPolicy", "CartPole-v1").quantile_net_target

@@ -247,12 +247,16 @@ pub struct BenchUpdatesArgs {
 /// Options of `deepq bench act`.
 #[derive(Debug, Args)]
 pub struct BenchActArgs {
-    /// Hidden layer widths.
-    #[arg(long, default_value = "64,64", value_name = "W,W")]
+    /// Hidden layer widths, or `nature`: Nature DQN's network on 84×84×4 uint8 frames.
+    #[arg(long, default_value = "64,64", value_name = "W,W|nature")]
     pub net: String,
-    /// Observation width.
+    /// Observation width (of an MLP).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub obs_dim: usize,
+    /// Observations acted on at once, as the training loop acts for the copies of a vector
+    /// env; the figure is per observation.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub envs: usize,
     /// Number of actions.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub actions: usize,

@@ -265,7 +265,9 @@ pub(crate) fn dense_rows_with(
             );
             // SAFETY: the CPU has the kernel's features (checked above), and the lengths
             // fit (checked above).
-            unsafe { avx512::dense_rows(w, bias, n_in, xs, zs, relu, &mut scratch.a) }
+            unsafe {
+                avx512::dense_rows(w, bias, n_in, xs, zs, relu, &mut scratch.a, &mut scratch.b)
+            }
         }
         _ => {
             let Scratch { a_f32, b_f32, .. } = scratch;
@@ -354,6 +356,8 @@ mod avx512 {
     //! other layout element by element.
 
     use std::arch::x86_64::*;
+
+    use crate::kernels::tile_dispatch;
 
     use super::{MatRef, Operand, Scratch, bf16_pair};
 
@@ -492,11 +496,13 @@ mod avx512 {
 
     /// [`super::dense_rows_with`]: each input row converted to pairs once (into `pairs`), then
     /// four weight rows at a time converted as they are read, one `vdpbf16ps` chain each,
-    /// each chain's 16 lanes added at the end.
+    /// each chain's 16 lanes added at the end. Several rows go through [`dense_tiles`],
+    /// which gives each output the same chain from weights converted once.
     ///
     /// # Safety
     /// The CPU must have the kernel's features; `w` must hold `bias.len() · n_in` values and
     /// `zs` `bias.len()` per row of `xs`.
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     pub(super) unsafe fn dense_rows(
         w: &[f32],
@@ -506,11 +512,17 @@ mod avx512 {
         zs: &mut [f32],
         relu: bool,
         pairs: &mut Vec<u32>,
+        weight_pairs: &mut Vec<u32>,
     ) {
         let n_out = bias.len();
         let lanes = n_in.div_ceil(2);
-        grow(pairs, lanes.next_multiple_of(16));
         assert!(w.len() >= n_out * n_in);
+        if xs.len() > n_in {
+            // SAFETY: the caller's shapes and CPU.
+            unsafe { dense_tiles(w, bias, n_in, xs, zs, relu, pairs, weight_pairs) };
+            return;
+        }
+        grow(pairs, lanes.next_multiple_of(16));
         for (x, z) in xs.chunks_exact(n_in).zip(zs.chunks_exact_mut(n_out)) {
             convert_pairs(x, &mut pairs[..lanes]);
             // The last register reads lanes past the row: zero, as the weights masked there.
@@ -544,6 +556,108 @@ mod avx512 {
                     z[out + r] = if relu && v < 0.0 { 0.0 } else { v };
                 }
                 out += rows;
+            }
+        }
+    }
+
+    /// [`dense_rows`] on several rows: every weight row and input row converted to pairs
+    /// once (zero-padded to whole registers, as the masked loads of the one-row path read
+    /// them), then tiles of 4 outputs × 4 rows, each output the same `vdpbf16ps` chain and
+    /// the same sum of its lanes as there.
+    ///
+    /// # Safety
+    /// As [`dense_rows`].
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    unsafe fn dense_tiles(
+        w: &[f32],
+        bias: &[f32],
+        n_in: usize,
+        xs: &[f32],
+        zs: &mut [f32],
+        relu: bool,
+        pairs: &mut Vec<u32>,
+        weight_pairs: &mut Vec<u32>,
+    ) {
+        let (n_out, rows) = (bias.len(), xs.len() / n_in);
+        let stride = n_in.div_ceil(2).next_multiple_of(16);
+        for (matrix, count, buffer) in [(w, n_out, &mut *weight_pairs), (xs, rows, &mut *pairs)] {
+            grow(buffer, count * stride);
+            for (row, out) in matrix[..count * n_in]
+                .chunks_exact(n_in)
+                .zip(buffer.chunks_exact_mut(stride))
+            {
+                let lanes = n_in.div_ceil(2);
+                convert_pairs(row, &mut out[..lanes]);
+                out[lanes..].fill(0);
+            }
+        }
+        let tiles = Tiles {
+            w: &weight_pairs[..n_out * stride],
+            x: &pairs[..rows * stride],
+            stride,
+            bias,
+            relu,
+        };
+        for r in (0..rows).step_by(4) {
+            for o in (0..n_out).step_by(4) {
+                let shape = ((n_out - o).min(4), (rows - r).min(4));
+                // SAFETY: the CPU has the features; the tile lies within outputs and rows.
+                unsafe { tile_dispatch!(shape, tiles.tile(o, r, zs)) };
+            }
+        }
+    }
+
+    /// Weights and inputs as padded rows of bf16 pairs, for [`dense_tiles`].
+    struct Tiles<'a> {
+        w: &'a [u32],
+        x: &'a [u32],
+        /// Lanes per row (a multiple of 16).
+        stride: usize,
+        bias: &'a [f32],
+        relu: bool,
+    }
+
+    impl Tiles<'_> {
+        /// Outputs `o..o + NO` of rows `r..r + NR` into `zs`.
+        ///
+        /// # Safety
+        /// The CPU must have the kernel's features; the tile must lie within the outputs and
+        /// rows.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+        unsafe fn tile<const NO: usize, const NR: usize>(
+            &self,
+            o: usize,
+            r: usize,
+            zs: &mut [f32],
+        ) {
+            let (w, x, stride) = (self.w.as_ptr(), self.x.as_ptr(), self.stride);
+            let mut acc = [[_mm512_setzero_ps(); NR]; NO];
+            for lane in (0..stride).step_by(16) {
+                // SAFETY: rows `r + j` and `o + i` hold `stride` lanes each.
+                unsafe {
+                    let xv: [__m512bh; NR] = std::array::from_fn(|j| {
+                        std::mem::transmute(_mm512_loadu_si512(
+                            x.add((r + j) * stride + lane).cast(),
+                        ))
+                    });
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        let wv: __m512bh = std::mem::transmute(_mm512_loadu_si512(
+                            w.add((o + i) * stride + lane).cast(),
+                        ));
+                        for (a, &xv) in acc.iter_mut().zip(&xv) {
+                            *a = _mm512_dpbf16_ps(*a, wv, xv);
+                        }
+                    }
+                }
+            }
+            let n_out = self.bias.len();
+            for (i, acc) in acc.iter().enumerate() {
+                for (j, a) in acc.iter().enumerate() {
+                    let v = _mm512_reduce_add_ps(*a) + self.bias[o + i];
+                    zs[(r + j) * n_out + o + i] = if self.relu && v < 0.0 { 0.0 } else { v };
+                }
             }
         }
     }

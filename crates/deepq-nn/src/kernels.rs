@@ -31,6 +31,27 @@ macro_rules! simd_dispatch {
 }
 pub(crate) use simd_dispatch;
 
+/// Calls `tiles.tile::<NO, NR>(args)` for a tile `shape` of `(NO, NR)` outputs × rows, each
+/// 1 to 4: the row kernels' tiles on several rows, compiled for every edge shape so that
+/// their accumulators stay in registers.
+macro_rules! tile_dispatch {
+    ($shape:expr, $tiles:ident.$tile:ident($($arg:expr),*)) => {
+        tile_dispatch!(@arms $shape, $tiles, $tile, ($($arg),*);
+            (4, 4), (4, 3), (4, 2), (4, 1), (3, 4), (3, 3), (3, 2), (3, 1),
+            (2, 4), (2, 3), (2, 2), (2, 1), (1, 4), (1, 3), (1, 2), (1, 1))
+    };
+    (@arms $shape:expr, $tiles:ident, $tile:ident, $args:tt; $(($no:literal, $nr:literal)),*) => {
+        match $shape {
+            $(($no, $nr) => tile_dispatch!(@call $tiles, $tile, $no, $nr, $args),)*
+            _ => unreachable!("tiles have 1 to 4 outputs and rows"),
+        }
+    };
+    (@call $tiles:ident, $tile:ident, $no:literal, $nr:literal, ($($arg:expr),*)) => {
+        $tiles.$tile::<$no, $nr>($($arg),*)
+    };
+}
+pub(crate) use tile_dispatch;
+
 /// A read-only matrix view with element strides, as `matrixmultiply` takes it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MatRef<'a, T> {

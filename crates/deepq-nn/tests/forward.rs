@@ -3,7 +3,9 @@
 mod common;
 
 use common::{naive_forward, rng, uniform};
-use deepq_nn::{Mlp, Scalar, Workspace, argmax};
+use deepq_nn::{
+    Activation, Arch, ConvLayer, ImageShape, Mlp, Precision, Scalar, Workspace, argmax,
+};
 use rand::Rng;
 
 const ARCHITECTURES: [&[usize]; 6] = [
@@ -194,5 +196,108 @@ fn random_observation_batches_reuse_one_workspace() {
         let batch = r.random_range(1..=16);
         let input: Vec<f32> = uniform(&mut r, batch * 4, 1.0);
         assert_eq!(mlp.forward(&input, batch, &mut ws).len(), batch * 2);
+    }
+}
+
+/// Acting on several observations at once gives each row the bits of acting on it alone,
+/// for every head, torso, activation and precision, and reuses its scratch for fewer rows.
+#[test]
+fn acting_on_rows_gives_each_row_the_bits_of_acting_alone() {
+    let mut r = rng(13);
+    let heads = [
+        Arch::default(),
+        Arch {
+            dueling: true,
+            ..Arch::default()
+        },
+        Arch {
+            atoms: 5,
+            dueling: true,
+            ..Arch::default()
+        },
+        Arch {
+            quantiles: 3,
+            ..Arch::default()
+        },
+        Arch {
+            layer_norm: true,
+            ..Arch::default()
+        },
+        Arch {
+            noisy: true,
+            ..Arch::default()
+        },
+        Arch {
+            precision: Precision::Bf16,
+            ..Arch::default()
+        },
+    ];
+    let mut nets = Vec::new();
+    for arch in heads {
+        let mut mlp = Mlp::<f32>::with_arch(&[8, 33, 17, 5], arch, 0.5, &mut r);
+        mlp.sample_noise(&mut r);
+        nets.push(mlp);
+    }
+    let tanh = Arch {
+        activation: Activation::Tanh,
+        ..Arch::default()
+    };
+    nets.push(Mlp::with_arch(&[8, 20, 5], tanh, 0.5, &mut r));
+    let image = ImageShape {
+        height: 7,
+        width: 6,
+        channels: 3,
+    };
+    let conv = [
+        ConvLayer {
+            filters: 4,
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+        },
+        ConvLayer {
+            filters: 5,
+            kernel: 2,
+            stride: 1,
+            padding: 0,
+        },
+    ];
+    for arch in [
+        Arch::default(),
+        Arch {
+            layer_norm: true,
+            ..Arch::default()
+        },
+        Arch {
+            precision: Precision::Bf16,
+            ..Arch::default()
+        },
+    ] {
+        nets.push(Mlp::with_conv(image, &conv, &[16], 5, arch, 0.5, &mut r));
+    }
+    for mlp in &nets {
+        let (d, n) = (mlp.n_inputs(), mlp.n_outputs());
+        let mut ws = Workspace::new(mlp, 1);
+        for rows in [3, 1, 8, 2] {
+            let obs: Vec<f32> = uniform(&mut r, rows * d, 1.0);
+            let mut q = vec![0.0; rows * n];
+            mlp.predict_rows(&obs, &mut ws, &mut q);
+            let mut actions = vec![usize::MAX; rows];
+            mlp.argmax_actions(&obs, &mut ws, &mut actions);
+            let mut alone = Workspace::new(mlp, 1);
+            for (i, x) in obs.chunks_exact(d).enumerate() {
+                let mut want = vec![0.0; n];
+                mlp.predict_one(x, &mut alone, &mut want);
+                let got = &q[i * n..(i + 1) * n];
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{:?} row {i} of {rows}: {got:?} vs {want:?}",
+                    mlp.arch()
+                );
+                assert_eq!(actions[i], mlp.argmax_action(x, &mut alone));
+            }
+        }
     }
 }

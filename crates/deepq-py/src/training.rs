@@ -211,6 +211,15 @@ impl Trainer {
         Ok((Network::new(net), updates))
     }
 
+    /// The target network as it is now, or None for a run that keeps none apart from the
+    /// network (PQN, `target_network = false`).
+    fn target_network(&self) -> Result<Option<Network>> {
+        let model = self.read(|run| run.target_model())?;
+        model
+            .map(|m| Net::from_model(m, || "the target network".to_string()).map(Network::new))
+            .transpose()
+    }
+
     /// The last vector step: `(new_obs, actions, rewards)`, the observations each copy acts
     /// on next as flat float32 rows (one array, `n_envs × width`), or None before the first
     /// step or for an algorithm that steps whole rollouts.

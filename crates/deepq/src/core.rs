@@ -57,6 +57,11 @@ pub trait Algorithm<E: Env>: Serialize + DeserializeOwned {
     /// The trained model.
     fn model(&self) -> Model;
 
+    /// The target network as a model, if the algorithm keeps one apart from the model.
+    fn target_model(&self) -> Option<Model> {
+        None
+    }
+
     /// Config keys the algorithm reads afresh at every step, which may therefore change
     /// between the calls of a continued run ([`Session::continue_with`]).
     const LIVE_KEYS: &'static [&'static str] = &[];
@@ -395,6 +400,10 @@ where
 
     fn model(&self) -> Model {
         self.algorithm.model()
+    }
+
+    fn target_model(&self) -> Option<Model> {
+        self.algorithm.target_model()
     }
 
     fn replay_bytes(&self) -> Option<Vec<u8>> {

@@ -3,7 +3,7 @@
 //! network, built from the same layers.
 
 use deepq_envs::Space;
-use deepq_nn::{ImageShape, ImplicitQuantileNet, Mlp, Scalar};
+use deepq_nn::{ImageShape, ImplicitQuantileNet, Mlp, Scalar, Workspace};
 use rand::Rng;
 
 use crate::config::{ConfigError, DqnConfig};
@@ -193,4 +193,38 @@ fn misfit(model: &Model, sizes: &[usize]) -> ConfigError {
     ConfigError(format!(
         "the weights given ({given}) do not fit this run's network (layer sizes {sizes:?}, in its float type and head)"
     ))
+}
+
+/// Acting with a Q-network on `f32` observations: their copy in the network's float type and
+/// the forward pass's scratch, kept from call to call so that acting allocates only when
+/// more observations come at once than ever before.
+#[derive(Clone, Debug)]
+pub(crate) struct Actor<T> {
+    obs: Vec<T>,
+    ws: Workspace<T>,
+}
+
+impl<T: Scalar> Actor<T> {
+    pub(crate) fn new(net: &Mlp<T>) -> Self {
+        Actor {
+            obs: Vec::with_capacity(net.n_inputs()),
+            ws: Workspace::new(net, 1),
+        }
+    }
+
+    /// `net`'s greedy action for one flat observation (the first on ties).
+    pub(crate) fn greedy_action(&mut self, net: &Mlp<T>, obs: &[f32]) -> usize {
+        let mut action = [0];
+        self.greedy_actions(net, obs, &mut action);
+        action[0]
+    }
+
+    /// `net`'s greedy actions for flat observations row after row, one per row: each the
+    /// action [`greedy_action`](Self::greedy_action) gives that row alone, in one pass.
+    pub(crate) fn greedy_actions(&mut self, net: &Mlp<T>, obs: &[f32], actions: &mut [usize]) {
+        self.obs.clear();
+        self.obs
+            .extend(obs.iter().map(|&x| T::from_f64(f64::from(x))));
+        net.argmax_actions(&self.obs, &mut self.ws, actions);
+    }
 }

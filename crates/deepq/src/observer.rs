@@ -136,6 +136,8 @@ pub trait RunView {
     fn updates(&self) -> u64;
     /// The model as it is now.
     fn model(&self) -> Model;
+    /// The target network as it is now, if the algorithm keeps one apart from the model.
+    fn target_model(&self) -> Option<Model>;
     /// The replay buffer as bytes ([`crate::checkpoint::encode_replay`]), if the algorithm
     /// has one.
     fn replay_bytes(&self) -> Option<Vec<u8>>;

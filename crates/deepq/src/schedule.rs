@@ -12,11 +12,14 @@ pub fn epsilon_greedy<R: Rng>(
     n_actions: usize,
     greedy: impl FnOnce(&mut R) -> usize,
 ) -> usize {
-    if rng.random::<f64>() < epsilon {
-        rng.random_range(0..n_actions)
-    } else {
-        greedy(rng)
-    }
+    explore(rng, epsilon, n_actions).unwrap_or_else(|| greedy(rng))
+}
+
+/// ε-greedy's random half: with probability `epsilon` a uniformly random one of `n_actions`
+/// actions, else `None` (act greedily), drawing what [`epsilon_greedy`] draws before it
+/// acts greedily; for acting greedily on many observations at once afterwards.
+pub fn explore<R: Rng>(rng: &mut R, epsilon: f64, n_actions: usize) -> Option<usize> {
+    (rng.random::<f64>() < epsilon).then(|| rng.random_range(0..n_actions))
 }
 
 /// The shape of an ε schedule.

@@ -281,44 +281,73 @@ struct ActReport {
     us_per_action: f64,
     min: f64,
     max: f64,
-    net: Vec<usize>,
+    /// The network, as `bench updates` describes it.
+    net: String,
+    /// Observations acted on per pass.
+    envs: usize,
     repeats: usize,
     /// The kernel of the matrix products.
     matmul_path: &'static str,
 }
 
+/// `deepq bench act`: greedy actions of an untrained network (the MLP of `--net` on
+/// `--obs-dim` inputs, or Nature DQN's on 84×84×4 frames), `--envs` observations per pass as
+/// the training loop acts for a vector env's copies.
 fn act(a: &BenchActArgs) -> CliResult<()> {
-    let hidden = parse_net(&a.net)?;
-    let cfg = DqnConfig {
-        network: NetworkSettings {
-            net_arch: hidden.clone(),
-            precision: a.precision,
+    if a.envs == 0 || a.actions == 0 || a.obs_dim == 0 {
+        return Err(Failure::Usage(format!(
+            "--envs, --actions and --obs-dim must be at least 1 (got {}, {}, {})",
+            a.envs, a.actions, a.obs_dim
+        )));
+    }
+    let (mut network, space) = if a.net == "nature" {
+        (nature_network(), nature_frames())
+    } else {
+        let network = NetworkSettings {
+            net_arch: parse_net(&a.net)?,
             ..NetworkSettings::default()
-        },
+        };
+        let (low, high) = (vec![-1.0; a.obs_dim], vec![1.0; a.obs_dim]);
+        let shape = vec![a.obs_dim];
+        (network, Space::Box { low, high, shape })
+    };
+    network.precision = a.precision;
+    let cfg = DqnConfig {
+        network,
         ..DqnConfig::default()
     };
     let mut rng = Pcg64::seed_from_u64(0);
-    let mut agent = DqnAgent::<f32>::new(a.obs_dim, a.actions, &cfg, &mut rng);
+    let net = deepq::network::q_network::<f32>(&cfg, &space, a.actions, &mut rng)?;
+    let mut ws = deepq::nn::Workspace::new(&net, 1);
     // Cycle through varied observations so no result can be hoisted out of the loop.
-    let table: Vec<f32> = (0..256 * a.obs_dim)
-        .map(|_| rng.random_range(-1.0..1.0))
+    let (d, cycle) = (net.n_inputs(), 4);
+    let frames = a.net == "nature";
+    let table: Vec<f32> = (0..cycle * a.envs * d)
+        .map(|_| {
+            if frames {
+                f32::from(rng.random::<u8>())
+            } else {
+                rng.random_range(-1.0..1.0)
+            }
+        })
         .collect();
+    let mut actions = vec![0; a.envs];
     let mut k = 0;
     let rates = measure(a.timing.seconds, a.timing.repeats, |n| {
         for _ in 0..n {
-            let obs = &table[k * a.obs_dim..(k + 1) * a.obs_dim];
-            black_box(agent.greedy_action(black_box(obs)));
-            k = (k + 1) % 256;
+            let obs = &table[k * a.envs * d..(k + 1) * a.envs * d];
+            net.argmax_actions(black_box(obs), &mut ws, &mut actions);
+            black_box(&actions);
+            k = (k + 1) % cycle;
         }
     })?;
-    let mut sizes = vec![a.obs_dim];
-    sizes.extend(&hidden);
-    sizes.push(a.actions);
+    let per_action = |calls_per_s: f64| 1e6 / (calls_per_s * a.envs as f64);
     let report = ActReport {
-        us_per_action: 1e6 / rates.median,
-        min: 1e6 / rates.max,
-        max: 1e6 / rates.min,
-        net: sizes,
+        us_per_action: per_action(rates.median),
+        min: per_action(rates.max),
+        max: per_action(rates.min),
+        net: describe_network(&net),
+        envs: a.envs,
         repeats: a.timing.repeats,
         matmul_path: a.precision.matmul_path(),
     };
@@ -326,8 +355,14 @@ fn act(a: &BenchActArgs) -> CliResult<()> {
         print_json(&report);
     } else {
         println!(
-            "greedy action: {:.3} µs (median of {}; min {:.3}, max {:.3}), {} products",
-            report.us_per_action, a.timing.repeats, report.min, report.max, report.matmul_path
+            "greedy action ({}, {} at once): {:.3} µs each (median of {}; min {:.3}, max {:.3}), {} products",
+            report.net,
+            report.envs,
+            report.us_per_action,
+            a.timing.repeats,
+            report.min,
+            report.max,
+            report.matmul_path
         );
     }
     Ok(())
@@ -827,6 +862,23 @@ fn flag_config(
     Ok(cfg)
 }
 
+/// Nature DQN's network (Mnih et al. 2015): three conv layers and 512 hidden units.
+fn nature_network() -> NetworkSettings {
+    NetworkSettings {
+        cnn: vec![vec![32, 8, 4], vec![64, 4, 2], vec![64, 3, 1]],
+        net_arch: vec![512],
+        ..NetworkSettings::default()
+    }
+}
+
+/// Atari's standard observations: 84×84 grayscale frames, 4 stacked.
+fn nature_frames() -> Space {
+    Space::Image {
+        shape: [84, 84, 4],
+        dtype: ElementType::U8,
+    }
+}
+
 /// Updates between target copies in `--net nature`: CleanRL's dqn_atari.py copies every
 /// 1,000 env steps and updates every 4.
 const NATURE_TARGET_EVERY: u64 = 250;
@@ -843,16 +895,8 @@ fn nature_updates(a: &BenchUpdatesArgs) -> CliResult<()> {
             "--batch and --actions must be at least 1".into(),
         ));
     }
-    let network = NetworkSettings {
-        cnn: vec![vec![32, 8, 4], vec![64, 4, 2], vec![64, 3, 1]],
-        net_arch: vec![512],
-        ..NetworkSettings::default()
-    };
-    let cfg = flag_config(a, network, batch, 1e-4)?;
-    let space = Space::Image {
-        shape: [84, 84, 4],
-        dtype: ElementType::U8,
-    };
+    let cfg = flag_config(a, nature_network(), batch, 1e-4)?;
+    let space = nature_frames();
     let mut rng = Pcg64::seed_from_u64(0);
     let online = deepq::network::q_network::<f32>(&cfg, &space, n_actions, &mut rng)?;
     let rates = time_learner_update::<DqnAgent<f32>>(

@@ -189,9 +189,14 @@ impl<T: Scalar> Mlp<T> {
         }
     }
 
-    /// The conv layers on one observation, by dot products (no matrix product, which would
-    /// allocate its packing buffer); returns the flattened features.
-    pub(super) fn conv_forward_one<'w>(&self, obs: &[T], cb: &'w mut ConvBuffers<T>) -> &'w [T] {
+    /// The conv layers on `rows` observations, by dot products (no matrix product, which
+    /// would allocate its packing buffer); returns each row's flattened features.
+    pub(super) fn conv_forward_rows<'w>(
+        &self,
+        obs: &[T],
+        rows: usize,
+        cb: &'w mut ConvBuffers<T>,
+    ) -> &'w [T] {
         let ConvBuffers {
             single_cols,
             single_a,
@@ -202,10 +207,14 @@ impl<T: Scalar> Mlp<T> {
         } = cb;
         let (mut src, mut dst) = (&mut single_a[..], &mut single_b[..]);
         for (l, g) in self.layout.conv.iter().enumerate() {
-            let x = if l == 0 { obs } else { &src[..g.input.size()] };
-            let (pixels, patch, filters) = (g.output.pixels(), g.patch(), g.spec.filters);
+            let x = if l == 0 {
+                obs
+            } else {
+                &src[..rows * g.input.size()]
+            };
+            let (pixels, patch, filters) = (rows * g.output.pixels(), g.patch(), g.spec.filters);
             let cols = &mut single_cols[..pixels * patch];
-            conv::im2col(x, g, 1, cols);
+            conv::im2col(x, g, rows, cols);
             let w = &mut weights[g.weight_range()];
             conv::permute_weight(&self.params[g.weight_range()], g, w);
             let z = &mut dst[..pixels * filters];
@@ -231,8 +240,14 @@ impl<T: Scalar> Mlp<T> {
         }
         let last = self.layout.conv.last().expect("conv layers");
         let (pixels, filters) = (last.output.pixels(), last.spec.filters);
-        let features = &mut single_features[..pixels * filters];
-        conv::hwc_to_chw(&src[..pixels * filters], pixels, filters, 1, features);
+        let features = &mut single_features[..rows * pixels * filters];
+        conv::hwc_to_chw(
+            &src[..rows * pixels * filters],
+            pixels,
+            filters,
+            rows,
+            features,
+        );
         features
     }
 }

@@ -128,9 +128,46 @@ impl<T: Scalar> Mlp<T> {
         argmax(self.forward_one(obs, scratch))
     }
 
+    /// Q-values of several observations, `obs` holding them row after row, into `out`
+    /// (`rows × n_outputs`): each row the bits [`predict_one`](Self::predict_one) gives it
+    /// (every row is summed in the same order), in one pass of the network. Allocates only
+    /// to grow `scratch` for more rows than before.
+    ///
+    /// # Panics
+    /// If `scratch` was made for another network shape, or the lengths do not hold the same
+    /// number of rows.
+    pub fn predict_rows(&self, obs: &[T], scratch: &mut Workspace<T>, out: &mut [T]) {
+        assert!(
+            out.len().is_multiple_of(self.n_outputs()),
+            "output length is not whole rows"
+        );
+        out.copy_from_slice(self.forward_rows(obs, out.len() / self.n_outputs(), scratch));
+    }
+
+    /// Greedy actions of several observations, `obs` holding them row after row: each the
+    /// action [`argmax_action`](Self::argmax_action) gives its row, from one pass as
+    /// [`predict_rows`](Self::predict_rows).
+    ///
+    /// # Panics
+    /// If `scratch` was made for another network shape, or `obs.len()` is not
+    /// `actions.len()` observations.
+    pub fn argmax_actions(&self, obs: &[T], scratch: &mut Workspace<T>, actions: &mut [usize]) {
+        let q = self.forward_rows(obs, actions.len(), scratch);
+        for (action, row) in actions.iter_mut().zip(q.chunks_exact(self.n_outputs())) {
+            *action = argmax(row);
+        }
+    }
+
     fn forward_one<'w>(&self, obs: &[T], ws: &'w mut Workspace<T>) -> &'w [T] {
+        self.forward_rows(obs, 1, ws)
+    }
+
+    /// Q-values of `rows` observations (`rows × n_outputs`) through the dot-product
+    /// kernels, row by row in each layer.
+    fn forward_rows<'w>(&self, obs: &[T], rows: usize, ws: &'w mut Workspace<T>) -> &'w [T] {
         ws.check(self);
-        assert_eq!(obs.len(), self.n_inputs(), "observation length");
+        assert_eq!(obs.len(), rows * self.n_inputs(), "observation length");
+        ws.reserve_rows(rows);
         let layers = &self.layout.layers;
         let last = layers.len() - 1;
         let Workspace {
@@ -143,14 +180,18 @@ impl<T: Scalar> Mlp<T> {
         let input = if self.layout.conv.is_empty() {
             obs
         } else {
-            self.conv_forward_one(obs, cb)
+            self.conv_forward_rows(obs, rows, cb)
         };
         let precision = self.arch.precision;
         let (mut src, mut dst) = (&mut single_a[..], &mut single_b[..]);
         for (l, layer) in layers.iter().enumerate() {
-            let x = if l == 0 { input } else { &src[..layer.n_in] };
+            let x = if l == 0 {
+                input
+            } else {
+                &src[..rows * layer.n_in]
+            };
             let (w, bias) = self.weights(layer);
-            let z = &mut dst[..layer.n_out];
+            let z = &mut dst[..rows * layer.n_out];
             match layer.ln_ranges() {
                 None if l < last && !self.arch.activation.is_relu() => {
                     dense::dense_rows_in(precision, w, bias, layer.n_in, x, z, false);
@@ -172,26 +213,29 @@ impl<T: Scalar> Mlp<T> {
         let width = self.output_width();
         if self.arch.dueling {
             dueling_combine(
-                &src[..layers[last].n_out],
+                &src[..rows * layers[last].n_out],
                 self.arch.atoms,
-                &mut dst[..width],
+                &mut dst[..rows * width],
             );
             std::mem::swap(&mut src, &mut dst);
         }
         if self.arch.outputs_per_action() == 1 {
-            return &src[..width];
+            return &src[..rows * width];
         }
-        let q = &mut single_q[..self.n_outputs()];
+        let q = &mut single_q[..rows * self.n_outputs()];
         if self.arch.quantiles > 1 {
             crate::quantile::mean_over_quantiles(
-                &src[..width],
+                &src[..rows * width],
                 self.arch.quantiles,
                 self.n_outputs(),
                 q,
             );
             return q;
         }
-        for (q, logits) in q.iter_mut().zip(src[..width].chunks_exact(self.arch.atoms)) {
+        for (q, logits) in q
+            .iter_mut()
+            .zip(src[..rows * width].chunks_exact(self.arch.atoms))
+        {
             *q = crate::distributional::expected_value(logits, &self.support);
         }
         q

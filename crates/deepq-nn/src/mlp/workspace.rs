@@ -36,6 +36,9 @@ pub struct Workspace<T> {
     /// `ln_xhat`, for an activation other than ReLU (whose gradient needs only the output);
     /// empty with ReLU.
     pub(super) pre_acts: Vec<T>,
+    /// Acting's scratch (the `single_*` buffers here and in `conv`), sized for this many
+    /// observations at once; grown by [`Workspace::reserve_rows`].
+    pub(super) single_rows: usize,
     pub(super) single_a: Vec<T>,
     pub(super) single_b: Vec<T>,
     pub(super) single_q: Vec<T>,
@@ -77,7 +80,8 @@ pub(super) struct ConvBuffers<T> {
     pub(super) ln_xhat: Vec<T>,
     pub(super) ln_rstd: Vec<T>,
     pub(super) ln_rstd_offsets: Vec<usize>,
-    /// Single-observation scratch: one image's im2col matrix, layer outputs, features.
+    /// Acting's scratch, per observation (times the workspace's `single_rows`): one
+    /// image's im2col matrix, layer outputs, features.
     pub(super) single_cols: Vec<T>,
     pub(super) single_a: Vec<T>,
     pub(super) single_b: Vec<T>,
@@ -212,6 +216,7 @@ impl<T: Scalar> Workspace<T> {
                     0
                 }
             ],
+            single_rows: 1,
             single_a: vec![T::ZERO; width_max],
             single_b: vec![T::ZERO; width_max],
             single_q: vec![
@@ -223,6 +228,28 @@ impl<T: Scalar> Workspace<T> {
                 }
             ],
         }
+    }
+
+    /// Grows acting's scratch to hold `rows` observations at once (it allocates only when
+    /// `rows` exceeds every earlier call's).
+    pub(super) fn reserve_rows(&mut self, rows: usize) {
+        if rows <= self.single_rows {
+            return;
+        }
+        let old = self.single_rows;
+        let c = &mut self.conv;
+        for buffer in [
+            &mut self.single_a,
+            &mut self.single_b,
+            &mut self.single_q,
+            &mut c.single_cols,
+            &mut c.single_a,
+            &mut c.single_b,
+            &mut c.single_features,
+        ] {
+            buffer.resize(buffer.len() / old * rows, T::ZERO);
+        }
+        self.single_rows = rows;
     }
 
     /// The largest batch this workspace can hold.

@@ -20,7 +20,7 @@ use super::off_policy::{
 };
 use crate::config::{ConfigError, DqnConfig};
 use crate::model::{Model, QNetwork};
-use crate::network;
+use crate::network::{self, Actor};
 use crate::replay::Batch;
 use crate::rng::{Stream, stream_rng};
 
@@ -96,8 +96,7 @@ pub struct DqnAgent<T: Scalar> {
     ws_train: Workspace<T>,
     /// Activations of forward passes on `next_obs`.
     ws_next: Workspace<T>,
-    /// Batch-of-one scratch for acting.
-    ws_act: Workspace<T>,
+    actor: Actor<T>,
     /// The evaluator's Q(s', ·) rows, kept while the online network chooses a' (double DQN).
     next_q: Vec<T>,
     next_values: Vec<T>,
@@ -116,7 +115,6 @@ pub struct DqnAgent<T: Scalar> {
     /// d loss / d output of the online network.
     grad_q: Vec<T>,
     grads: Vec<T>,
-    obs_scalar: Vec<T>,
     /// TD errors of the last update (for priorities).
     td: Vec<T>,
     /// New priorities of the last update's samples (|TD error| or cross-entropy), when the
@@ -179,7 +177,7 @@ impl<T: Scalar> DqnAgent<T> {
             max_batch,
             ws_train: Workspace::new(&online, batch),
             ws_next: Workspace::new(&online, batch),
-            ws_act: Workspace::new(&online, 1),
+            actor: Actor::new(&online),
             next_q: vec![T::default(); batch * n_out],
             next_values: vec![T::default(); batch],
             next_choice: vec![0; batch],
@@ -189,7 +187,6 @@ impl<T: Scalar> DqnAgent<T> {
             rewards: vec![T::default(); if rule.munchausen.is_some() { batch } else { 0 }],
             grad_q: vec![T::default(); batch * width],
             grads: vec![T::default(); n_params],
-            obs_scalar: vec![T::default(); online.n_inputs()],
             discounts: vec![T::default(); batch],
             gamma_pows: discount_powers(rule.gamma, rule.n_steps),
             // Prioritized replay's and C51's buffers stay empty unless the rule uses them:
@@ -230,11 +227,7 @@ impl<T: Scalar> DqnAgent<T> {
 
     /// The greedy action argmax_a Q(obs, a) (the first on ties).
     pub fn greedy_action(&mut self, obs: &[f32]) -> usize {
-        for (dst, &x) in self.obs_scalar.iter_mut().zip(obs) {
-            *dst = T::from_f64(f64::from(x));
-        }
-        self.online
-            .argmax_action(&self.obs_scalar, &mut self.ws_act)
+        self.actor.greedy_action(&self.online, obs)
     }
 
     /// Switches the networks' noise off, so that greedy actions use the mean weights (for
@@ -472,6 +465,10 @@ where
         DqnAgent::greedy_action(self, obs)
     }
 
+    fn behaviour_actions(&mut self, obs: &[f32], actions: &mut [usize]) {
+        self.actor.greedy_actions(&self.online, obs, actions);
+    }
+
     fn sample_noise(&mut self, rng: &mut Pcg64) {
         self.online.sample_noise(rng);
     }
@@ -505,14 +502,26 @@ where
     }
 
     fn model(&self) -> Model {
-        let mut network = self.online.clone();
-        network.remove_noise();
-        Model::Network(network.into())
+        acting_model(&self.online)
+    }
+
+    fn target_model(&self) -> Option<Model> {
+        self.target.as_ref().map(acting_model)
     }
 
     fn load_model(&mut self, model: &Model) -> Result<(), ConfigError> {
         network::load_q_network(&mut self.online, self.target.as_mut(), model)
     }
+}
+
+/// `network` as a model acting on its mean weights (a noisy network's noise removed).
+fn acting_model<T: Scalar>(network: &Mlp<T>) -> Model
+where
+    QNetwork: From<Mlp<T>>,
+{
+    let mut network = network.clone();
+    network.remove_noise();
+    Model::Network(network.into())
 }
 
 /// An agent is saved as what it has learned (networks, optimizer state, update rule); the

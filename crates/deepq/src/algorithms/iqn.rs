@@ -493,6 +493,12 @@ where
         Model::Implicit(self.online.clone().into())
     }
 
+    fn target_model(&self) -> Option<Model> {
+        self.target
+            .clone()
+            .map(|target| Model::Implicit(target.into()))
+    }
+
     fn load_model(&mut self, model: &Model) -> Result<(), ConfigError> {
         network::load_implicit_network(&mut self.online, self.target.as_mut(), model)
     }

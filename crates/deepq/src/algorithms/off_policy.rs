@@ -22,7 +22,7 @@ use crate::model::Model;
 use crate::observer::{LastStep, Observer};
 use crate::replay::{Batch, Replay};
 use crate::rng::{Stream, stream_rng};
-use crate::schedule::epsilon_greedy;
+use crate::schedule::explore;
 
 /// Config keys the loop reads (replay, when and how much to train, the target network), on
 /// top of the run, network, optimizer, exploration and evaluation keys every algorithm reads.
@@ -80,6 +80,17 @@ pub trait Learner: Serialize + DeserializeOwned {
         self.greedy_action(obs)
     }
 
+    /// [`behaviour_action`](Self::behaviour_action) for flat observations row after row,
+    /// one action per row, as one row at a time in order would give them; a learner whose
+    /// network acts on all rows in one pass overrides it.
+    fn behaviour_actions(&mut self, obs: &[f32], actions: &mut [usize]) {
+        if let Some(width) = obs.len().checked_div(actions.len()) {
+            for (action, row) in actions.iter_mut().zip(obs.chunks_exact(width)) {
+                *action = self.behaviour_action(row);
+            }
+        }
+    }
+
     /// Draws fresh noise into a noisy online network, for the next action.
     fn sample_noise(&mut self, rng: &mut Pcg64);
 
@@ -107,6 +118,10 @@ pub trait Learner: Serialize + DeserializeOwned {
 
     /// The trained network, acting on its mean weights if it is noisy.
     fn model(&self) -> Model;
+
+    /// The target network as a model (on its mean weights if noisy), if the learner keeps
+    /// one apart from the online network.
+    fn target_model(&self) -> Option<Model>;
 
     /// Sets the online and target networks' weights to `model`'s (a network of the same
     /// architecture, as [`Learner::model`] gives).
@@ -140,6 +155,10 @@ struct Scratch<T> {
     obs: Vec<f32>,
     next_obs: Vec<f32>,
     actions: Vec<usize>,
+    /// The copies that act greedily at this step, their observations and their actions.
+    greedy_copies: Vec<usize>,
+    greedy_obs: Vec<f32>,
+    greedy_actions: Vec<usize>,
     /// The reward each copy received at the last step.
     rewards: Vec<f64>,
     batch: Batch<T>,
@@ -163,6 +182,9 @@ impl<T: Scalar> Scratch<T> {
             obs,
             next_obs: vec![0.0; n * obs_dim],
             actions: vec![0; n],
+            greedy_copies: Vec::with_capacity(n),
+            greedy_obs: Vec::with_capacity(n * obs_dim),
+            greedy_actions: vec![0; n],
             rewards: vec![0.0; n],
             batch: Batch::with_capacity(batch_size.max(n), obs_dim),
             indices: Vec::with_capacity(batch_size.max(n)),
@@ -293,18 +315,40 @@ where
         // 1. Act: uniformly at random while warming up (as SB3), then ε-greedily, or
         //    greedily on freshly drawn noise with noisy nets.
         let n_actions = self.learner.n_actions();
-        for (i, obs) in s.obs.chunks_exact(d).enumerate() {
-            s.actions[i] = if random {
-                self.explore_rng.random_range(0..n_actions)
-            } else if run.cfg.dqn.noisy {
+        if random {
+            for action in &mut s.actions {
+                *action = self.explore_rng.random_range(0..n_actions);
+            }
+        } else if run.cfg.dqn.noisy {
+            for (action, obs) in s.actions.iter_mut().zip(s.obs.chunks_exact(d)) {
                 self.learner.sample_noise(&mut self.noise_rng);
-                self.learner.behaviour_action(obs)
-            } else {
-                let learner = &mut self.learner;
-                epsilon_greedy(&mut self.explore_rng, epsilon, n_actions, |_| {
-                    learner.behaviour_action(obs)
-                })
-            };
+                *action = self.learner.behaviour_action(obs);
+            }
+        } else {
+            // ε's draws copy by copy, then one pass of the network for the copies acting
+            // greedily: acting greedily draws nothing from `explore_rng`, so its stream is
+            // the one acting copy by copy would draw.
+            s.greedy_copies.clear();
+            for (i, action) in s.actions.iter_mut().enumerate() {
+                match explore(&mut self.explore_rng, epsilon, n_actions) {
+                    Some(random_action) => *action = random_action,
+                    None => s.greedy_copies.push(i),
+                }
+            }
+            let k = s.greedy_copies.len();
+            if k == n {
+                self.learner.behaviour_actions(&s.obs, &mut s.actions);
+            } else if k > 0 {
+                s.greedy_obs.clear();
+                for &i in &s.greedy_copies {
+                    s.greedy_obs.extend_from_slice(&s.obs[i * d..(i + 1) * d]);
+                }
+                let greedy = &mut s.greedy_actions[..k];
+                self.learner.behaviour_actions(&s.greedy_obs, greedy);
+                for (&i, &action) in s.greedy_copies.iter().zip(greedy.iter()) {
+                    s.actions[i] = action;
+                }
+            }
         }
 
         // 2. Step every copy; a copy whose episode ended has already reset itself.
@@ -416,6 +460,10 @@ where
 
     fn model(&self) -> Model {
         self.learner.model()
+    }
+
+    fn target_model(&self) -> Option<Model> {
+        self.learner.target_model()
     }
 
     /// What [`OffPolicy::step`] reads from the config at every step, besides ε's schedule.

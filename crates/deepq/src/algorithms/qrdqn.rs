@@ -29,7 +29,7 @@ use super::off_policy::{
 };
 use crate::config::{ConfigError, DqnConfig};
 use crate::model::{Model, QNetwork};
-use crate::network;
+use crate::network::{self, Actor};
 use crate::replay::Batch;
 use crate::rng::{Stream, stream_rng};
 
@@ -67,8 +67,7 @@ pub struct QrDqnAgent<T: Scalar> {
     max_batch: usize,
     ws_train: Workspace<T>,
     ws_next: Workspace<T>,
-    ws_act: Workspace<T>,
-    obs_scalar: Vec<T>,
+    actor: Actor<T>,
     /// The quantile midpoints τ̂.
     taus: Vec<T>,
     /// γ^h for the horizons of n-step returns.
@@ -144,8 +143,7 @@ impl<T: Scalar> QrDqnAgent<T> {
         QrDqnAgent {
             ws_train: Workspace::new(&online, batch),
             ws_next: Workspace::new(&online, batch),
-            ws_act: Workspace::new(&online, 1),
-            obs_scalar: vec![T::ZERO; online.n_inputs()],
+            actor: Actor::new(&online),
             taus: quantile_midpoints(n),
             gamma_pows: discount_powers(rule.gamma, rule.n_steps),
             discounts: vec![T::ZERO; batch],
@@ -270,11 +268,11 @@ where
     }
 
     fn greedy_action(&mut self, obs: &[f32]) -> usize {
-        for (dst, &x) in self.obs_scalar.iter_mut().zip(obs) {
-            *dst = T::from_f64(f64::from(x));
-        }
-        self.online
-            .argmax_action(&self.obs_scalar, &mut self.ws_act)
+        self.actor.greedy_action(&self.online, obs)
+    }
+
+    fn behaviour_actions(&mut self, obs: &[f32], actions: &mut [usize]) {
+        self.actor.greedy_actions(&self.online, obs, actions);
     }
 
     fn sample_noise(&mut self, rng: &mut Pcg64) {
@@ -311,6 +309,12 @@ where
 
     fn model(&self) -> Model {
         Model::Network(self.online.clone().into())
+    }
+
+    fn target_model(&self) -> Option<Model> {
+        self.target
+            .clone()
+            .map(|target| Model::Network(target.into()))
     }
 
     fn load_model(&mut self, model: &Model) -> Result<(), ConfigError> {
