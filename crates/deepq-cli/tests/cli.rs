@@ -643,6 +643,34 @@ fn bench_updates_measures_nature_dqn() {
     assert_clean_error(&bad, 2, &["'natur'", "nature"]);
 }
 
+/// Acting with Nature DQN's network for several copies at once, reported per observation;
+/// no copies is one line.
+#[test]
+fn bench_act_measures_nature_dqn_for_several_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["bench", "act", "--net", "nature", "--actions", "6"];
+    let timing = [
+        "--envs",
+        "3",
+        "--seconds",
+        "0.2",
+        "--repeats",
+        "1",
+        "--json",
+    ];
+    let out = deepq(&[&args[..], &timing[..]].concat(), dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["net"],
+        "conv 32x8x8/4 -> conv 64x4x4/2 -> conv 64x3x3/1 -> 3136-512-6"
+    );
+    assert_eq!(report["envs"], 3);
+    assert!(report["us_per_action"].as_f64().unwrap() > 0.0);
+    let bad = deepq(&[&args[..], &["--envs", "0"][..]].concat(), dir.path());
+    assert_clean_error(&bad, 2, &["--envs", "at least 1", "got 0"]);
+}
+
 /// `precision = "bf16"` end to end: the default CartPole run learns with bf16 products, says
 /// which kernel ran (summary line, `summary.json`), its model keeps the precision through
 /// `deepq eval`; the Nature benchmark takes `--precision`; bad values are one line.
