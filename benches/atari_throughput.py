@@ -6,7 +6,8 @@ Each round runs, in fresh processes one after the other (the order rotating from
 round): the vector env stepped with random actions from numpy, then deepq's loop with
 `precision = "f32"` and with `"bf16"`. deepq acts greedily with its untrained Nature CNN on
 every copy (ε = 0, no random warm-up) and never updates (learning_starts = the budget), so
-the loop's cost over the env is acting, replay storage and the Python calls. Prints each
+the loop's cost over the env is acting, replay storage and the Python calls; a fourth side
+acts with a tiny network, which leaves the loop's cost without acting. Prints each
 side's agent steps/s per round, the medians, and deepq's share of the env's rate.
 
     python benches/atari_throughput.py [--game Pong] [--num-envs 8] [--steps 20000] [--rounds 3]
@@ -41,10 +42,14 @@ DEEPQ_LOOP = """
 import json, sys
 import deepq, deepq.atari
 game, n, steps, precision = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+# "tiny": one conv layer of 2 filters and 8 hidden units, so that acting costs next to nothing
+# and the rate measures the rest of the loop (stepping through Python, copying, storing).
+network = dict(cnn=[[2, 8, 8]], net_arch=[8]) if precision == "tiny" else {}
 model = deepq.DQN.from_preset(
-    "atari-dqn", env=deepq.atari.make_vec(game, n), seed=0, precision=precision,
+    "atari-dqn", env=deepq.atari.make_vec(game, n), seed=0,
+    precision="f32" if precision == "tiny" else precision,
     learning_starts=steps, random_warmup=False, exploration_initial_eps=0.0,
-    exploration_final_eps=0.0, buffer_size=steps, final_eval_episodes=1)
+    exploration_final_eps=0.0, buffer_size=steps, final_eval_episodes=1, **network)
 model.learn(steps)
 summary = model.train_summary
 print(json.dumps({"steps_per_s": summary["steps_per_s"], "updates": summary["updates"]}))
@@ -74,6 +79,8 @@ def main() -> None:
                                        str(args.steps), "f32"),
         "deepq loop, bf16": lambda: run(DEEPQ_LOOP, args.game, str(args.num_envs),
                                         str(args.steps), "bf16"),
+        "deepq loop, tiny network (acting ~free)": lambda: run(
+            DEEPQ_LOOP, args.game, str(args.num_envs), str(args.steps), "tiny"),
     }
     names = list(sides)
     rates = {name: [] for name in names}

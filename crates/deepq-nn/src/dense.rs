@@ -281,19 +281,6 @@ mod avx512 {
         relu_on: bool,
     ) {
         let (n_out, rows) = (bias.len(), xs.len() / n_in);
-        if rows == 1 {
-            // One observation: blocks of 16 outputs, then single ones.
-            let blocks = n_out / LANES * LANES;
-            for o in (0..blocks).step_by(LANES).chain(blocks..n_out) {
-                // SAFETY: `o < n_out`, row 0 exists; the caller's shapes.
-                unsafe { output_group(w, bias, n_in, xs, zs, relu_on, o, 0) };
-            }
-            return;
-        }
-        // Several rows (a conv layer's pixels, or observations acted on together): tiles
-        // of 4 outputs × 4 rows, which load each weight chunk once for 4 rows and each input
-        // chunk once for 4 outputs. Each output's sum is the same in any tile and loop
-        // order; only what stays in cache differs.
         let layer = Layer {
             w,
             bias,
@@ -301,6 +288,19 @@ mod avx512 {
             xs,
             relu_on,
         };
+        if rows == 1 {
+            // One observation: blocks of 16 outputs, then single ones.
+            let blocks = n_out / LANES * LANES;
+            for o in (0..blocks).step_by(LANES).chain(blocks..n_out) {
+                // SAFETY: the CPU has AVX-512F; `o < n_out`; the caller's shapes.
+                unsafe { layer.output_group(o, zs) };
+            }
+            return;
+        }
+        // Several rows (a conv layer's pixels, or observations acted on together): tiles
+        // of 4 outputs × 4 rows, which load each weight chunk once for 4 rows and each input
+        // chunk once for 4 outputs. Each output's sum is the same in any tile and loop
+        // order; only what stays in cache differs.
         let mut tile = |o: usize, r: usize| {
             let shape = ((n_out - o).min(TILE), (rows - r).min(TILE));
             // SAFETY: the CPU has AVX-512F; the tile lies within the outputs and rows.
@@ -337,6 +337,15 @@ mod avx512 {
     }
 
     impl Layer<'_> {
+        /// The mask of the last 16-lane chunk of a row: masked loads read nothing past the
+        /// row and give zeros, which add nothing.
+        fn tail(&self) -> __mmask16 {
+            match self.n_in % LANES {
+                0 => !0,
+                t => (1 << t) - 1,
+            }
+        }
+
         /// Outputs `o..o + NO` of rows `r..r + NR` into `zs`: `NO · NR ≤ 16` accumulators,
         /// each the 16 lanes of one output's dot product, summed as [`reduce16`] sums.
         ///
@@ -352,11 +361,7 @@ mod avx512 {
             zs: &mut [f32],
         ) {
             let (n_in, n_out) = (self.n_in, self.bias.len());
-            let chunks = n_in.div_ceil(LANES);
-            let tail: __mmask16 = match n_in % LANES {
-                0 => !0,
-                t => (1 << t) - 1,
-            };
+            let (chunks, tail) = (n_in.div_ceil(LANES), self.tail());
             let (w, x) = (self.w.as_ptr(), self.xs.as_ptr());
             let mut acc = [_mm512_setzero_ps(); 16];
             for c in 0..chunks {
@@ -385,66 +390,52 @@ mod avx512 {
                 }
             }
         }
-    }
 
-    /// Row `r`'s outputs `o..o + 16` (or output `o` alone where fewer than 16 remain) of
-    /// [`dense_rows`] on one row.
-    ///
-    /// # Safety
-    /// As [`dense_rows`], with `o < bias.len()` and `r` a row of `xs`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn output_group(
-        w: &[f32],
-        bias: &[f32],
-        n_in: usize,
-        xs: &[f32],
-        zs: &mut [f32],
-        relu_on: bool,
-        o: usize,
-        r: usize,
-    ) {
-        let n_out = bias.len();
-        let chunks = n_in.div_ceil(LANES);
-        // Masked loads read nothing past the row and give zeros, which add nothing.
-        let tail: __mmask16 = match n_in % LANES {
-            0 => !0,
-            r => (1 << r) - 1,
-        };
-        let mask = |c: usize| if c + 1 == chunks { tail } else { !0 };
-        let (w, x) = (w.as_ptr(), xs[r * n_in..].as_ptr());
-        let z = &mut zs[r * n_out..(r + 1) * n_out];
-        if o + LANES <= n_out {
-            let mut acc = [_mm512_setzero_ps(); 16];
-            for c in 0..chunks {
-                // SAFETY: lanes enabled by `mask(c)` lie within row `o + i` of `w`
-                // (o + i < n_out) and within `x`.
-                unsafe {
-                    let xv = _mm512_maskz_loadu_ps(mask(c), x.add(c * LANES));
-                    for (i, acc) in acc.iter_mut().enumerate() {
-                        let row = w.add((o + i) * n_in + c * LANES);
-                        *acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask(c), row), xv, *acc);
+        /// Outputs `o..o + 16` (or output `o` alone where fewer than 16 remain) of
+        /// [`dense_rows`] on one row.
+        ///
+        /// # Safety
+        /// The CPU must have AVX-512F; `o < bias.len()`; the shapes must be [`dense_rows`]'s
+        /// with one row.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn output_group(&self, o: usize, z: &mut [f32]) {
+            let (n_in, n_out, bias, relu_on) =
+                (self.n_in, self.bias.len(), self.bias, self.relu_on);
+            let (chunks, tail) = (n_in.div_ceil(LANES), self.tail());
+            let mask = |c: usize| if c + 1 == chunks { tail } else { !0 };
+            let (w, x) = (self.w.as_ptr(), self.xs.as_ptr());
+            if o + LANES <= n_out {
+                let mut acc = [_mm512_setzero_ps(); 16];
+                for c in 0..chunks {
+                    // SAFETY: lanes enabled by `mask(c)` lie within row `o + i` of `w`
+                    // (o + i < n_out) and within `x`.
+                    unsafe {
+                        let xv = _mm512_maskz_loadu_ps(mask(c), x.add(c * LANES));
+                        for (i, acc) in acc.iter_mut().enumerate() {
+                            let row = w.add((o + i) * n_in + c * LANES);
+                            *acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask(c), row), xv, *acc);
+                        }
                     }
                 }
-            }
-            // SAFETY: `o + 16 <= n_out` elements of `bias` and of `z`.
-            unsafe {
-                let v = _mm512_add_ps(reduce16(acc), _mm512_loadu_ps(bias.as_ptr().add(o)));
-                let v = if relu_on { relu(v) } else { v };
-                _mm512_storeu_ps(z.as_mut_ptr().add(o), v);
-            }
-        } else {
-            let mut acc = _mm512_setzero_ps();
-            for c in 0..chunks {
-                // SAFETY: as above, for row `o` of `w`.
+                // SAFETY: `o + 16 <= n_out` elements of `bias` and of `z`.
                 unsafe {
-                    let xv = _mm512_maskz_loadu_ps(mask(c), x.add(c * LANES));
-                    let wv = _mm512_maskz_loadu_ps(mask(c), w.add(o * n_in + c * LANES));
-                    acc = _mm512_fmadd_ps(wv, xv, acc);
+                    let v = _mm512_add_ps(reduce16(acc), _mm512_loadu_ps(bias.as_ptr().add(o)));
+                    let v = if relu_on { relu(v) } else { v };
+                    _mm512_storeu_ps(z.as_mut_ptr().add(o), v);
                 }
+            } else {
+                let mut acc = _mm512_setzero_ps();
+                for c in 0..chunks {
+                    // SAFETY: as above, for row `o` of `w`.
+                    unsafe {
+                        let xv = _mm512_maskz_loadu_ps(mask(c), x.add(c * LANES));
+                        let wv = _mm512_maskz_loadu_ps(mask(c), w.add(o * n_in + c * LANES));
+                        acc = _mm512_fmadd_ps(wv, xv, acc);
+                    }
+                }
+                z[o] = super::activation(reduce1(acc) + bias[o], relu_on);
             }
-            z[o] = super::activation(reduce1(acc) + bias[o], relu_on);
         }
     }
 
