@@ -10,7 +10,9 @@ stratified-bootstrap 95% confidence interval) with a performance profile::
 
     python -m deepq.atari100k --preset atari100k-drq --games Pong,Breakout --seeds 0..2 --jobs 2
 
-Rerunning skips the runs already finished; an unfinished run starts over (no checkpoint can
+With ``--address HOST:PORT`` (or ``auto``) the runs go to a Ray cluster instead, one CPU each,
+as ``deepq.tune``'s trials do (``pip install "deepq[tune]"``); ``OUT`` must then be on a
+filesystem every node sees, and every node needs deepq and ale-py. Rerunning skips the runs already finished; an unfinished run starts over (no checkpoint can
 hold a Python env). ``OUT/scores.json`` holds every figure, ``OUT/performance_profile.png``
 the profile. The aggregates need the ``rliable`` package (``pip install "deepq[atari100k]"``);
 without it the per-game scores are still written.
@@ -19,7 +21,9 @@ without it the per-game scores are still written.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -97,6 +101,79 @@ def run_one(cmd: list, run: Path) -> str:
         lines = log.read_text().strip().splitlines()
         return f"failed: {lines[-1] if lines else f'exit {done.returncode}'}"
     return "finished"
+
+
+def train_run(preset: str, game: str, seed: int, run: str, sets: list) -> str:
+    """Trains one run with this machine's Python; says how it went."""
+    return run_one(train_command(preset, game, seed, Path(run), sets), Path(run))
+
+
+def train_on_node(preset: str, game: str, seed: int, run: str, sets: list) -> str:
+    """:func:`train_run` as a Ray task: the node's own Python trains, into the shared ``run``;
+    the status names the node."""
+    import ray
+
+    status = train_run(preset, game, seed, run, sets)
+    node = ray.get_runtime_context().get_node_id()
+    return f"{status} on node {ray.util.get_node_ip_address()} ({node[:8]})"
+
+
+def run_here(preset: str, runs: list, sets: list, jobs: int) -> int:
+    """Trains ``runs`` ((game, seed, run directory) each), ``jobs`` at a time on this
+    machine; returns how many failed."""
+    def work(job):
+        game, seed, run = job
+        status = train_run(preset, game, seed, str(run), sets)
+        print(f"{run}: {status}", flush=True)
+        return status.startswith("failed")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return sum(pool.map(work, runs))
+
+
+def run_on_cluster(preset: str, runs: list, sets: list, address: str,
+                   jobs: Optional[int]) -> int:
+    """Trains ``runs`` as Ray tasks of one CPU each on the cluster at ``address``, at most
+    ``jobs`` at a time (default: as many as its CPUs take); returns how many failed."""
+    from deepq.tune._trial import one_line
+
+    ray = importlib.import_module("ray")
+    # Ray ships the function by reference, so every node imports it from its own deepq
+    # (run as ``python -m``, this file's functions belong to ``__main__``).
+    task = ray.remote(num_cpus=1, max_retries=0)(
+        importlib.import_module("deepq.atari100k").train_on_node)
+    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
+             include_dashboard=False)
+    failures = 0
+    try:
+        waiting, running = list(runs), {}
+        while waiting or running:
+            while waiting and (jobs is None or len(running) < jobs):
+                game, seed, run = waiting.pop(0)
+                running[task.remote(preset, game, seed, str(run), sets)] = run
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            run = running.pop(ref)
+            try:
+                status = ray.get(ref)
+            except Exception as e:  # the task or its node failed; the other runs go on
+                status = f"failed: {one_line(e)}"
+            print(f"{run}: {status}", flush=True)
+            failures += status.startswith("failed")
+    finally:
+        ray.shutdown()
+    return failures
+
+
+def check_cluster(address: str) -> None:
+    """Ray installed and the cluster answering, or one line saying which is missing."""
+    from deepq.tune._sweep import check_address
+
+    try:
+        importlib.import_module("ray")
+    except ImportError:
+        raise ImportError("--address runs the games on Ray, which is not installed: "
+                          'pip install "deepq[tune]"') from None
+    check_address(address)
 
 
 def final_score(run: Path) -> Optional[float]:
@@ -222,7 +299,12 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument("--preset", default="atari100k-drq")
     parser.add_argument("--games", default="all", help="all, or comma-separated game names")
     parser.add_argument("--seeds", default="0..3", metavar="A..B|LIST")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time on this machine")
+    parser.add_argument("--jobs", type=int,
+                        help="runs at a time (default: 1 on this machine; on a cluster, as "
+                             "many as its CPUs take)")
+    parser.add_argument("--address", metavar="HOST:PORT",
+                        help="train on the Ray cluster at this address (or auto), one CPU per "
+                             "run; OUT must be on a filesystem every node sees")
     parser.add_argument("--out", metavar="DIR", help="default: runs/atari100k/<preset>")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key of every run (repeatable)")
@@ -234,7 +316,7 @@ def main(argv: Optional[list] = None) -> None:
     try:
         games = parse_games(args.games)
         seeds = _parse_seeds(args.seeds)
-        if args.jobs < 1:
+        if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"invalid value {args.jobs} for '--jobs': must be at least 1")
         if args.reps < 1:
             raise ValueError(f"invalid value {args.reps} for '--reps': must be at least 1")
@@ -244,24 +326,27 @@ def main(argv: Optional[list] = None) -> None:
         from deepq import atari
 
         atari._ale()  # ale-py is needed before any run starts
-    except (ValueError, ImportError) as e:
+        if args.address is not None and not args.report_only:
+            check_cluster(args.address)
+    except (ValueError, ImportError, ConnectionError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     out = Path(args.out or f"runs/atari100k/{args.preset}")
     out.mkdir(parents=True, exist_ok=True)
-    failures = []
+    failures = 0
     if not args.report_only:
-        jobs = [(game, seed) for seed in seeds for game in games]
-
-        def work(job):
-            game, seed = job
-            run = out / game / f"seed-{seed}"
-            status = run_one(train_command(args.preset, game, seed, run, args.set), run)
-            print(f"{run}: {status}", flush=True)
-            return status.startswith("failed")
-
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            failures = [failed for failed in pool.map(work, jobs) if failed]
+        runs = [(game, seed, out / game / f"seed-{seed}") for seed in seeds for game in games]
+        if args.address is None:
+            failures = run_here(args.preset, runs, args.set, args.jobs or 1)
+        else:
+            # Finished runs are skipped here, so that no task is sent for them. The nodes'
+            # working directories are not this one: they get absolute paths.
+            runs = [(game, seed, run.resolve()) for game, seed, run in runs]
+            for _, _, run in runs:
+                if (run / "summary.json").exists():
+                    print(f"{run}: finished already", flush=True)
+            todo = [r for r in runs if not (r[2] / "summary.json").exists()]
+            failures = run_on_cluster(args.preset, todo, args.set, args.address, args.jobs)
     result = report(args.preset, games, seeds, out, args.reps)
     print_table(result)
     print(f"\nwrote {out / 'scores.json'}")

@@ -9,7 +9,12 @@ The tests that exchange files with the ``deepq`` command use the binary named by
 """
 
 import os
+import secrets
+import signal
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -38,6 +43,78 @@ def run_cli(binary: Path, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"deepq {' '.join(args)} failed: {done.stderr}"
     return done
+
+
+def free_port() -> int:
+    """A TCP port that nothing on this machine listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+RAY = Path(sys.executable).with_name("ray")
+
+
+def _ray_start(args, env, log):
+    """`ray start --block` in a session of its own, so the node's processes can be ended
+    together by their process group."""
+    return subprocess.Popen([str(RAY), "start", "--block", "--disable-usage-stats", *args],
+                            stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever of the node is left
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """A Ray cluster on this machine for the tests that run on one (``deepq.tune``,
+    ``deepq.atari100k``): a head and a second node joined by address, one CPU each, with
+    token authentication (a fresh token for this cluster only); ended even when a test fails.
+    Yields its address and the environment that reaches it."""
+    pytest.importorskip("ray")
+    base = tmp_path_factory.mktemp("ray")
+    temp = Path(f"/tmp/dq-ray-{secrets.token_hex(3)}")  # Ray's socket paths must be short
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    log = open(base / "ray.log", "w")
+    nodes = []
+    try:
+        nodes.append(_ray_start(["--head", f"--port={port}", "--num-cpus=1",
+                                 "--include-dashboard=false", f"--temp-dir={temp}"], env, log))
+        _wait_for_nodes(address, env, 1)
+        nodes.append(_ray_start([f"--address={address}", "--num-cpus=1"], env, log))
+        _wait_for_nodes(address, env, 2)
+        yield address, env
+    finally:
+        for node in reversed(nodes):
+            _stop(node)
+        log.close()
+
+
+def _wait_for_nodes(address, env, count, timeout=90):
+    probe = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+             "print(sum(n['Alive'] for n in ray.nodes()))")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run([sys.executable, "-c", probe, address], capture_output=True,
+                              text=True, env=env, timeout=60)
+        if done.returncode == 0 and int(done.stdout.strip().splitlines()[-1]) >= count:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the Ray cluster at {address} did not reach {count} nodes")
 
 
 class Corridor(gym.Env):

@@ -185,3 +185,49 @@ def test_python_m_deepq_atari100k_trains_games_by_seeds_and_scores_them(tmp_path
     bad = atari100k("--games", "Pong,Pacman", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and bad.stderr.startswith("error: invalid game 'Pacman'")
     assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_python_m_deepq_atari100k_runs_games_on_a_ray_cluster(ray_cluster, tmp_path):
+    """Two games on the two-node cluster of conftest, one run per node: the same runs as on
+    this machine, bit for bit; a rerun sends nothing; an unreachable address is one line."""
+    pytest.importorskip("ale_py")
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    address, env = ray_cluster
+
+    def atari100k(*args):
+        return subprocess.run([sys.executable, "-m", "deepq.atari100k", *args], env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    budget = ["--games", "Pong,Boxing", "--seeds", "0", "--set", "total_timesteps=200",
+              "--set", "learning_starts=150", "--set", "final_eval_episodes=1",
+              "--set", "eval_max_episode_steps=300", "--reps", "200"]
+    out = tmp_path / "cluster"
+    done = atari100k(*budget, "--address", address, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    ran = [line for line in done.stdout.splitlines() if ": finished on node " in line]
+    assert len(ran) == 2, done.stdout
+    assert len({line.rsplit("(", 1)[1] for line in ran}) == 2, "one run on each node"
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["seeds_on_every_game"] == [0]
+
+    here = atari100k(*budget, "--jobs", "2", "--out", str(tmp_path / "here"))
+    assert here.returncode == 0, here.stderr
+    for game in ("Pong", "Boxing"):
+        for name in ("model.safetensors", "episodes.csv"):
+            cluster_file = out / game / "seed-0" / name
+            assert cluster_file.read_bytes() == (tmp_path / "here" / game / "seed-0" /
+                                                 name).read_bytes(), cluster_file
+
+    again = atari100k(*budget, "--address", address, "--out", str(out))
+    assert again.returncode == 0 and again.stdout.count("finished already") == 2
+    assert "on node" not in again.stdout
+
+    port = free_port()
+    bad = atari100k(*budget, "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.stderr.startswith(f"error: cannot reach the Ray cluster at '127.0.0.1:{port}'")
+    assert not (tmp_path / "bad").exists()

@@ -144,3 +144,56 @@ def test_the_minatar_package_env_trains_exactly_as_the_builtin_game():
     obs = np.zeros((10, 10, 4), dtype=bool)
     obs[3, 2, 2] = obs[9, 5, 0] = True
     np.testing.assert_array_equal(package.q_values(obs), builtin.q_values(obs))
+
+
+
+class FloatLitChannel(LitChannel):
+    """:class:`LitChannel` declaring its ``uint8`` space but giving its images as float32
+    arrays of the same values, with a NaN in the image of its ``nan_at``-th draw (if set)."""
+
+    def __init__(self, nan_at=None, **kwargs):
+        super().__init__(**kwargs)
+        self.nan_at, self.draws = nan_at, 0
+
+    def draw(self, rng, lit):
+        image = super().draw(rng, lit).astype(np.float32)
+        self.draws += 1
+        if self.draws == self.nan_at:
+            image[0, 1, 2] = np.nan
+        return image
+
+
+class AsFloats(gym.vector.VectorObservationWrapper):
+    """A vector env's observations as float32 arrays of the same values (its space kept)."""
+
+    def observations(self, observations):
+        return observations.astype(np.float32)
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_uint8_images_read_as_bytes_train_what_their_float_values_train(first):
+    """uint8 images are read as bytes, other arrays as numbers: the same values give the
+    same weights either way, from one env and from a vector env, and a NaN among numbers is
+    still caught."""
+    quick = dict(QUICK, learning_starts=50)
+    weights = lambda m: m.get_parameters()["policy"]  # noqa: E731
+
+    def same(a, b):
+        return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+    one = [deepq.DQN("CnnPolicy", env(first=first), seed=3, **quick).learn(300)
+           for env in (LitChannel, FloatLitChannel)]
+    assert same(weights(one[0]), weights(one[1]))
+
+    def vector(floats):
+        envs = gym.vector.SyncVectorEnv([lambda: LitChannel(first=first)] * 2)
+        return AsFloats(envs) if floats else envs
+
+    two = [deepq.DQN("CnnPolicy", vector(floats), seed=3, **quick).learn(300)
+           for floats in (False, True)]
+    assert same(weights(two[0]), weights(two[1]))
+
+    broken = deepq.DQN("CnnPolicy", FloatLitChannel(first=first, nan_at=40), seed=3, **quick)
+    with pytest.raises(ValueError, match=r"env.(step|reset)\(\) returned an observation "
+                                         r"with a non-finite value"):
+        broken.learn(300)

@@ -4,9 +4,7 @@ on this machine, with its driver killed mid-sweep and resumed."""
 import csv
 import json
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,9 +16,7 @@ import deepq
 from deepq import _native
 from deepq.tune import SpaceError, parse_space, parse_table
 
-from conftest import run_cli
-
-RAY = Path(sys.executable).with_name("ray")
+from conftest import free_port, run_cli
 
 #: A short CartPole budget: 4 evaluation rounds per trial.
 SHORT = ["--set", "total_timesteps=4000", "--set", "learning_starts=500",
@@ -129,12 +125,6 @@ def test_importing_deepq_and_deepq_tune_needs_no_ray():
 
 # --- bad input on the command line -----------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("args, needles", [
     (["--seeds", "0"], ["'seeds'", "at least 1"]),
     (["--trials", "0"], ["'trials'", "at least 1"]),
@@ -182,72 +172,13 @@ def test_a_sweep_directory_is_resumed_only_with_its_own_settings(tmp_path):
 
 # --- a sweep on a real two-node cluster ------------------------------------------------------
 
-def _ray_start(args, env, log):
-    """`ray start --block` in a session of its own, so the node's processes can be ended
-    together by their process group."""
-    return subprocess.Popen([str(RAY), "start", "--block", "--disable-usage-stats", *args],
-                            stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # whatever of the node is left
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A head and a second node joined by address, one CPU each, with token
-    authentication (a fresh token for this cluster only); ended even when a test fails."""
-    base = tmp_path_factory.mktemp("ray")
-    temp = Path(f"/tmp/dq-ray-{secrets.token_hex(3)}")  # Ray's socket paths must be short
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    log = open(base / "ray.log", "w")
-    nodes = []
-    try:
-        nodes.append(_ray_start(["--head", f"--port={port}", "--num-cpus=1",
-                                 "--include-dashboard=false", f"--temp-dir={temp}"], env, log))
-        _wait_for_nodes(address, env, 1)
-        nodes.append(_ray_start([f"--address={address}", "--num-cpus=1"], env, log))
-        _wait_for_nodes(address, env, 2)
-        yield address, env
-    finally:
-        for node in reversed(nodes):
-            _stop(node)
-        log.close()
-
-
-def _wait_for_nodes(address, env, count, timeout=90):
-    probe = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
-             "print(sum(n['Alive'] for n in ray.nodes()))")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = subprocess.run([sys.executable, "-c", probe, address], capture_output=True,
-                              text=True, env=env, timeout=60)
-        if done.returncode == 0 and int(done.stdout.strip().splitlines()[-1]) >= count:
-            return
-        time.sleep(1)
-    raise AssertionError(f"the Ray cluster at {address} did not reach {count} nodes")
-
-
 def _finished_results(out: Path):
     return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("trials/*/result.json")}
 
 
 def test_sweep_on_two_nodes_resumes_after_a_lost_driver_and_reproduces(
-        cluster, tmp_path, deepq_bin):
-    address, env = cluster
+        ray_cluster, tmp_path, deepq_bin):
+    address, env = ray_cluster
     space = tmp_path / "space.toml"
     space.write_text(SPACE)
     out = tmp_path / "sweep"

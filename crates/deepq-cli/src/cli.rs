@@ -213,7 +213,8 @@ pub struct BenchUpdatesArgs {
     /// TD loss.
     #[arg(long, value_enum, default_value_t = LossArg::Mse)]
     pub loss: LossArg,
-    /// Double DQN (one more forward pass of the online network on the next observations).
+    /// Double DQN (one more forward pass of the online network on the next observations,
+    /// unless the target is copied at every update).
     #[arg(long)]
     pub double: bool,
     /// Dueling head.
@@ -235,6 +236,10 @@ pub struct BenchUpdatesArgs {
     /// All of the above (double, dueling, noisy, 51 atoms, 3-step returns, PER).
     #[arg(long)]
     pub rainbow: bool,
+    /// With `--net nature`: updates between target copies [default: 250, CleanRL's; 1 is
+    /// DrQ(ε)'s copy at every update, which spares double DQN its second pass].
+    #[arg(long, value_name = "N")]
+    pub target_every: Option<u64>,
     /// The matrix products' arithmetic: f32, or bf16 (bf16 operands, f32 sums; the kernel
     /// this CPU runs is reported) [default: f32, or the preset's precision].
     #[arg(long, value_name = "f32|bf16")]
@@ -260,6 +265,10 @@ pub struct BenchActArgs {
     /// Number of actions.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub actions: usize,
+    /// With `--net nature`: updates between target copies [default: 250, CleanRL's; 1 is
+    /// DrQ(ε)'s copy at every update, which spares double DQN its second pass].
+    #[arg(long, value_name = "N")]
+    pub target_every: Option<u64>,
     /// The matrix products' arithmetic: f32, or bf16 (see `bench updates`).
     #[arg(long, default_value = "f32", value_name = "f32|bf16")]
     pub precision: deepq::nn::Precision,

@@ -643,6 +643,36 @@ fn bench_updates_measures_nature_dqn() {
     assert_clean_error(&bad, 2, &["'natur'", "nature"]);
 }
 
+/// Double DQN's update with the target copied at every update (`--target-every 1`, DrQ(ε)'s
+/// set-up) counts two forward passes, not three; the flag is refused where it does not apply.
+#[test]
+fn bench_updates_counts_the_pass_a_copied_target_spares() {
+    let dir = tempfile::tempdir().unwrap();
+    let mflop = |extra: &[&str]| {
+        let args = [
+            &["bench", "updates", "--net", "nature", "--double"][..],
+            extra,
+            &["--seconds", "0.2", "--repeats", "1", "--json"][..],
+        ]
+        .concat();
+        let out = deepq(&args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["mflop_per_update"].as_f64().unwrap()
+    };
+    // One forward pass of batch 32 is 598.1 MFLOP.
+    let (every_250, every_update) = (mflop(&[]), mflop(&["--target-every", "1"]));
+    assert!((every_250 - 2781.0).abs() < 0.1, "{every_250}");
+    assert!((every_update - 2182.9).abs() < 0.1, "{every_update}");
+    let bad = deepq(&["bench", "updates", "--target-every", "1"], dir.path());
+    assert_clean_error(&bad, 2, &["--target-every", "--net nature"]);
+    let zero = deepq(
+        &["bench", "updates", "--net", "nature", "--target-every", "0"],
+        dir.path(),
+    );
+    assert_clean_error(&zero, 2, &["--target-every", "at least 1"]);
+}
+
 /// Acting with Nature DQN's network for several copies at once, reported per observation;
 /// no copies is one line.
 #[test]

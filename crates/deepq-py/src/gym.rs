@@ -156,21 +156,22 @@ impl Layout {
         obs: &Bound<'_, PyAny>,
         rows: &mut [f32],
         what: &str,
-    ) -> PyResult<()> {
+    ) -> PyResult<Source> {
         let d = self.flat_dim();
         match &self.obs {
             ObsLayout::Discrete { .. } => {
                 for (i, row) in rows.chunks_exact_mut(d).enumerate() {
-                    self.encode(py, &obs.get_item(i)?, row, what)?;
+                    let _one_hot = self.encode(py, &obs.get_item(i)?, row, what)?;
                 }
-                Ok(())
+                Ok(Source::Bytes)
             }
             _ => self.encode_values(py, obs, rows, Some(rows.len() / d), what),
         }
     }
 
     /// Writes the values of a `Box` or image observation, or of `copies` of them, into
-    /// `out` in deepq's flat encoding, after checking their number.
+    /// `out` in deepq's flat encoding, after checking their number. A `uint8` image in a
+    /// `uint8` array (Atari's frames) is read as bytes, without a float copy.
     fn encode_values(
         &self,
         py: Python<'_>,
@@ -178,7 +179,32 @@ impl Layout {
         out: &mut [f32],
         copies: Option<usize>,
         what: &str,
-    ) -> PyResult<()> {
+    ) -> PyResult<Source> {
+        if let ObsLayout::Image {
+            shape,
+            dtype: ElementType::U8,
+            channels_first,
+        } = &self.obs
+        {
+            let bytes = PyBuffer::<u8>::get(obs)
+                .ok()
+                .filter(|b| b.item_count() == out.len());
+            if let Some(bytes) = bytes {
+                let mut values = vec![0u8; out.len()];
+                bytes.copy_to_slice(py, &mut values)?;
+                let d = self.flat_dim();
+                for (from, row) in values.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                    write_image(
+                        from,
+                        |&b| f32::from(b) / 255.0,
+                        *shape,
+                        *channels_first,
+                        row,
+                    );
+                }
+                return Ok(Source::Bytes);
+            }
+        }
         let buffer = self.f32_buffer(py, obs, what)?;
         if buffer.item_count() != out.len() {
             let (values, space) = match copies {
@@ -215,12 +241,17 @@ impl Layout {
             } => {
                 let values = buffer.to_vec(py)?;
                 let d = self.flat_dim();
+                let scale = if *dtype == ElementType::U8 {
+                    255.0
+                } else {
+                    1.0
+                };
                 for (from, row) in values.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-                    write_image(from, *shape, *dtype, *channels_first, row);
+                    write_image(from, |x| x / scale, *shape, *channels_first, row);
                 }
-                Ok(())
+                Ok(Source::Numbers)
             }
-            _ => buffer.copy_to_slice(py, out),
+            _ => buffer.copy_to_slice(py, out).map(|()| Source::Numbers),
         }
     }
 
@@ -231,7 +262,7 @@ impl Layout {
         obs: &Bound<'_, PyAny>,
         out: &mut [f32],
         what: &str,
-    ) -> PyResult<()> {
+    ) -> PyResult<Source> {
         match &self.obs {
             ObsLayout::Box { .. } | ObsLayout::Image { .. } => {
                 self.encode_values(py, obs, out, None, what)
@@ -254,30 +285,43 @@ impl Layout {
                     })?;
                 out.fill(0.0);
                 out[index] = 1.0;
-                Ok(())
+                Ok(Source::Bytes)
             }
         }
     }
 }
 
+/// Where an encoded observation's values came from: bytes (or a one-hot index), finite by
+/// construction, or other numbers, which may be NaN or infinite.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Bytes,
+    Numbers,
+}
+
+impl Source {
+    /// [`check_finite`] on `obs` when its values can be non-finite.
+    pub(crate) fn check_finite(self, obs: &[f32], what: &str, step: Option<u64>) -> PyResult<()> {
+        match self {
+            Source::Bytes => Ok(()),
+            Source::Numbers => check_finite(obs, what, step),
+        }
+    }
+}
+
 /// Writes an image's values (in the env's order) into `out` in deepq's flat encoding:
-/// (height, width, channels) order, `u8` values divided by 255.
-fn write_image(
-    values: &[f32],
+/// (height, width, channels) order, each value through `scale` (`u8` values are divided by
+/// 255).
+fn write_image<V>(
+    values: &[V],
+    scale: impl Fn(&V) -> f32,
     [height, width, channels]: [usize; 3],
-    dtype: ElementType,
     channels_first: bool,
     out: &mut [f32],
 ) {
-    let scale = |x: f32| {
-        if dtype == ElementType::U8 {
-            x / 255.0
-        } else {
-            x
-        }
-    };
     if !channels_first {
-        for (o, &x) in out.iter_mut().zip(values) {
+        for (o, x) in out.iter_mut().zip(values) {
             *o = scale(x);
         }
         return;
@@ -285,7 +329,7 @@ fn write_image(
     let pixels = height * width;
     for (pixel, row) in out.chunks_exact_mut(channels).enumerate() {
         for (channel, o) in row.iter_mut().enumerate() {
-            *o = scale(values[channel * pixels + pixel]);
+            *o = scale(&values[channel * pixels + pixel]);
         }
     }
 }
@@ -664,8 +708,9 @@ impl Env for PyEnv {
             kwargs.set_item(intern!(py, "seed"), seed)?;
             let result = env.call_method(intern!(py, "reset"), (), Some(&kwargs))?;
             let t = expect_tuple(result, 2, "env.reset()", "(observation, info)")?;
-            layout.encode(py, &t.get_item(0)?, out, "env.reset()")?;
-            check_finite(out, "env.reset()", None)
+            layout
+                .encode(py, &t.get_item(0)?, out, "env.reset()")?
+                .check_finite(out, "env.reset()", None)
         });
         self.episode_steps = 0;
         self.obs.clone()
@@ -689,8 +734,9 @@ impl Env for PyEnv {
                 "env.step()",
                 "(observation, reward, terminated, truncated, info)",
             )?;
-            layout.encode(py, &t.get_item(0)?, out, "env.step()")?;
-            check_finite(out, "env.step()", Some(step))?;
+            layout
+                .encode(py, &t.get_item(0)?, out, "env.step()")?
+                .check_finite(out, "env.step()", Some(step))?;
             let reward_obj = t.get_item(1)?;
             let reward: f64 = reward_obj.extract().map_err(|_| {
                 PyTypeError::new_err(format!(

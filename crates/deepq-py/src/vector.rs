@@ -27,9 +27,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::{Error, Result};
-use crate::gym::{
-    Failure, FlatObs, GymEnv, Layout, check_finite, expect_tuple, refuse_checkpoints,
-};
+use crate::gym::{Failure, FlatObs, GymEnv, Layout, expect_tuple, refuse_checkpoints};
 
 /// How a vector env resets its copies, which decides where final observations are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,8 +163,8 @@ impl Shared {
                 t.get_item(0)?
             };
             self.layout
-                .encode_rows(py, &obs, &mut self.rows, "env.reset()")?;
-            check_finite(&self.rows, "env.reset()", None)
+                .encode_rows(py, &obs, &mut self.rows, "env.reset()")?
+                .check_finite(&self.rows, "env.reset()", None)
         });
         self.resetting.fill(false);
         self.episode_steps.fill(0);
@@ -245,7 +243,7 @@ impl Shared {
             )
         };
         let rewards = floats(&numpy, &rewards, n, "rewards")?;
-        layout.encode_rows(py, &obs, &mut self.rows, "env.step()")?;
+        let source = layout.encode_rows(py, &obs, &mut self.rows, "env.step()")?;
         let d = layout.flat_dim();
         let mut finals = vec![None; n];
         for i in 0..n {
@@ -256,7 +254,7 @@ impl Shared {
                 )));
             }
             let what = format!("env.step() (copy {i})");
-            check_finite(
+            source.check_finite(
                 &self.rows[i * d..(i + 1) * d],
                 &what,
                 Some(self.episode_steps[i]),
@@ -268,8 +266,9 @@ impl Shared {
             // Next-step envs return the last observation itself where an episode ends.
             if ended && self.autoreset != Autoreset::NextStep {
                 let final_obs = self.final_observation(py, &infos, i)?;
-                layout.encode(py, &final_obs, &mut self.final_row, &what)?;
-                check_finite(&self.final_row, &what, Some(self.episode_steps[i]))?;
+                layout
+                    .encode(py, &final_obs, &mut self.final_row, &what)?
+                    .check_finite(&self.final_row, &what, Some(self.episode_steps[i]))?;
                 finals[i] = Some(self.final_row.clone());
             }
         }

@@ -127,6 +127,11 @@ struct UpdatesReport {
 }
 
 fn updates(a: &BenchUpdatesArgs) -> CliResult<()> {
+    if a.target_every.is_some() && (a.preset.is_some() || a.net != "nature") {
+        return Err(Failure::Usage(
+            "--target-every applies to --net nature only (a preset copies its target as its config says)".into(),
+        ));
+    }
     if let Some(name) = &a.preset {
         return preset_updates(a, name);
     }
@@ -885,14 +890,15 @@ const NATURE_TARGET_EVERY: u64 = 250;
 
 /// `deepq bench updates --net nature`: DQN's update of Nature DQN's network on random
 /// 84×84×4 uint8 frames, CleanRL's dqn_atari.py settings (Adam 1e-4, batch 32, no gradient
-/// clipping, a hard target copy every 250 updates), the loss and heads from the flags (the
+/// clipping, a hard target copy every 250 updates unless `--target-every` says), the loss and heads from the flags (the
 /// update with `--per` computes priorities, but no sum tree is sampled).
 fn nature_updates(a: &BenchUpdatesArgs) -> CliResult<()> {
     let batch = a.batch.unwrap_or(32);
     let n_actions = a.actions.unwrap_or(6);
-    if batch == 0 || n_actions == 0 {
+    let target_every = a.target_every.unwrap_or(NATURE_TARGET_EVERY);
+    if batch == 0 || n_actions == 0 || target_every == 0 {
         return Err(Failure::Usage(
-            "--batch and --actions must be at least 1".into(),
+            "--batch, --actions and --target-every must be at least 1".into(),
         ));
     }
     let cfg = flag_config(a, nature_network(), batch, 1e-4)?;
@@ -904,10 +910,16 @@ fn nature_updates(a: &BenchUpdatesArgs) -> CliResult<()> {
         &cfg,
         (&space, n_actions),
         batch,
-        NATURE_TARGET_EVERY,
+        target_every,
         &mut rng,
     )?;
-    let forwards = if cfg.dqn.double_q { 3 } else { 2 };
+    // Double DQN's second pass on the next observations is spared when the target is a
+    // copy of the online network, as it is after a copy at every update.
+    let forwards = if cfg.dqn.double_q && target_every > 1 {
+        3
+    } else {
+        2
+    };
     let flops = network_update_flops(&online, batch, forwards);
     let report = PresetUpdatesReport {
         updates_per_s: rates.median,

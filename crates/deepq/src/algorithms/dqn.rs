@@ -88,6 +88,11 @@ pub struct DqnAgent<T: Scalar> {
     online: Mlp<T>,
     /// `None` when targets come from the online network itself.
     target: Option<Mlp<T>>,
+    /// The target network is an exact copy of the online one (copied since the last gradient
+    /// step, without noise): its forward passes would repeat the online network's bits, so
+    /// double DQN takes a' from the target's own Q-values instead of a second pass (as with
+    /// DrQ(ε)'s target update at every step).
+    target_is_copy: bool,
     optimizer: Optimizer<T>,
     rule: UpdateRule,
     /// Largest batch the scratch buffers hold.
@@ -172,6 +177,7 @@ impl<T: Scalar> DqnAgent<T> {
         };
         DqnAgent {
             target,
+            target_is_copy: false,
             optimizer,
             rule,
             max_batch,
@@ -280,6 +286,7 @@ impl<T: Scalar> DqnAgent<T> {
             clip_grad_norm(&mut self.grads, T::from_f64(rule.max_grad_norm));
         }
         self.optimizer.step(self.online.params_mut(), &self.grads);
+        self.target_is_copy = false;
         UpdateStats {
             loss: loss.to_f64(),
             mean_q,
@@ -312,9 +319,14 @@ impl<T: Scalar> DqnAgent<T> {
                     batch.rewards[i] + m.bonus(row, batch.actions[i] as usize, log_pi);
             }
         } else if rule.double_q {
-            // Double DQN: keep the evaluator's rows, let the online network choose a'.
+            // Double DQN: keep the evaluator's rows, let the online network choose a' (the
+            // same rows when the target is an exact copy of it).
             self.next_q[..b * n_actions].copy_from_slice(q_next);
-            let q_choice = self.online.forward(&batch.next_obs, b, &mut self.ws_next);
+            let q_choice = if self.target_is_copy {
+                &self.next_q[..b * n_actions]
+            } else {
+                self.online.forward(&batch.next_obs, b, &mut self.ws_next)
+            };
             argmax_per_row(q_choice, n_actions, &mut self.next_choice[..b]);
             gather(
                 &self.next_q[..b * n_actions],
@@ -387,7 +399,12 @@ impl<T: Scalar> DqnAgent<T> {
                 &mut self.next_q[..b * n_actions],
             );
         } else {
-            let logits_choice = self.online.forward(&batch.next_obs, b, &mut self.ws_next);
+            // The online network's logits: the target's own when it is an exact copy.
+            let logits_choice = if self.target_is_copy {
+                logits_next
+            } else {
+                self.online.forward(&batch.next_obs, b, &mut self.ws_next)
+            };
             expected_q(
                 logits_choice,
                 self.online.support(),
@@ -442,6 +459,7 @@ impl<T: Scalar> DqnAgent<T> {
     /// Moves the target network towards the online one: a copy when `tau` is 1, else Polyak.
     pub fn update_target(&mut self, tau: f64) {
         sync_target(self.target.as_mut(), &self.online, tau);
+        self.target_is_copy = self.target.is_some() && tau >= 1.0 && !self.online.arch().noisy;
     }
 }
 
@@ -510,6 +528,7 @@ where
     }
 
     fn load_model(&mut self, model: &Model) -> Result<(), ConfigError> {
+        self.target_is_copy = false;
         network::load_q_network(&mut self.online, self.target.as_mut(), model)
     }
 }
@@ -565,7 +584,8 @@ impl<'de, T: Scalar> Deserialize<'de> for DqnAgent<T> {
 mod tests {
     use super::*;
     use crate::config::{
-        MunchausenSettings, NetworkSettings, OptimizerSettings, ReplaySettings, ReturnSettings,
+        DqnSettings, MunchausenSettings, NetworkSettings, OptimizerSettings, ReplaySettings,
+        ReturnSettings,
     };
     use rand::SeedableRng;
     use rand_pcg::Pcg64;
@@ -699,5 +719,58 @@ mod tests {
             assert!((got - e).abs() < 1e-9, "sample {i}: {got} vs {e}");
         }
         assert!(clipped_somewhere);
+    }
+
+    /// With the target copied before every update, double DQN takes a' from the target's own
+    /// Q-values (or C51 logits) instead of a second pass of the online network: the weights
+    /// after several updates are the bits of the two-pass update, scalar and C51.
+    #[test]
+    fn a_copied_target_spares_double_dqn_its_second_pass_with_the_same_bits() {
+        for atoms in [1, 11] {
+            let cfg = DqnConfig {
+                network: NetworkSettings {
+                    net_arch: vec![8, 8],
+                    ..NetworkSettings::default()
+                },
+                dqn: DqnSettings {
+                    double_q: true,
+                    atoms,
+                    v_min: -5.0,
+                    v_max: 5.0,
+                    ..DqnSettings::default()
+                },
+                ..DqnConfig::default()
+            };
+            let mut rng = Pcg64::seed_from_u64(7);
+            let mut spared = DqnAgent::<f32>::new(3, 4, &cfg, &mut rng);
+            let mut two_pass = spared.clone();
+            let mut batch = Batch::with_capacity(5, 3);
+            for step in 0..6 {
+                batch.obs = (0..15).map(|_| rng.random_range(-1.0..1.0)).collect();
+                batch.next_obs = (0..15).map(|_| rng.random_range(-1.0..1.0)).collect();
+                batch.actions = (0..5).map(|_| rng.random_range(0..4)).collect();
+                batch.rewards = (0..5).map(|_| rng.random_range(-1.0..1.0)).collect();
+                batch.terminated = vec![step % 2 == 0, false, false, true, false];
+                batch.truncated = vec![false; 5];
+                batch.horizons = vec![1; 5];
+                spared.update_target(1.0);
+                two_pass.update_target(1.0);
+                two_pass.target_is_copy = false;
+                assert!(spared.target_is_copy);
+                let (mut noise_a, mut noise_b) = (Pcg64::seed_from_u64(1), Pcg64::seed_from_u64(1));
+                spared.update(&batch, &mut noise_a);
+                two_pass.update(&batch, &mut noise_b);
+                assert!(!spared.target_is_copy, "a gradient step ends the copy");
+                assert_eq!(spared.next_choice, two_pass.next_choice, "atoms {atoms}");
+                let bits = |a: &DqnAgent<f32>| -> Vec<u32> {
+                    a.network().params().iter().map(|w| w.to_bits()).collect()
+                };
+                assert_eq!(
+                    bits(&spared),
+                    bits(&two_pass),
+                    "atoms {atoms}, update {step}"
+                );
+            }
+        }
     }
 }
