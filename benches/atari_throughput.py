@@ -8,7 +8,9 @@ round): the vector env stepped with random actions from numpy, then deepq's loop
 every copy (ε = 0, no random warm-up) and never updates (learning_starts = the budget), so
 the loop's cost over the env is acting, replay storage and the Python calls; a fourth side
 acts with a tiny network, which leaves the loop's cost without acting. Prints each
-side's agent steps/s per round, the medians, and deepq's share of the env's rate.
+side's agent steps/s per round, the medians, and deepq's share of the env's rate, and the
+process CPU time per agent step (ale-py's threads included), which a busy machine disturbs
+less than the wall-clock rate.
 
     python benches/atari_throughput.py [--game Pong] [--num-envs 8] [--steps 20000] [--rounds 3]
 
@@ -32,14 +34,16 @@ envs = deepq.atari.make_vec(game, n)
 envs.reset(seed=0)
 rng = np.random.default_rng(0)
 actions = envs.single_action_space.n
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for _ in range(steps // n):
     envs.step(rng.integers(0, actions, size=n))
-print(json.dumps({"steps_per_s": (steps // n) * n / (time.perf_counter() - start)}))
+done = (steps // n) * n
+print(json.dumps({"steps_per_s": done / (time.perf_counter() - start),
+                  "cpu_ms_per_step": (time.process_time() - cpu) * 1e3 / done}))
 """
 
 DEEPQ_LOOP = """
-import json, sys
+import json, sys, time
 import deepq, deepq.atari
 game, n, steps, precision = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 # "tiny": one conv layer of 2 filters and 8 hidden units, so that acting costs next to nothing
@@ -50,9 +54,11 @@ model = deepq.DQN.from_preset(
     precision="f32" if precision == "tiny" else precision,
     learning_starts=steps, random_warmup=False, exploration_initial_eps=0.0,
     exploration_final_eps=0.0, buffer_size=steps, final_eval_episodes=1, **network)
+cpu = time.process_time()
 model.learn(steps)
 summary = model.train_summary
-print(json.dumps({"steps_per_s": summary["steps_per_s"], "updates": summary["updates"]}))
+print(json.dumps({"steps_per_s": summary["steps_per_s"], "updates": summary["updates"],
+                  "cpu_ms_per_step": (time.process_time() - cpu) * 1e3 / steps}))
 """
 
 
@@ -84,20 +90,25 @@ def main() -> None:
     }
     names = list(sides)
     rates = {name: [] for name in names}
+    cpu = {name: [] for name in names}
     print(f"CPU: {cpu_model()}; {args.game} × {args.num_envs}, {args.steps} agent steps "
           f"per run, {args.rounds} rounds; load before: {os.getloadavg()[0]:.2f}")
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            rate = sides[name]()["steps_per_s"]
-            rates[name].append(rate)
-            print(f"round {r + 1}: {name}: {rate:,.0f} agent steps/s", flush=True)
+            result = sides[name]()
+            rates[name].append(result["steps_per_s"])
+            cpu[name].append(result["cpu_ms_per_step"])
+            print(f"round {r + 1}: {name}: {result['steps_per_s']:,.0f} agent steps/s, "
+                  f"{result['cpu_ms_per_step']:.3f} ms of CPU time per step", flush=True)
     env_rate = statistics.median(rates[names[0]])
-    print(f"\n| side | agent steps/s (median of {args.rounds}) | share of the env alone |")
-    print("|---|---:|---:|")
+    print(f"\n| side | agent steps/s (median of {args.rounds}) | share of the env alone "
+          "| CPU ms per agent step (median) |")
+    print("|---|---:|---:|---:|")
     for name in names:
         median = statistics.median(rates[name])
-        print(f"| {name} | {median:,.0f} | {median / env_rate:.0%} |")
+        print(f"| {name} | {median:,.0f} | {median / env_rate:.0%} | "
+              f"{statistics.median(cpu[name]):.3f} |")
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
 

@@ -9,7 +9,8 @@
 #
 # The runs cover every algorithm and network family: DQN with each of Rainbow's parts, the
 # DQN family (QR-DQN, IQN, M-DQN, M-IQN), PQN with LayerNorm, tabular Q-learning, and the
-# MinAtar conv networks (DQN, PQN's conv LayerNorm, IQN), and double DQN whose target is copied
+# MinAtar conv networks (DQN, PQN's conv LayerNorm, IQN; DQN and PQN in bf16 too, whose bits
+# are this CPU's kernel's), and double DQN whose target is copied
 # at every step (DrQ(ε)'s set-up, scalar and C51; with two gradient steps per copy).
 set -euo pipefail
 if [[ $# -lt 2 ]]; then
@@ -40,6 +41,8 @@ configs=(
     "minatar-pqn|--preset pqn-minatar-breakout --total-timesteps 4000"
     "minatar-iqn|--preset iqn-minatar-breakout --total-timesteps 1200 --set learning_starts=500"
     "minatar-drq|--preset minatar-breakout --total-timesteps 1500 --set learning_starts=500 --set double_q=true --set dueling=true --set target_update_interval=1 --set augmentation=random_shift --set n_steps=10"
+    "minatar-dqn-bf16|--preset minatar-breakout --total-timesteps 1500 --set learning_starts=500 --set precision=bf16"
+    "minatar-pqn-bf16|--preset pqn-minatar-breakout --total-timesteps 4000 --set precision=bf16"
     "double-c51-copied-target|--preset default --total-timesteps 3000 --set double_q=true --set atoms=51 --set v_min=0 --set v_max=100 --set target_update_interval=1 --set gradient_steps=2"
 )
 

@@ -329,8 +329,12 @@ pub(crate) fn keeps_pairs(g: &ConvGeom, precision: Precision) -> bool {
     precision == Precision::Bf16 && g.patch().is_multiple_of(2)
 }
 
-/// [`im2col`] rounded to bf16: each row, built in `row` (one patch long), is stored as
-/// `patch / 2` pair lanes in `pairs` (see [`crate::bf16::Operand::Pairs`]).
+/// [`im2col`] rounded to bf16, stored as `patch / 2` pair lanes per row in `pairs` (see
+/// [`crate::bf16::Operand::Pairs`]). With an even number of input channels every run of a
+/// patch starts on a pair, so the input is rounded to pairs once, into `input_pairs`, and the
+/// patches copy runs of pairs: a value several patches share is rounded once and half the
+/// bytes move. Otherwise each row is built in `row` (one patch long) and then rounded. The
+/// lanes are the same either way (rounding is per value).
 ///
 /// # Panics
 /// Unless `T` is `f32`, or if a slice is too short.
@@ -338,13 +342,26 @@ pub(crate) fn im2col_pairs<T: Scalar>(
     x: &[T],
     g: &ConvGeom,
     n: usize,
-    row: &mut [T],
+    (row, input_pairs): (&mut [T], &mut [u32]),
     pairs: &mut [u32],
 ) {
     let (x, row) = (kernels::f32s(x), kernels::f32s_mut(row));
     let (image, patch) = (g.input.size(), g.patch());
-    let row = &mut row[..patch];
     let mut lanes = pairs[..n * g.output.pixels() * patch / 2].chunks_exact_mut(patch / 2);
+    if g.input.channels.is_multiple_of(2) {
+        let input_pairs = &mut input_pairs[..n * image / 2];
+        bf16::to_pairs(&x[..n * image], input_pairs);
+        for img in input_pairs.chunks_exact(image / 2) {
+            for oy in 0..g.output.height {
+                for ox in 0..g.output.width {
+                    let dst = lanes.next().expect("pairs holds every output pixel");
+                    patch_pairs(img, g, oy, ox, dst);
+                }
+            }
+        }
+        return;
+    }
+    let row = &mut row[..patch];
     for img in x[..n * image].chunks_exact(image) {
         for oy in 0..g.output.height {
             for ox in 0..g.output.width {
@@ -352,6 +369,52 @@ pub(crate) fn im2col_pairs<T: Scalar>(
                 bf16::to_pairs(row, lanes.next().expect("pairs holds every output pixel"));
             }
         }
+    }
+}
+
+/// [`patch_row`] on an image of bf16 pairs with an even number of channels: the patch of
+/// output pixel (`oy`, `ox`) as pairs (zero where it leaves the image).
+fn patch_pairs(img: &[u32], g: &ConvGeom, oy: usize, ox: usize, dst: &mut [u32]) {
+    let (inp, k, s, p) = (g.input, g.spec.kernel, g.spec.stride, g.spec.padding);
+    let (c_in, run) = (inp.channels / 2, k * inp.channels / 2);
+    let x0 = ox * s;
+    let lo = p.saturating_sub(x0).min(k);
+    let hi = (inp.width + p).saturating_sub(x0).min(k).max(lo);
+    for (ky, dst) in dst.chunks_exact_mut(run).enumerate() {
+        let iy = (oy * s + ky).wrapping_sub(p);
+        if iy >= inp.height {
+            dst.fill(0);
+            continue;
+        }
+        if hi > lo {
+            let from = (iy * inp.width + x0 + lo - p) * c_in;
+            copy_lanes(
+                &img[from..from + (hi - lo) * c_in],
+                &mut dst[lo * c_in..hi * c_in],
+            );
+        }
+        // Most runs lie inside the image: no zeros to write, and no call to write none.
+        if lo > 0 {
+            dst[..lo * c_in].fill(0);
+        }
+        if hi < k {
+            dst[hi * c_in..].fill(0);
+        }
+    }
+}
+
+/// `dst ← src` for the short runs of a patch, in blocks of 16 lanes (one 512-bit register)
+/// that compile to moves in place, not to a call of `memcpy` per run.
+#[inline(always)]
+fn copy_lanes(src: &[u32], dst: &mut [u32]) {
+    let mut blocks = dst.chunks_exact_mut(16);
+    let mut from = src.chunks_exact(16);
+    for (d, s) in (&mut blocks).zip(&mut from) {
+        let block: [u32; 16] = s.try_into().expect("a block of 16 lanes");
+        d.copy_from_slice(&block);
+    }
+    for (d, s) in blocks.into_remainder().iter_mut().zip(from.remainder()) {
+        *d = *s;
     }
 }
 
@@ -678,6 +741,60 @@ pub(crate) fn unpermute_weight<T: Scalar>(w: &[T], g: &ConvGeom, out: &mut [T]) 
             for at in 0..kk {
                 dst[c * kk + at] = src[at * c_in + c];
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_pcg::Pcg64;
+
+    /// Both ways of building the bf16 im2col matrix (runs of pairs from an input rounded once,
+    /// for even channels; rows rounded one by one, for odd) give the lanes of the f32 im2col
+    /// matrix rounded row by row: strides, padding, kernels larger than the stride, odd sizes.
+    #[test]
+    fn im2col_pairs_are_the_rounded_im2col_matrix() {
+        let mut rng = Pcg64::seed_from_u64(5);
+        for (height, width, channels, kernel, stride, padding) in [
+            (84, 84, 4, 8, 4, 0),
+            (9, 7, 2, 3, 2, 1),
+            (10, 10, 6, 4, 1, 2),
+            (5, 6, 1, 2, 1, 1),
+            (7, 5, 3, 4, 3, 2),
+        ] {
+            let input = ImageShape {
+                height,
+                width,
+                channels,
+            };
+            let layers = vec![ConvLayer {
+                filters: 3,
+                kernel,
+                stride,
+                padding,
+            }];
+            let (geoms, _) = conv_layout(&ConvTorso { input, layers }, false).unwrap();
+            let g = &geoms[0];
+            let (n, patch) = (3, g.patch());
+            assert!(patch % 2 == 0, "a pair layer's patch is even");
+            let x: Vec<f32> = (0..n * input.size())
+                .map(|_| rng.random_range(-2.0..2.0))
+                .collect();
+            let rows = n * g.output.pixels();
+            let mut cols = vec![0.0f32; rows * patch];
+            im2col(&x, g, n, &mut cols);
+            let mut want = vec![0u32; rows * patch / 2];
+            bf16::to_pairs(&cols, &mut want);
+            let mut got = vec![u32::MAX; rows * patch / 2];
+            let (mut row, mut input_pairs) =
+                (vec![0.0f32; patch], vec![0u32; n * input.size() / 2]);
+            im2col_pairs(&x, g, n, (&mut row, &mut input_pairs), &mut got);
+            assert_eq!(
+                got, want,
+                "{height}x{width}x{channels}, k{kernel} s{stride} p{padding}"
+            );
         }
     }
 }

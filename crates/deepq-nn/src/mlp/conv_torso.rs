@@ -36,7 +36,8 @@ impl<T: Scalar> Mlp<T> {
             if conv::keeps_pairs(g, self.arch.precision) {
                 // bf16: the im2col matrix as pairs, read in place by the product.
                 let lanes = &mut cb.pairs[cb.pair_offsets[l]..][..rows * patch / 2];
-                conv::im2col_pairs(x, g, batch, &mut cb.patch_row, lanes);
+                let scratch = (&mut cb.patch_row[..], &mut cb.input_pairs[..]);
+                conv::im2col_pairs(x, g, batch, scratch, lanes);
                 let w = &mut cb.weights[g.weight_range()];
                 conv::permute_weight(&self.params[g.weight_range()], g, w);
                 let w = MatRef::row_major(&w[..], filters, patch);

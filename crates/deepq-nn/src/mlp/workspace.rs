@@ -52,11 +52,13 @@ pub(super) struct ConvBuffers<T> {
     pub(super) cols: Vec<T>,
     pub(super) col_offsets: Vec<usize>,
     /// The im2col matrix of each layer that keeps it as bf16 pairs ([`conv::keeps_pairs`]),
-    /// `batch · pixels × patch / 2` lanes at `pair_offsets[l]`, instead of in `cols`; and one
-    /// patch row of scratch for building them.
+    /// `batch · pixels × patch / 2` lanes at `pair_offsets[l]`, instead of in `cols`; and the
+    /// scratch for building them: one patch row, and a layer's input as pairs (see
+    /// [`conv::im2col_pairs`]).
     pub(super) pairs: Vec<u32>,
     pub(super) pair_offsets: Vec<usize>,
     pub(super) patch_row: Vec<T>,
+    pub(super) input_pairs: Vec<u32>,
     /// Each layer's channels-last output (after ReLU) at `act_offsets[l]`.
     pub(super) acts: Vec<T>,
     pub(super) act_offsets: Vec<usize>,
@@ -137,6 +139,13 @@ impl<T: Scalar> ConvBuffers<T> {
         out.pairs = vec![0; pairs];
         if pairs > 0 {
             out.patch_row = vec![T::ZERO; convs.iter().map(ConvGeom::patch).max().unwrap_or(0)];
+            let largest_input = convs
+                .iter()
+                .filter(|g| conv::keeps_pairs(g, precision))
+                .map(|g| g.input.size())
+                .max()
+                .unwrap_or(0);
+            out.input_pairs = vec![0; max_batch * largest_input / 2];
         }
         out.acts = vec![T::ZERO; acts];
         if convs.iter().any(|g| g.ln.is_some()) {
