@@ -300,25 +300,47 @@ simd_dispatch! {
 /// One row of [`im2col`]: the patch of output pixel `(oy, ox)` of the image `img`.
 #[inline(always)]
 fn patch_row<T: Scalar>(img: &[T], g: &ConvGeom, oy: usize, ox: usize, row: &mut [T]) {
+    write_patch(img, g, g.input.channels, (oy, ox), row, |from, to| {
+        to.copy_from_slice(from);
+    });
+}
+
+/// Writes the patch of output pixel `(oy, ox)` of the channels-last image `img`, which holds
+/// `per_pixel` values a pixel, into `dst`: `copy` moves each kernel row's run inside the
+/// image, and the rest is zeros (padding).
+#[inline(always)]
+fn write_patch<V: Copy + Default>(
+    img: &[V],
+    g: &ConvGeom,
+    per_pixel: usize,
+    (oy, ox): (usize, usize),
+    dst: &mut [V],
+    copy: impl Fn(&[V], &mut [V]),
+) {
     let (inp, k, s, p) = (g.input, g.spec.kernel, g.spec.stride, g.spec.padding);
-    let (c_in, run) = (inp.channels, k * inp.channels);
     // Kernel columns kx in [lo, hi) read inside the image.
     let x0 = ox * s;
     let lo = p.saturating_sub(x0).min(k);
     let hi = (inp.width + p).saturating_sub(x0).min(k).max(lo);
-    for (ky, dst) in row.chunks_exact_mut(run).enumerate() {
+    let (lo_at, hi_at) = (lo * per_pixel, hi * per_pixel);
+    for (ky, dst) in dst.chunks_exact_mut(k * per_pixel).enumerate() {
         // Wrapped (negative) rows are out of range too.
         let iy = (oy * s + ky).wrapping_sub(p);
         if iy >= inp.height {
-            dst.fill(T::ZERO);
+            dst.fill(V::default());
             continue;
         }
-        dst[..lo * c_in].fill(T::ZERO);
         if hi > lo {
-            let from = (iy * inp.width + x0 + lo - p) * c_in;
-            dst[lo * c_in..hi * c_in].copy_from_slice(&img[from..from + (hi - lo) * c_in]);
+            let from = (iy * inp.width + x0 + lo - p) * per_pixel;
+            copy(&img[from..from + hi_at - lo_at], &mut dst[lo_at..hi_at]);
         }
-        dst[hi * c_in..].fill(T::ZERO);
+        // Most runs lie inside the image: no zeros to write, and no call to write none.
+        if lo > 0 {
+            dst[..lo_at].fill(V::default());
+        }
+        if hi < k {
+            dst[hi_at..].fill(V::default());
+        }
     }
 }
 
@@ -375,32 +397,7 @@ pub(crate) fn im2col_pairs<T: Scalar>(
 /// [`patch_row`] on an image of bf16 pairs with an even number of channels: the patch of
 /// output pixel (`oy`, `ox`) as pairs (zero where it leaves the image).
 fn patch_pairs(img: &[u32], g: &ConvGeom, oy: usize, ox: usize, dst: &mut [u32]) {
-    let (inp, k, s, p) = (g.input, g.spec.kernel, g.spec.stride, g.spec.padding);
-    let (c_in, run) = (inp.channels / 2, k * inp.channels / 2);
-    let x0 = ox * s;
-    let lo = p.saturating_sub(x0).min(k);
-    let hi = (inp.width + p).saturating_sub(x0).min(k).max(lo);
-    for (ky, dst) in dst.chunks_exact_mut(run).enumerate() {
-        let iy = (oy * s + ky).wrapping_sub(p);
-        if iy >= inp.height {
-            dst.fill(0);
-            continue;
-        }
-        if hi > lo {
-            let from = (iy * inp.width + x0 + lo - p) * c_in;
-            copy_lanes(
-                &img[from..from + (hi - lo) * c_in],
-                &mut dst[lo * c_in..hi * c_in],
-            );
-        }
-        // Most runs lie inside the image: no zeros to write, and no call to write none.
-        if lo > 0 {
-            dst[..lo * c_in].fill(0);
-        }
-        if hi < k {
-            dst[hi * c_in..].fill(0);
-        }
-    }
+    write_patch(img, g, g.input.channels / 2, (oy, ox), dst, copy_lanes);
 }
 
 /// `dst ← src` for the short runs of a patch, in blocks of 16 lanes (one 512-bit register)
