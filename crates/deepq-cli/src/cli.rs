@@ -265,10 +265,6 @@ pub struct BenchActArgs {
     /// Number of actions.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub actions: usize,
-    /// With `--net nature`: updates between target copies [default: 250, CleanRL's; 1 is
-    /// DrQ(ε)'s copy at every update, which spares double DQN its second pass].
-    #[arg(long, value_name = "N")]
-    pub target_every: Option<u64>,
     /// The matrix products' arithmetic: f32, or bf16 (see `bench updates`).
     #[arg(long, default_value = "f32", value_name = "f32|bf16")]
     pub precision: deepq::nn::Precision,
