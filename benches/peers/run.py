@@ -148,6 +148,10 @@ def parse_args():
     p.add_argument("--repeats", type=int, default=7,
                    help="timed repeats per round of the one-operation benchmarks (default 7)")
     p.add_argument("--json", metavar="OUT", help="also write every measurement to OUT as JSON")
+    p.add_argument("--keep-sides", metavar="DIR",
+                   help="keep each training run's result in DIR/<bench>-seed<N>-<side>.json "
+                        "and reuse it when rerun, so that a seed stopped half-way loses at "
+                        "most the side under way")
     args = p.parse_args()
     args.only = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in args.only if n not in names]
@@ -202,10 +206,31 @@ def training_pair(name, bench, seed, args, pin, workdir):
         stdout, process_s = run(peer, pin)
         return {**last_json(stdout), "process_s": process_s}
 
-    ours, theirs = alternate(seed, run_deepq, run_peer)
+    ours, theirs = alternate(seed, kept(args, name, seed, "deepq", run_deepq),
+                             kept(args, name, seed, "peer", run_peer))
     print(f"{name} seed {seed}: deepq {ours['wall_s']:.2f} s, eval {ours['eval_mean']:.1f}; "
           f"peer {theirs['wall_s']:.2f} s, eval {theirs['eval_mean']:.1f}", file=sys.stderr, flush=True)
     return {"bench": name, "seed": seed, "deepq": ours, "peer": theirs}
+
+
+def kept(args, name, seed, side, run_side):
+    """`run_side`, or with `--keep-sides` the result it left there before (written
+    atomically once it has run)."""
+    if not args.keep_sides:
+        return run_side
+    path = Path(args.keep_sides) / f"{name}-seed{seed}-{side}.json"
+
+    def run_or_reuse():
+        if path.exists():
+            print(f"{name} seed {seed}: {side} from {path}", file=sys.stderr, flush=True)
+            return json.loads(path.read_text())
+        result = run_side()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        os.replace(tmp, path)
+        return result
+    return run_or_reuse
 
 
 def micro_pair(name, bench, seed, args, pin):

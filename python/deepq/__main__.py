@@ -2,9 +2,9 @@
 environments that live in Python. That is Atari through ale-py, which the Rust command cannot
 run (see ``deepq.atari``), and any Gymnasium id. Run directories are the ``deepq`` command's:
 ``config.toml``, the CSV logs, ``model.safetensors``, ``summary.json`` and the plots, so
-``deepq plot`` and ``deepq aggregate`` read them. They have no checkpoint, because no
-checkpoint can hold a Python env. Rerunning ``train`` with the same ``--out`` skips the seeds
-already finished::
+``deepq plot`` and ``deepq aggregate`` read them. Rerunning ``train`` with the same ``--out``
+skips the seeds already finished and resumes an unfinished one from its last checkpoint
+(``checkpoint_freq``), on fresh episodes, since no checkpoint can hold a Python env::
 
     python -m deepq train --preset atari-dqn --env ALE/Pong-v5 --num-envs 8 --seeds 0..3 --out runs/pong
     python -m deepq eval --run runs/pong/seed-0 --episodes 10
@@ -100,13 +100,17 @@ def train(args: argparse.Namespace) -> None:
         if (run / "summary.json").exists():
             print(f"{run}: finished already")
             continue
-        if run.exists() and any(run.iterdir()):
-            raise SystemExit(f"error: '{run}' holds an unfinished run (no summary.json), which "
-                             f"cannot be resumed without a checkpoint; remove it to train again")
         config.update({"seed": seed})
         reporter = None if args.quiet else ProgressReporter(1, False, 10)
-        summary = json.loads(_native.train_run(config, str(run), args.preset, reporter,
-                                               env=handle.gym))
+        if (run / "checkpoint" / "trainer.ckpt").exists():
+            print(f"{run}: resuming from its last checkpoint")
+            begin = _native.resume_run
+        elif run.exists() and any(run.iterdir()):
+            raise SystemExit(f"error: '{run}' holds an unfinished run that stopped before its "
+                             f"first checkpoint (checkpoint_freq steps); remove it to train again")
+        else:
+            begin = _native.train_run
+        summary = json.loads(begin(config, str(run), args.preset, reporter, env=handle.gym))
         print(f"{run}: {summary['env_steps']:,} steps, final evaluation "
               f"{summary.get('eval_mean', float('nan')):.2f} ± "
               f"{summary.get('eval_std', float('nan')):.2f}")

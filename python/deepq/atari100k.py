@@ -12,8 +12,9 @@ stratified-bootstrap 95% confidence interval) with a performance profile::
 
 With ``--address HOST:PORT`` (or ``auto``) the runs go to a Ray cluster instead, one CPU each,
 as ``deepq.tune``'s trials do (``pip install "deepq[tune]"``); ``OUT`` must then be on a
-filesystem every node sees, and every node needs deepq and ale-py. Rerunning skips the runs already finished; an unfinished run starts over (no checkpoint can
-hold a Python env). ``OUT/scores.json`` holds every figure, ``OUT/performance_profile.png``
+filesystem every node sees, and every node needs deepq and ale-py. Rerunning skips the runs
+already finished and resumes an unfinished one from its last checkpoint (every
+``checkpoint_freq`` steps; one that stopped before its first starts over). ``OUT/scores.json`` holds every figure, ``OUT/performance_profile.png``
 the profile. The aggregates need the ``rliable`` package (``pip install "deepq[atari100k]"``);
 without it the per-game scores are still written.
 """
@@ -88,14 +89,15 @@ def train_command(preset: str, game: str, seed: int, run: Path, sets: list) -> l
 
 
 def run_one(cmd: list, run: Path) -> str:
-    """Trains one run (starting over if it was left unfinished); says how it went."""
+    """Trains one run (resuming it from its last checkpoint if it was left unfinished, or
+    starting it over if it stopped before its first); says how it went."""
     if (run / "summary.json").exists():
         return "finished already"
-    if run.exists():
+    if run.exists() and not (run / "checkpoint" / "trainer.ckpt").exists():
         shutil.rmtree(run)
     run.parent.mkdir(parents=True, exist_ok=True)
     log = run.parent / f"{run.name}.log"
-    with open(log, "w") as out:
+    with open(log, "a") as out:
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         lines = log.read_text().strip().splitlines()

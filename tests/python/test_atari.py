@@ -112,7 +112,7 @@ def test_python_m_deepq_trains_atari_runs_that_the_deepq_command_reads(tmp_path,
         for name in ("config.toml", "episodes.csv", "train.csv", "model.safetensors",
                      "summary.json"):
             assert (run / name).is_file(), f"{run}/{name}"
-        assert not (run / "checkpoint" / "trainer.ckpt").exists()
+        assert (run / "checkpoint" / "trainer.ckpt").is_file()
         summary = json.loads((run / "summary.json").read_text())
         assert summary["env"] == "ALE/Pong-v5" and summary["env_steps"] == 300
     assert (out / "summary.json").is_file(), "the seeds' aggregate"
@@ -133,6 +133,52 @@ def test_python_m_deepq_trains_atari_runs_that_the_deepq_command_reads(tmp_path,
                      check=False)
     assert bad.returncode == 2 and "unknown Atari game" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_python_m_deepq_resumes_a_killed_atari_run_from_its_last_checkpoint(tmp_path):
+    """A run killed mid-way goes on from its last checkpoint when the command is rerun, on
+    fresh games (no checkpoint holds ale-py's env); resuming the same checkpoint twice gives
+    the same run."""
+    pytest.importorskip("ale_py")
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    common = ["train", "--preset", "atari100k-drq", "--env", "ALE/Pong-v5", "--num-envs", "2",
+              "--set", "learning_starts=100", "--set", "batch_size=4",
+              "--set", "checkpoint_freq=200", "--set", "final_eval_episodes=1",
+              "--set", "eval_max_episode_steps=200", "--quiet"]
+    run = tmp_path / "pong"
+    # A budget it never reaches: the run is killed once its first checkpoint is written.
+    training = subprocess.Popen([sys.executable, "-m", "deepq", *common, "--out", str(run),
+                                 "--total-timesteps", "100000"])
+    checkpoint = run / "checkpoint" / "trainer.ckpt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and training.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    training.send_signal(signal.SIGKILL)
+    training.wait()
+    assert checkpoint.is_file() and not (run / "summary.json").exists()
+
+    twice = tmp_path / "twice"
+    shutil.copytree(run, twice)
+    for out in (run, twice):
+        resumed = run_module(*common, "--out", str(out), "--total-timesteps", "400")
+        assert "resuming from its last checkpoint" in resumed.stdout
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["env_steps"] == 400 and summary["updates"] > 0
+    for name in ("model.safetensors", "train.csv"):
+        assert (run / name).read_bytes() == (twice / name).read_bytes(), name
+    steps = [int(line.split(",")[0]) for line in (run / "train.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps)), "no rows logged twice"
+
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.toml").write_text("")
+    refused = run_module(*common, "--out", str(unfinished), check=False)
+    assert refused.returncode == 1 and "stopped before its first checkpoint" in refused.stderr
 
 
 def test_the_atari_qrdqn_preset_trains_on_its_own_env():

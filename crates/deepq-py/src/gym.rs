@@ -18,6 +18,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
+use crate::checkpoint_place::saved_as_marker;
 use crate::convert::{repr, type_name};
 use crate::errors::{Error, Result};
 use crate::vector::{Autoreset, VectorSpec};
@@ -544,7 +545,8 @@ impl Failure {
 ///
 /// Cloning either shares the Python object (when a run needs only one instance) or makes a
 /// `copy.deepcopy` of it (for `n_envs > 1` and the separate evaluation env); deep copies are
-/// closed when dropped. Checkpoints cannot hold a Python env: serializing one is an error.
+/// closed when dropped. Checkpoints cannot hold a Python env: they keep its place
+/// ([`crate::checkpoint_place`]).
 pub struct PyEnv {
     env: Py<PyAny>,
     layout: Arc<Layout>,
@@ -825,34 +827,4 @@ impl Env for PyEnv {
     }
 }
 
-/// Makes `$env` refuse to be saved in, or read from, a checkpoint: a Python environment lives
-/// in the interpreter, out of deepq's reach (`$what` names it in the error).
-macro_rules! refuse_checkpoints {
-    ($env:ty, $what:literal) => {
-        impl serde::Serialize for $env {
-            fn serialize<S: serde::Serializer>(
-                &self,
-                _serializer: S,
-            ) -> std::result::Result<S::Ok, S::Error> {
-                Err(serde::ser::Error::custom(concat!(
-                    $what,
-                    " cannot be saved in a checkpoint"
-                )))
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $env {
-            fn deserialize<D: serde::Deserializer<'de>>(
-                _deserializer: D,
-            ) -> std::result::Result<Self, D::Error> {
-                Err(serde::de::Error::custom(concat!(
-                    $what,
-                    " cannot be saved in a checkpoint"
-                )))
-            }
-        }
-    };
-}
-pub(crate) use refuse_checkpoints;
-
-refuse_checkpoints!(PyEnv, "a Python (Gymnasium) environment");
+saved_as_marker!(PyEnv);

@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint_place;
 pub mod config;
 pub mod convert;
 pub mod envs;
@@ -71,7 +72,7 @@ pub mod native {
     #[pymodule_export]
     use crate::tensorboard::EventWriter;
     #[pymodule_export]
-    use crate::training::{Trainer, train_run};
+    use crate::training::{Trainer, resume_run, train_run};
 
     /// Sets the module's `__version__` (the crate version, shared by the workspace).
     #[pymodule_init]

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use deepq::TrainOutcome;
 use deepq::run_dir::{self, RunDir};
 use deepq::run_log::{self, RunLog};
-use deepq::train::RunView;
+use deepq::train::{EpisodeRecord, EvalRecord, Observer, RunView, UpdateRecord};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::checkpoint_place;
 use crate::config::Config;
 use crate::errors::{Error, Result};
 use crate::gym::{Failure, GymEnv, PyEnv, close_quietly, deepcopy};
@@ -60,24 +61,11 @@ impl Trainer {
         let mut shared_env = false;
         let trainer = match env.map(Bound::get) {
             None => deepq::train::Trainer::new(cfg),
-            Some(handle) => match handle.vector {
-                Some(spec) => {
-                    check_vector_config(cfg, spec.num_envs)?;
-                    let env = PyVecCopy::new(py, handle, spec, Arc::clone(&failure));
-                    let env_spec = handle.layout.spec.clone();
-                    py.detach(|| deepq::train::Trainer::with_env(cfg, env, env_spec))
-                }
-                None => {
-                    let copies = cfg.run.n_envs > 1 || cfg.eval.freq.n > 0;
-                    if copies {
-                        check_copyable(py, handle, cfg)?;
-                    }
-                    shared_env = !copies;
-                    let env = PyEnv::new(py, handle, Arc::clone(&failure), copies);
-                    let spec = handle.layout.spec.clone();
-                    py.detach(|| deepq::train::Trainer::with_env(cfg, env, spec))
-                }
-            },
+            Some(handle) => {
+                check_env_fits(py, handle, cfg)?;
+                shared_env = handle.vector.is_none() && !needs_copies(cfg);
+                python_trainer(py, handle, cfg, &failure, None)
+            }
         };
         if let Some(e) = failure.take() {
             return Err(Error::Python(e));
@@ -289,7 +277,8 @@ fn failed_before() -> Error {
 ///
 /// With `env=None` the run uses the built-in environment `config.env`; with a `GymEnv` (a
 /// Gymnasium env, or a Gymnasium or SB3 vector env) it steps that Python environment, as
-/// `train` does. A checkpoint cannot hold a Python environment, so such a run writes none.
+/// `train` does. A checkpoint cannot hold a Python environment, so it keeps only its place,
+/// and `resume_run` goes on from it on a fresh one.
 #[pyfunction]
 #[pyo3(signature = (config, path, preset="custom", progress=None, env=None))]
 pub fn train_run(
@@ -303,59 +292,214 @@ pub fn train_run(
     let cfg = config.inner.clone();
     cfg.validate()?;
     let handle = env.map(Bound::get);
-    match handle {
-        Some(h) if h.vector.is_some() => {
-            let spec = h.vector.expect("matched a vector env");
-            check_vector_config(&cfg, spec.num_envs)?;
-        }
-        Some(h) if cfg.run.n_envs > 1 || cfg.eval.freq.n > 0 => check_copyable(py, h, &cfg)?,
-        _ => {}
+    if let Some(h) = handle {
+        check_env_fits(py, h, &cfg)?;
     }
     let run = RunDir::create(&path)?;
     run.write_config(&run_dir::config_text(&cfg, Some(preset)))?;
     let failure = Arc::new(Failure::default());
-    let reporter = PyObserver::new(
+    let trainer = match handle {
+        None => deepq::train::Trainer::new(&cfg),
+        Some(h) => python_trainer(py, h, &cfg, &failure, None),
+    };
+    let reporter = run_reporter(&cfg, progress, &failure);
+    let log = RunLog::new(&run, None)?;
+    train_into(py, &run, &cfg, preset, trainer, log, reporter, &failure)
+}
+
+/// Goes on with the unfinished run that `train_run` left at `path`, from its last checkpoint,
+/// and its logs lose their rows past it. On a built-in environment (`env=None`) the run
+/// goes on bit for bit. On a Python environment, which the checkpoint could not hold, `env`
+/// is a fresh instance of it: the episodes under way at the checkpoint start anew, and
+/// everything else goes on from it. `config` is the run's, but for the keys read at every
+/// step (`total_timesteps`, exploration, ...), which it may change (`ValueError` for
+/// another key). Returns the run's summary as JSON, as `train_run` does.
+#[pyfunction]
+#[pyo3(signature = (config, path, preset="custom", progress=None, env=None))]
+pub fn resume_run(
+    py: Python<'_>,
+    config: &Config,
+    path: PathBuf,
+    preset: &str,
+    progress: Option<Py<PyAny>>,
+    env: Option<&Bound<'_, GymEnv>>,
+) -> Result<String> {
+    let cfg = config.inner.clone();
+    cfg.validate()?;
+    let handle = env.map(Bound::get);
+    if let Some(h) = handle {
+        check_env_fits(py, h, &cfg)?;
+    }
+    let run = RunDir::open(&path)?;
+    let bytes = run_dir::read_file(&run.checkpoint())?;
+    let (header, _) = deepq::checkpoint::read_header(&bytes).map_err(|e| {
+        Error::runtime(format!(
+            "cannot resume from '{}': {e}",
+            run.checkpoint().display()
+        ))
+    })?;
+    let failure = Arc::new(Failure::default());
+    let trainer = match handle {
+        None => py.detach(|| deepq::train::Trainer::resume(&bytes)),
+        Some(h) => python_trainer(py, h, &header.config, &failure, Some(&bytes)),
+    };
+    // A run resumed as it was goes on exactly as it would have; only a changed key
+    // reconfigures it.
+    let changed = !header.config.changed_keys(&cfg).is_empty();
+    let trainer = trainer.and_then(|mut trainer| {
+        if changed {
+            trainer.continue_with(&cfg, false, false)?;
+        }
+        Ok(trainer)
+    });
+    if let Some(e) = failure.take() {
+        return Err(Error::Python(e));
+    }
+    let trainer = trainer?;
+    run.write_config(&run_dir::config_text(&cfg, Some(preset)))?;
+    let reporter =
+        run_reporter(&cfg, progress, &failure).starting_at(header.steps, header.episodes);
+    let log = RunLog::new(&run, Some(header.steps))?;
+    train_into(py, &run, &cfg, preset, Ok(trainer), log, reporter, &failure)
+}
+
+/// Whether a run on a single Python env needs copies of it: several training copies, or
+/// one for periodic evaluation.
+fn needs_copies(cfg: &deepq::DqnConfig) -> bool {
+    cfg.run.n_envs > 1 || cfg.eval.freq.n > 0
+}
+
+/// Refuses, with the way out, settings the Python environment of `handle` cannot run.
+fn check_env_fits(py: Python<'_>, handle: &GymEnv, cfg: &deepq::DqnConfig) -> Result<()> {
+    match handle.vector {
+        Some(vector) => check_vector_config(cfg, vector.num_envs),
+        None if needs_copies(cfg) => check_copyable(py, handle, cfg),
+        None => Ok(()),
+    }
+}
+
+/// A run of `cfg` on the Python environment of `handle`: fresh, or from `checkpoint` on a
+/// fresh instance of the environment ([`deepq::train::Trainer::resume_on`]).
+fn python_trainer(
+    py: Python<'_>,
+    handle: &GymEnv,
+    cfg: &deepq::DqnConfig,
+    failure: &Arc<Failure>,
+    checkpoint: Option<&[u8]>,
+) -> std::result::Result<deepq::train::Trainer, deepq::TrainError> {
+    let spec = handle.layout.spec.clone();
+    match handle.vector {
+        Some(vector) => start_on(py, cfg, spec, checkpoint, || {
+            PyVecCopy::new(py, handle, vector, Arc::clone(failure))
+        }),
+        None => start_on(py, cfg, spec, checkpoint, || {
+            PyEnv::new(py, handle, Arc::clone(failure), needs_copies(cfg))
+        }),
+    }
+}
+
+/// A run on the environment `make` gives, released from the interpreter while it starts.
+fn start_on<E>(
+    py: Python<'_>,
+    cfg: &deepq::DqnConfig,
+    spec: deepq::envs::EnvSpec,
+    checkpoint: Option<&[u8]>,
+    make: impl Fn() -> E,
+) -> std::result::Result<deepq::train::Trainer, deepq::TrainError>
+where
+    E: deepq::envs::Env + Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    let env = make();
+    match checkpoint {
+        None => py.detach(|| deepq::train::Trainer::with_env(cfg, env, spec)),
+        Some(bytes) => {
+            let fresh = make();
+            py.detach(|| {
+                checkpoint_place::restore_on(fresh, || {
+                    deepq::train::Trainer::resume_on(bytes, env, spec)
+                })
+            })
+        }
+    }
+}
+
+/// The progress reports of a run into a run directory.
+fn run_reporter(
+    cfg: &deepq::DqnConfig,
+    progress: Option<Py<PyAny>>,
+    failure: &Arc<Failure>,
+) -> PyObserver {
+    PyObserver::new(
         None,
         1,
         progress,
         false,
         cfg.exploration(),
         cfg.run.n_envs,
-        Arc::clone(&failure),
-    );
-    let log = RunLog::new(&run, None)?;
-    let log = if handle.is_some() {
-        log.without_checkpoints()
-    } else {
-        log
+        Arc::clone(failure),
+    )
+}
+
+/// Trains `trainer` to its end, logging into `run`, then saves the model, `summary.json` and
+/// the plots; returns the summary as JSON.
+#[allow(clippy::too_many_arguments)]
+fn train_into(
+    py: Python<'_>,
+    run: &RunDir,
+    cfg: &deepq::DqnConfig,
+    preset: &str,
+    trainer: std::result::Result<deepq::train::Trainer, deepq::TrainError>,
+    log: RunLog,
+    reporter: PyObserver,
+    failure: &Arc<Failure>,
+) -> Result<String> {
+    let log = UntilPythonRaises {
+        log,
+        failure: Arc::clone(failure),
     };
     let mut observer = (log, reporter);
-    let outcome = match handle {
-        None => py.detach(|| deepq::train(&cfg, &mut observer)),
-        Some(h) => {
-            let spec = h.layout.spec.clone();
-            match h.vector {
-                Some(vector) => {
-                    let env = PyVecCopy::new(py, h, vector, Arc::clone(&failure));
-                    py.detach(|| deepq::train::train_env(&cfg, env, spec, &mut observer))
-                }
-                None => {
-                    let copies = cfg.run.n_envs > 1 || cfg.eval.freq.n > 0;
-                    let env = PyEnv::new(py, h, Arc::clone(&failure), copies);
-                    py.detach(|| deepq::train::train_env(&cfg, env, spec, &mut observer))
-                }
-            }
-        }
-    };
+    let outcome = trainer.and_then(|mut trainer| py.detach(|| trainer.learn(&mut observer)));
     if let Some(e) = failure.take() {
         return Err(Error::Python(e));
     }
-    observer.0.finish()?;
+    observer.0.log.finish()?;
     let TrainOutcome { summary, model } = outcome?;
-    let summary = run_log::save(&run, &cfg, preset, summary, &model.to_safetensors())?;
-    deepq_plots::draw_run(&run, deepq_plots::Format::Png)?;
+    let summary = run_log::save(run, cfg, preset, summary, &model.to_safetensors())?;
+    deepq_plots::draw_run(run, deepq_plots::Format::Png)?;
     serde_json::to_string(&summary)
         .map_err(|e| Error::runtime(format!("cannot encode the run summary: {e}")))
+}
+
+/// A run's logs and checkpoints, which keep the last checkpoint from before Python raised (in
+/// the env, a callback, or Ctrl-C): a step whose env raised may have stored a transition the
+/// env never gave, so the run resumes from the checkpoint before it.
+struct UntilPythonRaises {
+    log: RunLog,
+    failure: Arc<Failure>,
+}
+
+impl Observer for UntilPythonRaises {
+    fn on_episode(&mut self, r: &EpisodeRecord) {
+        self.log.on_episode(r);
+    }
+
+    fn on_update(&mut self, r: &UpdateRecord) {
+        self.log.on_update(r);
+    }
+
+    fn on_eval(&mut self, r: &EvalRecord) {
+        self.log.on_eval(r);
+    }
+
+    fn wants_checkpoints(&self) -> bool {
+        self.log.wants_checkpoints()
+    }
+
+    fn on_checkpoint(&mut self, checkpoint: &[u8], step: u64) {
+        if !self.failure.is_set() {
+            self.log.on_checkpoint(checkpoint, step);
+        }
+    }
 }
 
 /// Refuses settings a vector env of `num_envs` copies cannot run: another number of copies,

@@ -26,8 +26,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::checkpoint_place::saved_as_marker;
 use crate::errors::{Error, Result};
-use crate::gym::{Failure, FlatObs, GymEnv, Layout, expect_tuple, refuse_checkpoints};
+use crate::gym::{Failure, FlatObs, GymEnv, Layout, expect_tuple};
 
 /// How a vector env resets its copies, which decides where final observations are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -524,4 +525,4 @@ impl Env for PyVecCopy {
     }
 }
 
-refuse_checkpoints!(PyVecCopy, "a Python vector environment");
+saved_as_marker!(PyVecCopy);

@@ -25,7 +25,7 @@ use crate::observer::{
     EpisodeRecord, EvalRecord, LastStep, Observer, Progress, RunView, UpdateRecord,
 };
 use crate::replay::{Replay, ReplayFill};
-use crate::rng::{Stream, stream_rng};
+use crate::rng::{Stream, restart_seed, stream_rng};
 use crate::schedule::epsilon_greedy;
 
 /// A learning algorithm, as the core runs it: it owns its environments, networks or table,
@@ -66,14 +66,16 @@ pub trait Algorithm<E: Env>: Serialize + DeserializeOwned {
     /// between the calls of a continued run ([`Session::continue_with`]).
     const LIVE_KEYS: &'static [&'static str] = &[];
 
-    /// Ends the episodes under way and starts new ones from a reset without a seed (each
+    /// Ends the episodes under way and starts new ones from a reset: without a seed (each
     /// copy goes on with its own random state), as SB3's `learn()` does when it resets its
-    /// step count (`restart_counters`; what the algorithm counts itself restarts with it). An
-    /// algorithm that cannot continue a run says so.
+    /// step count (`restart_counters`; what the algorithm counts itself restarts with it), or
+    /// with `seed` for copy 0, `seed + 1` for copy 1, …. An algorithm that cannot continue a
+    /// run says so.
     fn restart_episodes(
         &mut self,
         cfg: &DqnConfig,
         _restart_counters: bool,
+        _seed: Option<u64>,
     ) -> Result<(), TrainError> {
         Err(TrainError::CannotContinue(cfg.algorithm.name()))
     }
@@ -517,7 +519,8 @@ where
     ) -> Result<(), TrainError> {
         self.check_config(&cfg)?;
         if restart_counters || restart_episodes {
-            self.algorithm.restart_episodes(&cfg, restart_counters)?;
+            self.algorithm
+                .restart_episodes(&cfg, restart_counters, None)?;
         }
         if restart_counters {
             self.run.restart(cfg);
@@ -527,6 +530,20 @@ where
             }
             self.run.reconfigure(cfg);
         }
+        Ok(())
+    }
+
+    /// Starts new episodes on a run restored from a checkpoint that could not hold its
+    /// environment (a Python env, whose place the checkpoint kept): its copies are fresh, so
+    /// the episodes under way at the checkpoint are cut and forgotten (as when a continued
+    /// run restarts its episodes: their n-step transitions still waiting for returns are
+    /// dropped, and their returns are not logged), and new ones start from a reset seeded
+    /// from the run's seed and step ([`restart_seed`]).
+    pub fn restart_detached_episodes(&mut self) -> Result<(), TrainError> {
+        let seed = restart_seed(self.run.cfg.run.seed, self.run.steps);
+        self.algorithm
+            .restart_episodes(&self.run.cfg, false, Some(seed))?;
+        self.run.drop_episodes_under_way();
         Ok(())
     }
 

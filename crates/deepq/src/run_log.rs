@@ -21,8 +21,6 @@ pub struct RunLog {
     train: CsvLog,
     eval: CsvLog,
     checkpoint: PathBuf,
-    /// Whether checkpoints are written (not for a run on a Python env, which none can hold).
-    checkpoints: bool,
     last_checkpoint: Option<u64>,
     error: Option<RunDirError>,
 }
@@ -45,19 +43,9 @@ impl RunLog {
             train: log(run.train_csv(), TRAIN_HEADER)?,
             eval: log(run.eval_csv(), EVAL_HEADER)?,
             checkpoint,
-            checkpoints: true,
             last_checkpoint: None,
             error: None,
         })
-    }
-
-    /// The same logs without checkpoints: for a run whose environment lives in Python, which
-    /// a checkpoint cannot hold, so the run cannot be resumed.
-    pub fn without_checkpoints(self) -> Self {
-        RunLog {
-            checkpoints: false,
-            ..self
-        }
     }
 
     /// Step of the last checkpoint written in this session.
@@ -104,7 +92,7 @@ impl Observer for RunLog {
     }
 
     fn wants_checkpoints(&self) -> bool {
-        self.checkpoints
+        true
     }
 
     fn on_checkpoint(&mut self, checkpoint: &[u8], step: u64) {

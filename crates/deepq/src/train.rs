@@ -101,6 +101,26 @@ impl Trainer {
         .map(|session| Trainer { session })
     }
 
+    /// The run a checkpoint holds, on `env`, for an environment that the checkpoint could
+    /// not hold and kept only the place of (a Python env: see `deepq-py`), so that restoring
+    /// it gives fresh copies of `env`. The episodes under way at the checkpoint start anew
+    /// ([`Session::restart_detached_episodes`]); everything else goes on from the checkpoint.
+    pub fn resume_on<E>(checkpoint: &[u8], env: E, spec: EnvSpec) -> Result<Self, TrainError>
+    where
+        E: Env + Clone + Serialize + DeserializeOwned + Send + 'static,
+    {
+        let (header, _) = checkpoint::read_header(checkpoint)?;
+        let cfg = header.config;
+        cfg.validate()?;
+        let mut session = Start {
+            cfg: &cfg,
+            checkpoint: Some(checkpoint),
+        }
+        .dispatch(env, spec)?;
+        session.restart_detached_episodes()?;
+        Ok(Trainer { session })
+    }
+
     /// Trains until the budget is spent (or the observer stops it), then evaluates.
     pub fn learn(&mut self, observer: &mut dyn Observer) -> Result<TrainOutcome, TrainError> {
         let (summary, model) = self.session.run(observer)?;
@@ -175,6 +195,7 @@ trait Run: RunView + Send {
         restart_episodes: bool,
     ) -> Result<(), TrainError>;
     fn check_config(&self, cfg: &DqnConfig) -> Result<(), TrainError>;
+    fn restart_detached_episodes(&mut self) -> Result<(), TrainError>;
     fn config(&self) -> &DqnConfig;
     fn steps(&self) -> u64;
     fn episodes(&self) -> u64;
@@ -200,6 +221,9 @@ where
     }
     fn check_config(&self, cfg: &DqnConfig) -> Result<(), TrainError> {
         Session::check_config(self, cfg)
+    }
+    fn restart_detached_episodes(&mut self) -> Result<(), TrainError> {
+        Session::restart_detached_episodes(self)
     }
     fn config(&self) -> &DqnConfig {
         Session::config(self)

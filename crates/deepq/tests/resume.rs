@@ -451,3 +451,42 @@ fn augmented_runs_resume_exactly_and_augmentation_needs_images() {
         "{err}"
     );
 }
+
+/// A checkpoint resumed on fresh copies of its environment (as a Python env's is, which no
+/// checkpoint holds) starts new episodes there, seeded from the run's seed and step: the run
+/// goes on to its budget, the same way each time.
+#[test]
+fn a_run_resumed_on_fresh_episodes_goes_on_the_same_way_each_time() {
+    use deepq::envs::{CartPole, TimeLimit, spec};
+    use deepq::train::{Trainer, train_env};
+
+    let cfg = short(Preset::find("default").unwrap().config().unwrap());
+    let env = || TimeLimit::new(CartPole::default(), 500);
+    let mut first = Recorder {
+        stop_after_polls: Some(1_234),
+        ..Recorder::default()
+    };
+    let cut = train_env(&cfg, env(), spec("CartPole-v1").unwrap(), &mut first).unwrap();
+    let (step, bytes) = first.checkpoints.last().unwrap().clone();
+    assert_eq!(step, cut.summary.env_steps);
+    let resumed = || {
+        let mut rec = Recorder::default();
+        let mut trainer = Trainer::resume_on(&bytes, env(), spec("CartPole-v1").unwrap()).unwrap();
+        (trainer.learn(&mut rec).unwrap(), rec)
+    };
+    let (a, rec) = resumed();
+    let (b, _) = resumed();
+    assert_eq!(bits(&a), bits(&b));
+    assert_eq!(a.summary.env_steps, cfg.run.total_timesteps);
+    // The episode under way at the checkpoint was dropped: the first one reported after it
+    // started there, and the episodes go on being numbered from the last one reported.
+    let next = &rec.episodes[0];
+    assert!(
+        next.length <= next.step - step,
+        "{next:?} began before step {step}"
+    );
+    assert_eq!(next.episode, first.episodes.last().unwrap().episode + 1);
+    // It is another run than the exact resume, which went on with the episode under way.
+    let exact = resume(&bytes, &mut Recorder::default()).unwrap();
+    assert_ne!(bits(&a), bits(&exact));
+}

@@ -8,7 +8,9 @@
 # docs/results/dqn-family/qrdqn-lunarlander-seeds/. A seed with its JSON is skipped and one
 # another runner has claimed (seed-N.claim, made atomically) is left to it, so a runner per
 # core can share a list of seeds, and an interrupted seed is rerun (remove its claim first).
-# About 30 minutes of deepq and 100 of sb3-contrib per seed on one core of an AMD EPYC.
+# Each side's result is kept in sides/ as soon as it has run, so an interrupted seed reruns
+# only the side that was under way. About 30 minutes of deepq and 100 of sb3-contrib per seed
+# on one core of an AMD EPYC.
 set -euo pipefail
 if [[ $# -lt 4 ]]; then
     echo "usage: bash docs/results/dqn-family/run-qrdqn-lunarlander.sh PEERS_PYTHON DEEPQ CORE SEED..." >&2
@@ -24,7 +26,8 @@ for seed in "$@"; do
     [[ -f $out.json ]] && continue
     mkdir "$out.claim" 2>/dev/null || continue
     if python3 benches/peers/run.py --peers-python "$peers" --deepq "$deepq" --core "$core" \
-        --only qrdqn-lunarlander --seeds "$seed" --json "$out.json.tmp" >"$out.md" 2>"$out.err"; then
+        --only qrdqn-lunarlander --seeds "$seed" --keep-sides "$out_dir/sides" \
+        --json "$out.json.tmp" >"$out.md" 2>"$out.err"; then
         mv "$out.json.tmp" "$out.json"
         rmdir "$out.claim"
     fi

@@ -484,8 +484,9 @@ where
         &mut self,
         _cfg: &DqnConfig,
         _restart_counters: bool,
+        seed: Option<u64>,
     ) -> Result<(), TrainError> {
-        self.envs.reset(None);
+        self.envs.reset(seed);
         self.replay.cut_episodes();
         // Rebuilt from the new episodes' first observations at the next step.
         self.scratch = None;

@@ -442,8 +442,9 @@ where
         &mut self,
         _cfg: &DqnConfig,
         restart_counters: bool,
+        seed: Option<u64>,
     ) -> Result<(), TrainError> {
-        self.envs.reset(None);
+        self.envs.reset(seed);
         if restart_counters {
             self.steps_before_restart = self.optimizer.steps();
         }
