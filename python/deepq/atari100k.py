@@ -60,6 +60,22 @@ HUMAN = {"Alien": 7127.7, "Amidar": 1719.5, "Assault": 742.0, "Asterix": 8503.3,
          "RoadRunner": 7845.0, "Seaquest": 42054.7, "UpNDown": 11693.2}
 
 
+#: Published per-game means of the algorithm a preset reproduces, to set its scores beside:
+#: DrQ(ε) (Agarwal et al. 2021), the mean of the 100 runs per game that rliable released
+#: (its ``DrQ(eps).json``; normalized as above, they give rliable's median 0.313 and mean
+#: 0.465 for DrQ(ε)).
+PUBLISHED = {
+    "atari100k-drq": ("DrQ(ε), mean of rliable's 100 runs per game (Agarwal et al. 2021)", {
+        "Alien": 865.2, "Amidar": 137.8, "Assault": 579.6, "Asterix": 763.6,
+        "BankHeist": 232.9, "BattleZone": 10165.3, "Boxing": 9.0, "Breakout": 19.8,
+        "ChopperCommand": 844.6, "CrazyClimber": 21539.0, "DemonAttack": 1321.6,
+        "Freeway": 20.3, "Frostbite": 1014.2, "Gopher": 621.6, "Hero": 4167.9,
+        "Jamesbond": 349.1, "Kangaroo": 1088.4, "Krull": 4402.1, "KungFuMaster": 11467.4,
+        "MsPacman": 1218.1, "Pong": -9.1, "PrivateEye": 3.5, "Qbert": 1810.7,
+        "RoadRunner": 11211.4, "Seaquest": 352.3, "UpNDown": 4324.5}),
+}
+
+
 def normalized(game: str, score: float) -> float:
     """The human-normalized score of ``score`` on ``game``."""
     return (score - RANDOM[game]) / (HUMAN[game] - RANDOM[game])
@@ -178,13 +194,18 @@ def check_cluster(address: str) -> None:
     check_address(address)
 
 
-def final_score(run: Path) -> Optional[float]:
-    """A finished run's final evaluation mean."""
+def finished_summary(run: Path) -> Optional[dict]:
+    """A finished run's ``summary.json``."""
     try:
-        summary = json.loads((run / "summary.json").read_text())
+        return json.loads((run / "summary.json").read_text())
     except (OSError, ValueError):
         return None
-    return summary.get("eval_mean")
+
+
+def final_score(run: Path) -> Optional[float]:
+    """A finished run's final evaluation mean."""
+    summary = finished_summary(run)
+    return None if summary is None else summary.get("eval_mean")
 
 
 def aggregates(matrix: list, games: list, reps: int, out: Path) -> dict:
@@ -247,18 +268,23 @@ def report(preset: str, games: list, seeds: list, out: Path, reps: int) -> dict:
     raw = {game: {str(seed): final_score(out / game / f"seed-{seed}") for seed in seeds}
            for game in games}
     complete_seeds = [s for s in seeds if all(raw[g][str(s)] is not None for g in games)]
+    published_source, published = PUBLISHED.get(preset, (None, {}))
     per_game = {}
     for game in games:
         finished = [v for v in raw[game].values() if v is not None]
+        summaries = {str(seed): finished_summary(out / game / f"seed-{seed}") for seed in seeds}
         per_game[game] = {
             "scores": raw[game],
             "mean": sum(finished) / len(finished) if finished else None,
             "human_normalized": (normalized(game, sum(finished) / len(finished))
                                  if finished else None),
             "random": RANDOM[game], "human": HUMAN[game],
+            "published": published.get(game),
+            "training_wall_s": {seed: s["wall_s"] for seed, s in summaries.items() if s},
         }
     result = {"preset": preset, "games": games, "seeds": seeds, "per_game": per_game,
-              "scores_source": SCORES_SOURCE, "seeds_on_every_game": complete_seeds}
+              "scores_source": SCORES_SOURCE, "published_source": published_source,
+              "seeds_on_every_game": complete_seeds}
     if complete_seeds:
         matrix = [[normalized(g, raw[g][str(s)]) for g in games] for s in complete_seeds]
         try:
@@ -276,13 +302,16 @@ def report(preset: str, games: list, seeds: list, out: Path, reps: int) -> dict:
 
 
 def print_table(result: dict) -> None:
-    print("| game | runs | mean score | human-normalized |")
-    print("|---|---:|---:|---:|")
+    print("| game | runs | mean score | human-normalized | published |")
+    print("|---|---:|---:|---:|---:|")
     for game, entry in result["per_game"].items():
         runs = sum(v is not None for v in entry["scores"].values())
         mean = "—" if entry["mean"] is None else f"{entry['mean']:.1f}"
         hns = "—" if entry["human_normalized"] is None else f"{entry['human_normalized']:.3f}"
-        print(f"| {game} | {runs} | {mean} | {hns} |")
+        published = "—" if entry["published"] is None else f"{entry['published']:.1f}"
+        print(f"| {game} | {runs} | {mean} | {hns} | {published} |")
+    if result["published_source"]:
+        print(f"\npublished: {result['published_source']}")
     agg = result.get("aggregates")
     if agg:
         seeds = len(agg["seeds"])

@@ -214,6 +214,8 @@ def test_python_m_deepq_atari100k_trains_games_by_seeds_and_scores_them(tmp_path
         summary = json.loads((out / "Pong" / f"seed-{seed}" / "summary.json").read_text())
         assert summary["env"] == "ALE/Pong-v5" and summary["env_steps"] == 200
         assert pong["scores"][seed] == summary["eval_mean"]
+        assert pong["training_wall_s"][seed] == summary["wall_s"]
+    assert pong["published"] == -9.1 and scores["published_source"].startswith("DrQ(ε)")
     mean = (pong["scores"]["0"] + pong["scores"]["1"]) / 2
     assert pong["human_normalized"] == pytest.approx((mean + 20.7) / (14.6 + 20.7))
     aggregates = scores["aggregates"]
