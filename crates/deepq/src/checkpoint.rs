@@ -101,12 +101,19 @@ fn encode_framed<S: Serialize>(magic: &[u8; 8], header: &CheckpointHeader, state
         steps: header.steps,
         episodes: header.episodes,
     };
-    let mut payload = postcard::to_stdvec(&stored).expect("checkpoint headers serialize");
-    postcard::to_io(state, &mut payload).expect("trainer state serializes into memory");
-    let mut bytes = Vec::with_capacity(magic.len() + 4 + payload.len());
+    let header = postcard::to_stdvec(&stored).expect("checkpoint headers serialize");
+    let state_len =
+        postcard::experimental::serialized_size(state).expect("trainer state serializes");
+    // One buffer of the exact size, written in place: the encoded state of a large replay
+    // buffer (7 GB for Atari's 1M transitions) is never copied, nor grown by doubling.
+    let payload_start = magic.len() + 4;
+    let mut bytes = Vec::with_capacity(payload_start + header.len() + state_len);
     bytes.extend_from_slice(magic);
-    bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-    bytes.extend_from_slice(&payload);
+    bytes.extend_from_slice(&[0; 4]);
+    bytes.extend_from_slice(&header);
+    postcard::to_io(state, &mut bytes).expect("trainer state serializes into memory");
+    let crc = crc32c::crc32c(&bytes[payload_start..]);
+    bytes[magic.len()..payload_start].copy_from_slice(&crc.to_le_bytes());
     bytes
 }
 
@@ -192,6 +199,14 @@ mod tests {
         );
         let decoded: (Vec<f32>, u64) = decode_state(state).unwrap();
         assert_eq!(decoded, (vec![1.5, -2.0], 99));
+    }
+
+    #[test]
+    fn one_exact_buffer_holds_the_magic_the_checksum_and_the_payload() {
+        let bytes = sample();
+        assert_eq!(bytes.capacity(), bytes.len());
+        assert_eq!(&bytes[..8], MAGIC);
+        assert_eq!(bytes[8..12], crc32c::crc32c(&bytes[12..]).to_le_bytes());
     }
 
     #[test]
