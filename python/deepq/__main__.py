@@ -63,6 +63,11 @@ def _make_env(env_id: str, env_kwargs: dict, num_envs: Optional[int], cnn: bool)
     return resolve_env(env_id, env_kwargs, cnn)
 
 
+def checkpoint_of(run: Path) -> Path:
+    """The checkpoint file of a run directory, as ``deepq train`` writes it."""
+    return run / "checkpoint" / "trainer.ckpt"
+
+
 def train(args: argparse.Namespace) -> None:
     config = _native.Config(args.preset)
     overrides = {}
@@ -102,15 +107,20 @@ def train(args: argparse.Namespace) -> None:
             continue
         config.update({"seed": seed})
         reporter = None if args.quiet else ProgressReporter(1, False, 10)
-        if (run / "checkpoint" / "trainer.ckpt").exists():
+        if checkpoint_of(run).exists():
             print(f"{run}: resuming from its last checkpoint")
-            begin = _native.resume_run
+            try:
+                summary = _native.resume_run(config, str(run), args.preset, reporter,
+                                             env=handle.gym)
+            except RuntimeError as e:
+                raise SystemExit(f"error: cannot resume '{run}': {e}; remove it to train "
+                                 f"again") from None
         elif run.exists() and any(run.iterdir()):
             raise SystemExit(f"error: '{run}' holds an unfinished run that stopped before its "
                              f"first checkpoint (checkpoint_freq steps); remove it to train again")
         else:
-            begin = _native.train_run
-        summary = json.loads(begin(config, str(run), args.preset, reporter, env=handle.gym))
+            summary = _native.train_run(config, str(run), args.preset, reporter, env=handle.gym)
+        summary = json.loads(summary)
         print(f"{run}: {summary['env_steps']:,} steps, final evaluation "
               f"{summary.get('eval_mean', float('nan')):.2f} ± "
               f"{summary.get('eval_std', float('nan')):.2f}")

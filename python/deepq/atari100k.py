@@ -107,9 +107,11 @@ def train_command(preset: str, game: str, seed: int, run: Path, sets: list) -> l
 def run_one(cmd: list, run: Path) -> str:
     """Trains one run (resuming it from its last checkpoint if it was left unfinished, or
     starting it over if it stopped before its first); says how it went."""
+    from deepq.__main__ import checkpoint_of
+
     if (run / "summary.json").exists():
         return "finished already"
-    if run.exists() and not (run / "checkpoint" / "trainer.ckpt").exists():
+    if run.exists() and not checkpoint_of(run).exists():
         shutil.rmtree(run)
     run.parent.mkdir(parents=True, exist_ok=True)
     log = run.parent / f"{run.name}.log"

@@ -112,7 +112,8 @@ def test_python_m_deepq_trains_atari_runs_that_the_deepq_command_reads(tmp_path,
         for name in ("config.toml", "episodes.csv", "train.csv", "model.safetensors",
                      "summary.json"):
             assert (run / name).is_file(), f"{run}/{name}"
-        assert (run / "checkpoint" / "trainer.ckpt").is_file()
+        assert not (run / "checkpoint").exists() or not any((run / "checkpoint").iterdir()), \
+            "a finished run on a Python env keeps no checkpoint"
         summary = json.loads((run / "summary.json").read_text())
         assert summary["env"] == "ALE/Pong-v5" and summary["env_steps"] == 300
     assert (out / "summary.json").is_file(), "the seeds' aggregate"
@@ -164,6 +165,14 @@ def test_python_m_deepq_resumes_a_killed_atari_run_from_its_last_checkpoint(tmp_
 
     twice = tmp_path / "twice"
     shutil.copytree(run, twice)
+    # Resumed on other copies or another game, it is refused in one line.
+    for other, needle in ((["--num-envs", "1"], "it trained on 2 copies of its env"),
+                          (["--env", "ALE/Boxing-v5"], "is of a run on ALE/Pong-v5")):
+        flags = [*common, "--out", str(twice), "--total-timesteps", "400"]
+        flags[flags.index(other[0]) + 1] = other[1]
+        refused = run_module(*flags, check=False)
+        assert refused.returncode != 0 and needle in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     for out in (run, twice):
         resumed = run_module(*common, "--out", str(out), "--total-timesteps", "400")
         assert "resuming from its last checkpoint" in resumed.stdout
@@ -171,6 +180,7 @@ def test_python_m_deepq_resumes_a_killed_atari_run_from_its_last_checkpoint(tmp_
         assert summary["env_steps"] == 400 and summary["updates"] > 0
     for name in ("model.safetensors", "train.csv"):
         assert (run / name).read_bytes() == (twice / name).read_bytes(), name
+    assert not checkpoint.exists(), "removed once the run has finished"
     steps = [int(line.split(",")[0]) for line in (run / "train.csv").read_text().splitlines()[1:]]
     assert steps == sorted(set(steps)), "no rows logged twice"
 

@@ -58,7 +58,6 @@ def test_a_stopped_run_on_a_built_in_env_resumes_bit_for_bit(tmp_path):
     with pytest.raises(RuntimeError, match="stopped here"):
         _native.train_run(config(), str(stopped), "default", stop_at(1500))
     assert not (stopped / "summary.json").exists()
-    # The checkpoint is the last one before Python raised, not one at the stop.
     assert max(steps_of(stopped, "train.csv")) > 1000
     summary = json.loads(_native.resume_run(config(), str(stopped), "default"))
     assert summary["env_steps"] == 3000 and summary["preset"] == "default"

@@ -5,6 +5,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
@@ -14,7 +15,7 @@ pub const MARKER: &str = "python-env";
 
 thread_local! {
     /// The environment whose clones take the markers' places while [`restore_on`] runs.
-    static FRESH_ENV: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    static FRESH_ENV: RefCell<Option<Rc<dyn Any>>> = const { RefCell::new(None) };
 }
 
 /// Runs `restore`, in which every marker of a checkpoint decodes to a clone of `fresh`.
@@ -26,7 +27,7 @@ pub fn restore_on<T: Clone + 'static, R>(fresh: T, restore: impl FnOnce() -> R) 
             FRESH_ENV.with(|env| env.borrow_mut().take());
         }
     }
-    FRESH_ENV.with(|env| *env.borrow_mut() = Some(Box::new(fresh)));
+    FRESH_ENV.with(|env| *env.borrow_mut() = Some(Rc::new(fresh)));
     let _clear = Clear;
     restore()
 }
@@ -39,13 +40,12 @@ pub fn take_place<'de, T: Clone + 'static, D: Deserializer<'de>>(d: D) -> Result
             "expected a Python environment's place ({MARKER:?}), found {marker:?}"
         )));
     }
-    FRESH_ENV
-        .with(|env| {
-            env.borrow()
-                .as_ref()
-                .and_then(|env| env.downcast_ref::<T>())
-                .cloned()
-        })
+    // Cloned out of the cell first: cloning the env runs Python (`copy.deepcopy`).
+    let fresh = FRESH_ENV.with(|env| env.borrow().clone());
+    fresh
+        .as_deref()
+        .and_then(|env| env.downcast_ref::<T>())
+        .cloned()
         .ok_or_else(|| {
             D::Error::custom(
                 "this checkpoint's environment lives in Python: resume it from Python (python -m deepq train, the command that started it)",

@@ -17,8 +17,10 @@
 //! - [`envs`]: the built-in environments and presets;
 //! - [`native_env::NativeEnvs`]: copies of a built-in environment stepped together in one
 //!   call, under `deepq.envs`' Gymnasium classes;
-//! - [`training::train_run`] and [`reports`]: run directories as `deepq train` writes them and
-//!   their multi-seed reports, for `deepq.tune`'s sweeps.
+//! - [`training::train_run`], [`training::resume_run`] and [`reports`]: run directories as
+//!   `deepq train` writes and resumes them, and their multi-seed reports, for `python -m
+//!   deepq train`, `deepq.atari100k` and `deepq.tune`'s sweeps; a run on a Python env
+//!   resumes on a fresh one ([`checkpoint_place`]).
 //!
 //! Errors carry the library's one-line messages (see [`errors`]).
 

@@ -64,7 +64,7 @@ impl Trainer {
             Some(handle) => {
                 check_env_fits(py, handle, cfg)?;
                 shared_env = handle.vector.is_none() && !needs_copies(cfg);
-                python_trainer(py, handle, cfg, &failure, None)
+                python_trainer(py, handle, cfg, needs_copies(cfg), &failure, None)
             }
         };
         if let Some(e) = failure.take() {
@@ -277,8 +277,9 @@ fn failed_before() -> Error {
 ///
 /// With `env=None` the run uses the built-in environment `config.env`; with a `GymEnv` (a
 /// Gymnasium env, or a Gymnasium or SB3 vector env) it steps that Python environment, as
-/// `train` does. A checkpoint cannot hold a Python environment, so it keeps only its place,
-/// and `resume_run` goes on from it on a fresh one.
+/// `train` does. A checkpoint cannot hold a Python environment, so it keeps only its place:
+/// `resume_run` goes on from it on a fresh one. Such a run's checkpoint is removed once the
+/// run has finished, since nothing goes on from it then.
 #[pyfunction]
 #[pyo3(signature = (config, path, preset="custom", progress=None, env=None))]
 pub fn train_run(
@@ -300,10 +301,10 @@ pub fn train_run(
     let failure = Arc::new(Failure::default());
     let trainer = match handle {
         None => deepq::train::Trainer::new(&cfg),
-        Some(h) => python_trainer(py, h, &cfg, &failure, None),
+        Some(h) => python_trainer(py, h, &cfg, needs_copies(&cfg), &failure, None),
     };
     let reporter = run_reporter(&cfg, progress, &failure);
-    let log = RunLog::new(&run, None)?;
+    let log = RunLogOf::new(&run, None, handle.is_some(), &failure)?;
     train_into(py, &run, &cfg, preset, trainer, log, reporter, &failure)
 }
 
@@ -338,14 +339,34 @@ pub fn resume_run(
             run.checkpoint().display()
         ))
     })?;
+    let saved = header.config;
+    if let Some(vector) = handle.and_then(|h| h.vector)
+        && vector.num_envs != saved.run.n_envs
+    {
+        return Err(Error::usage(format!(
+            "cannot resume '{}': it trained on {} copies of its env, and this vector env has {}; resume it on {} copies (--num-envs {})",
+            path.display(),
+            saved.run.n_envs,
+            vector.num_envs,
+            saved.run.n_envs,
+            saved.run.n_envs
+        )));
+    }
     let failure = Arc::new(Failure::default());
     let trainer = match handle {
         None => py.detach(|| deepq::train::Trainer::resume(&bytes)),
-        Some(h) => python_trainer(py, h, &header.config, &failure, Some(&bytes)),
+        Some(h) => {
+            // Copies if the run had them, or if the new settings need them.
+            let copies = needs_copies(&saved) || needs_copies(&cfg);
+            python_trainer(py, h, &saved, copies, &failure, Some(&bytes))
+        }
     };
+    // The run holds what it needs: the checkpoint's bytes (as large as its replay buffer)
+    // are not kept while it trains.
+    drop(bytes);
     // A run resumed as it was goes on exactly as it would have; only a changed key
     // reconfigures it.
-    let changed = !header.config.changed_keys(&cfg).is_empty();
+    let changed = !saved.changed_keys(&cfg).is_empty();
     let trainer = trainer.and_then(|mut trainer| {
         if changed {
             trainer.continue_with(&cfg, false, false)?;
@@ -359,7 +380,7 @@ pub fn resume_run(
     run.write_config(&run_dir::config_text(&cfg, Some(preset)))?;
     let reporter =
         run_reporter(&cfg, progress, &failure).starting_at(header.steps, header.episodes);
-    let log = RunLog::new(&run, Some(header.steps))?;
+    let log = RunLogOf::new(&run, Some(header.steps), handle.is_some(), &failure)?;
     train_into(py, &run, &cfg, preset, Ok(trainer), log, reporter, &failure)
 }
 
@@ -378,12 +399,14 @@ fn check_env_fits(py: Python<'_>, handle: &GymEnv, cfg: &deepq::DqnConfig) -> Re
     }
 }
 
-/// A run of `cfg` on the Python environment of `handle`: fresh, or from `checkpoint` on a
-/// fresh instance of the environment ([`deepq::train::Trainer::resume_on`]).
+/// A run of `cfg` on the Python environment of `handle` (deep-copied for each instance the
+/// run needs, with `copies`, if it is a single env): fresh, or from `checkpoint` on a fresh
+/// instance of the environment ([`deepq::train::Trainer::resume_on`]).
 fn python_trainer(
     py: Python<'_>,
     handle: &GymEnv,
     cfg: &deepq::DqnConfig,
+    copies: bool,
     failure: &Arc<Failure>,
     checkpoint: Option<&[u8]>,
 ) -> std::result::Result<deepq::train::Trainer, deepq::TrainError> {
@@ -393,7 +416,7 @@ fn python_trainer(
             PyVecCopy::new(py, handle, vector, Arc::clone(failure))
         }),
         None => start_on(py, cfg, spec, checkpoint, || {
-            PyEnv::new(py, handle, Arc::clone(failure), needs_copies(cfg))
+            PyEnv::new(py, handle, Arc::clone(failure), copies)
         }),
     }
 }
@@ -449,36 +472,67 @@ fn train_into(
     cfg: &deepq::DqnConfig,
     preset: &str,
     trainer: std::result::Result<deepq::train::Trainer, deepq::TrainError>,
-    log: RunLog,
+    log: RunLogOf,
     reporter: PyObserver,
     failure: &Arc<Failure>,
 ) -> Result<String> {
-    let log = UntilPythonRaises {
-        log,
-        failure: Arc::clone(failure),
-    };
     let mut observer = (log, reporter);
     let outcome = trainer.and_then(|mut trainer| py.detach(|| trainer.learn(&mut observer)));
     if let Some(e) = failure.take() {
         return Err(Error::Python(e));
     }
+    let python_env = observer.0.python_env.is_some();
     observer.0.log.finish()?;
     let TrainOutcome { summary, model } = outcome?;
     let summary = run_log::save(run, cfg, preset, summary, &model.to_safetensors())?;
+    if python_env && !summary.interrupted {
+        remove_checkpoint(run)?;
+    }
     deepq_plots::draw_run(run, deepq_plots::Format::Png)?;
     serde_json::to_string(&summary)
         .map_err(|e| Error::runtime(format!("cannot encode the run summary: {e}")))
 }
 
-/// A run's logs and checkpoints, which keep the last checkpoint from before Python raised (in
-/// the env, a callback, or Ctrl-C): a step whose env raised may have stored a transition the
-/// env never gave, so the run resumes from the checkpoint before it.
-struct UntilPythonRaises {
-    log: RunLog,
-    failure: Arc<Failure>,
+/// Removes the checkpoint of a finished run on a Python env: nothing goes on from it, and
+/// it is as large as the replay buffer.
+fn remove_checkpoint(run: &RunDir) -> Result<()> {
+    let path = run.checkpoint();
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &path, &e)),
+        _ => Ok(()),
+    }
 }
 
-impl Observer for UntilPythonRaises {
+/// A run's logs and checkpoints. On a Python env they keep the last checkpoint from before
+/// Python raised (in the env, a callback, or Ctrl-C): a step whose env raised may have stored
+/// a transition the env never gave, so the run resumes from the checkpoint before it.
+struct RunLogOf {
+    log: RunLog,
+    /// What Python raised, for a run on a Python env.
+    python_env: Option<Arc<Failure>>,
+}
+
+impl RunLogOf {
+    /// The logs of a run in `run`, new or resuming at `resume_step` ([`RunLog::new`]).
+    fn new(
+        run: &RunDir,
+        resume_step: Option<u64>,
+        python_env: bool,
+        failure: &Arc<Failure>,
+    ) -> Result<Self> {
+        Ok(RunLogOf {
+            log: RunLog::new(run, resume_step)?,
+            python_env: python_env.then(|| Arc::clone(failure)),
+        })
+    }
+
+    /// Whether Python raised during a run on a Python env.
+    fn python_raised(&self) -> bool {
+        self.python_env.as_ref().is_some_and(|f| f.is_set())
+    }
+}
+
+impl Observer for RunLogOf {
     fn on_episode(&mut self, r: &EpisodeRecord) {
         self.log.on_episode(r);
     }
@@ -492,11 +546,11 @@ impl Observer for UntilPythonRaises {
     }
 
     fn wants_checkpoints(&self) -> bool {
-        self.log.wants_checkpoints()
+        !self.python_raised() && self.log.wants_checkpoints()
     }
 
     fn on_checkpoint(&mut self, checkpoint: &[u8], step: u64) {
-        if !self.failure.is_set() {
+        if !self.python_raised() {
             self.log.on_checkpoint(checkpoint, step);
         }
     }

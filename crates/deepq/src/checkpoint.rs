@@ -63,6 +63,14 @@ pub enum CheckpointError {
     /// The checksum matched but the content does not decode (e.g. another version's format).
     #[error("checkpoint cannot be decoded: {0}")]
     Decode(String),
+    /// The checkpoint is of a run on another environment than the one it was to resume on.
+    #[error("the checkpoint is of a run on {saved}, not on {given}")]
+    OtherEnv {
+        /// The run's environment.
+        saved: String,
+        /// The environment given to resume it on.
+        given: String,
+    },
 }
 
 /// Encodes a header and a state into checkpoint bytes.

@@ -448,10 +448,16 @@ where
     }
 
     /// A run restored from checkpoint bytes; `env` is a fresh instance of the run's
-    /// environment, used to check that the checkpoint fits it.
-    pub fn restore(bytes: &[u8], env: &E) -> Result<Self, CheckpointError> {
+    /// environment, which `spec` describes, used to check that the checkpoint fits it.
+    pub fn restore(bytes: &[u8], env: &E, spec: &EnvSpec) -> Result<Self, CheckpointError> {
         let (header, state) = checkpoint::read_header(bytes)?;
         let mut session: Self = checkpoint::decode_state(state)?;
+        if session.run.spec.id != spec.id {
+            return Err(CheckpointError::OtherEnv {
+                saved: session.run.spec.id.clone(),
+                given: spec.id.clone(),
+            });
+        }
         let cfg = header.config;
         let episodes = &session.run.episodes;
         let n = session.algorithm.n_envs();

@@ -90,9 +90,7 @@ impl Trainer {
 
     /// The run a checkpoint holds, to continue to its configured end.
     pub fn resume(checkpoint: &[u8]) -> Result<Self, TrainError> {
-        let (header, _) = checkpoint::read_header(checkpoint)?;
-        let cfg = header.config;
-        cfg.validate()?;
+        let cfg = checkpoint_config(checkpoint)?;
         let env = deepq_envs::make(&cfg.run.env, &cfg.run.env_kwargs)?;
         env.visit(Start {
             cfg: &cfg,
@@ -103,15 +101,14 @@ impl Trainer {
 
     /// The run a checkpoint holds, on `env`, for an environment that the checkpoint could
     /// not hold and kept only the place of (a Python env: see `deepq-py`), so that restoring
-    /// it gives fresh copies of `env`. The episodes under way at the checkpoint start anew
+    /// it gives fresh copies of `env`, which `spec` describes: the checkpoint's run must be on
+    /// the environment `spec` names. The episodes under way at the checkpoint start anew
     /// ([`Session::restart_detached_episodes`]); everything else goes on from the checkpoint.
     pub fn resume_on<E>(checkpoint: &[u8], env: E, spec: EnvSpec) -> Result<Self, TrainError>
     where
         E: Env + Clone + Serialize + DeserializeOwned + Send + 'static,
     {
-        let (header, _) = checkpoint::read_header(checkpoint)?;
-        let cfg = header.config;
-        cfg.validate()?;
+        let cfg = checkpoint_config(checkpoint)?;
         let mut session = Start {
             cfg: &cfg,
             checkpoint: Some(checkpoint),
@@ -183,6 +180,13 @@ impl Trainer {
     pub fn load_replay(&mut self, bytes: &[u8]) -> Result<(), TrainError> {
         Ok(self.session.load_replay(bytes)?)
     }
+}
+
+/// The config of the run a checkpoint holds, checked.
+fn checkpoint_config(checkpoint: &[u8]) -> Result<DqnConfig, TrainError> {
+    let (header, _) = checkpoint::read_header(checkpoint)?;
+    header.config.validate()?;
+    Ok(header.config)
 }
 
 /// A [`Session`] whatever its environment and algorithm types.
@@ -274,7 +278,7 @@ impl Start<'_> {
     {
         Ok(match self.checkpoint {
             None => Box::new(Session::<E, A>::new(self.cfg.clone(), env, spec)?),
-            Some(bytes) => Box::new(Session::<E, A>::restore(bytes, &env)?),
+            Some(bytes) => Box::new(Session::<E, A>::restore(bytes, &env, &spec)?),
         })
     }
 }

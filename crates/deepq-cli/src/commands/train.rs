@@ -121,6 +121,10 @@ fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
     })?;
     let cfg = header.config;
     let preset = preset_of(&run);
+    let mut trainer = deepq::train::Trainer::resume(&bytes).map_err(Failure::from)?;
+    // The run holds what it needs: the checkpoint's bytes (as large as its replay buffer)
+    // are not kept while it trains.
+    drop(bytes);
     let bar = (!args.quiet).then(|| {
         let bar = progress_bar(cfg.run.total_timesteps, cfg.network.precision);
         bar.set_position(header.steps);
@@ -134,7 +138,9 @@ fn resume(dir: &Path, args: &TrainArgs) -> CliResult<()> {
         stop_on_ctrl_c(),
     )?;
     let summary = finish_run(&run, &cfg, &preset, observer, |obs| {
-        deepq::train::resume(&bytes, obs).map(|o| (o.summary, o.model.to_safetensors()))
+        trainer
+            .learn(obs)
+            .map(|o| (o.summary, o.model.to_safetensors()))
     })?;
     print_summary(&summary, dir, cfg.eval.max_episode_steps);
     interrupted(&summary, dir)
