@@ -290,12 +290,7 @@ pub fn train_run(
     progress: Option<Py<PyAny>>,
     env: Option<&Bound<'_, GymEnv>>,
 ) -> Result<String> {
-    let cfg = config.inner.clone();
-    cfg.validate()?;
-    let handle = env.map(Bound::get);
-    if let Some(h) = handle {
-        check_env_fits(py, h, &cfg)?;
-    }
+    let (cfg, handle) = checked(py, config, env)?;
     let run = RunDir::create(&path)?;
     run.write_config(&run_dir::config_text(&cfg, Some(preset)))?;
     let failure = Arc::new(Failure::default());
@@ -325,12 +320,7 @@ pub fn resume_run(
     progress: Option<Py<PyAny>>,
     env: Option<&Bound<'_, GymEnv>>,
 ) -> Result<String> {
-    let cfg = config.inner.clone();
-    cfg.validate()?;
-    let handle = env.map(Bound::get);
-    if let Some(h) = handle {
-        check_env_fits(py, h, &cfg)?;
-    }
+    let (cfg, handle) = checked(py, config, env)?;
     let run = RunDir::open(&path)?;
     let bytes = run_dir::read_file(&run.checkpoint())?;
     let (header, _) = deepq::checkpoint::read_header(&bytes).map_err(|e| {
@@ -382,6 +372,22 @@ pub fn resume_run(
         run_reporter(&cfg, progress, &failure).starting_at(header.steps, header.episodes);
     let log = RunLogOf::new(&run, Some(header.steps), handle.is_some(), &failure)?;
     train_into(py, &run, &cfg, preset, Ok(trainer), log, reporter, &failure)
+}
+
+/// The config of a run into a run directory, checked, and the Python env it runs on (checked
+/// against it), if any.
+fn checked<'a>(
+    py: Python<'_>,
+    config: &Config,
+    env: Option<&'a Bound<'_, GymEnv>>,
+) -> Result<(deepq::DqnConfig, Option<&'a GymEnv>)> {
+    let cfg = config.inner.clone();
+    cfg.validate()?;
+    let handle = env.map(Bound::get);
+    if let Some(h) = handle {
+        check_env_fits(py, h, &cfg)?;
+    }
+    Ok((cfg, handle))
 }
 
 /// Whether a run on a single Python env needs copies of it: several training copies, or
