@@ -217,19 +217,22 @@ impl<T: Scalar> ImplicitQuantileNet<T> {
         for (phi, &z) in ws.phi.iter_mut().zip(torso_out) {
             *phi = z.max(T::ZERO);
         }
-        for (row, &tau) in ws.cosines.chunks_exact_mut(e).zip(taus) {
-            cosine_features(tau.to_f64(), row);
-        }
+        cosine_features(taus, &mut ws.cosines[..rows * e], e);
         let embedded = self
             .embedding
             .forward(&ws.cosines[..rows * e], rows, &mut ws.embedding);
         for (psi, &z) in ws.psi.iter_mut().zip(embedded) {
             *psi = z.max(T::ZERO);
         }
-        for r in 0..rows {
-            let s = r / n_tau;
-            for j in 0..d {
-                ws.product[r * d + j] = ws.phi[s * d + j] * ws.psi[r * d + j];
+        // Row r of the product is φ of state r / n_tau times ψ of row r.
+        let state_rows = n_tau * d;
+        let products = ws.product[..rows * d].chunks_exact_mut(state_rows);
+        let psis = ws.psi[..rows * d].chunks_exact(state_rows);
+        for ((product, psi), phi) in products.zip(psis).zip(ws.phi.chunks_exact(d)) {
+            for (product, psi) in product.chunks_exact_mut(d).zip(psi.chunks_exact(d)) {
+                for ((p, &f), &y) in product.iter_mut().zip(phi).zip(psi) {
+                    *p = f * y;
+                }
             }
         }
         self.head
@@ -254,19 +257,33 @@ impl<T: Scalar> ImplicitQuantileNet<T> {
             .backward_to_input(&mut ws.head, grad_output, g_head, Some(grad_product));
         // Through the product: d/dψ = g·φ and d/dφ = Σ_τ g·ψ, each through its ReLU (zero
         // where the activation is zero, as PyTorch's `threshold_backward`).
+        // Written per state, then per τ in order, each a whole row, so that the compiler
+        // vectorizes it; every entry sums its terms in the same order as row by row.
         let grad_phi = &mut ws.grad_phi[..states * d];
         grad_phi.fill(T::ZERO);
-        for r in 0..rows {
-            let s = r / n_tau;
-            for j in 0..d {
-                let g = grad_product[r * d + j];
-                let psi = ws.psi[r * d + j];
-                grad_phi[s * d + j] = grad_phi[s * d + j] + g * psi;
-                ws.grad_psi[r * d + j] = if psi > T::ZERO {
-                    g * ws.phi[s * d + j]
-                } else {
-                    T::ZERO
-                };
+        let state_rows = n_tau * d;
+        let per_state = grad_phi
+            .chunks_exact_mut(d)
+            .zip(ws.phi.chunks_exact(d))
+            .zip(grad_product.chunks_exact(state_rows))
+            .zip(ws.psi[..rows * d].chunks_exact(state_rows))
+            .zip(ws.grad_psi[..rows * d].chunks_exact_mut(state_rows));
+        for ((((grad_phi, phi), grad_product), psi), grad_psi) in per_state {
+            let per_tau = grad_product
+                .chunks_exact(d)
+                .zip(psi.chunks_exact(d))
+                .zip(grad_psi.chunks_exact_mut(d));
+            for ((grad_product, psi), grad_psi) in per_tau {
+                let entries = grad_phi
+                    .iter_mut()
+                    .zip(phi)
+                    .zip(grad_product)
+                    .zip(psi)
+                    .zip(grad_psi.iter_mut());
+                for ((((grad_phi, &phi), &g), &psi), grad_psi) in entries {
+                    *grad_phi = *grad_phi + g * psi;
+                    *grad_psi = if psi > T::ZERO { g * phi } else { T::ZERO };
+                }
             }
         }
         for (g, &phi) in grad_phi.iter_mut().zip(&ws.phi) {
@@ -299,16 +316,28 @@ impl<T: Scalar> ImplicitQuantileNet<T> {
     }
 }
 
-/// `row[i − 1] = cos(π·i·τ)` for `i = 1..=row.len()`, by the recurrence
+/// Row `r` of `cosines` (rows of `e`) gets `cos(π·i·τ_r)` for `i = 1..=e`, by the recurrence
 /// `cos((i + 1)x) = 2·cos(x)·cos(ix) − cos((i − 1)x)` in f64 (one `cos` per row instead of
 /// one per entry; the recurrence's error grows by about one f64 rounding per step, far below
-/// f32's), each rounded once to `T`.
-fn cosine_features<T: Scalar>(tau: f64, row: &mut [T]) {
-    let c1 = (PI * tau).cos();
-    let (mut previous, mut current) = (1.0, c1);
-    for c in row.iter_mut() {
-        *c = T::from_f64(current);
-        (previous, current) = (current, 2.0 * c1 * current - previous);
+/// f32's), each rounded once to `T`. Rows are taken eight at a time, so that their recurrences
+/// run side by side in vector lanes; each lane computes exactly what a row alone would.
+fn cosine_features<T: Scalar>(taus: &[T], cosines: &mut [T], e: usize) {
+    const LANES: usize = 8;
+    for (block, taus) in cosines.chunks_mut(LANES * e).zip(taus.chunks(LANES)) {
+        let mut c1 = [0.0; LANES];
+        for (c, tau) in c1.iter_mut().zip(taus) {
+            *c = (PI * tau.to_f64()).cos();
+        }
+        let (mut previous, mut current) = ([1.0; LANES], c1);
+        for i in 0..e {
+            for (row, &c) in block.chunks_exact_mut(e).zip(&current) {
+                row[i] = T::from_f64(c);
+            }
+            for lane in 0..LANES {
+                let next = 2.0 * c1[lane] * current[lane] - previous[lane];
+                (previous[lane], current[lane]) = (current[lane], next);
+            }
+        }
     }
 }
 

@@ -141,3 +141,22 @@ fn the_embedding_reads_cosines_of_pi_i_tau() {
         }
     }
 }
+
+#[test]
+fn each_row_of_a_batch_is_the_row_computed_alone() {
+    // The cosines are computed several rows at a time, and the products per state: 3 states
+    // × 7 fractions (21 rows, not a multiple of the 8 rows taken at once) must give each
+    // row's bits as a forward pass of that one state at that one fraction.
+    let mut rng = common::rng(5);
+    let net = ImplicitQuantileNet::<f32>::new(Mlp::new(&[3, 16], &mut rng), 64, &[8, 2], &mut rng);
+    let obs = [0.3f32, -1.2, 0.8, 0.1, 0.4, -0.5, -0.9, 2.0, 0.05];
+    let taus: Vec<f32> = (0..21).map(|i| (i as f32 * 0.37 + 0.02) % 1.0).collect();
+    let mut ws = IqnWorkspace::new(&net, 3, 7);
+    let batch = net.forward(&obs, 3, &taus, &mut ws).to_vec();
+    let mut alone_ws = IqnWorkspace::new(&net, 1, 1);
+    for (row, tau) in taus.iter().enumerate() {
+        let state = &obs[row / 7 * 3..row / 7 * 3 + 3];
+        let alone = net.forward(state, 1, &[*tau], &mut alone_ws);
+        assert_eq!(alone, &batch[row * 2..row * 2 + 2], "row {row}");
+    }
+}
