@@ -174,3 +174,54 @@ fn a_quantile_head_saves_as_a_sequential_with_its_quantile_count() {
     let err = from_safetensors::<f32>(&wrong).unwrap_err().to_string();
     assert!(err.contains("4 quantiles"), "{err}");
 }
+
+#[test]
+fn the_loss_sums_its_pairs_in_order_across_blocks_of_targets() {
+    // 150 targets per row (more than one block of the loss's branch-free terms, and not a
+    // multiple of it), δ both inside and outside the Huber threshold: the f32 loss, gradient
+    // and per-sample values are the bits of the pairs summed one after the other.
+    let (batch, n, m) = (2, 5, 150);
+    let current: Vec<f32> = (0..batch * n)
+        .map(|k| (k as f32 * 0.7).sin() * 2.0)
+        .collect();
+    let targets: Vec<f32> = (0..batch * m)
+        .map(|k| (k as f32 * 0.13).cos() * 3.0)
+        .collect();
+    let taus: Vec<f32> = quantile_midpoints(n);
+    let mut grad = vec![0.0f32; batch * n];
+    let mut per_sample = vec![0.0f32; batch];
+    let loss = quantile_huber_loss(
+        batch,
+        &current,
+        &taus,
+        &targets,
+        None,
+        &mut grad,
+        Some(&mut per_sample),
+    );
+    let mut total = 0.0f32;
+    for b in 0..batch {
+        let mut row_loss = 0.0f32;
+        for i in 0..n {
+            let (z, tau) = (current[b * n + i], taus[i]);
+            let mut slope_sum = 0.0f32;
+            for &target in &targets[b * m..(b + 1) * m] {
+                let delta = target - z;
+                let asymmetry = (tau - if delta < 0.0 { 1.0 } else { 0.0 }).abs();
+                let (huber, slope) = if delta.abs() > 1.0 {
+                    (delta.abs() - 0.5, delta.signum())
+                } else {
+                    (0.5 * delta * delta, delta)
+                };
+                row_loss += asymmetry * huber;
+                slope_sum += asymmetry * slope;
+            }
+            let scale = 1.0f32 * (1.0 / batch as f64) as f32 * (1.0 / m as f64) as f32;
+            assert_eq!(grad[b * n + i], -slope_sum * scale, "gradient ({b}, {i})");
+        }
+        let row_loss = row_loss * (1.0 / m as f64) as f32;
+        assert_eq!(per_sample[b], row_loss, "row {b}");
+        total += row_loss;
+    }
+    assert_eq!(loss, total * (1.0 / batch as f64) as f32);
+}
