@@ -54,21 +54,35 @@ impl RandomShift {
             self.image.clear();
             self.image.extend(image.iter().map(|x| x.to_f64()));
             // The padded image's pixel (y + dy, x + dx) is the original's pixel
-            // (y + dy − PAD, x + dx − PAD), clamped to the edge.
-            let source =
-                |i: usize, shift: usize, size: usize| (i + shift).saturating_sub(PAD).min(size - 1);
-            for y in 0..height {
-                let sy = source(y, dy, height);
-                for x in 0..width {
-                    let sx = source(x, dx, width);
-                    let from = (sy * width + sx) * channels;
-                    let to = (y * width + x) * channels;
-                    for c in 0..channels {
-                        image[to + c] = T::from_f64(self.image[from + c] * scale);
-                    }
+            // (y + dy − PAD, x + dx − PAD), clamped to the edge. So in each row the columns
+            // `first..end` read a contiguous run of the source row, those before it its first
+            // pixel and those after it its last.
+            let row = width * channels;
+            let first = PAD.saturating_sub(dx).min(width);
+            let end = (width + PAD).saturating_sub(dx).clamp(first, width);
+            // Where the run starts (clamped: an empty run may start past the row's end).
+            let source_start = ((first + dx).saturating_sub(PAD) * channels).min(row);
+            for (y, out) in image.chunks_exact_mut(row).enumerate() {
+                let sy = (y + dy).saturating_sub(PAD).min(height - 1);
+                let source = &self.image[sy * row..(sy + 1) * row];
+                let (before, rest) = out.split_at_mut(first * channels);
+                let (middle, after) = rest.split_at_mut((end - first) * channels);
+                for pixel in before.chunks_exact_mut(channels) {
+                    scale_into(pixel, &source[..channels], scale);
+                }
+                scale_into(middle, &source[source_start..], scale);
+                for pixel in after.chunks_exact_mut(channels) {
+                    scale_into(pixel, &source[row - channels..], scale);
                 }
             }
         }
+    }
+}
+
+/// `out[i] = source[i] · scale`, rounded once to `T`, for each `out[i]`.
+fn scale_into<T: Scalar>(out: &mut [T], source: &[f64], scale: f64) {
+    for (o, &v) in out.iter_mut().zip(source) {
+        *o = T::from_f64(v * scale);
     }
 }
 
@@ -77,37 +91,50 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    /// A 12×10 image of 2 channels whose values name their pixel and channel.
-    fn image() -> Vec<f64> {
-        (0..12 * 10 * 2).map(|v| v as f64).collect()
-    }
-
-    #[test]
-    fn a_shift_moves_pixels_and_replicates_edges() {
-        let shape = [12, 10, 2];
+    /// Shifts `images` copies of an image of `shape` whose values name their pixel and
+    /// channel, and checks every value against the definition, pixel by pixel.
+    fn check_shifts(shape: [usize; 3], images: usize) {
+        let [height, width, channels] = shape;
+        let original: Vec<f64> = (0..height * width * channels).map(|v| v as f64).collect();
         let mut shift = RandomShift::new(shape, Pcg64::seed_from_u64(3));
         let mut draws = Pcg64::seed_from_u64(3);
-        let original = image();
-        let mut rows = [original.clone(), original.clone()].concat();
+        let mut rows = original.repeat(images);
         shift.apply(&mut rows);
+        let mut shifts_seen = std::collections::HashSet::new();
         for (k, shifted) in rows.chunks_exact(original.len()).enumerate() {
             let dy = draws.random_range(0..=2 * PAD);
             let dx = draws.random_range(0..=2 * PAD);
+            shifts_seen.insert(dx);
             let noise: f64 = draws.sample(StandardNormal);
             let scale = 1.0 + 0.05 * noise.clamp(-2.0, 2.0);
             assert!((0.9..=1.1).contains(&scale));
-            for y in 0..12 {
-                for x in 0..10 {
-                    let sy = (y + dy).saturating_sub(PAD).min(11);
-                    let sx = (x + dx).saturating_sub(PAD).min(9);
-                    for c in 0..2 {
-                        let want = original[(sy * 10 + sx) * 2 + c] * scale;
-                        let got = shifted[(y * 10 + x) * 2 + c];
+            for y in 0..height {
+                for x in 0..width {
+                    let sy = (y + dy).saturating_sub(PAD).min(height - 1);
+                    let sx = (x + dx).saturating_sub(PAD).min(width - 1);
+                    for c in 0..channels {
+                        let want = original[(sy * width + sx) * channels + c] * scale;
+                        let got = shifted[(y * width + x) * channels + c];
                         assert_eq!(got, want, "image {k} at ({y}, {x}, {c})");
                     }
                 }
             }
         }
+        assert_eq!(
+            shifts_seen.len(),
+            2 * PAD + 1,
+            "every horizontal shift drawn"
+        );
+    }
+
+    #[test]
+    fn a_shift_moves_pixels_and_replicates_edges() {
+        check_shifts([12, 10, 2], 80);
+    }
+
+    #[test]
+    fn images_narrower_than_the_padding_shift_too() {
+        check_shifts([3, 2, 3], 80);
     }
 
     #[test]
