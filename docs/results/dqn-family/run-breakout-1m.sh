@@ -13,7 +13,9 @@ precision=${4:-f32}
 suffix=$([ "$precision" = f32 ] || echo "-$precision")
 dir=${3:-runs}/$preset$suffix-1m-seed$seed
 deepq=${DEEPQ:-deepq}
-if [ -f "$dir/summary.json" ]; then
+# A run stopped by Ctrl-C writes its summary too (`"interrupted": true`) and goes on from the
+# checkpoint that stop wrote.
+if [ -f "$dir/summary.json" ] && ! grep -q '"interrupted": *true' "$dir/summary.json"; then
     echo "$dir: done"
 elif [ -f "$dir/checkpoint/trainer.ckpt" ]; then
     exec "$deepq" train --resume "$dir" --quiet
