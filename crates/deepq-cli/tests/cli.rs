@@ -728,7 +728,10 @@ fn bf16_trains_reports_its_kernel_and_benchmarks() {
         serde_json::from_slice(&std::fs::read(dir.path().join("run/summary.json")).unwrap())
             .unwrap();
     let path = summary["matmul_path"].as_str().unwrap();
-    assert!(["bf16-avx512", "bf16-portable"].contains(&path), "{path}");
+    assert!(
+        ["bf16-amx", "bf16-avx512", "bf16-portable"].contains(&path),
+        "{path}"
+    );
     assert_eq!(summary["solved"], true, "{summary}");
     assert!(
         safetensors_header(&dir.path().join("run/model.safetensors"))
@@ -740,27 +743,49 @@ fn bf16_trains_reports_its_kernel_and_benchmarks() {
     );
     assert!(eval.status.success(), "{}", stderr(&eval));
 
-    let bench = deepq(
-        &[
-            "bench",
-            "updates",
-            "--net",
-            "nature",
-            "--precision",
-            "bf16",
-            "--batch",
-            "4",
-            "--seconds",
-            "0.2",
-            "--repeats",
-            "1",
-            "--json",
-        ],
-        dir.path(),
-    );
+    let bench_args = [
+        "bench",
+        "updates",
+        "--net",
+        "nature",
+        "--precision",
+        "bf16",
+        "--batch",
+        "4",
+        "--seconds",
+        "0.2",
+        "--repeats",
+        "1",
+        "--json",
+    ];
+    let bench = deepq(&bench_args, dir.path());
     assert!(bench.status.success(), "{}", stderr(&bench));
     let report: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
     assert_eq!(report["matmul_path"], path);
+    // DEEPQ_BF16_KERNEL runs the kernel it names instead of the fastest; a kernel this CPU
+    // does not run is one line, before anything runs.
+    let with_kernel = |kernel: &str, args: &[&str]| {
+        assert_cmd::Command::cargo_bin("deepq")
+            .unwrap()
+            .current_dir(dir.path())
+            .env("DEEPQ_BF16_KERNEL", kernel)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let portable = with_kernel("bf16-portable", &bench_args);
+    assert!(portable.status.success(), "{}", stderr(&portable));
+    let report: serde_json::Value = serde_json::from_slice(&portable.stdout).unwrap();
+    assert_eq!(report["matmul_path"], "bf16-portable");
+    let needles = ["\"bf16-tpu\"", "DEEPQ_BF16_KERNEL", "bf16-portable"];
+    let bad = with_kernel("bf16-tpu", &bench_args);
+    assert_clean_error(&bad, 2, &needles);
+    let bad = with_kernel(
+        "bf16-tpu",
+        &["train", "--set", "precision=\"bf16\"", "--out", "never"],
+    );
+    assert_clean_error(&bad, 2, &needles);
+    assert!(!dir.path().join("never").exists());
     let bad = deepq(&["bench", "updates", "--precision", "fp16"], dir.path());
     assert_clean_error(&bad, 2, &["'fp16'", "\"f32\" or \"bf16\""]);
     let bad = deepq(&["train", "--set", "precision=\"half\""], dir.path());

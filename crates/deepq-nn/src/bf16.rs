@@ -3,11 +3,12 @@
 //! instructions do), their products summed in `f32`. Everything else (master weights,
 //! gradients, optimizer state, losses, TD targets, elementwise layers) stays `f32`.
 //!
-//! Two kernels compute the same products, chosen once per process ([`Bf16Kernel::detect`]):
-//! AVX512-BF16's pairwise dot products (`vdpbf16ps`) where the CPU has them, else a portable
-//! path that rounds the operands to bf16 values held in `f32` and runs the `f32` product
-//! (a product of two bf16 values is exact in `f32`, so only the order of the sums differs).
-//! Each is deterministic on its machine; they may differ from each other in the last bits.
+//! Three kernels compute the same products, chosen once per process ([`Bf16Kernel::detect`]):
+//! AMX's tile products (`tdpbf16ps`) where the CPU has them, AVX512-BF16's pairwise dot
+//! products (`vdpbf16ps`) where it has those, else a portable path that rounds the operands
+//! to bf16 values held in `f32` and runs the `f32` product (a product of two bf16 values is
+//! exact in `f32`, so only the order of the sums differs). Each is deterministic on its
+//! machine; they may differ from each other in the last bits.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -76,6 +77,9 @@ impl FromStr for Precision {
 /// A kernel for bf16 products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bf16Kernel {
+    /// AMX: tiles of 16 rows × 16 bf16 pairs multiplied into tiles of 16 × 16 `f32` sums
+    /// (`tdpbf16ps`); operands packed with AVX512-BF16, which every AMX CPU has.
+    Amx,
     /// AVX512-BF16: operands packed as bf16 pairs, `vdpbf16ps` sums pairs of products into
     /// `f32` lanes.
     Avx512Bf16,
@@ -83,35 +87,83 @@ pub enum Bf16Kernel {
     Portable,
 }
 
+/// The environment variable that names the bf16 kernel to run instead of the fastest (for
+/// example to continue, bit for bit, a run trained on another machine's kernel).
+pub const KERNEL_VAR: &str = "DEEPQ_BF16_KERNEL";
+
 impl Bf16Kernel {
-    /// The fastest kernel this CPU runs (the same answer for the whole process).
+    /// The kernel [`KERNEL_VAR`] names if it names one this CPU runs, else the fastest this
+    /// CPU runs (the same answer for the whole process). Runs check the variable first
+    /// ([`Bf16Kernel::requested`]), so a bad name is an error, not a fallback.
     pub fn detect() -> Self {
         static KERNEL: OnceLock<Bf16Kernel> = OnceLock::new();
-        *KERNEL.get_or_init(|| {
-            *Self::available()
-                .first()
-                .expect("the portable kernel runs everywhere")
+        *KERNEL.get_or_init(|| match Self::requested() {
+            Ok(Some(kernel)) => kernel,
+            _ => Self::available()[0],
         })
     }
 
+    /// The kernel [`KERNEL_VAR`] asks for: `None` when it is unset, an error naming the
+    /// kernels this CPU runs when it names another.
+    pub fn requested() -> Result<Option<Self>, String> {
+        let Some(name) = std::env::var_os(KERNEL_VAR) else {
+            return Ok(None);
+        };
+        let available = Self::available();
+        available
+            .iter()
+            .find(|kernel| name.to_str() == Some(kernel.name()))
+            .map(|&kernel| Some(kernel))
+            .ok_or_else(|| {
+                let names: Vec<_> = available.iter().map(|k| k.name()).collect();
+                format!(
+                    "invalid value {name:?} for {KERNEL_VAR}: this CPU runs the bf16 kernels {}",
+                    names.join(", ")
+                )
+            })
+    }
+
     /// Every kernel this CPU runs, fastest first (the portable one last).
-    pub fn available() -> Vec<Self> {
-        let mut kernels = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512bf16")
-        {
-            kernels.push(Bf16Kernel::Avx512Bf16);
-        }
-        kernels.push(Bf16Kernel::Portable);
-        kernels
+    pub fn available() -> &'static [Self] {
+        static KERNELS: OnceLock<Vec<Bf16Kernel>> = OnceLock::new();
+        KERNELS.get_or_init(|| {
+            let mut kernels = Vec::new();
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512bf16")
+            {
+                if amx::tiles_granted() {
+                    kernels.push(Bf16Kernel::Amx);
+                }
+                kernels.push(Bf16Kernel::Avx512Bf16);
+            }
+            kernels.push(Bf16Kernel::Portable);
+            kernels
+        })
+    }
+
+    /// Whether the CPU has AVX512-BF16's conversions and dot products: true of every kernel
+    /// but the portable one.
+    #[cfg(target_arch = "x86_64")]
+    fn has_avx512_bf16(self) -> bool {
+        self != Bf16Kernel::Portable
+    }
+
+    /// Panics unless this CPU runs `self` (the kernels' one check before unsafe code).
+    fn assert_available(self) {
+        assert!(
+            Self::available().contains(&self),
+            "this CPU does not run the {} kernel",
+            self.name()
+        );
     }
 
     /// The name progress output, benchmarks and `summary.json` give it.
     pub fn name(self) -> &'static str {
         match self {
+            Bf16Kernel::Amx => "bf16-amx",
             Bf16Kernel::Avx512Bf16 => "bf16-avx512",
             Bf16Kernel::Portable => "bf16-portable",
         }
@@ -191,7 +243,7 @@ impl<'a> From<MatRef<'a, f32>> for Operand<'a> {
 pub(crate) fn to_pairs(x: &[f32], out: &mut [u32]) {
     assert_eq!(out.len(), x.len().div_ceil(2), "one lane per two values");
     #[cfg(target_arch = "x86_64")]
-    if Bf16Kernel::detect() == Bf16Kernel::Avx512Bf16 {
+    if Bf16Kernel::detect().has_avx512_bf16() {
         // SAFETY: the CPU has AVX-512F, AVX-512BW and AVX512-BF16 (the kernel's check).
         unsafe { avx512::convert_pairs(x, out) };
         return;
@@ -217,24 +269,17 @@ pub(crate) fn matmul_with(kernel: Bf16Kernel, a: Operand<'_>, b: Operand<'_>, c:
         "inner dimensions of a matrix product differ"
     );
     assert!(c.len() >= a.rows() * b.cols(), "product output too short");
+    kernel.assert_available();
     SCRATCH.with_borrow_mut(|scratch| match kernel {
         Bf16Kernel::Portable => portable(a, b, c, scratch),
-        Bf16Kernel::Avx512Bf16 => {
-            #[cfg(target_arch = "x86_64")]
-            {
-                // The fastest kernel is the only other one, so this CPU runs it exactly when it
-                // is the detected one (no feature probing or allocation per product).
-                assert!(
-                    kernel == Bf16Kernel::detect(),
-                    "this CPU has no AVX512-BF16"
-                );
-                // SAFETY: the CPU has AVX-512F and AVX512-BF16 (checked above); the views
-                // address elements inside their slices and `c` holds `m × n` elements.
-                unsafe { avx512::matmul(a, b, c, scratch) }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            panic!("this CPU has no AVX512-BF16");
-        }
+        // SAFETY (both): the CPU runs the kernel (checked above); the views address elements
+        // inside their slices and `c` holds `m × n` elements.
+        #[cfg(target_arch = "x86_64")]
+        Bf16Kernel::Amx => unsafe { amx::matmul(a, b, c, scratch) },
+        #[cfg(target_arch = "x86_64")]
+        Bf16Kernel::Avx512Bf16 => unsafe { avx512::matmul(a, b, c, scratch) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("only the portable kernel runs off x86-64"),
     });
 }
 
@@ -256,13 +301,12 @@ pub(crate) fn dense_rows_with(
     relu: bool,
 ) {
     crate::dense::check_shapes(w, bias.len(), n_in, xs, zs);
+    kernel.assert_available();
     SCRATCH.with_borrow_mut(|scratch| match kernel {
+        // A row at a time is a dot product, not a product of tiles: the AMX kernel's CPU
+        // runs it with AVX512-BF16, as the AVX512-BF16 kernel does.
         #[cfg(target_arch = "x86_64")]
-        Bf16Kernel::Avx512Bf16 => {
-            assert!(
-                kernel == Bf16Kernel::detect(),
-                "this CPU has no AVX512-BF16"
-            );
+        Bf16Kernel::Amx | Bf16Kernel::Avx512Bf16 => {
             // SAFETY: the CPU has the kernel's features (checked above), and the lengths
             // fit (checked above).
             unsafe {
@@ -343,6 +387,9 @@ simd_dispatch! {
 }
 
 #[cfg(target_arch = "x86_64")]
+mod amx;
+
+#[cfg(target_arch = "x86_64")]
 mod avx512 {
     //! The AVX512-BF16 kernel. `c` is computed in blocks of [`KC`] inner elements × [`NC`]
     //! columns: the block of `b` is packed once as panels of [`NR`] columns, each panel row a
@@ -364,7 +411,7 @@ mod avx512 {
     /// Rows of a register tile.
     const MR: usize = 8;
     /// Columns of a register tile: two registers of 16 `f32` sums.
-    const NR: usize = 32;
+    pub(super) const NR: usize = 32;
     /// Inner elements per block (even, so pairs never straddle blocks).
     const KC: usize = 512;
     /// Columns per block: a packed block of `b` is at most `KC · NC · 2` bytes (512 KiB).
@@ -400,7 +447,7 @@ mod avx512 {
                 let panels = nc.div_ceil(NR);
                 let panel_lanes = panels * pairs * NR;
                 grow(&mut scratch.b, panel_lanes);
-                pack_b(b, k0, kc, j0, nc, &mut scratch.b[..panel_lanes]);
+                pack_b(b, k0, kc, j0, nc, pairs, &mut scratch.b[..panel_lanes]);
                 for i0 in (0..m).step_by(MR) {
                     let rows = MR.min(m - i0);
                     let (lanes, layout) = match a {
@@ -438,7 +485,7 @@ mod avx512 {
 
     /// `buffer` with at least `len` lanes. Packing writes every lane a tile reads, so old
     /// contents need no clearing.
-    fn grow(buffer: &mut Vec<u32>, len: usize) {
+    pub(super) fn grow(buffer: &mut Vec<u32>, len: usize) {
         if buffer.len() < len {
             buffer.resize(len, 0);
         }
@@ -700,11 +747,21 @@ mod avx512 {
     }
 
     /// Inner elements `k0..k0 + kc`, columns `j0..j0 + nc` of `b` as panels of [`NR`]
-    /// columns (`[panel][pair][NR]`), an odd block's last pair padded with zero. Lanes of
-    /// columns past `nc` keep whatever they held: tiles never store those sums.
+    /// columns (`[panel][pair][NR]`, a panel every `panel_pairs` pairs), an odd block's last
+    /// pair padded with zero. Lanes of columns past `nc`, and pairs past the block's in each
+    /// panel, keep whatever they held: tiles never store those sums.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-    fn pack_b(b: Operand<'_>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [u32]) {
+    pub(super) fn pack_b(
+        b: Operand<'_>,
+        k0: usize,
+        kc: usize,
+        j0: usize,
+        nc: usize,
+        panel_pairs: usize,
+        out: &mut [u32],
+    ) {
         let pairs = kc.div_ceil(2);
+        debug_assert!(panel_pairs >= pairs);
         let b = match b {
             Operand::F32(b) => b,
             Operand::Pairs {
@@ -720,7 +777,7 @@ mod avx512 {
                     for q in 0..panels {
                         let first = j0 + q * NR;
                         let cols = NR.min(j0 + nc - first);
-                        let out = &mut out[(q * pairs + p) * NR..][..NR];
+                        let out = &mut out[(q * panel_pairs + p) * NR..][..NR];
                         interleave_bf16_rows(even, odd, first, cols, out);
                     }
                 }
@@ -738,13 +795,13 @@ mod avx512 {
                 );
                 for q in 0..panels {
                     let cols = q * NR..nc.min((q + 1) * NR);
-                    let out = &mut out[(q * pairs + p) * NR..][..NR];
+                    let out = &mut out[(q * panel_pairs + p) * NR..][..NR];
                     interleave_rows(&even[cols.clone()], odd.map(|o| &o[cols]), out);
                 }
             }
             return;
         }
-        for (q, panel) in out.chunks_exact_mut(pairs * NR).enumerate() {
+        for (q, panel) in out.chunks_exact_mut(panel_pairs * NR).enumerate() {
             let first = j0 + q * NR;
             let cols = NR.min(j0 + nc - first);
             if b.row_stride == 1 {
@@ -798,7 +855,7 @@ mod avx512 {
     /// quarters swapped twice.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
+    pub(super) fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
         let mut a = [_mm512_setzero_si512(); 16];
         for k in 0..8 {
             a[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
@@ -829,7 +886,7 @@ mod avx512 {
     /// Two rows of up to [`NR`] values as bf16 pairs, column by column (`odd` `None`: zeros),
     /// into the first `even.len()` lanes of `out` rounded up to 16 (the rest untouched).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-    fn interleave_rows(even: &[f32], odd: Option<&[f32]>, out: &mut [u32]) {
+    pub(super) fn interleave_rows(even: &[f32], odd: Option<&[f32]>, out: &mut [u32]) {
         for half in 0..2 {
             let start = 16 * half;
             let len = even.len().saturating_sub(start).min(16);

@@ -73,7 +73,7 @@ mod scalar;
 mod update;
 
 pub use activation::Activation;
-pub use bf16::{Bf16Kernel, Precision, round_to_bf16};
+pub use bf16::{Bf16Kernel, KERNEL_VAR, Precision, round_to_bf16};
 pub use conv::{ConvLayer, ImageShape, conv_output_shapes};
 pub use distributional::{
     categorical_loss, categorical_projection, expected_q, expected_q_from_probs, expected_value,

@@ -164,7 +164,7 @@ pub struct TrainSummary {
     /// policy that never ends an episode.
     #[serde(default)]
     pub long_episode_steps: Option<u64>,
-    /// The kernel of the network's matrix products (`"f32"`, `"bf16-avx512"`,
+    /// The kernel of the network's matrix products (`"f32"`, `"bf16-amx"`, `"bf16-avx512"`,
     /// `"bf16-portable"`); none for tabular runs.
     #[serde(default)]
     pub matmul_path: Option<String>,

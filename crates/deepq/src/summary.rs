@@ -66,7 +66,7 @@ pub struct RunSummary {
     /// had run past `eval_max_episode_steps` (a policy that never ends an episode).
     #[serde(default)]
     pub long_episode_steps: Option<u64>,
-    /// The kernel of the network's matrix products (`"f32"`, `"bf16-avx512"`,
+    /// The kernel of the network's matrix products (`"f32"`, `"bf16-amx"`, `"bf16-avx512"`,
     /// `"bf16-portable"`; absent for tabular runs and in summaries written before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matmul_path: Option<String>,

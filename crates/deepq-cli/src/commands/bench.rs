@@ -29,6 +29,8 @@ use crate::error::{CliResult, Failure};
 
 /// Runs `deepq bench`.
 pub fn run(args: &BenchArgs) -> CliResult<()> {
+    // A kernel asked for by name that this CPU lacks is refused before anything is timed.
+    deepq::nn::Bf16Kernel::requested().map_err(Failure::Usage)?;
     match &args.command {
         BenchCommand::Updates(a) => updates(a),
         BenchCommand::Act(a) => act(a),
@@ -122,7 +124,7 @@ struct UpdatesReport {
     components: Vec<&'static str>,
     mflop_per_update: f64,
     gflop_per_s: f64,
-    /// The kernel of the matrix products (`f32`, `bf16-avx512`, `bf16-portable`).
+    /// The kernel of the matrix products (`f32`, `bf16-amx`, `bf16-avx512`, `bf16-portable`).
     matmul_path: &'static str,
 }
 
@@ -709,7 +711,7 @@ struct PresetUpdatesReport {
     /// on its fraction counts as much as on its layers).
     mflop_per_update: Option<f64>,
     gflop_per_s: Option<f64>,
-    /// The kernel of the matrix products (`f32`, `bf16-avx512`, `bf16-portable`).
+    /// The kernel of the matrix products (`f32`, `bf16-amx`, `bf16-avx512`, `bf16-portable`).
     matmul_path: &'static str,
 }
 

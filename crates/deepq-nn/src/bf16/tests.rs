@@ -135,9 +135,12 @@ fn every_kernel_matches_an_f64_reference() {
         (3, 40, 600),
         (33, 3136, 6),
         (64, 7, 1030),
+        // AMX: two strips of 32 rows and a partial one, two inner blocks of 1,024 and a
+        // partial one, two column blocks of 256 and partial panels of 32.
+        (70, 2100, 300),
     ];
     let mut rng = rand_pcg::Pcg64::seed_from_u64(9);
-    for kernel in Bf16Kernel::available() {
+    for &kernel in Bf16Kernel::available() {
         for &(m, k, n) in &shapes {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                 let a = Operand::random(m, k, ta, &mut rng);
@@ -188,13 +191,16 @@ fn as_pairs(data: &[u32], rows: usize, cols: usize) -> super::Operand<'_> {
 #[test]
 fn pair_operands_match_f32_operands() {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(10);
-    for kernel in Bf16Kernel::available() {
+    for &kernel in Bf16Kernel::available() {
         for &(m, k, n) in &[
             (3, 4, 6),
             (9, 36, 16),
             (33, 1030, 40),
             (1, 2, 2),
             (8, 600, 64),
+            // Whole tiles of rows and pairs (read in place by AMX), across inner blocks.
+            (64, 64, 40),
+            (48, 2112, 40),
         ] {
             let a = Operand::random(m, k, false, &mut rng);
             let b = Operand::random(k, n, false, &mut rng);
@@ -227,7 +233,7 @@ fn pair_operands_match_f32_operands() {
 #[test]
 fn rows_kernel_matches_an_f64_reference() {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
-    for kernel in Bf16Kernel::available() {
+    for &kernel in Bf16Kernel::available() {
         for &(rows, n_in, n_out) in &[
             (1, 1, 1),
             (1, 37, 5),
@@ -269,7 +275,7 @@ fn rows_kernel_matches_an_f64_reference() {
 fn operands_are_rounded_to_bf16() {
     let a = [1.0 + 2f32.powi(-10)];
     let b = [3.0f32];
-    for kernel in Bf16Kernel::available() {
+    for &kernel in Bf16Kernel::available() {
         let mut c = [0.0];
         matmul_with(
             kernel,

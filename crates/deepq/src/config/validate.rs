@@ -106,6 +106,9 @@ impl DqnConfig {
                 self.network.precision
             )));
         }
+        if !self.network.precision.is_f32() {
+            deepq_nn::Bf16Kernel::requested().map_err(ConfigError)?;
+        }
         if !self.network.activation.is_relu()
             && matches!(self.algorithm, Algorithm::Iqn | Algorithm::Tabular)
         {
