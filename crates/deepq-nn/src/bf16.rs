@@ -287,7 +287,9 @@ pub(crate) fn matmul_with(kernel: Bf16Kernel, a: Operand<'_>, b: Operand<'_>, c:
 /// each output is `bias` plus the dot product of its weight row with the input row, both
 /// rounded to bf16, summed in `f32` (then ReLU with `relu`). Acting runs one row through
 /// every layer; reading each weight row once, converted on the fly, costs far less than
-/// packing the weights for a product. `kernel` must be one the CPU runs.
+/// packing the weights for a product. The AMX kernel runs a tile's worth of rows or more
+/// (a conv layer's pixels, the copies of a large vector env) as a product of tiles instead.
+/// `kernel` must be one the CPU runs.
 ///
 /// # Panics
 /// If the lengths do not fit, or the CPU lacks `kernel`.
@@ -302,9 +304,27 @@ pub(crate) fn dense_rows_with(
 ) {
     crate::dense::check_shapes(w, bias.len(), n_in, xs, zs);
     kernel.assert_available();
+    let rows = xs.len() / n_in;
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Bf16Kernel::Amx && rows >= amx::TILE {
+        let n_out = bias.len();
+        let wt = MatRef::row_major(w, n_out, n_in).t();
+        let xs = MatRef::row_major(xs, rows, n_in);
+        // SAFETY: the CPU runs the kernel (checked above); `zs` holds `rows × n_out`
+        // elements (checked above).
+        SCRATCH
+            .with_borrow_mut(|scratch| unsafe { amx::matmul(xs.into(), wt.into(), zs, scratch) });
+        for z in zs.chunks_exact_mut(n_out) {
+            for (v, &b) in z.iter_mut().zip(bias) {
+                let sum = *v + b;
+                *v = if relu && sum < 0.0 { 0.0 } else { sum };
+            }
+        }
+        return;
+    }
     SCRATCH.with_borrow_mut(|scratch| match kernel {
-        // A row at a time is a dot product, not a product of tiles: the AMX kernel's CPU
-        // runs it with AVX512-BF16, as the AVX512-BF16 kernel does.
+        // Fewer rows than a tile: dot products, which the AMX kernel's CPU runs with
+        // AVX512-BF16, as the AVX512-BF16 kernel does.
         #[cfg(target_arch = "x86_64")]
         Bf16Kernel::Amx | Bf16Kernel::Avx512Bf16 => {
             // SAFETY: the CPU has the kernel's features (checked above), and the lengths
@@ -316,7 +336,7 @@ pub(crate) fn dense_rows_with(
         _ => {
             let Scratch { a_f32, b_f32, .. } = scratch;
             rounded_copy(MatRef::row_major(w, bias.len(), n_in).into(), a_f32);
-            rounded_copy(MatRef::row_major(xs, xs.len() / n_in, n_in).into(), b_f32);
+            rounded_copy(MatRef::row_major(xs, rows, n_in).into(), b_f32);
             crate::dense::dense_rows(a_f32, bias, n_in, b_f32, zs, relu);
         }
     });

@@ -22,7 +22,7 @@ use super::{MatRef, Operand, Scratch, bf16_pair};
 /// Rows of `a` per block: two tiles of 16.
 const MR: usize = 32;
 /// Rows of a tile, and pairs in a tile's row of `a`.
-const TILE: usize = 16;
+pub(super) const TILE: usize = 16;
 /// Inner elements per block (a multiple of `2 · TILE`, so blocks start on a tile).
 const KC: usize = 1024;
 /// Columns per block: a packed block of `b` is at most `KC · NC · 2` bytes (512 KiB).

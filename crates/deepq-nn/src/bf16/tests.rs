@@ -240,6 +240,9 @@ fn rows_kernel_matches_an_f64_reference() {
             (3, 64, 16),
             (2, 1025, 7),
             (1, 3136, 9),
+            // A tile's worth of rows and more (AMX's product of tiles).
+            (16, 36, 16),
+            (37, 300, 40),
         ] {
             let w = Operand::random(n_out, n_in, false, &mut rng);
             let x = Operand::random(rows, n_in, false, &mut rng);
