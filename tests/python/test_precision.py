@@ -44,3 +44,11 @@ def test_bf16_differs_from_f32_on_the_same_weights(tmp_path):
 def test_bad_precision_is_a_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         deepq.DQN("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_a_kernel_the_cpu_does_not_run_is_a_value_error(monkeypatch):
+    monkeypatch.setenv("DEEPQ_BF16_KERNEL", "bf16-tpu")
+    with pytest.raises(ValueError, match="DEEPQ_BF16_KERNEL: this CPU runs the bf16 kernels"):
+        deepq.DQN("MlpPolicy", "CartPole-v1", precision="bf16")
+    # f32 runs never read it.
+    deepq.DQN("MlpPolicy", "CartPole-v1")

@@ -91,36 +91,46 @@ pub enum Bf16Kernel {
 /// example to continue, bit for bit, a run trained on another machine's kernel).
 pub const KERNEL_VAR: &str = "DEEPQ_BF16_KERNEL";
 
+/// The kernel this process runs, once [`Bf16Kernel::detect`] has chosen it.
+static DETECTED: OnceLock<Bf16Kernel> = OnceLock::new();
+
 impl Bf16Kernel {
     /// The kernel [`KERNEL_VAR`] names if it names one this CPU runs, else the fastest this
     /// CPU runs (the same answer for the whole process). Runs check the variable first
     /// ([`Bf16Kernel::requested`]), so a bad name is an error, not a fallback.
     pub fn detect() -> Self {
-        static KERNEL: OnceLock<Bf16Kernel> = OnceLock::new();
-        *KERNEL.get_or_init(|| match Self::requested() {
+        *DETECTED.get_or_init(|| match Self::requested() {
             Ok(Some(kernel)) => kernel,
             _ => Self::available()[0],
         })
     }
 
-    /// The kernel [`KERNEL_VAR`] asks for: `None` when it is unset, an error naming the
-    /// kernels this CPU runs when it names another.
+    /// The kernel [`KERNEL_VAR`] asks for: `None` when it is unset; an error naming the
+    /// kernels this CPU runs when it names another, or when it names another kernel than the
+    /// one this process already chose (the variable is read once, at the first bf16 product).
     pub fn requested() -> Result<Option<Self>, String> {
         let Some(name) = std::env::var_os(KERNEL_VAR) else {
             return Ok(None);
         };
         let available = Self::available();
-        available
+        let kernel = available
             .iter()
             .find(|kernel| name.to_str() == Some(kernel.name()))
-            .map(|&kernel| Some(kernel))
             .ok_or_else(|| {
                 let names: Vec<_> = available.iter().map(|k| k.name()).collect();
                 format!(
                     "invalid value {name:?} for {KERNEL_VAR}: this CPU runs the bf16 kernels {}",
                     names.join(", ")
                 )
-            })
+            })?;
+        match DETECTED.get() {
+            Some(chosen) if chosen != kernel => Err(format!(
+                "invalid value {name:?} for {KERNEL_VAR}: this process already runs the {} \
+                 kernel; set the variable before its first bf16 run",
+                chosen.name()
+            )),
+            _ => Ok(Some(*kernel)),
+        }
     }
 
     /// Every kernel this CPU runs, fastest first (the portable one last).
