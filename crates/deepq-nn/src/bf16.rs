@@ -951,27 +951,6 @@ mod avx512 {
         };
         let even = &halves(even)[first..first + cols];
         let odd = odd.map(|row| &halves(row)[first..first + cols]);
-        if let (32, Some(odd)) = (cols, odd) {
-            // A whole panel of two rows: one register each, and two permutations that pick
-            // value `j` of `even` then of `odd` for each lane `j`.
-            let pick = |from: i16| {
-                let index: [i16; 32] =
-                    std::array::from_fn(|i| from + (i / 2) as i16 + 32 * (i % 2) as i16);
-                // SAFETY: 32 `i16` are one 512-bit register.
-                unsafe { _mm512_loadu_si512(index.as_ptr().cast()) }
-            };
-            assert!(out.len() >= 32);
-            // SAFETY: both rows hold 32 values (`cols`), and `out` 32 lanes (asserted).
-            unsafe {
-                let e = _mm512_loadu_si512(even.as_ptr().cast());
-                let o = _mm512_loadu_si512(odd.as_ptr().cast());
-                let low = _mm512_permutex2var_epi16(e, pick(0), o);
-                let high = _mm512_permutex2var_epi16(e, pick(16), o);
-                _mm512_storeu_si512(out.as_mut_ptr().cast(), low);
-                _mm512_storeu_si512(out.as_mut_ptr().add(16).cast(), high);
-            }
-            return;
-        }
         for start in (0..cols).step_by(16) {
             let len = (cols - start).min(16);
             let mask = lane_mask(len);
